@@ -274,3 +274,40 @@ fn bad_shapes_are_errors() {
     assert!(matches!(quantize::dequantize_rows(GgmlType::Q4_0, &[0u8; 19], &mut f), Err(QuantizeError::SourceSize { .. })));
     assert!(matches!(quantize::quantize_tensor(GgmlType::Q8_0, Source::F16(&[0u8; 63]), 32, None, &mut ok), Err(QuantizeError::SourceSize { .. })));
 }
+
+/// The AVX2 fast paths equal the scalar reference kernels on random and edge-case rows, and the
+/// F16C conversion equals the scalar one on every f16 value (Inf/NaN flagged at the right index).
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn simd_paths_equal_scalar() {
+    assert!(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c"), "this test needs AVX2+F16C");
+    assert!(quantize::simd::has_avx2());
+    let mut rows = edge_rows();
+    let mut rng = Rng(99);
+    rows.extend((0..32 * 4096).map(|_| rng.normal() * 0.03));
+    use quantize::blocks::{q4_0, q8_0};
+    type Simd = unsafe fn(&[f32], &mut [u8]);
+    let cases: [(GgmlType, fn(&[f32], &mut [u8]), Simd); 2] =
+        [(GgmlType::Q8_0, q8_0::quantize_block, quantize::simd::x86::quantize_q8_0), (GgmlType::Q4_0, q4_0::quantize_block, quantize::simd::x86::quantize_q4_0)];
+    for (ty, scalar, simd) in cases {
+        let bs = ty.type_size();
+        let mut a = vec![0u8; rows.len() / 32 * bs];
+        let mut b = vec![0u8; a.len()];
+        for (x, y) in rows.chunks_exact(32).zip(a.chunks_exact_mut(bs)) {
+            scalar(x, y);
+        }
+        // SAFETY: AVX2 and F16C are present (asserted above).
+        unsafe { simd(&rows, &mut b) };
+        assert_same(ty, &b, &a, &rows, "simd vs scalar");
+    }
+    let all: Vec<u8> = (0..=u16::MAX).flat_map(|h| h.to_le_bytes()).collect();
+    let mut out = vec![0f32; 65536];
+    // SAFETY: as above.
+    let bad = unsafe { quantize::simd::x86::f16_to_f32(&all, &mut out) };
+    assert_eq!(bad, Some(0x7c00));
+    for h in 0..=u16::MAX {
+        let s = quantize::fp::f16_to_f32(h);
+        let v = out[h as usize];
+        assert!(s.to_bits() == v.to_bits() || (s.is_nan() && v.is_nan()), "f16 {h:#06x}: scalar {s:e}, simd {v:e}");
+    }
+}
