@@ -138,3 +138,148 @@ pub unsafe fn quantize_q4_0(x: &[f32], y: &mut [u8]) {
         _mm_storeu_si128(yb.as_mut_ptr().add(2) as *mut __m128i, b);
     }
 }
+
+/// ggml's `nearest_int` on 8 lanes (same bit trick, so same result for every input).
+#[inline(always)]
+unsafe fn nearest_int(v: __m256) -> __m256i {
+    let b = _mm256_castps_si256(_mm256_add_ps(v, _mm256_set1_ps(12582912.0)));
+    _mm256_sub_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x007f_ffff)), _mm256_set1_epi32(0x0040_0000))
+}
+
+#[inline(always)]
+unsafe fn clamp(l: __m256i, lo: i32, hi: i32) -> __m256i {
+    _mm256_max_epi32(_mm256_min_epi32(l, _mm256_set1_epi32(hi)), _mm256_set1_epi32(lo))
+}
+
+#[inline(always)]
+unsafe fn blend(a: __m256, b: __m256, mask: __m256) -> __m256 {
+    _mm256_blendv_ps(a, b, mask)
+}
+
+/// Most elements per group handled by [`qkx_groups`].
+pub const MAX_GROUP: usize = 32;
+
+/// `make_qkx2_quants` / `make_qkx3_quants` (with weights: the two are the same computation for
+/// finite input) on 8 consecutive groups of `n` elements at once, one group per lane, each lane
+/// doing exactly the scalar sequence of operations. `x`, `w`: 8·n values; writes the levels of
+/// group g to `l[g·n..]`, its scale to `scales[g]` and ggml's `the_min` to `mins[g]`.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `n <= MAX_GROUP`; `x`, `w` and `l` hold at least 8·n
+/// values; `scales` and `mins` at least 8.
+#[target_feature(enable = "avx2,f16c")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn qkx_groups(
+    n: usize,
+    nmax: i32,
+    x: &[f32],
+    w: &[f32],
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
+    use_mad: bool,
+    l: &mut [u8],
+    scales: &mut [f32],
+    mins: &mut [f32],
+) {
+    let n = n.min(MAX_GROUP);
+    // Transpose: xt[i] lane g = x[g·n + i].
+    let mut xt = [_mm256_setzero_ps(); MAX_GROUP];
+    let mut wt = [_mm256_setzero_ps(); MAX_GROUP];
+    let idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(n as i32));
+    for i in 0..n {
+        xt[i] = _mm256_i32gather_ps::<4>(x.as_ptr().add(i), idx);
+        wt[i] = _mm256_i32gather_ps::<4>(w.as_ptr().add(i), idx);
+    }
+    let zero = _mm256_setzero_ps();
+    let nmaxf = _mm256_set1_ps(nmax as f32);
+    let absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    let err = |diff: __m256| if use_mad { _mm256_and_ps(diff, absmask) } else { _mm256_mul_ps(diff, diff) };
+
+    let mut min = xt[0];
+    let mut max = xt[0];
+    let mut sum_w = wt[0];
+    let mut sum_x = _mm256_mul_ps(sum_w, xt[0]);
+    for i in 1..n {
+        min = _mm256_min_ps(xt[i], min);
+        max = _mm256_max_ps(xt[i], max);
+        sum_w = _mm256_add_ps(sum_w, wt[i]);
+        sum_x = _mm256_add_ps(sum_x, _mm256_mul_ps(wt[i], xt[i]));
+    }
+    min = blend(min, zero, _mm256_cmp_ps(min, zero, _CMP_GT_OQ));
+    let degenerate = _mm256_cmp_ps(max, min, _CMP_EQ_OQ);
+    let range = _mm256_sub_ps(max, min);
+    let iscale = _mm256_div_ps(nmaxf, range);
+    let mut scale = _mm256_div_ps(_mm256_set1_ps(1.0), iscale);
+    let mut lv = [_mm256_setzero_si256(); MAX_GROUP];
+    let mut best = zero;
+    for i in 0..n {
+        let li = clamp(nearest_int(_mm256_mul_ps(iscale, _mm256_sub_ps(xt[i], min))), 0, nmax);
+        lv[i] = li;
+        let diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale, _mm256_cvtepi32_ps(li)), min), xt[i]);
+        best = _mm256_add_ps(best, _mm256_mul_ps(wt[i], err(diff)));
+    }
+    if nstep >= 1 {
+        let mut laux = [_mm256_setzero_si256(); MAX_GROUP];
+        let mut lf = [zero; MAX_GROUP];
+        for is in 0..=nstep {
+            let num = rmin + rdelta * is as f32 + nmax as f32;
+            // ggml reads the current `min`, which improves as the search goes.
+            let iscale = _mm256_div_ps(_mm256_set1_ps(num), _mm256_sub_ps(max, min));
+            let (mut sum_l, mut sum_l2, mut sum_xl) = (zero, zero, zero);
+            for i in 0..n {
+                let li = clamp(nearest_int(_mm256_mul_ps(iscale, _mm256_sub_ps(xt[i], min))), 0, nmax);
+                laux[i] = li;
+                let f = _mm256_cvtepi32_ps(li);
+                lf[i] = f;
+                let wl = _mm256_mul_ps(wt[i], f);
+                sum_l = _mm256_add_ps(sum_l, wl);
+                sum_l2 = _mm256_add_ps(sum_l2, _mm256_mul_ps(wl, f));
+                sum_xl = _mm256_add_ps(sum_xl, _mm256_mul_ps(wl, xt[i]));
+            }
+            let d = _mm256_sub_ps(_mm256_mul_ps(sum_w, sum_l2), _mm256_mul_ps(sum_l, sum_l));
+            let dpos = _mm256_cmp_ps(d, zero, _CMP_GT_OQ);
+            if _mm256_movemask_ps(dpos) == 0 {
+                continue;
+            }
+            let mut this_scale = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_w, sum_xl), _mm256_mul_ps(sum_x, sum_l)), d);
+            let mut this_min = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_l2, sum_x), _mm256_mul_ps(sum_l, sum_xl)), d);
+            let minpos = _mm256_cmp_ps(this_min, zero, _CMP_GT_OQ);
+            this_min = blend(this_min, zero, minpos);
+            this_scale = blend(this_scale, _mm256_div_ps(sum_xl, sum_l2), minpos);
+            let mut cur = zero;
+            for i in 0..n {
+                let diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(this_scale, lf[i]), this_min), xt[i]);
+                cur = _mm256_add_ps(cur, _mm256_mul_ps(wt[i], err(diff)));
+            }
+            let better = _mm256_and_ps(dpos, _mm256_cmp_ps(cur, best, _CMP_LT_OQ));
+            if _mm256_movemask_ps(better) == 0 {
+                continue;
+            }
+            let bi = _mm256_castps_si256(better);
+            for i in 0..n {
+                lv[i] = _mm256_blendv_epi8(lv[i], laux[i], bi);
+            }
+            best = blend(best, cur, better);
+            scale = blend(scale, this_scale, better);
+            min = blend(min, this_min, better);
+        }
+    }
+    // Degenerate lanes (max == min): levels 0, scale 0, the_min = -min (of the clamped min).
+    let di = _mm256_castps_si256(degenerate);
+    scale = blend(scale, zero, degenerate);
+    let mut sc = [0f32; 8];
+    let mut mn = [0f32; 8];
+    _mm256_storeu_ps(sc.as_mut_ptr(), scale);
+    _mm256_storeu_ps(mn.as_mut_ptr(), _mm256_xor_ps(min, _mm256_set1_ps(-0.0)));
+    scales[..8].copy_from_slice(&sc);
+    mins[..8].copy_from_slice(&mn);
+    for i in 0..n {
+        let v = _mm256_andnot_si256(di, lv[i]);
+        let mut a = [0i32; 8];
+        _mm256_storeu_si256(a.as_mut_ptr() as *mut __m256i, v);
+        for g in 0..8 {
+            l[g * n + i] = a[g] as u8;
+        }
+    }
+}
