@@ -351,3 +351,32 @@ fn simd_qkx_groups_equal_scalar() {
         }
     }
 }
+
+/// The lane-per-group AVX2 `make_qx_quants` (rmse_type 1) equals the scalar function on random
+/// and edge-case groups, with `x²` weights and with importance weights, for the (n, nmax) pairs
+/// Q6_K, Q3_K, Q4_0 and Q5_0 use.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn simd_qx_groups_equal_scalar() {
+    use quantize::blocks::common::make_qx_quants;
+    assert!(quantize::simd::has_avx2(), "this test needs AVX2+F16C");
+    let rows = edge_rows();
+    let mut rng = Rng(17);
+    for (n, nmax) in [(16, 32), (16, 4), (32, 8), (32, 16)] {
+        for x in rows.chunks_exact(8 * n) {
+            let w: Vec<f32> = x.iter().map(|v| rng.uniform() * (v * v + 1e-3).sqrt()).collect();
+            for qw in [None, Some(w.as_slice())] {
+                let (mut l1, mut s1) = (vec![0i8; 8 * n], [0f32; 8]);
+                // SAFETY: AVX2 present; sizes are 8·n.
+                unsafe { quantize::simd::x86::qx_groups(n, nmax, x, qw, &mut l1, &mut s1) };
+                for g in 0..8 {
+                    let r = g * n..(g + 1) * n;
+                    let mut l2 = vec![0i8; n];
+                    let s2 = make_qx_quants(nmax, &x[r.clone()], &mut l2, 1, qw.map(|w| &w[r.clone()]));
+                    assert_eq!(s1[g].to_bits(), s2.to_bits(), "n {n} nmax {nmax} weighted {} group {:?}", qw.is_some(), &x[r.clone()]);
+                    assert_eq!(&l1[r.clone()], &l2[..], "n {n} nmax {nmax} group {:?}", &x[r]);
+                }
+            }
+        }
+    }
+}

@@ -283,3 +283,92 @@ pub unsafe fn qkx_groups(
         }
     }
 }
+
+/// `make_qx_quants(n, nmax, x, L, rmse_type = 1, qw)` on 8 consecutive groups of `n` elements,
+/// one group per lane, each lane doing exactly the scalar sequence of operations. Weights are
+/// `qw` when given, else `x²` (rmse_type 1). Writes the levels (`l + nmax`) of group g to
+/// `l[g·n..]` and its scale to `scales[g]`.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `n <= MAX_GROUP`; `x`, `l` (and `qw`) hold at least 8·n
+/// values; `scales` at least 8.
+#[target_feature(enable = "avx2,f16c")]
+pub unsafe fn qx_groups(n: usize, nmax: i32, x: &[f32], qw: Option<&[f32]>, l: &mut [i8], scales: &mut [f32]) {
+    let n = n.min(MAX_GROUP);
+    let mut xt = [_mm256_setzero_ps(); MAX_GROUP];
+    let mut wt = [_mm256_setzero_ps(); MAX_GROUP];
+    let idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(n as i32));
+    for i in 0..n {
+        xt[i] = _mm256_i32gather_ps::<4>(x.as_ptr().add(i), idx);
+        wt[i] = match qw {
+            Some(w) => _mm256_i32gather_ps::<4>(w.as_ptr().add(i), idx),
+            None => _mm256_mul_ps(xt[i], xt[i]),
+        };
+    }
+    let zero = _mm256_setzero_ps();
+    let absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    let mut max = zero;
+    let mut amax = zero;
+    for i in 0..n {
+        let ax = _mm256_and_ps(xt[i], absmask);
+        let gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
+        amax = blend(amax, ax, gt);
+        max = blend(max, xt[i], gt);
+    }
+    let tiny = _mm256_cmp_ps(amax, _mm256_set1_ps(crate::blocks::common::GROUP_MAX_EPS), _CMP_LT_OQ);
+    let mut lv = [_mm256_setzero_si256(); MAX_GROUP];
+    let mut cand = [_mm256_setzero_si256(); MAX_GROUP];
+    // One pass at `iscale`: clamped levels into `out`, returns (sumlx, suml2).
+    let pass = |iscale: __m256, out: &mut [__m256i; MAX_GROUP]| {
+        let (mut sumlx, mut suml2) = (zero, zero);
+        for i in 0..n {
+            let li = clamp(nearest_int(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1);
+            out[i] = li;
+            let f = _mm256_cvtepi32_ps(li);
+            sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(wt[i], xt[i]), f));
+            suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(wt[i], f), f));
+        }
+        (sumlx, suml2)
+    };
+    let iscale = _mm256_div_ps(_mm256_set1_ps((-nmax) as f32), max);
+    let (sumlx, suml2) = pass(iscale, &mut lv);
+    let nz = _mm256_cmp_ps(suml2, zero, _CMP_NEQ_UQ);
+    let mut scale = _mm256_and_ps(nz, _mm256_div_ps(sumlx, suml2));
+    let mut best = _mm256_mul_ps(scale, sumlx);
+    for is in -9i32..=9 {
+        if is == 0 {
+            continue;
+        }
+        let num = -(nmax as f32 + 0.1f32 * is as f32);
+        let iscale = _mm256_div_ps(_mm256_set1_ps(num), max);
+        let (sumlx, suml2) = pass(iscale, &mut cand);
+        let better = _mm256_and_ps(
+            _mm256_cmp_ps(suml2, zero, _CMP_GT_OQ),
+            _mm256_cmp_ps(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2), _CMP_GT_OQ),
+        );
+        if _mm256_movemask_ps(better) == 0 {
+            continue;
+        }
+        let bi = _mm256_castps_si256(better);
+        for i in 0..n {
+            lv[i] = _mm256_blendv_epi8(lv[i], cand[i], bi);
+        }
+        let s = _mm256_div_ps(sumlx, suml2);
+        scale = blend(scale, s, better);
+        best = blend(best, _mm256_mul_ps(s, sumlx), better);
+    }
+    // All-zero lanes: levels 0 and scale 0.
+    let ti = _mm256_castps_si256(tiny);
+    let mut sc = [0f32; 8];
+    _mm256_storeu_ps(sc.as_mut_ptr(), blend(scale, zero, tiny));
+    scales[..8].copy_from_slice(&sc);
+    let off = _mm256_set1_epi32(nmax);
+    for i in 0..n {
+        let v = _mm256_andnot_si256(ti, _mm256_add_epi32(lv[i], off));
+        let mut a = [0i32; 8];
+        _mm256_storeu_si256(a.as_mut_ptr() as *mut __m256i, v);
+        for g in 0..8 {
+            l[g * n + i] = a[g] as i8;
+        }
+    }
+}
