@@ -322,6 +322,8 @@ fn round_trip_of_llama_cpp_files_is_byte_identical() {
         assert_round_trip(&llama_quantized(ty, pure), dir.path());
     }
     assert_round_trip(&smollm2_q4_1(), dir.path());
+    // The reference converter (gguf-py GGUFWriter) lays files out the same way.
+    assert_round_trip(&tiny_llama_f16(), dir.path());
 }
 
 #[test]
