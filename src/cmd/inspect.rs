@@ -90,7 +90,8 @@ struct TypeTotal {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let file = GgufFile::open(&args.file).with_context(|| format!("inspect {}", args.file.display()))?;
+    // The error names the file, the offset and what was expected.
+    let file = GgufFile::open(&args.file)?;
     let mut totals: BTreeMap<GgmlType, TypeTotal> = BTreeMap::new();
     for t in file.tensors() {
         let e = totals.entry(t.ty).or_default();
