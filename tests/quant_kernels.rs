@@ -37,7 +37,7 @@ fn compare_model(model_name: &str, model: &Path, ftype: &str, with_imatrix: bool
         (vec!["--pure".to_string()], None)
     };
     let extra: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
-    let name = format!("{model_name}-{ftype}-pure{}.gguf", if with_imatrix { "-imatrix" } else { "" });
+    let name = format!("qk-{model_name}-{ftype}-pure{}.gguf", if with_imatrix { "-imatrix" } else { "" });
     let out = common::ref_quantized(model, ftype, &extra, &name);
     let input = Gguf::read(model);
     let reference = Gguf::read(&out);
@@ -131,7 +131,7 @@ fn dequantize_matches_gguf_py() {
     let mut seen = HashMap::new();
     for (ftype, with_imatrix) in [("Q8_0", false), ("Q4_0", false), ("Q4_1", true), ("Q5_0", false), ("Q5_1", true), ("Q2_K", false), ("Q3_K_M", true), ("Q4_K_M", false), ("Q5_K_M", true), ("Q6_K", false), ("BF16", false)] {
         compare_model(name, &model, ftype, with_imatrix);
-        let qname = format!("{name}-{ftype}-pure{}.gguf", if with_imatrix { "-imatrix" } else { "" });
+        let qname = format!("qk-{name}-{ftype}-pure{}.gguf", if with_imatrix { "-imatrix" } else { "" });
         let qpath = common::cache_dir().join(&qname);
         let dump = common::cache_dir().join(format!("{qname}.gguf-py.f32"));
         common::cached(&dump, |tmp| {

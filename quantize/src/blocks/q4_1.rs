@@ -1,7 +1,7 @@
 //! Q4_1: blocks of 32 weights, f16 scale and min, 4-bit unsigned quants.
 //! Layout: `d: f16, m: f16, qs: [u8; 16]`.
 
-use super::common::{make_qkx3_quants, read_f16, write_f16};
+use super::common::{c_f32_to_i32, make_qkx3_quants, read_f16, write_f16};
 
 /// Elements per block.
 pub const BLOCK: usize = 32;
@@ -27,8 +27,8 @@ pub fn quantize_block(x: &[f32], y: &mut [u8]) {
     for j in 0..BLOCK / 2 {
         let x0 = (x[j] - min) * id;
         let x1 = (x[BLOCK / 2 + j] - min) * id;
-        let xi0 = ((x0 + 0.5f32) as i32 as i8).min(15) as u8;
-        let xi1 = ((x1 + 0.5f32) as i32 as i8).min(15) as u8;
+        let xi0 = (c_f32_to_i32(x0 + 0.5f32) as i8).min(15) as u8;
+        let xi1 = (c_f32_to_i32(x1 + 0.5f32) as i8).min(15) as u8;
         y[4 + j] = xi0 | (xi1 << 4);
     }
 }

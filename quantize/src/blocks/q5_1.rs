@@ -1,7 +1,7 @@
 //! Q5_1: blocks of 32 weights, f16 scale and min, 5-bit unsigned quants.
 //! Layout: `d: f16, m: f16, qh: [u8; 4], qs: [u8; 16]`.
 
-use super::common::{make_qkx3_quants, read_f16, write_f16};
+use super::common::{c_f32_to_i32, make_qkx3_quants, read_f16, write_f16};
 
 /// Elements per block.
 pub const BLOCK: usize = 32;
@@ -37,7 +37,7 @@ pub fn quantize_block(x: &[f32], y: &mut [u8]) {
     write_f16(y, 2, min);
     let mut l = [0u8; BLOCK];
     for j in 0..BLOCK {
-        l[j] = ((x[j] - min) * id + 0.5f32) as i32 as u8;
+        l[j] = c_f32_to_i32((x[j] - min) * id + 0.5f32) as u8;
     }
     pack(&l, y);
 }
