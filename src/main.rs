@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod tokenizer;
 
 #[derive(Parser)]
 #[command(name = "ggufkit", version, about = "Hugging Face checkpoints to GGUF for llama.cpp and Ollama")]
@@ -15,12 +16,15 @@ struct Cli {
 enum Command {
     /// Show a GGUF file's header, metadata and tensors.
     Inspect(cmd::inspect::Args),
+    /// Show the tokenizer.* GGUF metadata that conversion writes for a model folder.
+    Tokenizer(cmd::tokenizer::Args),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Tokenizer(args) => cmd::tokenizer::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
