@@ -9,6 +9,8 @@
 pub mod blocks;
 pub mod error;
 pub mod fp;
+pub mod ftype;
+pub mod policy;
 
 pub use error::QuantizeError;
 pub use gguf::GgmlType;
