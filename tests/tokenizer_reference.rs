@@ -18,6 +18,15 @@ fn ours(dir: &Path) -> Json {
     serde_json::from_str(&out).expect("ggufkit tokenizer --json prints JSON")
 }
 
+/// `ggufkit tokenizer --gguf OUT DIR` read back by gguf-py: the same keys through
+/// `tokenizer::gguf_metadata`'s GGUF values and the gguf crate's writer.
+fn ours_via_gguf(dir: &Path) -> Json {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("vocab.gguf");
+    common::run(Command::new(common::ggufkit()).arg("tokenizer").arg("--gguf").arg(&out).arg(dir));
+    reference(&out)
+}
+
 /// The tokenizer keys of a reference GGUF, read by gguf-py.
 fn reference(gguf: &Path) -> Json {
     let script = common::repo_root().join("tests/py/dump_tokenizer_kv.py");
@@ -94,19 +103,25 @@ fn smollm2_hf() -> PathBuf {
 #[test]
 fn tiny_llama_sentencepiece_matches_converter() {
     let dir = common::fixture_model("tiny-llama");
-    assert_same("tiny-llama", &reference(&common::ref_converted("tiny-llama", "f16")), &ours(&dir));
+    let r = reference(&common::ref_converted("tiny-llama", "f16"));
+    assert_same("tiny-llama", &r, &ours(&dir));
+    assert_same("tiny-llama (written GGUF)", &r, &ours_via_gguf(&dir));
 }
 
 #[test]
 fn tiny_phi3_sentencepiece_matches_converter() {
     let dir = common::fixture_model("tiny-phi3");
-    assert_same("tiny-phi3", &reference(&common::ref_converted("tiny-phi3", "f16")), &ours(&dir));
+    let r = reference(&common::ref_converted("tiny-phi3", "f16"));
+    assert_same("tiny-phi3", &r, &ours(&dir));
+    assert_same("tiny-phi3 (written GGUF)", &r, &ours_via_gguf(&dir));
 }
 
 #[test]
 fn tiny_gemma2_sentencepiece_matches_converter() {
     let dir = common::fixture_model("tiny-gemma2");
-    assert_same("tiny-gemma2", &reference(&common::ref_converted("tiny-gemma2", "f16")), &ours(&dir));
+    let r = reference(&common::ref_converted("tiny-gemma2", "f16"));
+    assert_same("tiny-gemma2", &r, &ours(&dir));
+    assert_same("tiny-gemma2 (written GGUF)", &r, &ours_via_gguf(&dir));
 }
 
 /// tiny-qwen2: the pinned converter refuses its pre-tokenizer hash (see
@@ -119,7 +134,9 @@ fn tiny_gemma2_sentencepiece_matches_converter() {
 fn tiny_qwen2_bpe_matches_converter_with_qwen2_pre() {
     let dir = common::fixture_model("tiny-qwen2");
     let gguf = ref_vocab_only("tiny-qwen2", &dir, Some("qwen2"));
-    assert_same("tiny-qwen2", &reference(&gguf), &ours(&dir));
+    let r = reference(&gguf);
+    assert_same("tiny-qwen2", &r, &ours(&dir));
+    assert_same("tiny-qwen2 (written GGUF)", &r, &ours_via_gguf(&dir));
 }
 
 /// The pinned converter gives up on tiny-qwen2 with "BPE pre-tokenizer was not recognized";
@@ -151,4 +168,5 @@ fn smollm2_bpe_matches_converter() {
     let pre = r.as_array().unwrap().iter().find(|e| e["key"] == "tokenizer.ggml.pre").map(|e| e["value"].clone());
     assert_eq!(pre, Some(Json::from("smollm")), "the converter's hash lookup");
     assert_same("SmolLM2-135M-Instruct", &r, &ours(&dir));
+    assert_same("SmolLM2-135M-Instruct (written GGUF)", &r, &ours_via_gguf(&dir));
 }
