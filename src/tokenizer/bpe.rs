@@ -129,7 +129,7 @@ pub fn vocab(model_dir: &Path, tj: &Json, config_vocab_size: Option<u64>) -> Res
                 let (text, ty) = match added_by_content.get(*tok).and_then(|aid| added.get(aid)) {
                     // The converter looks the flags up by this id in added_tokens_decoder.
                     Some(_) => {
-                        let special = added.get(&id).map_or(false, |a| a.special);
+                        let special = added.get(&id).is_some_and(|a| a.special);
                         if special || does_token_look_special(tok) {
                             (tok.to_string(), TokenType::Control)
                         } else {

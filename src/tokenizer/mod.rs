@@ -139,7 +139,6 @@ pub enum MetaValue {
 
 impl MetaValue {
     /// This value as the gguf crate's value.
-    #[cfg(any())] // TEMP: until gguf::Value is merged into main
     pub fn to_gguf(&self) -> gguf::Value {
         use gguf::{Value, ValueType};
         match self {
@@ -431,7 +430,6 @@ pub fn metadata(model_dir: &Path, config: &Json, arch: &str) -> Result<Kv, Token
 
 /// Every `tokenizer.*` key the pinned converter writes for this model, in its order, as GGUF
 /// values (vocabulary padded to config `vocab_size` as the converter does). See [`metadata`].
-#[cfg(any())] // TEMP: until gguf::Value is merged into main
 pub fn gguf_metadata(model_dir: &Path, config: &Json, arch: &str) -> Result<Vec<(String, gguf::Value)>, TokenizerError> {
     Ok(metadata(model_dir, config, arch)?.entries().iter().map(|(k, v)| (k.clone(), v.to_gguf())).collect())
 }

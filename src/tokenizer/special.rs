@@ -188,12 +188,10 @@ impl SpecialVocab {
             return Err(invalid(source, format!("invalid value for special token type {typ}: {id}")));
         }
         let id = u32::try_from(id).map_err(|_| invalid(source, format!("special token {typ} id {id} does not fit in uint32")))?;
-        if self.n_vocab.is_none_or(|n| (id as usize) < n) {
-            if !self.special_token_ids.iter().any(|(t, _)| t == typ) {
-                self.special_token_ids.push((typ.to_owned(), id));
-            }
+        // Past n_vocab the converter warns "out of range … skipping".
+        if self.n_vocab.is_none_or(|n| (id as usize) < n) && !self.special_token_ids.iter().any(|(t, _)| t == typ) {
+            self.special_token_ids.push((typ.to_owned(), id));
         }
-        // else: the converter warns "out of range … skipping"
         Ok(())
     }
 
