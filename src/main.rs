@@ -18,6 +18,8 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// Show the tokenizer.* GGUF metadata that conversion writes for a model folder.
     Tokenizer(cmd::tokenizer::Args),
+    /// Re-quantize an F32/F16/BF16 GGUF (Q4_K_M, Q8_0, …), byte-identical to llama-quantize.
+    Quantize(cmd::quantize::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -25,6 +27,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Tokenizer(args) => cmd::tokenizer::run(args),
+        Command::Quantize(args) => cmd::quantize::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

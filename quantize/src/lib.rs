@@ -10,6 +10,7 @@ pub mod blocks;
 pub mod error;
 pub mod fp;
 pub mod ftype;
+pub mod imatrix;
 pub mod policy;
 pub mod simd;
 
