@@ -363,15 +363,17 @@ pub fn metadata(model_dir: &Path, config: &Json, arch: &str) -> Result<Kv, Token
                 set_vocab_sentencepiece(&mut kv, model_dir, config, sentencepiece::Flavor::Default)?;
             } else {
                 let tj_path = model_dir.join("tokenizer.json");
-                if tj_path.is_file() && bpe::is_llama_hf_bpe(&read_json(&tj_path)?) {
-                    return Err(TokenizerError::Unsupported {
-                        what: format!(
-                            "{}: a SentencePiece-style BPE tokenizer.json (byte_fallback) without tokenizer.model: the converter's LlamaHfVocab path is not supported; add the model's tokenizer.model",
-                            tj_path.display()
-                        ),
-                    });
+                let tj = if tj_path.is_file() { Some(read_json(&tj_path)?) } else { None };
+                match tj {
+                    Some(tj) if bpe::is_llama_hf_bpe(&tj) => {
+                        // _set_vocab_llama_hf
+                        let vocab = bpe::llama_hf_vocab(model_dir, &tj)?;
+                        let n_vocab = vocab.tokens.len();
+                        kv.add_vocab("llama", "default", vocab);
+                        SpecialVocab::new(model_dir, config, false, None, Some(n_vocab))?.add_to(&mut kv);
+                    }
+                    _ => set_vocab_gpt2(&mut kv, model_dir, config, arch)?,
                 }
-                set_vocab_gpt2(&mut kv, model_dir, config, arch)?;
             }
             match config_vocab_size(config)? {
                 Some(32016) => {
