@@ -10,7 +10,7 @@ use crate::{GgmlType, ValueType};
 #[non_exhaustive]
 pub enum GgufError {
     /// An operating-system error on the file.
-    #[error("{}: cannot {op}: {source}", path.display())]
+    #[error("{}: cannot {op}", path.display())]
     Io {
         path: PathBuf,
         /// What was being done: "open", "map", "write", "rename into place", ….

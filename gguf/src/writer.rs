@@ -65,16 +65,13 @@ impl GgufWriter {
         tensors: &[TensorSpec],
     ) -> Result<GgufWriter, GgufError> {
         let path = path.as_ref().to_path_buf();
-        let alignment = validate_metadata(&path, metadata)?;
-        let mut pending = Vec::with_capacity(tensors.len());
-        let mut names = HashSet::with_capacity(tensors.len());
-        for t in tensors {
-            if !names.insert(t.name.as_str()) {
-                return Err(GgufError::DuplicateTensor { path, name: t.name.clone() });
-            }
-            let size = check_tensor(&path, &t.name, &t.dims, t.ty)?;
-            pending.push(Pending { name: t.name.clone(), size });
-        }
+        let layout = layout_for(&path, metadata, tensors)?;
+        let pending = tensors
+            .iter()
+            .zip(&layout.tensor_sizes)
+            .map(|(t, &size)| Pending { name: t.name.clone(), size })
+            .collect();
+        let alignment = layout.alignment;
 
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -261,6 +258,64 @@ impl GgufWriter {
             }
         }
         Ok(())
+    }
+}
+
+/// Where everything goes in the file a [`GgufWriter`] makes from given metadata and tensors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The tensor data alignment.
+    pub alignment: u64,
+    /// Byte offset of the tensor data section (header, metadata, tensor infos and padding).
+    pub data_offset: u64,
+    /// Each tensor's data offset from the start of the data section.
+    pub tensor_offsets: Vec<u64>,
+    /// Each tensor's data size in bytes (without padding).
+    pub tensor_sizes: Vec<u64>,
+    /// The size of the whole file.
+    pub file_size: u64,
+}
+
+/// The exact layout and size of the file [`GgufWriter::create`] would write for this metadata and
+/// these tensors, without writing anything (validated the same way).
+pub fn layout(metadata: &[(String, Value)], tensors: &[TensorSpec]) -> Result<Layout, GgufError> {
+    layout_for(Path::new("(layout)"), metadata, tensors)
+}
+
+fn layout_for(path: &Path, metadata: &[(String, Value)], tensors: &[TensorSpec]) -> Result<Layout, GgufError> {
+    let alignment = validate_metadata(path, metadata)?;
+    let mut names = HashSet::with_capacity(tensors.len());
+    let mut tensor_sizes = Vec::with_capacity(tensors.len());
+    // magic, version, tensor count, key/value count
+    let mut header: u64 = 4 + 4 + 8 + 8;
+    for (key, value) in metadata {
+        header += 8 + key.len() as u64 + 4 + encoded_size(value);
+    }
+    for t in tensors {
+        if !names.insert(t.name.as_str()) {
+            return Err(GgufError::DuplicateTensor { path: path.to_path_buf(), name: t.name.clone() });
+        }
+        tensor_sizes.push(check_tensor(path, &t.name, &t.dims, t.ty)?);
+        header += 8 + t.name.len() as u64 + 4 + 8 * t.dims.len() as u64 + 4 + 8;
+    }
+    let data_offset = header.next_multiple_of(alignment);
+    let mut tensor_offsets = Vec::with_capacity(tensors.len());
+    let mut offset = 0u64;
+    for (t, &size) in tensors.iter().zip(&tensor_sizes) {
+        tensor_offsets.push(offset);
+        offset = offset.checked_add(size).and_then(|o| pad_to(o, alignment)).ok_or_else(|| {
+            GgufError::ShapeOverflow { path: path.to_path_buf(), tensor: t.name.clone(), dims: t.dims.clone(), ty: t.ty }
+        })?;
+    }
+    Ok(Layout { alignment, data_offset, tensor_offsets, tensor_sizes, file_size: data_offset.saturating_add(offset) })
+}
+
+/// Bytes of a value's encoding, without its type id.
+fn encoded_size(v: &Value) -> u64 {
+    match v {
+        Value::String(s) => 8 + s.len() as u64,
+        Value::Array(_, items) => 4 + 8 + items.iter().map(encoded_size).sum::<u64>(),
+        other => other.value_type().fixed_size().unwrap_or(0) as u64,
     }
 }
 
