@@ -2,7 +2,11 @@
 
 use clap::{Parser, Subcommand};
 
+mod arch;
 mod cmd;
+mod convert;
+mod input;
+mod tokenizer;
 
 #[derive(Parser)]
 #[command(name = "ggufkit", version, about = "Hugging Face checkpoints to GGUF for llama.cpp and Ollama")]
@@ -15,12 +19,15 @@ struct Cli {
 enum Command {
     /// Show a GGUF file's header, metadata and tensors.
     Inspect(cmd::inspect::Args),
+    /// Convert a Hugging Face checkpoint to GGUF (one pass, any type) plus an Ollama Modelfile.
+    Convert(cmd::convert::Args),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Convert(args) => cmd::convert::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
