@@ -239,6 +239,10 @@ impl Checkpoint {
                     let declared = u64::from_le_bytes(mmap[..8].try_into().unwrap_or([0; 8]));
                     InputError::Truncated { path: path.clone(), expected: declared.saturating_add(8), found }
                 }
+                safetensors::SafeTensorError::MetadataIncompleteBuffer => match declared_size(&mmap[..]) {
+                    Some(expected) => InputError::Truncated { path: path.clone(), expected, found },
+                    None => InputError::BadHeader { path: path.clone(), reason: "data section does not match the header".into() },
+                },
                 other => InputError::BadHeader { path: path.clone(), reason: other.to_string() },
             })?;
             let data_start = 8 + header_len;
@@ -334,6 +338,21 @@ impl Checkpoint {
             let _ = unsafe { shard.mmap.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
         }
     }
+}
+
+/// The file size a safetensors header declares (8 + header + end of the last tensor), read
+/// without validation, for the message about a truncated shard.
+fn declared_size(buf: &[u8]) -> Option<u64> {
+    let n = u64::from_le_bytes(buf.get(..8)?.try_into().ok()?);
+    let header = buf.get(8..8usize.checked_add(usize::try_from(n).ok()?)?)?;
+    let json: serde_json::Value = serde_json::from_slice(header).ok()?;
+    let end = json
+        .as_object()?
+        .values()
+        .filter_map(|t| t.get("data_offsets")?.as_array()?.get(1)?.as_u64())
+        .max()
+        .unwrap_or(0);
+    Some(8 + n + end)
 }
 
 fn page_size() -> usize {
