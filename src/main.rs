@@ -21,6 +21,8 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// Convert a Hugging Face checkpoint to GGUF (one pass, any type) plus an Ollama Modelfile.
     Convert(cmd::convert::Args),
+    /// Show the tokenizer.* GGUF metadata that conversion writes for a model folder.
+    Tokenizer(cmd::tokenizer::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -28,6 +30,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Convert(args) => cmd::convert::run(args),
+        Command::Tokenizer(args) => cmd::tokenizer::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

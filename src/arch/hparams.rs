@@ -145,11 +145,6 @@ impl Hparams {
     pub fn n_layer(&self) -> Result<u64, ArchError> {
         self.u64_req(&["n_layers", "num_hidden_layers", "n_layer", "num_layers"])
     }
-
-    /// Whether input and output embeddings are tied (absent = tied, as in transformers).
-    pub fn tied_embeddings(&self) -> bool {
-        self.bool_opt("tie_word_embeddings").unwrap_or(true)
-    }
 }
 
 /// A JSON number as an unsigned integer (integral floats such as `2048.0` accepted).

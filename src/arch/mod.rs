@@ -329,6 +329,7 @@ pub fn planned_tensors(config: &Json) -> Result<Vec<(String, Vec<u64>)>, ArchErr
 /// The model-parameter metadata keys that converting this config writes (architecture, rope,
 /// attention, … — everything but `general.*` naming keys and `tokenizer.*`), from the config alone,
 /// with `general.file_type` set to `file_type`. For the plan engineer.
+#[allow(dead_code)] // API for `plan` and other callers that have a config but no weights
 pub fn config_metadata(config: &Json, file_type: u32) -> Result<Vec<(String, Value)>, ArchError> {
     let spec = detect(config)?;
     let hp = Hparams::new(config)?;

@@ -50,11 +50,11 @@ pub enum ConvertError {
         found: Vec<u64>,
     },
     /// A tensor the architecture needs is absent from the checkpoint.
-    #[error("{dir}: checkpoint has no tensor `{tensor}` (needed for {arch})")]
+    #[error("{dir}: the checkpoint has no tensor for GGUF `{tensor}`, which config.json implies for {arch}")]
     MissingTensor {
         /// The model folder.
         dir: PathBuf,
-        /// The missing Hugging Face tensor.
+        /// The missing tensor (GGUF name).
         tensor: String,
         /// The architecture.
         arch: &'static str,
@@ -110,7 +110,4 @@ pub enum ConvertError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The thread pool could not be built.
-    #[error("thread pool: {0}")]
-    Threads(String),
 }

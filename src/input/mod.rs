@@ -94,16 +94,6 @@ pub enum InputError {
         /// Second shard.
         second: PathBuf,
     },
-    /// A tensor's dtype is not F16, BF16 or F32.
-    #[error("{path}: tensor `{tensor}` has dtype {dtype}; only F16, BF16 and F32 checkpoints are supported (dequantize FP8/int checkpoints first)")]
-    UnsupportedDtype {
-        /// The shard.
-        path: PathBuf,
-        /// The tensor.
-        tensor: String,
-        /// Its dtype as written in the header.
-        dtype: String,
-    },
 }
 
 /// A floating-point element type of a checkpoint tensor.
@@ -144,13 +134,6 @@ pub struct TensorEntry {
     pub end: usize,
 }
 
-impl TensorEntry {
-    /// Number of elements.
-    pub fn n_elements(&self) -> usize {
-        self.shape.iter().product()
-    }
-}
-
 /// One memory-mapped shard.
 pub struct Shard {
     /// Its path.
@@ -162,7 +145,6 @@ pub struct Shard {
 pub struct Checkpoint {
     shards: Vec<Shard>,
     tensors: Vec<TensorEntry>,
-    by_name: BTreeMap<String, usize>,
 }
 
 impl Checkpoint {
@@ -292,22 +274,12 @@ impl Checkpoint {
                 }
             }
         }
-        Ok(Checkpoint { shards, tensors, by_name })
-    }
-
-    /// The shards, in the reference converter's order (sorted file names).
-    pub fn shards(&self) -> &[Shard] {
-        &self.shards
+        Ok(Checkpoint { shards, tensors })
     }
 
     /// Every tensor, in the reference converter's order.
     pub fn tensors(&self) -> &[TensorEntry] {
         &self.tensors
-    }
-
-    /// A tensor by Hugging Face name.
-    pub fn get(&self, name: &str) -> Option<&TensorEntry> {
-        self.by_name.get(name).and_then(|&i| self.tensors.get(i))
     }
 
     /// The bytes of a tensor of the checkpoint (borrowed from the mmap, unaligned).
