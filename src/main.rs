@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod tokenizer;
+mod plan;
 
 #[derive(Parser)]
 #[command(name = "ggufkit", version, about = "Hugging Face checkpoints to GGUF for llama.cpp and Ollama")]
@@ -18,6 +19,8 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// Show the tokenizer.* GGUF metadata that conversion writes for a model folder.
     Tokenizer(cmd::tokenizer::Args),
+    /// Which quantization fits my GPU: exact file sizes and llama.cpp memory per type.
+    Plan(cmd::plan::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -25,6 +28,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Tokenizer(args) => cmd::tokenizer::run(args),
+        Command::Plan(args) => cmd::plan::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
