@@ -1,5 +1,6 @@
 //! Rendering a [`Plan`]: a readable table, Markdown, or JSON.
 
+use super::memory::Backend;
 use super::planner::{Plan, TypeRow};
 
 const MIB: f64 = (1u64 << 20) as f64;
@@ -57,8 +58,15 @@ fn summary(p: &Plan) -> Vec<String> {
         p.n_ctx_train
     )];
     let mut run = format!(
-        "ctx {} ({} KV cells), batch {}, KV cache {}, {:?} compute buffer",
-        p.ctx, p.ctx_cells, p.batch, p.kv_type, p.backend
+        "ctx {} ({} KV cells), batch {}, KV cache {}, {} compute buffer",
+        p.ctx,
+        p.ctx_cells,
+        p.batch,
+        p.kv_type,
+        match p.backend {
+            Backend::Cpu => "CPU",
+            Backend::Cuda => "CUDA",
+        }
     );
     if let Some(v) = p.vram_bytes {
         run += &format!(", VRAM {} minus {} margin", human(v), human(p.margin_bytes));
