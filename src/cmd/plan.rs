@@ -121,3 +121,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     print!("{text}");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("8GiB").unwrap(), 8 << 30);
+        assert_eq!(parse_size("8 GB").unwrap(), 8_000_000_000);
+        assert_eq!(parse_size("7.5G").unwrap(), 15 << 29);
+        assert_eq!(parse_size("600MiB").unwrap(), 600 << 20);
+        assert_eq!(parse_size("1234").unwrap(), 1234);
+        assert!(parse_size("8 parsecs").is_err());
+        assert!(parse_size("GiB").is_err());
+        assert!(parse_size("1e30").is_err());
+    }
+}
