@@ -4,3 +4,4 @@ pub mod convert;
 pub mod inspect;
 pub mod quantize;
 pub mod tokenizer;
+pub mod plan;
