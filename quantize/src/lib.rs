@@ -9,6 +9,9 @@
 pub mod blocks;
 pub mod error;
 pub mod fp;
+pub mod ftype;
+pub mod imatrix;
+pub mod policy;
 pub mod simd;
 
 pub use error::QuantizeError;
