@@ -300,6 +300,16 @@ fn simd_paths_equal_scalar() {
         unsafe { simd(&rows, &mut b) };
         assert_same(ty, &b, &a, &rows, "simd vs scalar");
     }
+    // f32 -> f16 (F16C) vs the scalar conversion on the rows plus every f16 value.
+    let mut vals = rows.clone();
+    vals.extend((0..=u16::MAX).map(quantize::fp::f16_to_f32).filter(|v| !v.is_nan()));
+    vals.extend([65504.0f32, 65519.0, 65520.0, -65520.0, 1e-8, -3e-8, 5.9604645e-8, 2.9802322e-8, 2.9802326e-8]);
+    let mut h = vec![0u8; 2 * vals.len()];
+    // SAFETY: as above.
+    unsafe { quantize::simd::x86::f32_to_f16_row(&vals, &mut h) };
+    for (v, b) in vals.iter().zip(h.chunks_exact(2)) {
+        assert_eq!(u16::from_le_bytes([b[0], b[1]]), quantize::fp::f32_to_f16(*v), "f32 {v:e} -> f16");
+    }
     let all: Vec<u8> = (0..=u16::MAX).flat_map(|h| h.to_le_bytes()).collect();
     let mut out = vec![0f32; 65536];
     // SAFETY: as above.

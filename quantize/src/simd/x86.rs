@@ -372,3 +372,23 @@ pub unsafe fn qx_groups(n: usize, nmax: i32, x: &[f32], qw: Option<&[f32]>, l: &
         }
     }
 }
+
+/// f32 to little-endian f16 bytes with F16C (`vcvtps2ph`, round to nearest even): equal to
+/// ggml's `ggml_compute_fp32_to_fp16` for every non-NaN input (NaN input is rejected earlier).
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `dst.len() == 2 * src.len()`.
+#[target_feature(enable = "avx2,f16c")]
+pub unsafe fn f32_to_f16_row(src: &[f32], dst: &mut [u8]) {
+    let n = src.len().min(dst.len() / 2);
+    let mut i = 0;
+    while i + 8 <= n {
+        let h = _mm256_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT }>(_mm256_loadu_ps(src.as_ptr().add(i)));
+        _mm_storeu_si128(dst.as_mut_ptr().add(2 * i) as *mut __m128i, h);
+        i += 8;
+    }
+    while i < n {
+        dst[2 * i..2 * i + 2].copy_from_slice(&crate::fp::f32_to_f16(src[i]).to_le_bytes());
+        i += 1;
+    }
+}
