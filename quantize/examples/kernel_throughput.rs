@@ -1,4 +1,4 @@
-//! Quick single-thread throughput probe of the kernels (not the benchmark: that is
+//! Quick throughput probe (1 thread, or KT_THREADS) of the kernels (not the benchmark: that is
 //! scripts/bench-quantize.sh). Usage: `cargo run --release -p ggufkit-quantize --example
 //! kernel_throughput [TYPE…]`. Input: 16 Mi pseudo-Gaussian values as F16 bytes, rows of 2048.
 
@@ -34,7 +34,9 @@ fn main() {
     } else {
         args.iter().map(|s| s.as_str()).collect()
     };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("thread pool");
+    // KT_THREADS=N: threads of the rayon pool (default 1).
+    let threads = std::env::var("KT_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1usize);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
     for name in names {
         let Some(ty) = GgmlType::from_name(name) else {
             eprintln!("unknown type {name}");
@@ -50,7 +52,7 @@ fn main() {
                 continue;
             }
             println!(
-                "{:>5} {:9} {:8.1} MB/s of F16 input (1 thread)",
+                "{:>5} {:9} {:8.1} MB/s of F16 input ({threads} thread(s))",
                 ty.to_string(),
                 if imatrix.is_some() { "imatrix" } else { "plain" },
                 f16.len() as f64 / secs / 1e6
