@@ -390,3 +390,29 @@ fn simd_qx_groups_equal_scalar() {
         }
     }
 }
+
+/// The lane-per-group AVX2 `make_q3_quants` equals the scalar function on random and edge-case
+/// groups (Q3_K's n = 16, nmax = 4, and a wider case).
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn simd_q3_groups_equal_scalar() {
+    use quantize::blocks::common::make_q3_quants;
+    assert!(quantize::simd::has_avx2(), "this test needs AVX2+F16C");
+    let mut rows = edge_rows();
+    let mut rng = Rng(23);
+    rows.extend((0..16 * 8 * 200).map(|_| rng.normal() * 0.02));
+    for (n, nmax) in [(16, 4), (32, 8)] {
+        for x in rows.chunks_exact(8 * n) {
+            let (mut l1, mut s1) = (vec![0i8; 8 * n], [0f32; 8]);
+            // SAFETY: AVX2 present; sizes are 8·n.
+            unsafe { quantize::simd::x86::q3_groups(n, nmax, x, &mut l1, &mut s1) };
+            for g in 0..8 {
+                let r = g * n..(g + 1) * n;
+                let mut l2 = vec![0i8; n];
+                let s2 = make_q3_quants(nmax, &x[r.clone()], &mut l2, true);
+                assert_eq!(s1[g].to_bits(), s2.to_bits(), "n {n} group {:?}", &x[r.clone()]);
+                assert_eq!(&l1[r.clone()], &l2[..], "n {n} group {:?}", &x[r]);
+            }
+        }
+    }
+}
