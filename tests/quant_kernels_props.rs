@@ -300,6 +300,18 @@ fn simd_paths_equal_scalar() {
         unsafe { simd(&rows, &mut b) };
         assert_same(ty, &b, &a, &rows, "simd vs scalar");
     }
+    // Requantization with a stored scale vs the scalar formula.
+    for (k, x) in rows.chunks_exact(32).enumerate() {
+        let d = [0.013f32, -0.2, 1e-6, 3.0, 1e-30][k % 5];
+        let add = [0.0f32, 0.25, -0.0, 1e-3][k % 4];
+        let mut a = [0u8; 32];
+        // SAFETY: as above.
+        unsafe { quantize::simd::x86::requantize(x, add, d, -4, 3, 4, &mut a) };
+        for i in 0..32 {
+            let l = quantize::blocks::common::nearest_int((x[i] + add) / d).min(3).max(-4) + 4;
+            assert_eq!(a[i], l as u8, "requantize x {} add {add} d {d}", x[i]);
+        }
+    }
     // f32 -> f16 (F16C) vs the scalar conversion on the rows plus every f16 value.
     let mut vals = rows.clone();
     vals.extend((0..=u16::MAX).map(quantize::fp::f16_to_f32).filter(|v| !v.is_nan()));

@@ -162,6 +162,22 @@ pub fn q3_8_groups(n: usize, nmax: i32, x: &[f32], l: &mut [i8], scales: &mut [f
     }
 }
 
+/// Requantizes a group with a stored scale: `out[i] = clamp(nearest_int((x[i] + add) / d), lo,
+/// hi) + off`, as the last loops of the K-quant quantizers do (`add` = 0.0 for the symmetric
+/// types: adding zero changes no `nearest_int` result). AVX2 when available.
+#[inline]
+pub fn requantize_group(x: &[f32], add: f32, d: f32, lo: i32, hi: i32, off: i32, out: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2() && x.len() % 8 == 0 && out.len() >= x.len() {
+        // SAFETY: AVX2/F16C detected; sizes checked above.
+        unsafe { crate::simd::x86::requantize(x, add, d, lo, hi, off, out) };
+        return;
+    }
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = (nearest_int((v + add) / d).min(hi).max(lo) + off) as u8;
+    }
+}
+
 /// Symmetric 3-bit-style quantization with iterative refinement (`make_q3_quants`): levels in
 /// `[-nmax, nmax-1]`, stored as `l + nmax`. Returns the scale.
 pub fn make_q3_quants(nmax: i32, x: &[f32], l_out: &mut [i8], do_rmse: bool) -> f32 {

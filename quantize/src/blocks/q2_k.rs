@@ -2,7 +2,7 @@
 //! and min, f16 super-block scales. Layout: `scales: [u8; 16] (scale | min << 4), qs: [u8; 64],
 //! d: f16, dmin: f16`.
 
-use super::common::{make_qp_quants, nearest_int, read_f16, write_f16, QK_K};
+use super::common::{make_qp_quants, nearest_int, requantize_group, read_f16, write_f16, QK_K};
 use super::q4_k::qkx_8_groups;
 
 /// Elements per block.
@@ -23,10 +23,7 @@ fn finish(x: &[f32], l: &mut [u8; QK_K], y: &mut [u8]) {
             continue;
         }
         let m = mm * (y[j] >> 4) as f32;
-        for ii in 0..16 {
-            let q = nearest_int((x[16 * j + ii] + m) / d).min(3).max(0);
-            l[16 * j + ii] = q as u8;
-        }
+        requantize_group(&x[16 * j..16 * j + 16], m, d, 0, 3, 0, &mut l[16 * j..16 * j + 16]);
     }
     for j in (0..QK_K).step_by(128) {
         for i in 0..32 {

@@ -2,7 +2,7 @@
 //! mask), 6-bit signed group scales, one f16 super-block scale. Layout: `hmask: [u8; 32],
 //! qs: [u8; 64], scales: [u8; 12], d: f16`.
 
-use super::common::{make_qx_quants, q3_8_groups, qx_8_groups, nearest_int, read_f16, write_f16, QK_K};
+use super::common::{make_qx_quants, nearest_int, q3_8_groups, qx_8_groups, requantize_group, read_f16, write_f16, QK_K};
 
 /// Elements per block.
 pub const BLOCK: usize = QK_K;
@@ -40,9 +40,10 @@ fn finish(x: &[f32], l: &mut [i8; QK_K], y: &mut [u8]) {
         if d == 0.0 {
             continue;
         }
+        let mut q = [0u8; 16];
+        requantize_group(&x[16 * j..16 * j + 16], 0.0, d, -4, 3, 4, &mut q);
         for ii in 0..16 {
-            let q = nearest_int(x[16 * j + ii] / d).min(3).max(-4);
-            l[16 * j + ii] = (q + 4) as i8;
+            l[16 * j + ii] = q[ii] as i8;
         }
     }
     y[HMASK..HMASK + 32].fill(0);

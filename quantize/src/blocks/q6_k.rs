@@ -2,7 +2,7 @@
 //! 8-bit signed group scales, one f16 super-block scale. Layout: `ql: [u8; 128], qh: [u8; 64],
 //! scales: [i8; 16], d: f16`.
 
-use super::common::{nearest_int, qx_8_groups, read_f16, write_f16, GROUP_MAX_EPS, QK_K};
+use super::common::{nearest_int, qx_8_groups, requantize_group, read_f16, write_f16, GROUP_MAX_EPS, QK_K};
 
 /// Elements per block.
 pub const BLOCK: usize = QK_K;
@@ -49,9 +49,10 @@ pub fn quantize_block_with(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         if d == 0.0 {
             continue;
         }
+        let mut q = [0u8; 16];
+        requantize_group(&x[16 * j..16 * j + 16], 0.0, d, -32, 31, 32, &mut q);
         for ii in 0..16 {
-            let q = nearest_int(x[16 * j + ii] / d).min(31).max(-32);
-            l[16 * j + ii] = (q + 32) as i8;
+            l[16 * j + ii] = q[ii] as i8;
         }
     }
     for (k, j) in (0..QK_K).step_by(128).enumerate() {

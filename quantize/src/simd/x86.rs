@@ -485,3 +485,26 @@ pub unsafe fn q3_groups(n: usize, nmax: i32, x: &[f32], l: &mut [i8], scales: &m
         }
     }
 }
+
+/// Element-wise requantization with a stored scale: `out[i] = clamp(nearest_int((x[i] + add) /
+/// d), lo, hi) + off` (the final loops of the K-quant quantizers; `add` = 0 for the symmetric
+/// types, which gives the same result as ggml's `x[i] / d`). `x.len()` must be a multiple of 8.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `out.len() >= x.len()`.
+#[target_feature(enable = "avx2,f16c")]
+pub unsafe fn requantize(x: &[f32], add: f32, d: f32, lo: i32, hi: i32, off: i32, out: &mut [u8]) {
+    let (addv, dv, offv) = (_mm256_set1_ps(add), _mm256_set1_ps(d), _mm256_set1_epi32(off));
+    let n = x.len().min(out.len()) / 8 * 8;
+    let mut i = 0;
+    while i < n {
+        let v = _mm256_div_ps(_mm256_add_ps(_mm256_loadu_ps(x.as_ptr().add(i)), addv), dv);
+        let l = _mm256_add_epi32(clamp(nearest_int(v), lo, hi), offv);
+        let mut a = [0i32; 8];
+        _mm256_storeu_si256(a.as_mut_ptr() as *mut __m256i, l);
+        for k in 0..8 {
+            out[i + k] = a[k] as u8;
+        }
+        i += 8;
+    }
+}
