@@ -46,20 +46,16 @@ fn finish(x: &[f32], l: &mut [i8; QK_K], y: &mut [u8]) {
             l[16 * j + ii] = q[ii] as i8;
         }
     }
-    y[HMASK..HMASK + 32].fill(0);
-    let mut m = 0;
-    let mut hm = 1u8;
-    for j in 0..QK_K {
-        if l[j] > 3 {
-            y[HMASK + m] |= hm;
-            l[j] -= 4;
-        }
-        m += 1;
-        if m == QK_K / 8 {
-            m = 0;
-            hm <<= 1;
+    // High bits: element j goes to hmask byte j % 32, bit j / 32 (ggml's running m/hm loop,
+    // written without branches: levels are 0..=7, so "> 3" is bit 2 and "- 4" is "& 3").
+    let mut hmask = [0u8; 32];
+    for (bit, lg) in l.chunks_exact_mut(32).enumerate() {
+        for (h, v) in hmask.iter_mut().zip(lg.iter_mut()) {
+            *h |= (((*v as u8) >> 2) & 1) << bit;
+            *v &= 3;
         }
     }
+    y[HMASK..HMASK + 32].copy_from_slice(&hmask);
     for j in (0..QK_K).step_by(128) {
         for i in 0..32 {
             let v = (l[j + i] as u8) | ((l[j + i + 32] as u8) << 2) | ((l[j + i + 64] as u8) << 4) | ((l[j + i + 96] as u8) << 6);
