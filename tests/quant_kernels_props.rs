@@ -426,5 +426,18 @@ fn simd_q3_groups_equal_scalar() {
                 assert_eq!(&l1[r.clone()], &l2[..], "n {n} group {:?}", &x[r]);
             }
         }
+        // Two interleaved sets of 8 lanes (what Q3_K uses).
+        for x in rows.chunks_exact(16 * n) {
+            let (mut l1, mut s1) = (vec![0i8; 16 * n], [0f32; 16]);
+            // SAFETY: AVX2 present; sizes are 16·n.
+            unsafe { quantize::simd::x86::q3_groups16(n, nmax, x, &mut l1, &mut s1) };
+            for g in 0..16 {
+                let r = g * n..(g + 1) * n;
+                let mut l2 = vec![0i8; n];
+                let s2 = make_q3_quants(nmax, &x[r.clone()], &mut l2, true);
+                assert_eq!(s1[g].to_bits(), s2.to_bits(), "16 groups, n {n} group {:?}", &x[r.clone()]);
+                assert_eq!(&l1[r.clone()], &l2[..], "16 groups, n {n} group {:?}", &x[r]);
+            }
+        }
     }
 }

@@ -162,6 +162,21 @@ pub fn q3_8_groups(n: usize, nmax: i32, x: &[f32], l: &mut [i8], scales: &mut [f
     }
 }
 
+/// [`make_q3_quants`] (`do_rmse`, nmax 4) on the 16 groups of 16 of a Q3_K super-block: the
+/// AVX2 kernel on two interleaved sets of 8 lanes when available, else the scalar one.
+pub fn q3_16_groups(x: &[f32], l: &mut [i8; QK_K], scales: &mut [f32; 16]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2() && x.len() >= QK_K {
+        // SAFETY: AVX2/F16C detected; x holds 256 values, l 256, scales 16.
+        unsafe { crate::simd::x86::q3_groups16(16, 4, x, l, scales) };
+        return;
+    }
+    for g in 0..16 {
+        let r = g * 16..(g + 1) * 16;
+        scales[g] = make_q3_quants(4, &x[r.clone()], &mut l[r], true);
+    }
+}
+
 /// Requantizes a group with a stored scale: `out[i] = clamp(nearest_int((x[i] + add) / d), lo,
 /// hi) + off`, as the last loops of the K-quant quantizers do (`add` = 0.0 for the symmetric
 /// types: adding zero changes no `nearest_int` result). AVX2 when available.

@@ -2,7 +2,7 @@
 //! mask), 6-bit signed group scales, one f16 super-block scale. Layout: `hmask: [u8; 32],
 //! qs: [u8; 64], scales: [u8; 12], d: f16`.
 
-use super::common::{make_qx_quants, nearest_int, q3_8_groups, qx_8_groups, requantize_group, read_f16, write_f16, QK_K};
+use super::common::{make_qx_quants, nearest_int, q3_16_groups, qx_8_groups, requantize_group, read_f16, write_f16, QK_K};
 
 /// Elements per block.
 pub const BLOCK: usize = QK_K;
@@ -71,10 +71,7 @@ pub fn quantize_block(x: &[f32], y: &mut [u8]) {
     let mut scales = [0.0f32; 16];
     let mut max_scale = 0.0f32;
     let mut amax = 0.0f32;
-    for h in 0..2 {
-        let r = 128 * h..128 * h + 128;
-        q3_8_groups(16, 4, &x[r.clone()], &mut l[r], &mut scales[8 * h..]);
-    }
+    q3_16_groups(x, &mut l, &mut scales);
     for j in 0..16 {
         let scale = scales[j].abs();
         if scale > amax {

@@ -404,84 +404,107 @@ pub unsafe fn f32_to_f16_row(src: &[f32], dst: &mut [u8]) {
 /// `scales` at least 8.
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn q3_groups(n: usize, nmax: i32, x: &[f32], l: &mut [i8], scales: &mut [f32]) {
+    q3_sets::<1>(n, nmax, x, l, scales)
+}
+
+/// [`q3_groups`] on 16 consecutive groups (two independent sets of 8 lanes interleaved, which
+/// hides the latency of each lane's sequential refinement).
+///
+/// # Safety
+/// As [`q3_groups`], with 16·n values and 16 scales.
+#[target_feature(enable = "avx2,f16c")]
+pub unsafe fn q3_groups16(n: usize, nmax: i32, x: &[f32], l: &mut [i8], scales: &mut [f32]) {
+    q3_sets::<2>(n, nmax, x, l, scales)
+}
+
+#[inline(always)]
+unsafe fn q3_sets<const S: usize>(n: usize, nmax: i32, x: &[f32], l: &mut [i8], scales: &mut [f32]) {
     let n = n.min(MAX_GROUP);
-    let mut xt = [_mm256_setzero_ps(); MAX_GROUP];
-    let mut wt = [_mm256_setzero_ps(); MAX_GROUP];
-    let idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(n as i32));
-    for i in 0..n {
-        xt[i] = _mm256_i32gather_ps::<4>(x.as_ptr().add(i), idx);
-        wt[i] = _mm256_mul_ps(xt[i], xt[i]);
-    }
     let zero = _mm256_setzero_ps();
-    let absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
-    let mut max = zero;
-    let mut amax = zero;
-    for i in 0..n {
-        let ax = _mm256_and_ps(xt[i], absmask);
-        let gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
-        amax = blend(amax, ax, gt);
-        max = blend(max, xt[i], gt);
+    let mut xt = [[zero; MAX_GROUP]; S];
+    let mut wt = [[zero; MAX_GROUP]; S];
+    let idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(n as i32));
+    for s in 0..S {
+        let base = x.as_ptr().add(8 * n * s);
+        for i in 0..n {
+            xt[s][i] = _mm256_i32gather_ps::<4>(base.add(i), idx);
+            wt[s][i] = _mm256_mul_ps(xt[s][i], xt[s][i]);
+        }
     }
-    let tiny = _mm256_cmp_ps(amax, _mm256_set1_ps(crate::blocks::common::GROUP_MAX_EPS), _CMP_LT_OQ);
-    let iscale = _mm256_div_ps(_mm256_set1_ps((-nmax) as f32), max);
-    let mut lv = [_mm256_setzero_si256(); MAX_GROUP];
-    let (mut sumlx, mut suml2) = (zero, zero);
-    for i in 0..n {
-        let li = clamp(nearest_int(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1);
-        lv[i] = li;
-        let f = _mm256_cvtepi32_ps(li);
-        sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(wt[i], xt[i]), f));
-        suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(wt[i], f), f));
+    let absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    let mut tiny = [zero; S];
+    let mut lv = [[_mm256_setzero_si256(); MAX_GROUP]; S];
+    let mut sumlx = [zero; S];
+    let mut suml2 = [zero; S];
+    for s in 0..S {
+        let mut max = zero;
+        let mut amax = zero;
+        for i in 0..n {
+            let ax = _mm256_and_ps(xt[s][i], absmask);
+            let gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
+            amax = blend(amax, ax, gt);
+            max = blend(max, xt[s][i], gt);
+        }
+        tiny[s] = _mm256_cmp_ps(amax, _mm256_set1_ps(crate::blocks::common::GROUP_MAX_EPS), _CMP_LT_OQ);
+        let iscale = _mm256_div_ps(_mm256_set1_ps((-nmax) as f32), max);
+        for i in 0..n {
+            let li = clamp(nearest_int(_mm256_mul_ps(iscale, xt[s][i])), -nmax, nmax - 1);
+            lv[s][i] = li;
+            let f = _mm256_cvtepi32_ps(li);
+            sumlx[s] = _mm256_add_ps(sumlx[s], _mm256_mul_ps(_mm256_mul_ps(wt[s][i], xt[s][i]), f));
+            suml2[s] = _mm256_add_ps(suml2[s], _mm256_mul_ps(_mm256_mul_ps(wt[s][i], f), f));
+        }
     }
     for _itry in 0..5 {
         let mut changed = _mm256_setzero_si256();
         for i in 0..n {
-            let w = wt[i];
-            let li = _mm256_cvtepi32_ps(lv[i]);
-            let wx = _mm256_mul_ps(w, xt[i]);
-            let slx = _mm256_sub_ps(sumlx, _mm256_mul_ps(wx, li));
-            let slx_pos = _mm256_cmp_ps(slx, zero, _CMP_GT_OQ);
-            if _mm256_movemask_ps(slx_pos) == 0 {
-                continue;
+            for s in 0..S {
+                let w = wt[s][i];
+                let li = _mm256_cvtepi32_ps(lv[s][i]);
+                let wx = _mm256_mul_ps(w, xt[s][i]);
+                let slx = _mm256_sub_ps(sumlx[s], _mm256_mul_ps(wx, li));
+                let slx_pos = _mm256_cmp_ps(slx, zero, _CMP_GT_OQ);
+                let sl2 = _mm256_sub_ps(suml2[s], _mm256_mul_ps(_mm256_mul_ps(w, li), li));
+                let new_l = clamp(nearest_int(_mm256_div_ps(_mm256_mul_ps(xt[s][i], sl2), slx)), -nmax, nmax - 1);
+                let differs = _mm256_xor_si256(_mm256_cmpeq_epi32(new_l, lv[s][i]), _mm256_set1_epi32(-1));
+                let nf = _mm256_cvtepi32_ps(new_l);
+                let slx2 = _mm256_add_ps(slx, _mm256_mul_ps(wx, nf));
+                let sl22 = _mm256_add_ps(sl2, _mm256_mul_ps(_mm256_mul_ps(w, nf), nf));
+                let better = _mm256_and_ps(
+                    _mm256_cmp_ps(sl22, zero, _CMP_GT_OQ),
+                    _mm256_cmp_ps(
+                        _mm256_mul_ps(_mm256_mul_ps(slx2, slx2), suml2[s]),
+                        _mm256_mul_ps(_mm256_mul_ps(sumlx[s], sumlx[s]), sl22),
+                        _CMP_GT_OQ,
+                    ),
+                );
+                let take = _mm256_and_si256(_mm256_and_si256(_mm256_castps_si256(slx_pos), differs), _mm256_castps_si256(better));
+                let takef = _mm256_castsi256_ps(take);
+                lv[s][i] = _mm256_blendv_epi8(lv[s][i], new_l, take);
+                sumlx[s] = blend(sumlx[s], slx2, takef);
+                suml2[s] = blend(suml2[s], sl22, takef);
+                changed = _mm256_or_si256(changed, take);
             }
-            let sl2 = _mm256_sub_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, li), li));
-            let new_l = clamp(nearest_int(_mm256_div_ps(_mm256_mul_ps(xt[i], sl2), slx)), -nmax, nmax - 1);
-            let differs = _mm256_xor_si256(_mm256_cmpeq_epi32(new_l, lv[i]), _mm256_set1_epi32(-1));
-            let nf = _mm256_cvtepi32_ps(new_l);
-            let slx2 = _mm256_add_ps(slx, _mm256_mul_ps(wx, nf));
-            let sl22 = _mm256_add_ps(sl2, _mm256_mul_ps(_mm256_mul_ps(w, nf), nf));
-            let better = _mm256_and_ps(
-                _mm256_cmp_ps(sl22, zero, _CMP_GT_OQ),
-                _mm256_cmp_ps(
-                    _mm256_mul_ps(_mm256_mul_ps(slx2, slx2), suml2),
-                    _mm256_mul_ps(_mm256_mul_ps(sumlx, sumlx), sl22),
-                    _CMP_GT_OQ,
-                ),
-            );
-            let take = _mm256_and_si256(_mm256_and_si256(_mm256_castps_si256(slx_pos), differs), _mm256_castps_si256(better));
-            let takef = _mm256_castsi256_ps(take);
-            lv[i] = _mm256_blendv_epi8(lv[i], new_l, take);
-            sumlx = blend(sumlx, slx2, takef);
-            suml2 = blend(suml2, sl22, takef);
-            changed = _mm256_or_si256(changed, take);
         }
         if _mm256_testz_si256(changed, changed) != 0 {
             break;
         }
     }
-    let pos = _mm256_cmp_ps(suml2, zero, _CMP_GT_OQ);
-    let scale = _mm256_and_ps(pos, _mm256_div_ps(sumlx, suml2));
-    let ti = _mm256_castps_si256(tiny);
-    let mut sc = [0f32; 8];
-    _mm256_storeu_ps(sc.as_mut_ptr(), blend(scale, zero, tiny));
-    scales[..8].copy_from_slice(&sc);
     let off = _mm256_set1_epi32(nmax);
-    for i in 0..n {
-        let v = _mm256_andnot_si256(ti, _mm256_add_epi32(lv[i], off));
-        let mut a = [0i32; 8];
-        _mm256_storeu_si256(a.as_mut_ptr() as *mut __m256i, v);
-        for g in 0..8 {
-            l[g * n + i] = a[g] as i8;
+    for s in 0..S {
+        let pos = _mm256_cmp_ps(suml2[s], zero, _CMP_GT_OQ);
+        let scale = _mm256_and_ps(pos, _mm256_div_ps(sumlx[s], suml2[s]));
+        let mut sc = [0f32; 8];
+        _mm256_storeu_ps(sc.as_mut_ptr(), blend(scale, zero, tiny[s]));
+        scales[8 * s..8 * s + 8].copy_from_slice(&sc);
+        let ti = _mm256_castps_si256(tiny[s]);
+        for i in 0..n {
+            let v = _mm256_andnot_si256(ti, _mm256_add_epi32(lv[s][i], off));
+            let mut a = [0i32; 8];
+            _mm256_storeu_si256(a.as_mut_ptr() as *mut __m256i, v);
+            for g in 0..8 {
+                l[8 * n * s + g * n + i] = a[g] as i8;
+            }
         }
     }
 }
