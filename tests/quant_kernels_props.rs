@@ -285,10 +285,24 @@ fn simd_paths_equal_scalar() {
     let mut rows = edge_rows();
     let mut rng = Rng(99);
     rows.extend((0..32 * 4096).map(|_| rng.normal() * 0.03));
-    use quantize::blocks::{q4_0, q8_0};
+    use quantize::blocks::{q4_0, q4_1, q5_0, q5_1, q8_0};
+    use quantize::simd::x86;
     type Simd = unsafe fn(&[f32], &mut [u8]);
-    let cases: [(GgmlType, fn(&[f32], &mut [u8]), Simd); 2] =
-        [(GgmlType::Q8_0, q8_0::quantize_block, quantize::simd::x86::quantize_q8_0), (GgmlType::Q4_0, q4_0::quantize_block, quantize::simd::x86::quantize_q4_0)];
+    // Zero-sign cases: blocks whose min or max is a zero of either sign, in either order.
+    for (k, z) in [(0usize, 0.0f32), (3, -0.0), (10, 0.0)] {
+        let mut b: Vec<f32> = (0..32).map(|i| (i as f32 + 1.0) * 0.01).collect();
+        b[k] = z;
+        b[k + 1] = -z;
+        rows.extend(&b);
+        rows.extend(b.iter().map(|v| -v));
+    }
+    let cases: [(GgmlType, fn(&[f32], &mut [u8]), Simd); 5] = [
+        (GgmlType::Q8_0, q8_0::quantize_block, x86::quantize_q8_0),
+        (GgmlType::Q4_0, q4_0::quantize_block, x86::quantize_q4_0),
+        (GgmlType::Q4_1, q4_1::quantize_block, x86::quantize_q4_1),
+        (GgmlType::Q5_0, q5_0::quantize_block, x86::quantize_q5_0),
+        (GgmlType::Q5_1, q5_1::quantize_block, x86::quantize_q5_1),
+    ];
     for (ty, scalar, simd) in cases {
         let bs = ty.type_size();
         let mut a = vec![0u8; rows.len() / 32 * bs];

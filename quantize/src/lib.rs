@@ -100,6 +100,9 @@ fn quantize_rows_unchecked(ty: GgmlType, src: &[f32], n_per_row: usize, row_byte
                 match ty {
                     GgmlType::Q8_0 => return unsafe { simd::x86::quantize_q8_0(src, dst) },
                     GgmlType::Q4_0 => return unsafe { simd::x86::quantize_q4_0(src, dst) },
+                    GgmlType::Q4_1 => return unsafe { simd::x86::quantize_q4_1(src, dst) },
+                    GgmlType::Q5_0 => return unsafe { simd::x86::quantize_q5_0(src, dst) },
+                    GgmlType::Q5_1 => return unsafe { simd::x86::quantize_q5_1(src, dst) },
                     _ => {}
                 }
             }

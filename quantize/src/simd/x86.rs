@@ -531,3 +531,131 @@ pub unsafe fn requantize(x: &[f32], add: f32, d: f32, lo: i32, hi: i32, off: i32
         i += 8;
     }
 }
+
+#[inline(always)]
+unsafe fn load4(p: *const f32) -> [__m256; 4] {
+    [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)), _mm256_loadu_ps(p.add(16)), _mm256_loadu_ps(p.add(24))]
+}
+
+#[inline(always)]
+unsafe fn hmin(v: __m256) -> f32 {
+    let m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+    let m = _mm_min_ss(m, _mm_shuffle_ps(m, m, 1));
+    _mm_cvtss_f32(m)
+}
+
+/// ggml's running `if (v < min) min = v` / `if (v > max) max = v` over a 32-block: the value of
+/// the min/max, and for a zero result the first zero in order (so that -0.0 and +0.0 come out
+/// as the scalar loop has them).
+#[inline(always)]
+unsafe fn block_min_max(xb: &[f32], v: &[__m256; 4]) -> (f32, f32) {
+    let mut mn = hmin(_mm256_min_ps(_mm256_min_ps(v[0], v[1]), _mm256_min_ps(v[2], v[3])));
+    let mut mx = hmax(_mm256_max_ps(_mm256_max_ps(v[0], v[1]), _mm256_max_ps(v[2], v[3])));
+    if mn == 0.0 || mx == 0.0 {
+        let first_zero = xb.iter().position(|&e| e == 0.0).map(|i| xb[i]).unwrap_or(0.0);
+        if mn == 0.0 {
+            mn = first_zero;
+        }
+        if mx == 0.0 {
+            mx = first_zero;
+        }
+    }
+    (mn, mx)
+}
+
+/// `(int8_t)` of a truncating conversion: the sign-extended low byte of `cvttps`.
+#[inline(always)]
+unsafe fn cvt_i8(p: __m256) -> __m256i {
+    let i = _mm256_cvttps_epi32(p);
+    _mm256_srai_epi32(_mm256_slli_epi32(i, 24), 24)
+}
+
+/// Packs 32 levels (4 × 8 i32 lanes, values 0..=255) as ggml's low nibbles (element j and j+16
+/// share byte j) into 16 bytes at `out`.
+#[inline(always)]
+unsafe fn pack_nibbles(q: &[__m256i; 4], out: *mut u8) {
+    let ff = _mm256_set1_epi32(0xff);
+    let n0 = _mm256_and_si256(_mm256_or_si256(_mm256_and_si256(q[0], _mm256_set1_epi32(0xf)), _mm256_slli_epi32(q[2], 4)), ff);
+    let n1 = _mm256_and_si256(_mm256_or_si256(_mm256_and_si256(q[1], _mm256_set1_epi32(0xf)), _mm256_slli_epi32(q[3], 4)), ff);
+    let w = _mm256_permute4x64_epi64(_mm256_packus_epi32(n0, n1), 0b11_01_10_00);
+    let b = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    _mm_storeu_si128(out as *mut __m128i, b);
+}
+
+/// Bit 4 of each of 32 levels, element k at bit k (the `qh` word of Q5_0/Q5_1).
+#[inline(always)]
+unsafe fn high_bits(q: &[__m256i; 4]) -> u32 {
+    let m = |v: __m256i| _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v, 27))) as u32;
+    m(q[0]) | (m(q[1]) << 8) | (m(q[2]) << 16) | (m(q[3]) << 24)
+}
+
+/// `quantize_row_q4_1_ref` over whole blocks (`x.len()` = 32 × blocks, `y` = 20 × blocks).
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C.
+#[target_feature(enable = "avx2,f16c")]
+pub unsafe fn quantize_q4_1(x: &[f32], y: &mut [u8]) {
+    for (xb, yb) in x.chunks_exact(32).zip(y.chunks_exact_mut(20)) {
+        let v = load4(xb.as_ptr());
+        let (min, max) = block_min_max(xb, &v);
+        let d = (max - min) / 15.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        yb[..2].copy_from_slice(&f32_to_f16(d).to_le_bytes());
+        yb[2..4].copy_from_slice(&f32_to_f16(min).to_le_bytes());
+        let (mv, idv, half) = (_mm256_set1_ps(min), _mm256_set1_ps(id), _mm256_set1_ps(0.5));
+        let q: [__m256i; 4] = std::array::from_fn(|k| {
+            let i = cvt_i8(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(v[k], mv), idv), half));
+            _mm256_min_epi32(i, _mm256_set1_epi32(15))
+        });
+        pack_nibbles(&q, yb.as_mut_ptr().add(4));
+    }
+}
+
+/// `quantize_row_q5_0_ref` over whole blocks (`x.len()` = 32 × blocks, `y` = 22 × blocks).
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C.
+#[target_feature(enable = "avx2,f16c")]
+pub unsafe fn quantize_q5_0(x: &[f32], y: &mut [u8]) {
+    for (xb, yb) in x.chunks_exact(32).zip(y.chunks_exact_mut(22)) {
+        let v = load4(xb.as_ptr());
+        let a = [abs(v[0]), abs(v[1]), abs(v[2]), abs(v[3])];
+        let amax = hmax(_mm256_max_ps(_mm256_max_ps(a[0], a[1]), _mm256_max_ps(a[2], a[3])));
+        let max = if amax == 0.0 { 0.0 } else { xb[xb.iter().position(|e| e.abs() == amax).unwrap_or(0)] };
+        let d = max / -16.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        yb[..2].copy_from_slice(&f32_to_f16(d).to_le_bytes());
+        let (idv, off) = (_mm256_set1_ps(id), _mm256_set1_ps(16.5));
+        let q: [__m256i; 4] = std::array::from_fn(|k| {
+            let i = cvt_i8(_mm256_add_ps(_mm256_mul_ps(v[k], idv), off));
+            _mm256_and_si256(_mm256_min_epi32(i, _mm256_set1_epi32(31)), _mm256_set1_epi32(0xff))
+        });
+        yb[2..6].copy_from_slice(&high_bits(&q).to_le_bytes());
+        pack_nibbles(&q, yb.as_mut_ptr().add(6));
+    }
+}
+
+/// `quantize_row_q5_1_ref` over whole blocks (`x.len()` = 32 × blocks, `y` = 24 × blocks).
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C.
+#[target_feature(enable = "avx2,f16c")]
+pub unsafe fn quantize_q5_1(x: &[f32], y: &mut [u8]) {
+    for (xb, yb) in x.chunks_exact(32).zip(y.chunks_exact_mut(24)) {
+        let v = load4(xb.as_ptr());
+        let (min, max) = block_min_max(xb, &v);
+        let d = (max - min) / 31.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        yb[..2].copy_from_slice(&f32_to_f16(d).to_le_bytes());
+        yb[2..4].copy_from_slice(&f32_to_f16(min).to_le_bytes());
+        let (mv, idv, half) = (_mm256_set1_ps(min), _mm256_set1_ps(id), _mm256_set1_ps(0.5));
+        let q: [__m256i; 4] = std::array::from_fn(|k| {
+            // (uint8_t) of the truncating conversion: the low byte.
+            let i = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(v[k], mv), idv), half));
+            _mm256_and_si256(i, _mm256_set1_epi32(0xff))
+        });
+        yb[4..8].copy_from_slice(&high_bits(&q).to_le_bytes());
+        pack_nibbles(&q, yb.as_mut_ptr().add(8));
+    }
+}
