@@ -10,10 +10,9 @@ fn copy_model(name: &str, to: &Path) {
         let p = entry.unwrap().path();
         let file = p.file_name().unwrap().to_str().unwrap().to_owned();
         // Tokenizer and config files only: the weights are not needed.
-        if file.ends_with(".json") || file.ends_with(".model") || file.ends_with(".txt") {
-            if !file.starts_with("reference") && !file.starts_with("model.safetensors") {
-                std::fs::copy(&p, to.join(&file)).unwrap();
-            }
+        let tokenizer_or_config = file.ends_with(".json") || file.ends_with(".model") || file.ends_with(".txt");
+        if tokenizer_or_config && !file.starts_with("model.safetensors") {
+            std::fs::copy(&p, to.join(&file)).unwrap();
         }
     }
 }

@@ -6,75 +6,13 @@
 //! conversion uses).
 
 mod common;
+mod tokenizer_util;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value as Json;
-
-/// `ggufkit tokenizer --json DIR`.
-fn ours(dir: &Path) -> Json {
-    let out = common::run(Command::new(common::ggufkit()).arg("tokenizer").arg("--json").arg(dir));
-    serde_json::from_str(&out).expect("ggufkit tokenizer --json prints JSON")
-}
-
-/// The tokenizer keys of a reference GGUF, read by gguf-py.
-fn reference(gguf: &Path) -> Json {
-    let script = common::repo_root().join("tests/py/dump_tokenizer_kv.py");
-    let out = common::run(Command::new(common::ref_python()).arg(script).arg(gguf));
-    serde_json::from_str(&out).expect("dump_tokenizer_kv.py prints JSON")
-}
-
-fn short(v: &Json) -> String {
-    let s = v.to_string();
-    if s.len() > 200 {
-        format!("{}…", &s[..s.char_indices().nth(200).map_or(s.len(), |(i, _)| i)])
-    } else {
-        s
-    }
-}
-
-/// Asserts equal key lists (same order) and equal types and values, naming the first difference.
-fn assert_same(model: &str, reference: &Json, ours: &Json) {
-    let keys = |j: &Json| -> Vec<String> {
-        j.as_array().expect("a list").iter().map(|e| e["key"].as_str().expect("key").to_owned()).collect()
-    };
-    let (rk, ok) = (keys(reference), keys(ours));
-    assert_eq!(rk, ok, "{model}: tokenizer keys differ (reference, then ours)");
-    for (r, o) in reference.as_array().unwrap().iter().zip(ours.as_array().unwrap()) {
-        let key = r["key"].as_str().unwrap();
-        assert_eq!(r["type"], o["type"], "{model}: {key}: type");
-        assert_eq!(r.get("item_type"), o.get("item_type"), "{model}: {key}: array item type");
-        match (&r["value"], &o["value"]) {
-            (Json::Array(a), Json::Array(b)) => {
-                assert_eq!(a.len(), b.len(), "{model}: {key}: array length");
-                if let Some(i) = (0..a.len()).find(|&i| a[i] != b[i]) {
-                    panic!("{model}: {key}[{i}]: reference {} ours {}", short(&a[i]), short(&b[i]));
-                }
-            }
-            (a, b) => assert_eq!(a, b, "{model}: {key}"),
-        }
-    }
-    assert!(!rk.is_empty(), "{model}: the reference GGUF has no tokenizer keys");
-}
-
-/// Reference converter with `--vocab-only` (tokenizer keys are those of a full conversion: the
-/// converter runs the same set_gguf_parameters/set_vocab), cached.
-fn ref_vocab_only(name: &str, dir: &Path, wrapper_pre: Option<&str>) -> PathBuf {
-    let out = common::cache_dir().join(format!("{name}-ref-vocab.gguf"));
-    common::cached(&out, |tmp| {
-        let mut cmd = Command::new(common::ref_python());
-        match wrapper_pre {
-            Some(pre) => cmd
-                .arg(common::repo_root().join("tests/py/convert_with_pre.py"))
-                .arg(common::ref_llama_src())
-                .arg(pre),
-            None => cmd.arg(common::ref_llama_src().join("convert_hf_to_gguf.py")),
-        };
-        cmd.arg(dir).arg("--vocab-only").arg("--outfile").arg(tmp);
-        common::run(&mut cmd);
-    })
-}
+use tokenizer_util::{assert_same, ours, ours_via_gguf, ref_vocab_only, reference};
 
 /// SmolLM2-135M-Instruct as an HF folder made by scripts/make-smollm2-hf.py, cached.
 fn smollm2_hf() -> PathBuf {
@@ -94,19 +32,25 @@ fn smollm2_hf() -> PathBuf {
 #[test]
 fn tiny_llama_sentencepiece_matches_converter() {
     let dir = common::fixture_model("tiny-llama");
-    assert_same("tiny-llama", &reference(&common::ref_converted("tiny-llama", "f16")), &ours(&dir));
+    let r = reference(&common::ref_converted("tiny-llama", "f16"));
+    assert_same("tiny-llama", &r, &ours(&dir));
+    assert_same("tiny-llama (written GGUF)", &r, &ours_via_gguf(&dir));
 }
 
 #[test]
 fn tiny_phi3_sentencepiece_matches_converter() {
     let dir = common::fixture_model("tiny-phi3");
-    assert_same("tiny-phi3", &reference(&common::ref_converted("tiny-phi3", "f16")), &ours(&dir));
+    let r = reference(&common::ref_converted("tiny-phi3", "f16"));
+    assert_same("tiny-phi3", &r, &ours(&dir));
+    assert_same("tiny-phi3 (written GGUF)", &r, &ours_via_gguf(&dir));
 }
 
 #[test]
 fn tiny_gemma2_sentencepiece_matches_converter() {
     let dir = common::fixture_model("tiny-gemma2");
-    assert_same("tiny-gemma2", &reference(&common::ref_converted("tiny-gemma2", "f16")), &ours(&dir));
+    let r = reference(&common::ref_converted("tiny-gemma2", "f16"));
+    assert_same("tiny-gemma2", &r, &ours(&dir));
+    assert_same("tiny-gemma2 (written GGUF)", &r, &ours_via_gguf(&dir));
 }
 
 /// tiny-qwen2: the pinned converter refuses its pre-tokenizer hash (see
@@ -119,7 +63,9 @@ fn tiny_gemma2_sentencepiece_matches_converter() {
 fn tiny_qwen2_bpe_matches_converter_with_qwen2_pre() {
     let dir = common::fixture_model("tiny-qwen2");
     let gguf = ref_vocab_only("tiny-qwen2", &dir, Some("qwen2"));
-    assert_same("tiny-qwen2", &reference(&gguf), &ours(&dir));
+    let r = reference(&gguf);
+    assert_same("tiny-qwen2", &r, &ours(&dir));
+    assert_same("tiny-qwen2 (written GGUF)", &r, &ours_via_gguf(&dir));
 }
 
 /// The pinned converter gives up on tiny-qwen2 with "BPE pre-tokenizer was not recognized";
@@ -151,4 +97,5 @@ fn smollm2_bpe_matches_converter() {
     let pre = r.as_array().unwrap().iter().find(|e| e["key"] == "tokenizer.ggml.pre").map(|e| e["value"].clone());
     assert_eq!(pre, Some(Json::from("smollm")), "the converter's hash lookup");
     assert_same("SmolLM2-135M-Instruct", &r, &ours(&dir));
+    assert_same("SmolLM2-135M-Instruct (written GGUF)", &r, &ours_via_gguf(&dir));
 }

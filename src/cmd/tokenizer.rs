@@ -19,6 +19,9 @@ pub struct Args {
     /// Print every key with its full value as JSON (`[{key, type, item_type?, value}]`).
     #[arg(long)]
     pub json: bool,
+    /// Also write these keys to a GGUF file without tensors (a vocabulary-only GGUF).
+    #[arg(long, value_name = "FILE")]
+    pub gguf: Option<PathBuf>,
 }
 
 /// Runs the command.
@@ -37,6 +40,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("{}: no architectures[0]; pass --arch", config_path.display()))?,
     };
     let kv = tokenizer::metadata(&args.model_dir, &config, &arch)?;
+    if let Some(out) = &args.gguf {
+        let metadata = tokenizer::gguf_metadata(&args.model_dir, &config, &arch)?;
+        let writer = gguf::GgufWriter::create(out, &metadata, &[]).with_context(|| format!("cannot write {}", out.display()))?;
+        writer.finish().with_context(|| format!("cannot write {}", out.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&kv.to_json())?);
         return Ok(());

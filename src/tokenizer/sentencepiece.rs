@@ -456,7 +456,7 @@ mod tests {
         let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
         let base = sample();
         for round in 0..4000 {
-            let len = (round % 97) as usize;
+            let len = round % 97;
             let mut buf = if round % 2 == 0 { base[..base.len().min(round % base.len())].to_vec() } else { Vec::new() };
             for _ in 0..len {
                 s ^= s << 13;

@@ -163,7 +163,7 @@ impl SpecialVocab {
             load_merges,
         };
         sv.load_from_tokenizer_json(model_dir)?;
-        sv.load_from_config_json(config)?;
+        sv.load_from_config_json(&model_dir.join("config.json"), config)?;
         if sv.load_merges && sv.merges.is_empty() {
             sv.load_merges_txt(model_dir)?;
         }
@@ -188,12 +188,10 @@ impl SpecialVocab {
             return Err(invalid(source, format!("invalid value for special token type {typ}: {id}")));
         }
         let id = u32::try_from(id).map_err(|_| invalid(source, format!("special token {typ} id {id} does not fit in uint32")))?;
-        if self.n_vocab.is_none_or(|n| (id as usize) < n) {
-            if !self.special_token_ids.iter().any(|(t, _)| t == typ) {
-                self.special_token_ids.push((typ.to_owned(), id));
-            }
+        // Past n_vocab the converter warns "out of range … skipping".
+        if self.n_vocab.is_none_or(|n| (id as usize) < n) && !self.special_token_ids.iter().any(|(t, _)| t == typ) {
+            self.special_token_ids.push((typ.to_owned(), id));
         }
-        // else: the converter warns "out of range … skipping"
         Ok(())
     }
 
@@ -497,9 +495,8 @@ impl SpecialVocab {
         Ok(())
     }
 
-    fn load_from_config_json(&mut self, config: &Json) -> Result<(), TokenizerError> {
+    fn load_from_config_json(&mut self, path: &Path, config: &Json) -> Result<(), TokenizerError> {
         let types = self.special_token_types.clone();
-        let path = Path::new("config.json");
         for typ in &types {
             let key = format!("{typ}_token_id");
             let mut id = jget(config, &key).filter(|v| !v.is_null()).cloned();

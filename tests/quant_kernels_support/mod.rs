@@ -130,7 +130,7 @@ impl Gguf {
 
 /// SmolLM2-135M-Instruct as an F16 GGUF (tests/py/smollm2_f16.py on the Q4_1 GGUF), cached.
 pub fn smollm2_f16() -> PathBuf {
-    let out = common::cache_dir().join("smollm2-135m-f16.gguf");
+    let out = common::cache_dir().join("qk-smollm2-135m-f16.gguf");
     common::cached(&out, |tmp| {
         common::run(
             Command::new(common::ref_python())
@@ -152,7 +152,7 @@ pub fn f16_models() -> Vec<(&'static str, PathBuf)> {
 
 /// An importance matrix of `model` made by the pinned llama-imatrix on calib.txt (GGUF format).
 pub fn imatrix(model_name: &str, model: &Path) -> PathBuf {
-    let out = common::cache_dir().join(format!("{model_name}.imatrix.gguf"));
+    let out = common::cache_dir().join(format!("qk-{model_name}.imatrix.gguf"));
     common::cached(&out, |tmp| {
         // llama-imatrix picks the output format from --output-format (gguf by default).
         let tmp_gguf = tmp.with_extension("gguf");

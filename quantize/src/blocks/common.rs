@@ -18,6 +18,18 @@ pub fn nearest_int(fval: f32) -> i32 {
     (i & 0x007f_ffff).wrapping_sub(0x0040_0000)
 }
 
+/// C's float-to-integer conversion as x86-64 compiles it (`cvttss2si`): truncation toward zero,
+/// and the "integer indefinite" value `i32::MIN` for NaN and out-of-range inputs (Rust's `as`
+/// saturates instead). ggml's `(int8_t)(x + 8.5f)`-style casts then keep the low bits.
+#[inline(always)]
+pub fn c_f32_to_i32(v: f32) -> i32 {
+    if v.is_nan() || v >= 2147483648.0 || v < -2147483648.0 {
+        i32::MIN
+    } else {
+        v as i32
+    }
+}
+
 /// Reads a little-endian f16 at `at`.
 #[inline(always)]
 pub fn read_f16(b: &[u8], at: usize) -> f32 {

@@ -1,7 +1,7 @@
 //! Q4_0: blocks of 32 weights, one f16 scale, 4-bit symmetric quants (offset 8).
 //! Layout: `d: f16, qs: [u8; 16]` (low nibbles = elements 0..16, high nibbles = 16..32).
 
-use super::common::{make_qx_quants, read_f16, write_f16};
+use super::common::{c_f32_to_i32, make_qx_quants, read_f16, write_f16};
 
 /// Elements per block.
 pub const BLOCK: usize = 32;
@@ -24,8 +24,8 @@ pub fn quantize_block(x: &[f32], y: &mut [u8]) {
     for j in 0..BLOCK / 2 {
         let x0 = x[j] * id;
         let x1 = x[BLOCK / 2 + j] * id;
-        let xi0 = ((x0 + 8.5f32) as i32 as i8).min(15) as u8;
-        let xi1 = ((x1 + 8.5f32) as i32 as i8).min(15) as u8;
+        let xi0 = (c_f32_to_i32(x0 + 8.5f32) as i8).min(15) as u8;
+        let xi1 = (c_f32_to_i32(x1 + 8.5f32) as i8).min(15) as u8;
         y[2 + j] = xi0 | (xi1 << 4);
     }
 }

@@ -1,7 +1,7 @@
 //! Q5_0: blocks of 32 weights, one f16 scale, 5-bit symmetric quants (offset 16).
 //! Layout: `d: f16, qh: [u8; 4] (5th bits, little-endian u32), qs: [u8; 16]`.
 
-use super::common::{make_qx_quants, read_f16, write_f16};
+use super::common::{c_f32_to_i32, make_qx_quants, read_f16, write_f16};
 
 /// Elements per block.
 pub const BLOCK: usize = 32;
@@ -34,7 +34,7 @@ pub fn quantize_block(x: &[f32], y: &mut [u8]) {
     write_f16(y, 0, d);
     let mut l = [0u8; BLOCK];
     for j in 0..BLOCK {
-        l[j] = ((x[j] * id + 16.5f32) as i32 as i8).min(31) as u8;
+        l[j] = (c_f32_to_i32(x[j] * id + 16.5f32) as i8).min(31) as u8;
     }
     pack(&l, y);
 }

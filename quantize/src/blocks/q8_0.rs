@@ -1,7 +1,7 @@
 //! Q8_0: blocks of 32 weights, one f16 scale, 8-bit symmetric quants. Ignores importance weights
 //! (as ggml's `quantize_q8_0` does). Layout: `d: f16, qs: [i8; 32]`.
 
-use super::common::{read_f16, write_f16};
+use super::common::{c_f32_to_i32, read_f16, write_f16};
 
 /// Elements per block.
 pub const BLOCK: usize = 32;
@@ -21,7 +21,7 @@ pub fn quantize_block(x: &[f32], y: &mut [u8]) {
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     write_f16(y, 0, d);
     for (q, &v) in y[2..2 + BLOCK].iter_mut().zip(x) {
-        *q = (v * id).round() as i32 as i8 as u8;
+        *q = c_f32_to_i32((v * id).round()) as i8 as u8;
     }
 }
 
