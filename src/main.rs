@@ -7,6 +7,7 @@ mod cmd;
 mod convert;
 mod input;
 mod tokenizer;
+mod plan;
 
 #[derive(Parser)]
 #[command(name = "ggufkit", version, about = "Hugging Face checkpoints to GGUF for llama.cpp and Ollama")]
@@ -23,6 +24,10 @@ enum Command {
     Convert(cmd::convert::Args),
     /// Show the tokenizer.* GGUF metadata that conversion writes for a model folder.
     Tokenizer(cmd::tokenizer::Args),
+    /// Re-quantize an F32/F16/BF16 GGUF (Q4_K_M, Q8_0, …), byte-identical to llama-quantize.
+    Quantize(cmd::quantize::Args),
+    /// Which quantization fits my GPU: exact file sizes and llama.cpp memory per type.
+    Plan(cmd::plan::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +36,8 @@ fn main() -> std::process::ExitCode {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Convert(args) => cmd::convert::run(args),
         Command::Tokenizer(args) => cmd::tokenizer::run(args),
+        Command::Quantize(args) => cmd::quantize::run(args),
+        Command::Plan(args) => cmd::plan::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

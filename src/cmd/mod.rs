@@ -2,4 +2,6 @@
 
 pub mod convert;
 pub mod inspect;
+pub mod quantize;
 pub mod tokenizer;
+pub mod plan;
