@@ -92,7 +92,7 @@ fn file_size_smollm2_135m() {
 }
 
 /// From the HF folder alone, the plan's tensors are the reference converter's: the same weights
-/// bytes for every type (tensor data is exact; only the tokenizer metadata is estimated).
+/// bytes for every type (tensor data is exact; the file size within 2 KiB).
 #[test]
 fn config_plan_matches_reference_converter_tensors() {
     for model in ["tiny-llama", "tiny-qwen2", "tiny-phi3", "tiny-gemma2"] {
@@ -104,7 +104,9 @@ fn config_plan_matches_reference_converter_tensors() {
             let (a, b) = (row(&from_gguf, ty), row(&from_folder, ty));
             assert_eq!(a["weights_bytes"], b["weights_bytes"], "{model} {ty}: weights from config vs reference GGUF");
             let (fa, fb) = (a["file_bytes"].as_u64().unwrap_or(0) as f64, b["file_bytes"].as_u64().unwrap_or(0) as f64);
-            assert!((fa - fb).abs() / fa < 0.05, "{model} {ty}: estimated file size {fb} vs {fa}");
+            // Tokenizer metadata is exact from the folder; the ~1 KiB of architecture and
+            // general keys is estimated.
+            assert!((fa - fb).abs() < 2048.0, "{model} {ty}: estimated file size {fb} vs {fa}");
         }
     }
 }

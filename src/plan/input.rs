@@ -77,7 +77,13 @@ fn load_config(path: &Path, config: &Path) -> Result<ModelInput, PlanError> {
     let shape = ModelShape::from_hf_config(&json, &source)?;
     shape.check(&source)?;
     let tensors = planned_tensors(&shape);
-    let metadata_bytes = estimated_metadata_bytes(&shape);
+    // With the tokenizer files beside the config, the tokenizer keys are exact (they are most of
+    // the metadata); the architecture and general keys are estimated.
+    let dir = config.parent().unwrap_or(Path::new("."));
+    let metadata_bytes = match crate::tokenizer::gguf_metadata(dir, &json, shape.arch.gguf_arch) {
+        Ok(tok) => filesize::metadata_size(&tok) + NON_TOKENIZER_METADATA_BYTES,
+        Err(_) => estimated_metadata_bytes(&shape),
+    };
     Ok(ModelInput {
         path: path.to_path_buf(),
         kind: InputKind::Config,
@@ -88,6 +94,10 @@ fn load_config(path: &Path, config: &Path) -> Result<ModelInput, PlanError> {
         alignment: filesize::DEFAULT_ALIGNMENT,
     })
 }
+
+/// Encoded bytes of the `general.*` and architecture keys the converter writes: 700–900 bytes on
+/// the fixtures and SmolLM2 (an estimate; it depends on names and optional keys).
+const NON_TOKENIZER_METADATA_BYTES: u64 = 1024;
 
 /// Metadata bytes when only the config is known: about 2 KiB of architecture and general keys
 /// plus the tokenizer arrays, ~24 bytes per token (string length and text, score, token type)
