@@ -175,3 +175,25 @@ fn merges_txt_and_config_ids() {
         });
     });
 }
+
+/// A llama model with a SentencePiece-style BPE tokenizer.json (byte fallback) and no
+/// tokenizer.model: the converter's LlamaHfVocab path (`llama` model, scores -1000, base
+/// vocabulary then added tokens past it, no padding).
+#[test]
+fn llama_hf_bpe_without_tokenizer_model() {
+    check("llama hf vocab", "tiny-llama", None, |d| {
+        std::fs::remove_file(d.join("tokenizer.model")).unwrap();
+        edit_json(&d.join("tokenizer_config.json"), |t| {
+            // LlamaTokenizer would need tokenizer.model to load at all.
+            t["tokenizer_class"] = json!("PreTrainedTokenizerFast");
+            t["additional_special_tokens"] = json!(["<|tool|>"]);
+        });
+        edit_json(&d.join("tokenizer.json"), |t| {
+            let list = t["added_tokens"].as_array_mut().unwrap();
+            for (id, content, special) in [(4096, "<|tool|>", true), (4097, "<extra>", false)] {
+                list.push(json!({"id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": special}));
+            }
+        });
+        edit_json(&d.join("config.json"), |c| c["vocab_size"] = json!(4098));
+    });
+}

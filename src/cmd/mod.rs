@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+pub mod convert;
 pub mod inspect;
+pub mod quantize;
 pub mod tokenizer;
 pub mod plan;

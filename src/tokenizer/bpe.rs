@@ -1,6 +1,7 @@
 //! Byte-level BPE `tokenizer.json`: the vocabulary (model vocab plus added tokens) and token types
 //! the pinned converter's `get_vocab_base` builds through transformers' `AutoTokenizer`, and the
-//! test that sends a llama model without `tokenizer.model` to `LlamaHfVocab` or to GPT-2 BPE.
+//! `LlamaHfVocab` vocabulary that a llama model without `tokenizer.model` gets when its
+//! tokenizer.json is SentencePiece-style BPE.
 //! Merges are read with the special tokens ([`super::special`]).
 
 use std::collections::HashMap;
@@ -142,6 +143,111 @@ pub fn vocab(model_dir: &Path, tj: &Json, config_vocab_size: Option<u64>) -> Res
                 v.types.push(ty);
             }
         }
+    }
+    Ok(v)
+}
+
+/// A special-token entry of tokenizer_config.json / special_tokens_map.json: a string or an
+/// AddedToken object with "content".
+fn token_content(v: &Json) -> Option<&str> {
+    match v {
+        Json::String(s) => Some(s),
+        Json::Object(o) => o.get("content").and_then(|c| c.as_str()),
+        _ => None,
+    }
+}
+
+/// transformers' `all_special_tokens` of a fast tokenizer: bos, eos, unk, sep, pad, cls, mask and
+/// `additional_special_tokens`, from tokenizer_config.json, else special_tokens_map.json.
+fn all_special_tokens(model_dir: &Path, tc: &TokenizerConfig) -> Result<Vec<String>, TokenizerError> {
+    let map_path = model_dir.join("special_tokens_map.json");
+    let map = if map_path.is_file() { Some(super::read_json(&map_path)?) } else { None };
+    let lookup = |key: &str| -> Option<&Json> {
+        tc.get(key).filter(|v| !v.is_null()).or_else(|| map.as_ref().and_then(|m| m.get(key)).filter(|v| !v.is_null()))
+    };
+    let mut out: Vec<String> = Vec::new();
+    for key in ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"] {
+        if let Some(s) = lookup(key).and_then(token_content) {
+            if !out.iter().any(|o| o == s) {
+                out.push(s.to_owned());
+            }
+        }
+    }
+    if let Some(list) = lookup("additional_special_tokens").and_then(|l| l.as_array()) {
+        for s in list.iter().filter_map(token_content) {
+            if !out.iter().any(|o| o == s) {
+                out.push(s.to_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn is_byte_token(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() == 6 && t.starts_with("<0x") && t.ends_with('>') && b[3].is_ascii_hexdigit() && b[4].is_ascii_hexdigit()
+}
+
+/// gguf-py's `LlamaHfVocab` (a llama model with a SentencePiece-style BPE tokenizer.json and no
+/// tokenizer.model): the base vocabulary in id order (`<0xXX>` BYTE, special tokens CONTROL, the
+/// rest NORMAL), then the added tokens past it (CONTROL when special, else USER_DEFINED); every
+/// score -1000. Not padded to config `vocab_size`.
+pub fn llama_hf_vocab(model_dir: &Path, tj: &Json) -> Result<Vocab, TokenizerError> {
+    let path = model_dir.join("tokenizer.json");
+    let model = bpe_model(tj, &path)?;
+    let model_vocab = model.get("vocab").and_then(|v| v.as_object()).ok_or_else(|| invalid(&path, "model.vocab is not an object"))?;
+    let base = model_vocab.len();
+    if base > MAX_VOCAB {
+        return Err(invalid(&path, format!("{base} tokens: more than the supported {MAX_VOCAB}")));
+    }
+    let mut vocab: HashMap<String, usize> = HashMap::with_capacity(base);
+    for (tok, id) in model_vocab {
+        let id = json_id(id).ok_or_else(|| invalid(&path, format!("model.vocab[{tok:?}] is not a token id: {id}")))?;
+        vocab.insert(tok.clone(), id);
+    }
+    let mut added: Vec<(usize, String)> = Vec::new();
+    if let Some(list) = tj.get("added_tokens").and_then(|a| a.as_array()) {
+        for (i, a) in list.iter().enumerate() {
+            let id = a.get("id").and_then(json_id).ok_or_else(|| invalid(&path, format!("added_tokens[{i}] has no valid \"id\"")))?;
+            let content = a.get("content").and_then(|c| c.as_str()).ok_or_else(|| invalid(&path, format!("added_tokens[{i}] has no string \"content\"")))?;
+            vocab.insert(content.to_owned(), id);
+            added.push((id, content.to_owned()));
+        }
+    }
+    added.sort();
+    let tc = TokenizerConfig::load(model_dir)?;
+    let specials = all_special_tokens(model_dir, &tc)?;
+    let special_ids: Vec<usize> = specials.iter().filter_map(|s| vocab.get(s).copied()).collect();
+
+    let mut reverse: Vec<Option<&str>> = vec![None; base];
+    for (tok, &id) in &vocab {
+        if id < base {
+            reverse[id] = Some(tok.as_str());
+        }
+    }
+    let mut v = Vocab { tokens: Vec::with_capacity(base + added.len()), scores: Some(Vec::with_capacity(base + added.len())), types: Vec::with_capacity(base + added.len()) };
+    let push = |v: &mut Vocab, t: String, ty: TokenType| {
+        v.tokens.push(t);
+        if let Some(s) = v.scores.as_mut() {
+            s.push(-1000.0);
+        }
+        v.types.push(ty);
+    };
+    for (id, tok) in reverse.iter().enumerate() {
+        let tok = tok.ok_or_else(|| invalid(&path, format!("no token has id {id} (of {base})")))?;
+        let ty = if is_byte_token(tok) {
+            TokenType::Byte
+        } else if special_ids.contains(&id) {
+            TokenType::Control
+        } else {
+            TokenType::Normal
+        };
+        push(&mut v, tok.to_owned(), ty);
+    }
+    for (id, content) in added.into_iter().filter(|(id, _)| *id >= base) {
+        let _ = id;
+        let ty = if specials.contains(&content) { TokenType::Control } else { TokenType::UserDefined };
+        push(&mut v, content, ty);
     }
     Ok(v)
 }

@@ -290,10 +290,10 @@ fn vocab_path(arch: &str) -> Result<VocabPath, TokenizerError> {
 }
 
 /// `vocab_size` of config.json (None when absent or null).
-fn config_vocab_size(config: &Json) -> Result<Option<u64>, TokenizerError> {
+fn config_vocab_size(dir: &Path, config: &Json) -> Result<Option<u64>, TokenizerError> {
     match config.get("vocab_size") {
         None | Some(Json::Null) => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or_else(|| TokenizerError::Invalid { path: "config.json".into(), what: format!("vocab_size is not a non-negative integer: {v}") }),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| TokenizerError::Invalid { path: dir.join("config.json"), what: format!("vocab_size is not a non-negative integer: {v}") }),
     }
 }
 
@@ -302,7 +302,10 @@ fn config_vocab_size(config: &Json) -> Result<Option<u64>, TokenizerError> {
 fn set_vocab_sentencepiece(kv: &mut Kv, dir: &Path, config: &Json, flavor: sentencepiece::Flavor) -> Result<(), TokenizerError> {
     let path = dir.join("tokenizer.model");
     let model = sentencepiece::load_model(&path)?;
-    let n = match config_vocab_size(config)? {
+    let n = match config_vocab_size(dir, config)? {
+        // `find_hparam(...) or tokenizer.vocab_size()`: a zero vocab_size falls back too, except in
+        // Phi-3's `hparams.get('vocab_size', …)`.
+        Some(0) if flavor == sentencepiece::Flavor::Default => model.pieces.len(),
         Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
         None => model.pieces.len(),
     };
@@ -324,7 +327,7 @@ fn set_vocab_gpt2(kv: &mut Kv, dir: &Path, config: &Json, arch: &str) -> Result<
         return Err(TokenizerError::Missing { dir: dir.to_path_buf(), arch: arch.to_owned(), what: "neither tokenizer.model nor tokenizer.json".into() });
     }
     let tj = read_json(&path)?;
-    let vocab = bpe::vocab(dir, &tj, config_vocab_size(config)?)?;
+    let vocab = bpe::vocab(dir, &tj, config_vocab_size(dir, config)?)?;
     let tc = TokenizerConfig::load(dir)?;
     let clean = tc.get("clean_up_tokenization_spaces").and_then(|v| v.as_bool());
     let pre = pretokenizer::detect(&tj, clean).map_err(|message| TokenizerError::UnknownPreTokenizer { path: path.clone(), message })?;
@@ -363,17 +366,19 @@ pub fn metadata(model_dir: &Path, config: &Json, arch: &str) -> Result<Kv, Token
                 set_vocab_sentencepiece(&mut kv, model_dir, config, sentencepiece::Flavor::Default)?;
             } else {
                 let tj_path = model_dir.join("tokenizer.json");
-                if tj_path.is_file() && bpe::is_llama_hf_bpe(&read_json(&tj_path)?) {
-                    return Err(TokenizerError::Unsupported {
-                        what: format!(
-                            "{}: a SentencePiece-style BPE tokenizer.json (byte_fallback) without tokenizer.model: the converter's LlamaHfVocab path is not supported; add the model's tokenizer.model",
-                            tj_path.display()
-                        ),
-                    });
+                let tj = if tj_path.is_file() { Some(read_json(&tj_path)?) } else { None };
+                match tj {
+                    Some(tj) if bpe::is_llama_hf_bpe(&tj) => {
+                        // _set_vocab_llama_hf
+                        let vocab = bpe::llama_hf_vocab(model_dir, &tj)?;
+                        let n_vocab = vocab.tokens.len();
+                        kv.add_vocab("llama", "default", vocab);
+                        SpecialVocab::new(model_dir, config, false, None, Some(n_vocab))?.add_to(&mut kv);
+                    }
+                    _ => set_vocab_gpt2(&mut kv, model_dir, config, arch)?,
                 }
-                set_vocab_gpt2(&mut kv, model_dir, config, arch)?;
             }
-            match config_vocab_size(config)? {
+            match config_vocab_size(model_dir, config)? {
                 Some(32016) => {
                     // CodeLlama: prefix/suffix/middle have no gguf-py handler; only eot is written.
                     let mut sv = SpecialVocab::new(model_dir, config, false, Some(&["prefix", "suffix", "middle", "eot"]), None)?;

@@ -34,26 +34,34 @@ enum Clean {
     No,
 }
 
-/// One known pre-tokenizer: the llama.cpp `tokenizer.ggml.pre` name and the split regexes.
-struct Known {
-    pre: &'static str,
-    regexes: &'static [&'static str],
+/// One known pre-tokenizer: the llama.cpp `tokenizer.ggml.pre` name, the split regexes, and the
+/// BPE flags llama.cpp sets for that name (which the tokenizer.json must agree with).
+pub struct Known {
+    /// `tokenizer.ggml.pre`.
+    pub pre: &'static str,
+    /// The split regexes as tokenizer.json declares them, in order.
+    pub regexes: &'static [&'static str],
     clean: Clean,
+    /// llama.cpp's `ignore_merges` for this name; must equal tokenizer.json `model.ignore_merges`.
+    pub ignore_merges: bool,
 }
 
 /// The pre-tokenizers we recognise, declared once. Rows with the same regexes are told apart by
 /// the detokenizer flag llama.cpp sets for them (`clean_spaces`).
-const KNOWN: &[Known] = &[
-    Known { pre: "gpt-2", regexes: &[GPT2], clean: Clean::Any },
-    Known { pre: "llama-bpe", regexes: &[LLAMA3], clean: Clean::Any },
-    Known { pre: "qwen2", regexes: &[QWEN2], clean: Clean::Any },
-    Known { pre: "qwen35", regexes: &[QWEN35], clean: Clean::Any },
-    Known { pre: "gpt-4o", regexes: &[GPT4O], clean: Clean::Any },
-    Known { pre: "tekken", regexes: &[TEKKEN], clean: Clean::Any },
+pub const KNOWN: &[Known] = &[
+    Known { pre: "gpt-2", regexes: &[GPT2], clean: Clean::Any, ignore_merges: false },
+    Known { pre: "llama-bpe", regexes: &[LLAMA3], clean: Clean::Any, ignore_merges: true },
+    // Llama 3's split without ignore_merges (tokenizers saved before that flag existed):
+    // llama.cpp's SMAUG pre-type, same regex, merges always applied.
+    Known { pre: "smaug-bpe", regexes: &[LLAMA3], clean: Clean::Any, ignore_merges: false },
+    Known { pre: "qwen2", regexes: &[QWEN2], clean: Clean::Any, ignore_merges: false },
+    Known { pre: "qwen35", regexes: &[QWEN35], clean: Clean::Any, ignore_merges: false },
+    Known { pre: "gpt-4o", regexes: &[GPT4O], clean: Clean::Any, ignore_merges: false },
+    Known { pre: "tekken", regexes: &[TEKKEN], clean: Clean::Any, ignore_merges: true },
     // Digits(individual) + ByteLevel: llama.cpp's STARCODER and SMOLLM split the same way;
     // "smollm" turns off clean_spaces, "starcoder" keeps it.
-    Known { pre: "smollm", regexes: &[DIGIT, GPT2], clean: Clean::No },
-    Known { pre: "starcoder", regexes: &[DIGIT, GPT2], clean: Clean::Yes },
+    Known { pre: "smollm", regexes: &[DIGIT, GPT2], clean: Clean::No, ignore_merges: false },
+    Known { pre: "starcoder", regexes: &[DIGIT, GPT2], clean: Clean::Yes, ignore_merges: false },
 ];
 
 /// What a pre-tokenizer step reduces to.
@@ -172,7 +180,13 @@ pub fn detect(tokenizer_json: &Json, clean_up_tokenization_spaces: Option<bool>)
         }
     };
     let clean = clean_up_tokenization_spaces.unwrap_or(false);
-    let candidates: Vec<&Known> = KNOWN.iter().filter(|k| k.regexes == regexes.as_slice()).collect();
+    let ignore_merges = tokenizer_json
+        .get("model")
+        .and_then(|m| m.get("ignore_merges"))
+        .and_then(|b| b.as_bool())
+        .unwrap_or(false);
+    let candidates: Vec<&Known> =
+        KNOWN.iter().filter(|k| k.regexes == regexes.as_slice() && k.ignore_merges == ignore_merges).collect();
     let chosen = candidates
         .iter()
         .find(|k| match k.clean {
@@ -183,7 +197,7 @@ pub fn detect(tokenizer_json: &Json, clean_up_tokenization_spaces: Option<bool>)
         .or(candidates.first());
     chosen.map(|k| k.pre).ok_or_else(|| {
         format!(
-            "BPE pre-tokenizer not recognized: tokenizer.json declares {}, which splits like none of the known ones ({})",
+            "BPE pre-tokenizer not recognized: tokenizer.json declares {} (model.ignore_merges = {ignore_merges}), which splits like none of the known ones ({})",
             describe(&steps),
             known_list()
         )
@@ -212,6 +226,17 @@ mod tests {
             {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}]}});
         assert_eq!(detect(&t, Some(false)), Ok("smollm"));
         assert_eq!(detect(&t, Some(true)), Ok("starcoder"));
+    }
+
+    #[test]
+    fn llama3_split_is_told_apart_by_ignore_merges() {
+        let pt = json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": LLAMA3}, "behavior": "Isolated", "invert": false},
+            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]});
+        let t = json!({"pre_tokenizer": pt, "model": {"type": "BPE", "ignore_merges": true}});
+        assert_eq!(detect(&t, None), Ok("llama-bpe"));
+        let t = json!({"pre_tokenizer": pt, "model": {"type": "BPE"}});
+        assert_eq!(detect(&t, None), Ok("smaug-bpe"));
     }
 
     #[test]

@@ -163,7 +163,7 @@ impl SpecialVocab {
             load_merges,
         };
         sv.load_from_tokenizer_json(model_dir)?;
-        sv.load_from_config_json(config)?;
+        sv.load_from_config_json(&model_dir.join("config.json"), config)?;
         if sv.load_merges && sv.merges.is_empty() {
             sv.load_merges_txt(model_dir)?;
         }
@@ -495,9 +495,8 @@ impl SpecialVocab {
         Ok(())
     }
 
-    fn load_from_config_json(&mut self, config: &Json) -> Result<(), TokenizerError> {
+    fn load_from_config_json(&mut self, path: &Path, config: &Json) -> Result<(), TokenizerError> {
         let types = self.special_token_types.clone();
-        let path = Path::new("config.json");
         for typ in &types {
             let key = format!("{typ}_token_id");
             let mut id = jget(config, &key).filter(|v| !v.is_null()).cloned();

@@ -82,3 +82,57 @@ pub fn ref_vocab_only(name: &str, dir: &Path, wrapper_pre: Option<&str>) -> Path
     })
 }
 
+
+/// Text with the cases pre-tokenizers disagree on: whitespace runs, tabs and newlines, digit
+/// runs, contractions in both cases, punctuation runs, non-Latin scripts and emoji; then a slice
+/// of the evaluation corpus.
+pub fn sample_text() -> String {
+    let tricky = "Tabs\tand  double  spaces,\n\n\n  indented\n    code: x = 12 + 345 * 6789 / 10000000;\n\
+                  It's, I'M, we'Ve, they'll, you'd, SHE'S, o'clock...!!! ???  --> <== ``` \"\"\" '''\n\
+                  Zahlen 3.14159 und 2,718; числа и слова; 数字和文字 123; καλημέρα; émigré naïve café\n\
+                  emoji 🦙🦙 ✅ 👩‍💻 end   \n \t \n";
+    let corpus = std::fs::read_to_string(common::corpus("eval-pydocs.txt")).expect("read eval-pydocs.txt");
+    let cut = corpus.char_indices().nth(3000).map_or(corpus.len(), |(i, _)| i);
+    format!("{tricky}{}", &corpus[..cut])
+}
+
+pub fn llama_cpp_ids(gguf: &Path, text_file: &Path) -> Vec<u32> {
+    let out = Command::new(common::ref_bin("llama-completion"))
+        .arg("-m").arg(gguf)
+        .arg("-f").arg(text_file)
+        .args(["--no-escape", "--verbose-prompt", "-no-cnv", "-n", "1", "--temp", "0", "-c", "4096", "-t", "2"])
+        .output()
+        .expect("run llama-completion");
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "llama-completion failed:\n{log}");
+    let marker = "number of tokens in prompt = ";
+    let start = log.find(marker).unwrap_or_else(|| panic!("no prompt token list in:\n{log}"));
+    let rest = &log[start + marker.len()..];
+    let n: usize = rest.split_whitespace().next().and_then(|s| s.parse().ok()).expect("token count");
+    // Lines "<time> I   <id> -> '<piece>'"; a piece holding a newline continues on lines that
+    // do not have this shape.
+    let ids: Vec<u32> = rest
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let (_, after) = line.split_once(" I ")?;
+            let (id, piece) = after.trim_start().split_once(" -> '")?;
+            let _ = piece;
+            id.trim().parse().ok()
+        })
+        .take(n)
+        .collect();
+    assert_eq!(ids.len(), n, "parsed {} of {n} prompt tokens", ids.len());
+    ids
+}
+
+pub fn hf_ids(tokenizer_json: &Path, text_file: &Path) -> Vec<u32> {
+    let out = common::run(
+        Command::new(common::ref_python())
+            .arg(common::repo_root().join("tests/py/hf_tokenize.py"))
+            .arg(tokenizer_json)
+            .arg(text_file),
+    );
+    serde_json::from_str(&out).expect("hf_tokenize.py prints a JSON list")
+}
+
