@@ -258,14 +258,10 @@ pub fn max_ctx(shape: &ModelShape, w: &Weights, p: &RunParams, budget: u64) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::shape::ModelShape;
-    use crate::plan::tensors::planned_tensors;
+    use crate::plan::input::{load, ModelInput};
 
-    fn phi35() -> ModelShape {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/phi-3.5-mini-instruct/config.json"))
-            .expect("shipped config");
-        let json: serde_json::Value = serde_json::from_str(&text).expect("json");
-        ModelShape::from_hf_config(&json, "phi-3.5").expect("shape")
+    fn phi35() -> ModelInput {
+        load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/phi-3.5-mini-instruct"))).expect("shipped config")
     }
 
     fn run(ctx: u64) -> RunParams {
@@ -274,32 +270,32 @@ mod tests {
 
     #[test]
     fn max_ctx_is_the_boundary() {
-        let s = phi35();
-        let t = planned_tensors(&s);
+        let m = phi35();
+        let (s, t) = (&m.shape, &m.tensors);
         let types: Vec<GgmlType> = t.iter().map(|t| t.source_type).collect();
-        let w = Weights::new(&s, &t, &types, 32);
+        let w = Weights::new(s, t, &types, 32);
         let budget = 8 * (1u64 << 30) - 600 * (1 << 20);
-        let c = max_ctx(&s, &w, &run(4096), budget).expect("F16 fits at some context");
-        assert!(footprint(&s, &w, &run(c)).total() <= budget);
-        assert!(footprint(&s, &w, &run(c + CTX_PAD)).total() > budget);
+        let c = max_ctx(s, &w, &run(4096), budget).expect("F16 fits at some context");
+        assert!(footprint(s, &w, &run(c)).total() <= budget);
+        assert!(footprint(s, &w, &run(c + CTX_PAD)).total() > budget);
     }
 
     #[test]
     fn gpu_layers_is_the_boundary() {
-        let s = phi35();
-        let t = planned_tensors(&s);
+        let m = phi35();
+        let (s, t) = (&m.shape, &m.tensors);
         let types: Vec<GgmlType> = t.iter().map(|t| t.source_type).collect();
-        let w = Weights::new(&s, &t, &types, 32);
+        let w = Weights::new(s, t, &types, 32);
         let p = run(4096);
         let budget = 6 * (1u64 << 30);
-        let n = gpu_layers(&s, &w, &p, budget);
+        let n = gpu_layers(s, &w, &p, budget);
         assert!(n > 0 && n < s.n_layer, "{n}");
         let used = |k: u64| -> u64 {
-            compute_bytes(&s, &p)
-                + (s.n_layer - k..s.n_layer).map(|il| w.per_layer[il as usize] + kv_layer_bytes(&s, &p, il)).sum::<u64>()
+            compute_bytes(s, &p)
+                + (s.n_layer - k..s.n_layer).map(|il| w.per_layer[il as usize] + kv_layer_bytes(s, &p, il)).sum::<u64>()
         };
         assert!(used(n) <= budget && used(n + 1) > budget);
         // Everything fits: all layers plus the output layer.
-        assert_eq!(gpu_layers(&s, &w, &p, u64::MAX / 4), s.n_layer + 1);
+        assert_eq!(gpu_layers(s, &w, &p, u64::MAX / 4), s.n_layer + 1);
     }
 }
