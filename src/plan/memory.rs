@@ -12,7 +12,8 @@
 //!   an output, flash attention on — llama.cpp's default on CPU and CUDA): the larger of the output
 //!   phase (f32 logits `n_vocab` × tokens plus the `n_embd` activations still live: two or three
 //!   depending on how ggml-alloc packs the graph, counted as 2.5) and the layer phase (the f16 KQ
-//!   masks `n_kv` × tokens plus `3·n_ff + 4·n_embd` f32 activations per token). llama.cpp clamps
+//!   masks `n_kv` × tokens plus about `3·n_ff + 4·n_embd` f32 activations per token, per FFN
+//!   layout). llama.cpp clamps
 //!   `n_ubatch` to the requested (unpadded) context. Fitted against `sched_reserve: CPU compute
 //!   buffer size`: within 5% on every fixture and SmolLM2 (tests/plan_memory.rs). On CUDA (checked
 //!   once against a CUDA build on an H200 with a CodeLlama-7B-shaped model) the FFN phase holds one
@@ -110,16 +111,21 @@ pub fn compute_bytes(shape: &ModelShape, p: &RunParams) -> u64 {
         mask += 2 * kv_cells_swa(shape, p) * tokens;
     }
     // f32 values per token live at the FFN's peak: gate, up and their product (n_ff each; phi3's
-    // fused gate+up is one 2·n_ff tensor), plus n_embd-wide residual/norm tensors (one fewer on
-    // CUDA, which fuses more).
+    // fused gate+up is one 2·n_ff tensor), plus n_embd-wide residual/norm tensors.
     let (e, f) = (shape.n_embd, shape.n_ff);
-    let embd_live = match (p.backend, shape.arch.ffn) {
-        (Backend::Cuda, _) | (Backend::Cpu, FfnLayout::FusedGateUp) => 3,
-        (Backend::Cpu, _) => 4,
+    // Fitted on CPU: llama 3·n_ff + 4·n_embd, phi3 3·n_ff + 3·n_embd, phi2 (GELU applied in
+    // place) n_ff + 5·n_embd; CUDA: llama 3·n_ff + 3·n_embd (others assumed one fewer too).
+    let (ffn_width, embd_live) = match shape.arch.ffn {
+        FfnLayout::GateUp => (3 * f, 4),
+        FfnLayout::FusedGateUp => (3 * f, 3),
+        FfnLayout::UpOnly => (f, 5),
     };
-    let ffn_width = match shape.arch.ffn {
-        FfnLayout::GateUp | FfnLayout::FusedGateUp => 3 * f,
-        FfnLayout::UpOnly => 2 * f,
+    let embd_live = match p.backend {
+        Backend::Cpu => embd_live,
+        Backend::Cuda => match shape.arch.ffn {
+            FfnLayout::FusedGateUp => 3,
+            _ => embd_live - 1,
+        },
     };
     let ffn_phase = mask + f32b * tokens * (ffn_width + embd_live * e);
     // CUDA flash attention with a quantized cache: f16 copies of one layer's K and V views.
