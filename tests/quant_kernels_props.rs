@@ -274,3 +274,145 @@ fn bad_shapes_are_errors() {
     assert!(matches!(quantize::dequantize_rows(GgmlType::Q4_0, &[0u8; 19], &mut f), Err(QuantizeError::SourceSize { .. })));
     assert!(matches!(quantize::quantize_tensor(GgmlType::Q8_0, Source::F16(&[0u8; 63]), 32, None, &mut ok), Err(QuantizeError::SourceSize { .. })));
 }
+
+/// The AVX2 fast paths equal the scalar reference kernels on random and edge-case rows, and the
+/// F16C conversion equals the scalar one on every f16 value (Inf/NaN flagged at the right index).
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn simd_paths_equal_scalar() {
+    assert!(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c"), "this test needs AVX2+F16C");
+    assert!(quantize::simd::has_avx2());
+    let mut rows = edge_rows();
+    let mut rng = Rng(99);
+    rows.extend((0..32 * 4096).map(|_| rng.normal() * 0.03));
+    use quantize::blocks::{q4_0, q8_0};
+    type Simd = unsafe fn(&[f32], &mut [u8]);
+    let cases: [(GgmlType, fn(&[f32], &mut [u8]), Simd); 2] =
+        [(GgmlType::Q8_0, q8_0::quantize_block, quantize::simd::x86::quantize_q8_0), (GgmlType::Q4_0, q4_0::quantize_block, quantize::simd::x86::quantize_q4_0)];
+    for (ty, scalar, simd) in cases {
+        let bs = ty.type_size();
+        let mut a = vec![0u8; rows.len() / 32 * bs];
+        let mut b = vec![0u8; a.len()];
+        for (x, y) in rows.chunks_exact(32).zip(a.chunks_exact_mut(bs)) {
+            scalar(x, y);
+        }
+        // SAFETY: AVX2 and F16C are present (asserted above).
+        unsafe { simd(&rows, &mut b) };
+        assert_same(ty, &b, &a, &rows, "simd vs scalar");
+    }
+    // f32 -> f16 (F16C) vs the scalar conversion on the rows plus every f16 value.
+    let mut vals = rows.clone();
+    vals.extend((0..=u16::MAX).map(quantize::fp::f16_to_f32).filter(|v| !v.is_nan()));
+    vals.extend([65504.0f32, 65519.0, 65520.0, -65520.0, 1e-8, -3e-8, 5.9604645e-8, 2.9802322e-8, 2.9802326e-8]);
+    let mut h = vec![0u8; 2 * vals.len()];
+    // SAFETY: as above.
+    unsafe { quantize::simd::x86::f32_to_f16_row(&vals, &mut h) };
+    for (v, b) in vals.iter().zip(h.chunks_exact(2)) {
+        assert_eq!(u16::from_le_bytes([b[0], b[1]]), quantize::fp::f32_to_f16(*v), "f32 {v:e} -> f16");
+    }
+    let all: Vec<u8> = (0..=u16::MAX).flat_map(|h| h.to_le_bytes()).collect();
+    let mut out = vec![0f32; 65536];
+    // SAFETY: as above.
+    let bad = unsafe { quantize::simd::x86::f16_to_f32(&all, &mut out) };
+    assert_eq!(bad, Some(0x7c00));
+    for h in 0..=u16::MAX {
+        let s = quantize::fp::f16_to_f32(h);
+        let v = out[h as usize];
+        assert!(s.to_bits() == v.to_bits() || (s.is_nan() && v.is_nan()), "f16 {h:#06x}: scalar {s:e}, simd {v:e}");
+    }
+}
+
+/// The lane-per-group AVX2 `make_qkx2_quants`/`make_qkx3_quants` equals the scalar functions on
+/// random and edge-case groups, for every parameter set the K-quants and Q4_1/Q5_1 use.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn simd_qkx_groups_equal_scalar() {
+    use quantize::blocks::common::{make_qkx2_quants, make_qkx3_quants};
+    assert!(quantize::simd::has_avx2(), "this test needs AVX2+F16C");
+    let rows = edge_rows();
+    let mut rng = Rng(5);
+    // (n, nmax, rmin, rdelta, nstep, use_mad, weighted-by-importance)
+    let params = [
+        (16, 3, -0.5f32, 0.1f32, 15, true, false),
+        (16, 3, -0.9, 0.05, 36, false, true),
+        (32, 15, -1.0, 0.1, 20, false, false),
+        (32, 31, -0.5, 0.1, 15, false, false),
+        (32, 15, -0.9, 0.05, 36, false, true),
+        (32, 31, -0.9, 0.05, 36, false, true),
+    ];
+    for (n, nmax, rmin, rdelta, nstep, use_mad, weighted) in params {
+        for x in rows.chunks_exact(8 * n) {
+            let w: Vec<f32> = x.iter().map(|v| if weighted { rng.uniform() * (v * v + 0.01).sqrt() } else { v.abs() + 0.1 }).collect();
+            let (mut l1, mut s1, mut m1) = (vec![0u8; 8 * n], [0f32; 8], [0f32; 8]);
+            // SAFETY: AVX2 present; sizes are 8·n.
+            unsafe { quantize::simd::x86::qkx_groups(n, nmax, x, &w, rmin, rdelta, nstep, use_mad, &mut l1, &mut s1, &mut m1) };
+            for g in 0..8 {
+                let r = g * n..(g + 1) * n;
+                let mut l2 = vec![0u8; n];
+                let mut aux = vec![0u8; n];
+                let (s2, m2) = if weighted {
+                    make_qkx3_quants(nmax, &x[r.clone()], Some(&w[r.clone()]), &mut l2, &mut aux, rmin, rdelta, nstep, use_mad)
+                } else {
+                    make_qkx2_quants(nmax, &x[r.clone()], &w[r.clone()], &mut l2, &mut aux, rmin, rdelta, nstep, use_mad)
+                };
+                assert_eq!((s1[g].to_bits(), m1[g].to_bits()), (s2.to_bits(), m2.to_bits()), "n {n} nmax {nmax} group {:?}", &x[r.clone()]);
+                assert_eq!(&l1[r.clone()], &l2[..], "n {n} nmax {nmax} group {:?}", &x[r]);
+            }
+        }
+    }
+}
+
+/// The lane-per-group AVX2 `make_qx_quants` (rmse_type 1) equals the scalar function on random
+/// and edge-case groups, with `x²` weights and with importance weights, for the (n, nmax) pairs
+/// Q6_K, Q3_K, Q4_0 and Q5_0 use.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn simd_qx_groups_equal_scalar() {
+    use quantize::blocks::common::make_qx_quants;
+    assert!(quantize::simd::has_avx2(), "this test needs AVX2+F16C");
+    let rows = edge_rows();
+    let mut rng = Rng(17);
+    for (n, nmax) in [(16, 32), (16, 4), (32, 8), (32, 16)] {
+        for x in rows.chunks_exact(8 * n) {
+            let w: Vec<f32> = x.iter().map(|v| rng.uniform() * (v * v + 1e-3).sqrt()).collect();
+            for qw in [None, Some(w.as_slice())] {
+                let (mut l1, mut s1) = (vec![0i8; 8 * n], [0f32; 8]);
+                // SAFETY: AVX2 present; sizes are 8·n.
+                unsafe { quantize::simd::x86::qx_groups(n, nmax, x, qw, &mut l1, &mut s1) };
+                for g in 0..8 {
+                    let r = g * n..(g + 1) * n;
+                    let mut l2 = vec![0i8; n];
+                    let s2 = make_qx_quants(nmax, &x[r.clone()], &mut l2, 1, qw.map(|w| &w[r.clone()]));
+                    assert_eq!(s1[g].to_bits(), s2.to_bits(), "n {n} nmax {nmax} weighted {} group {:?}", qw.is_some(), &x[r.clone()]);
+                    assert_eq!(&l1[r.clone()], &l2[..], "n {n} nmax {nmax} group {:?}", &x[r]);
+                }
+            }
+        }
+    }
+}
+
+/// The lane-per-group AVX2 `make_q3_quants` equals the scalar function on random and edge-case
+/// groups (Q3_K's n = 16, nmax = 4, and a wider case).
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn simd_q3_groups_equal_scalar() {
+    use quantize::blocks::common::make_q3_quants;
+    assert!(quantize::simd::has_avx2(), "this test needs AVX2+F16C");
+    let mut rows = edge_rows();
+    let mut rng = Rng(23);
+    rows.extend((0..16 * 8 * 200).map(|_| rng.normal() * 0.02));
+    for (n, nmax) in [(16, 4), (32, 8)] {
+        for x in rows.chunks_exact(8 * n) {
+            let (mut l1, mut s1) = (vec![0i8; 8 * n], [0f32; 8]);
+            // SAFETY: AVX2 present; sizes are 8·n.
+            unsafe { quantize::simd::x86::q3_groups(n, nmax, x, &mut l1, &mut s1) };
+            for g in 0..8 {
+                let r = g * n..(g + 1) * n;
+                let mut l2 = vec![0i8; n];
+                let s2 = make_q3_quants(nmax, &x[r.clone()], &mut l2, true);
+                assert_eq!(s1[g].to_bits(), s2.to_bits(), "n {n} group {:?}", &x[r.clone()]);
+                assert_eq!(&l1[r.clone()], &l2[..], "n {n} group {:?}", &x[r]);
+            }
+        }
+    }
+}

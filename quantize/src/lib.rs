@@ -10,7 +10,9 @@ pub mod blocks;
 pub mod error;
 pub mod fp;
 pub mod ftype;
+pub mod imatrix;
 pub mod policy;
+pub mod simd;
 
 pub use error::QuantizeError;
 pub use gguf::GgmlType;
@@ -76,6 +78,11 @@ fn quantize_rows_unchecked(ty: GgmlType, src: &[f32], n_per_row: usize, row_byte
             }
         }
         GgmlType::F16 => {
+            #[cfg(target_arch = "x86_64")]
+            if simd::has_avx2() {
+                // SAFETY: AVX2 and F16C were detected; dst holds 2 bytes per element.
+                return unsafe { simd::x86::f32_to_f16_row(src, dst) };
+            }
             for (o, v) in dst.chunks_exact_mut(2).zip(src) {
                 o.copy_from_slice(&fp::f32_to_f16(*v).to_le_bytes());
             }
@@ -87,6 +94,15 @@ fn quantize_rows_unchecked(ty: GgmlType, src: &[f32], n_per_row: usize, row_byte
         }
         _ => {
             let Some(k) = kernel(ty) else { return };
+            #[cfg(target_arch = "x86_64")]
+            if simd::has_avx2() && (imatrix.is_none() || matches!(k.weighted, Weighted::Ignored)) {
+                // SAFETY: AVX2 and F16C were detected; src/dst hold whole blocks.
+                match ty {
+                    GgmlType::Q8_0 => return unsafe { simd::x86::quantize_q8_0(src, dst) },
+                    GgmlType::Q4_0 => return unsafe { simd::x86::quantize_q4_0(src, dst) },
+                    _ => {}
+                }
+            }
             for (x, y) in src.chunks_exact(n_per_row).zip(dst.chunks_exact_mut(row_bytes)) {
                 match (imatrix, k.weighted) {
                     (Some(w), Weighted::PerRow(f)) => f(x, w, y),
@@ -202,6 +218,11 @@ fn convert_chunk(src: &Source<'_>, bytes: &[u8], out: &mut [f32]) -> Option<usiz
             first_non_finite(out)
         }
         Source::F16(_) => {
+            #[cfg(target_arch = "x86_64")]
+            if simd::has_avx2() {
+                // SAFETY: AVX2 and F16C were detected; bytes hold out.len() f16 values.
+                return unsafe { simd::x86::f16_to_f32(bytes, out) };
+            }
             let mut bad = None;
             for (i, (o, b)) in out.iter_mut().zip(bytes.chunks_exact(2)).enumerate() {
                 let h = u16::from_le_bytes([b[0], b[1]]);

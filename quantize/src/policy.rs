@@ -97,6 +97,44 @@ impl ModelInfo {
             self.arch == arch && self.n_layer == n_layer && (!needs_gqa || self.n_head != self.n_head_kv)
         })
     }
+
+    /// Reads the fields from GGUF metadata, as llama.cpp's `load_hparams` does.
+    pub fn from_metadata(metadata: &[(String, gguf::Value)]) -> Result<ModelInfo, PolicyError> {
+        let get = |key: &str| metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        let arch = get("general.architecture")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| PolicyError::Metadata {
+                key: "general.architecture".into(),
+                problem: "missing or not a string".into(),
+            })?
+            .to_string();
+        // A scalar, or a per-layer array of which llama.cpp's layer 0 is the first element.
+        let first_u32 = |key: &str| -> Result<Option<u32>, PolicyError> {
+            let Some(v) = get(key) else { return Ok(None) };
+            let v = match v.as_array() {
+                Some(a) => match a.first() {
+                    Some(v) => v,
+                    None => return Ok(None),
+                },
+                None => v,
+            };
+            match v.as_u64().and_then(|x| u32::try_from(x).ok()) {
+                Some(x) => Ok(Some(x)),
+                None => Err(PolicyError::Metadata {
+                    key: key.into(),
+                    problem: format!("expected an unsigned 32-bit integer, found {v:?}"),
+                }),
+            }
+        };
+        let n_layer = first_u32(&format!("{arch}.block_count"))?.ok_or_else(|| PolicyError::Metadata {
+            key: format!("{arch}.block_count"),
+            problem: "missing".into(),
+        })?;
+        let n_expert = first_u32(&format!("{arch}.expert_count"))?.unwrap_or(0);
+        let n_head = first_u32(&format!("{arch}.attention.head_count"))?.unwrap_or(0);
+        let n_head_kv = first_u32(&format!("{arch}.attention.head_count_kv"))?.unwrap_or(n_head);
+        Ok(ModelInfo { arch, n_layer, n_expert, n_head, n_head_kv })
+    }
 }
 
 /// The user's choices that change the policy (llama-quantize's options).
@@ -343,7 +381,7 @@ fn fallback(name: &str, ncols: u64, ty: GgmlType) -> Result<(GgmlType, bool), Po
 }
 
 /// Whether llama-quantize insists on an importance matrix (`tensor_requires_imatrix`).
-fn requires_imatrix(name: &str, ty: GgmlType, ftype: FileType) -> bool {
+pub fn requires_imatrix(name: &str, ty: GgmlType, ftype: FileType) -> bool {
     use GgmlType::*;
     if matches!(category(name), Category::TokenEmbd | Category::Output) {
         return false;

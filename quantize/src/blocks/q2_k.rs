@@ -2,7 +2,8 @@
 //! and min, f16 super-block scales. Layout: `scales: [u8; 16] (scale | min << 4), qs: [u8; 64],
 //! d: f16, dmin: f16`.
 
-use super::common::{make_qkx2_quants, make_qkx3_quants, make_qp_quants, nearest_int, read_f16, write_f16, QK_K};
+use super::common::{make_qp_quants, nearest_int, read_f16, write_f16, QK_K};
+use super::q4_k::qkx_8_groups;
 
 /// Elements per block.
 pub const BLOCK: usize = QK_K;
@@ -39,20 +40,18 @@ pub fn quantize_block(x: &[f32], y: &mut [u8]) {
     let x = &x[..QK_K];
     let mut l = [0u8; QK_K];
     let mut laux = [0u8; 16];
-    let mut weights = [0.0f32; 16];
     let mut mins = [0.0f32; QK_K / 16];
     let mut scales = [0.0f32; QK_K / 16];
     let q4scale = 15.0f32;
     let mut max_scale = 0.0f32;
     let mut max_min = 0.0f32;
+    let weights: [f32; QK_K] = std::array::from_fn(|i| x[i].abs());
+    for h in 0..2 {
+        let r = 128 * h..128 * h + 128;
+        qkx_8_groups(16, 3, &x[r.clone()], &weights[r.clone()], -0.5, 0.1, 15, true, &mut l[r], &mut laux, &mut scales[8 * h..], &mut mins[8 * h..]);
+    }
     for j in 0..QK_K / 16 {
-        let xs = &x[16 * j..16 * j + 16];
-        for i in 0..16 {
-            weights[i] = xs[i].abs();
-        }
-        let (s, m) = make_qkx2_quants(3, xs, &weights, &mut l[16 * j..16 * j + 16], &mut laux, -0.5, 0.1, 15, true);
-        scales[j] = s;
-        mins[j] = m;
+        let (s, m) = (scales[j], mins[j]);
         if s > max_scale {
             max_scale = s;
         }
@@ -91,7 +90,7 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
     let mut mins = [0.0f32; QK_K / 16];
     let mut scales = [0.0f32; QK_K / 16];
     let mut sw = [0.0f32; QK_K / 16];
-    let mut weight = [0.0f32; 16];
+    let mut weight = [0.0f32; QK_K];
     let mut ls = [0u8; QK_K / 16];
     let mut lm = [0u8; QK_K / 16];
     let mut sumx2 = 0.0f32;
@@ -102,15 +101,17 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
     for j in 0..QK_K / 16 {
         let xs = &x[16 * j..16 * j + 16];
         let q = &qw[16 * j..16 * j + 16];
+        let wj = &mut weight[16 * j..16 * j + 16];
         for i in 0..16 {
-            weight[i] = q[i] * (sigma2 + xs[i] * xs[i]).sqrt();
+            wj[i] = q[i] * (sigma2 + xs[i] * xs[i]).sqrt();
         }
-        for &w in &weight[..QK_K / 16] {
+        for &w in wj.iter() {
             sw[j] += w;
         }
-        let (s, m) = make_qkx3_quants(3, xs, Some(&weight), &mut l[16 * j..16 * j + 16], &mut laux, -0.9, 0.05, 36, false);
-        scales[j] = s;
-        mins[j] = m;
+    }
+    for h in 0..2 {
+        let r = 128 * h..128 * h + 128;
+        qkx_8_groups(16, 3, &x[r.clone()], &weight[r.clone()], -0.9, 0.05, 36, false, &mut l[r], &mut laux, &mut scales[8 * h..], &mut mins[8 * h..]);
     }
     let dm = make_qp_quants(15, &scales, &mut ls, &sw);
     let mm = make_qp_quants(15, &mins, &mut lm, &sw);

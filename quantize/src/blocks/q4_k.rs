@@ -1,12 +1,44 @@
 //! Q4_K: super-blocks of 256 weights in 8 groups of 32; 4-bit quants, 6-bit group scales and
 //! mins, f16 super-block scales. Layout: `d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128]`.
 
-use super::common::{get_scale_min_k4, make_qkx2_quants, make_qkx3_quants, make_qp_quants, nearest_int, pack_scale_min_k4, read_f16, write_f16, QK_K};
+use super::common::{get_scale_min_k4, make_qkx2_quants, make_qp_quants, nearest_int, pack_scale_min_k4, read_f16, write_f16, QK_K};
 
 /// Elements per block.
 pub const BLOCK: usize = QK_K;
 /// Bytes per block.
 pub const BYTES: usize = 144;
+
+/// `make_qkx2_quants` (= `make_qkx3_quants` with weights, for finite input) on 8 consecutive
+/// groups of `n` elements: the AVX2 lane-per-group kernel when available, else the scalar one.
+/// Levels go to `l[g·n..]`, scales and ggml's `the_min` to `scales[g]`, `mins[g]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn qkx_8_groups(
+    n: usize,
+    nmax: i32,
+    x: &[f32],
+    w: &[f32],
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
+    use_mad: bool,
+    l: &mut [u8],
+    laux: &mut [u8],
+    scales: &mut [f32],
+    mins: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2() && n <= crate::simd::x86::MAX_GROUP && x.len() >= 8 * n && w.len() >= 8 * n && l.len() >= 8 * n {
+        // SAFETY: AVX2/F16C detected; sizes checked above.
+        unsafe { crate::simd::x86::qkx_groups(n, nmax, x, w, rmin, rdelta, nstep, use_mad, l, scales, mins) };
+        return;
+    }
+    for g in 0..8 {
+        let r = g * n..(g + 1) * n;
+        let (s, m) = make_qkx2_quants(nmax, &x[r.clone()], &w[r.clone()], &mut l[r], laux, rmin, rdelta, nstep, use_mad);
+        scales[g] = s;
+        mins[g] = m;
+    }
+}
 
 /// Requantizes with the stored 6-bit scales/mins to levels `0..=nmax` (shared with Q5_K, whose
 /// layout starts the same way).
@@ -32,7 +64,7 @@ pub(crate) fn requantize(x: &[f32], y: &[u8], nmax: i32, l: &mut [u8; QK_K]) {
 /// requantization in `l`.
 pub(crate) fn ref_scales(x: &[f32], nmax: i32, rmin: f32, nstep: i32, y: &mut [u8], l: &mut [u8; QK_K]) {
     let mut laux = [0u8; 32];
-    let mut weights = [0.0f32; 32];
+    let mut weights = [0.0f32; QK_K];
     let mut mins = [0.0f32; 8];
     let mut scales = [0.0f32; 8];
     let mut max_scale = 0.0f32;
@@ -45,11 +77,12 @@ pub(crate) fn ref_scales(x: &[f32], nmax: i32, rmin: f32, nstep: i32, y: &mut [u
         }
         let av_x = (sum_x2 / 32.0).sqrt();
         for i in 0..32 {
-            weights[i] = av_x + xs[i].abs();
+            weights[32 * j + i] = av_x + xs[i].abs();
         }
-        let (s, m) = make_qkx2_quants(nmax, xs, &weights, &mut l[32 * j..32 * j + 32], &mut laux, rmin, 0.1, nstep, false);
-        scales[j] = s;
-        mins[j] = m;
+    }
+    qkx_8_groups(32, nmax, x, &weights, rmin, 0.1, nstep, false, l, &mut laux, &mut scales, &mut mins);
+    for j in 0..8 {
+        let (s, m) = (scales[j], mins[j]);
         if s > max_scale {
             max_scale = s;
         }
@@ -76,7 +109,7 @@ pub(crate) fn weighted_scales(x: &[f32], qw: &[f32], nmax: i32, clamp63: bool, y
     let mut laux = [0u8; 32];
     let mut ls = [0u8; 8];
     let mut lm = [0u8; 8];
-    let mut weights = [0.0f32; 32];
+    let mut weights = [0.0f32; QK_K];
     let mut sw = [0.0f32; 8];
     let mut mins = [0.0f32; 8];
     let mut scales = [0.0f32; 8];
@@ -88,18 +121,17 @@ pub(crate) fn weighted_scales(x: &[f32], qw: &[f32], nmax: i32, clamp63: bool, y
     for j in 0..8 {
         let xs = &x[32 * j..32 * j + 32];
         let q = &qw[32 * j..32 * j + 32];
+        let wj = &mut weights[32 * j..32 * j + 32];
         for i in 0..32 {
-            weights[i] = q[i] * (sigma2 + xs[i] * xs[i]).sqrt();
+            wj[i] = q[i] * (sigma2 + xs[i] * xs[i]).sqrt();
         }
         let mut sumw = 0.0f32;
-        for &w in &weights {
+        for &w in wj.iter() {
             sumw += w;
         }
         sw[j] = sumw;
-        let (s, m) = make_qkx3_quants(nmax, xs, Some(&weights), &mut l[32 * j..32 * j + 32], &mut laux, -0.9, 0.05, 36, false);
-        scales[j] = s;
-        mins[j] = m;
     }
+    qkx_8_groups(32, nmax, x, &weights, -0.9, 0.05, 36, false, l, &mut laux, &mut scales, &mut mins);
     let d_block = make_qp_quants(63, &scales, &mut ls, &sw);
     let m_block = make_qp_quants(63, &mins, &mut lm, &sw);
     if clamp63 {

@@ -46,19 +46,38 @@ pub fn quantize_block(x: &[f32], y: &mut [u8]) {
 pub fn quantize_row_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
     let n = x.len();
     let sigma2 = super::row_sigma2(x) / n as f32;
-    let mut weight = [0.0f32; BLOCK];
-    let mut l = [0u8; BLOCK];
+    let nb = n / BLOCK;
+    let mut weight = [0.0f32; 8 * BLOCK];
+    let mut lg = [0u8; 8 * BLOCK];
     let mut laux = [0u8; BLOCK];
-    for (ib, yb) in y.chunks_exact_mut(BYTES).enumerate() {
-        let xb = &x[ib * BLOCK..(ib + 1) * BLOCK];
-        let qb = &qw[ib * BLOCK..(ib + 1) * BLOCK];
-        for j in 0..BLOCK {
-            weight[j] = qb[j] * (sigma2 + xb[j] * xb[j]).sqrt();
+    let mut ds = [0.0f32; 8];
+    let mut mins = [0.0f32; 8];
+    let mut ib = 0;
+    while ib < nb {
+        // Eight blocks at a time through the lane-per-block kernel (scalar for the tail).
+        let g = (nb - ib).min(8);
+        let xs = &x[ib * BLOCK..(ib + g) * BLOCK];
+        for (j, w) in weight[..g * BLOCK].iter_mut().enumerate() {
+            *w = qw[ib * BLOCK + j] * (sigma2 + xs[j] * xs[j]).sqrt();
         }
-        let (d, min) = make_qkx3_quants(31, xb, Some(&weight), &mut l, &mut laux, -0.9, 0.05, 36, false);
-        write_f16(yb, 0, d);
-        write_f16(yb, 2, -min);
+        if g == 8 {
+            super::q4_k::qkx_8_groups(BLOCK, 31, xs, &weight, -0.9, 0.05, 36, false, &mut lg, &mut laux, &mut ds, &mut mins);
+        } else {
+            for k in 0..g {
+                let r = k * BLOCK..(k + 1) * BLOCK;
+                let (d, m) = make_qkx3_quants(31, &xs[r.clone()], Some(&weight[r.clone()]), &mut lg[r], &mut laux, -0.9, 0.05, 36, false);
+                ds[k] = d;
+                mins[k] = m;
+            }
+        }
+        for k in 0..g {
+            let yb = &mut y[(ib + k) * BYTES..(ib + k + 1) * BYTES];
+            let l: [u8; BLOCK] = std::array::from_fn(|j| lg[k * BLOCK + j]);
+            write_f16(yb, 0, ds[k]);
+            write_f16(yb, 2, -mins[k]);
         pack(&l, yb);
+        }
+        ib += g;
     }
 }
 
