@@ -197,3 +197,19 @@ fn llama_hf_bpe_without_tokenizer_model() {
         edit_json(&d.join("config.json"), |c| c["vocab_size"] = json!(4098));
     });
 }
+
+/// Named special tokens that are not added tokens of tokenizer.json: transformers adds them (a
+/// model-vocabulary token keeps its id, a new one gets the next id), so the converter writes them
+/// CONTROL, byte-level decoded ("Ġthe" → " the").
+#[test]
+fn bpe_named_special_tokens_become_added() {
+    let r = check("named specials", "tiny-qwen2", Some("qwen2"), |d| {
+        edit_json(&d.join("tokenizer_config.json"), |t| {
+            t["additional_special_tokens"].as_array_mut().unwrap().extend([json!("\u{120}the"), json!("<|new|>")]);
+        });
+        edit_json(&d.join("config.json"), |c| c["vocab_size"] = json!(4100));
+    });
+    let tokens = value(&r, "tokenizer.ggml.tokens").unwrap();
+    assert_eq!(tokens[4096], json!("<|new|>"));
+    assert!(tokens.as_array().unwrap().contains(&json!(" the")));
+}

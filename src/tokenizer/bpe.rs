@@ -19,6 +19,8 @@ use super::{TokenType, TokenizerError, Vocab, MAX_VOCAB};
 struct Added {
     content: String,
     special: bool,
+    /// `normalized`; the converter re-encodes and decodes non-normalized added tokens.
+    normalized: bool,
 }
 
 fn invalid(path: &Path, what: impl Into<String>) -> TokenizerError {
@@ -75,7 +77,8 @@ pub fn vocab(model_dir: &Path, tj: &Json, config_vocab_size: Option<u64>) -> Res
                 .and_then(|c| c.as_str())
                 .ok_or_else(|| invalid(&path, format!("added_tokens[{i}] has no string \"content\"")))?;
             let special = a.get("special").is_some_and(truthy);
-            added.insert(id, Added { content: content.to_owned(), special });
+            let normalized = a.get("normalized").is_none_or(truthy);
+            added.insert(id, Added { content: content.to_owned(), special, normalized });
         }
     }
     let tc = TokenizerConfig::load(model_dir)?;
@@ -92,9 +95,27 @@ pub fn vocab(model_dir: &Path, tj: &Json, config_vocab_size: Option<u64>) -> Res
                 .and_then(|c| c.as_str())
                 .ok_or_else(|| invalid(&tc.path, format!("added_tokens_decoder[{key}] has no string \"content\"")))?;
             let special = data.get("special").is_some_and(truthy);
-            added.insert(id, Added { content: content.to_owned(), special });
+            let normalized = data.get("normalized").is_none_or(truthy);
+            added.insert(id, Added { content: content.to_owned(), special, normalized });
         }
     }
+    // transformers adds every named special token (bos_token, …, additional_special_tokens) that
+    // is not an added token yet: with the model vocabulary's id when it has one, else a new id
+    // after the vocabulary (the `tokenizers` rule); special, not normalized.
+    for content in all_special_tokens(model_dir, &tc)? {
+        if added.values().any(|a| a.content == content) {
+            continue;
+        }
+        let id = match vocab.get(&content) {
+            Some(&id) => id,
+            None => match added.keys().copied().max() {
+                Some(max) if max >= model_vocab.len() || model_vocab.is_empty() => max + 1,
+                _ => model_vocab.len(),
+            },
+        };
+        added.insert(id, Added { content, special: true, normalized: false });
+    }
+    let byte_level_decoder = tj.get("decoder").and_then(|d| d.get("type")).and_then(|t| t.as_str()) == Some("ByteLevel");
     let mut added_ids: Vec<usize> = added.keys().copied().collect();
     added_ids.sort_unstable();
     for id in &added_ids {
@@ -130,9 +151,16 @@ pub fn vocab(model_dir: &Path, tj: &Json, config_vocab_size: Option<u64>) -> Res
                 let (text, ty) = match added_by_content.get(*tok).and_then(|aid| added.get(aid)) {
                     // The converter looks the flags up by this id in added_tokens_decoder.
                     Some(_) => {
-                        let special = added.get(&id).is_some_and(|a| a.special);
-                        if special || does_token_look_special(tok) {
-                            (tok.to_string(), TokenType::Control)
+                        let a = added.get(&id);
+                        let special = a.is_some_and(|a| a.special);
+                        // decode(encode(token)) for non-normalized added tokens: the byte-level
+                        // decoder maps its alphabet back to bytes.
+                        let tok = match a {
+                            Some(a) if !a.normalized && byte_level_decoder => byte_level_decode(tok),
+                            _ => tok.to_string(),
+                        };
+                        if special || does_token_look_special(&tok) {
+                            (tok, TokenType::Control)
                         } else {
                             (tok.replace('\u{2581}', " "), TokenType::UserDefined)
                         }
@@ -250,4 +278,45 @@ pub fn llama_hf_vocab(model_dir: &Path, tj: &Json) -> Result<Vocab, TokenizerErr
         push(&mut v, content, ty);
     }
     Ok(v)
+}
+
+/// GPT-2's byte → character table (`bytes_to_unicode`): printable bytes stand for themselves, the
+/// other 68 map to U+0100 onwards in byte order.
+fn byte_level_char(b: u8) -> char {
+    let printable = |b: u8| (33..=126).contains(&b) || (161..=172).contains(&b) || b >= 174;
+    if printable(b) {
+        char::from(b)
+    } else {
+        let n = (0..b).filter(|&x| !printable(x)).count() as u32;
+        char::from_u32(256 + n).unwrap_or(char::REPLACEMENT_CHARACTER)
+    }
+}
+
+/// The `tokenizers` ByteLevel decoder on one token: each character back to its byte; a token with
+/// a character outside the table keeps its UTF-8 bytes; invalid UTF-8 becomes U+FFFD.
+fn byte_level_decode(token: &str) -> String {
+    let mut bytes = Vec::with_capacity(token.len());
+    for c in token.chars() {
+        match (0..=255u8).find(|&b| byte_level_char(b) == c) {
+            Some(b) => bytes.push(b),
+            None => return token.to_owned(),
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_level_table() {
+        assert_eq!(byte_level_char(b' '), '\u{120}');
+        assert_eq!(byte_level_char(b'\n'), '\u{10a}');
+        assert_eq!(byte_level_char(b'A'), 'A');
+        assert_eq!(byte_level_char(173), '\u{143}');
+        assert_eq!(byte_level_decode("\u{120}the"), " the");
+        assert_eq!(byte_level_decode("<|im_end|>"), "<|im_end|>");
+        assert_eq!(byte_level_decode("\u{2581}x"), "\u{2581}x");
+    }
 }
