@@ -2,9 +2,9 @@
 //! model (reference-converted F16 GGUF) and SmolLM2-135M (F16), at several context / batch / KV
 //! type combinations, the plan's weights, KV cache and compute buffer are within 5% of the sizes
 //! `llama-completion` logs when it loads the model on the CPU (`CPU_Mapped model buffer size`,
-//! `llama_kv_cache: size`, `sched_reserve: CPU compute buffer size`). A synthetic llama model whose
-//! feed-forward activations outweigh its logits (tests/py/plan_synthetic_gguf.py) checks the
-//! compute buffer's layer phase, which no fixture reaches.
+//! `llama_kv_cache: size`, `sched_reserve: CPU compute buffer size`). Synthetic models
+//! (tests/py/plan_synthetic_gguf.py) cover what no fixture reaches: FFN-bound compute buffers, and
+//! the phi2 and gemma (v1) architectures.
 
 mod common;
 
@@ -152,19 +152,37 @@ fn memory_smollm2_135m() {
     check("SmolLM2-135M", &common::smollm2_f16());
 }
 
-/// 4 layers, n_embd 512, n_ff 8192, vocab 1024: the FFN activations, not the logits, set the
-/// compute buffer.
-#[test]
-fn memory_synthetic_ffn_bound() {
-    let out = common::cache_dir().join("plan-synthetic-ffn.gguf");
-    let model = common::cached(&out, |tmp| {
+/// A synthetic model (tests/py/plan_synthetic_gguf.py), cached.
+fn synthetic(name: &str, args: &[&str]) -> std::path::PathBuf {
+    let out = common::cache_dir().join(format!("plan-synthetic-{name}.gguf"));
+    common::cached(&out, |tmp| {
         common::run(
             Command::new(common::ref_python())
                 .arg(common::repo_root().join("tests/py/plan_synthetic_gguf.py"))
                 .arg(tmp)
-                .args(["--n-layer", "4", "--n-embd", "512", "--n-ff", "8192", "--n-head", "8", "--n-head-kv", "2"])
-                .args(["--n-vocab", "1024"]),
+                .args(args),
         );
-    });
-    check("synthetic-ffn", &model);
+    })
+}
+
+/// llama, 4 layers, n_embd 512, n_ff 8192, vocab 1024: the FFN activations, not the logits, set
+/// the compute buffer.
+#[test]
+fn memory_synthetic_llama_ffn_bound() {
+    let args = ["--n-layer", "4", "--n-embd", "512", "--n-ff", "8192", "--n-head", "8", "--n-head-kv", "2", "--n-vocab", "1024"];
+    check("synthetic-llama-ffn", &synthetic("ffn", &args));
+}
+
+/// phi2 (no fixture): biases, one up projection with GELU, no FFN norm; FFN-bound shape.
+#[test]
+fn memory_synthetic_phi2() {
+    let args = ["--arch", "phi2", "--n-layer", "4", "--n-embd", "512", "--n-ff", "8192", "--n-head", "8", "--n-head-kv", "8"];
+    check("synthetic-phi2", &synthetic("phi2", &[&args[..], &["--n-vocab", "1024"]].concat()));
+}
+
+/// gemma v1 (no fixture): tied output, one KV head of 256 dims, logits-bound.
+#[test]
+fn memory_synthetic_gemma() {
+    let args = ["--arch", "gemma", "--n-layer", "4", "--n-embd", "512", "--n-ff", "2048", "--n-head", "4", "--n-head-kv", "1"];
+    check("synthetic-gemma", &synthetic("gemma", &[&args[..], &["--head-dim", "256", "--n-vocab", "32000"]].concat()));
 }

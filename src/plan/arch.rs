@@ -1,6 +1,7 @@
-//! The architectures `plan` can size: how each maps from a Hugging Face `config.json` to llama.cpp's
-//! graph (the GGUF `general.architecture`, its sliding-window layers and its tensor layout).
-//! One table, declared once.
+//! The architectures `plan` can size, as llama.cpp's graph sees them: the GGUF
+//! `general.architecture`, which layers use the sliding-window KV cache, and the feed-forward
+//! layout that sets the compute buffer. (Tensor names and shapes are the converter's tables,
+//! `crate::arch`.) One table, declared once.
 
 /// How a model's layers use sliding-window attention in llama.cpp (`hparams.swa_layers`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,15 +24,6 @@ pub enum FfnLayout {
     UpOnly,
 }
 
-/// The attention projections' layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttnLayout {
-    /// Separate `attn_q`, `attn_k`, `attn_v`.
-    Separate,
-    /// One fused `attn_qkv` (phi3).
-    FusedQkv,
-}
-
 /// One supported architecture.
 #[derive(Debug)]
 pub struct ArchInfo {
@@ -41,19 +33,8 @@ pub struct ArchInfo {
     pub hf_model_types: &'static [&'static str],
     /// Sliding-window layers.
     pub swa: SwaRule,
-    /// Attention projections.
-    pub attn: AttnLayout,
     /// Feed-forward layout.
     pub ffn: FfnLayout,
-    /// Biases on q/k/v (qwen2) — tiny, but part of the exact size.
-    pub qkv_bias: bool,
-    /// Biases on every linear layer and layer norm (phi2).
-    pub all_bias: bool,
-    /// Extra per-layer norms after attention and after the FFN (gemma2).
-    pub post_norms: bool,
-    /// The token embedding doubles as the output projection unless the config says otherwise
-    /// (`tie_word_embeddings` default of the HF class).
-    pub tied_by_default: bool,
 }
 
 /// Every architecture `plan` supports.
@@ -62,67 +43,37 @@ pub const ARCHES: &[ArchInfo] = &[
         gguf_arch: "llama",
         hf_model_types: &["llama", "mistral"],
         swa: SwaRule::None,
-        attn: AttnLayout::Separate,
         ffn: FfnLayout::GateUp,
-        qkv_bias: false,
-        all_bias: false,
-        post_norms: false,
-        tied_by_default: false,
     },
     ArchInfo {
         gguf_arch: "qwen2",
         hf_model_types: &["qwen2"],
         swa: SwaRule::None,
-        attn: AttnLayout::Separate,
         ffn: FfnLayout::GateUp,
-        qkv_bias: true,
-        all_bias: false,
-        post_norms: false,
-        tied_by_default: false,
     },
     ArchInfo {
         gguf_arch: "phi3",
         hf_model_types: &["phi3"],
         swa: SwaRule::None,
-        attn: AttnLayout::FusedQkv,
         ffn: FfnLayout::FusedGateUp,
-        qkv_bias: false,
-        all_bias: false,
-        post_norms: false,
-        tied_by_default: false,
     },
     ArchInfo {
         gguf_arch: "phi2",
         hf_model_types: &["phi"],
         swa: SwaRule::None,
-        attn: AttnLayout::Separate,
         ffn: FfnLayout::UpOnly,
-        qkv_bias: true,
-        all_bias: true,
-        post_norms: false,
-        tied_by_default: false,
     },
     ArchInfo {
         gguf_arch: "gemma",
         hf_model_types: &["gemma"],
         swa: SwaRule::None,
-        attn: AttnLayout::Separate,
         ffn: FfnLayout::GateUp,
-        qkv_bias: false,
-        all_bias: false,
-        post_norms: false,
-        tied_by_default: true,
     },
     ArchInfo {
         gguf_arch: "gemma2",
         hf_model_types: &["gemma2"],
         swa: SwaRule::EvenLayers,
-        attn: AttnLayout::Separate,
         ffn: FfnLayout::GateUp,
-        qkv_bias: false,
-        all_bias: false,
-        post_norms: true,
-        tied_by_default: true,
     },
 ];
 

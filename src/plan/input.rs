@@ -8,15 +8,16 @@ use super::arch;
 use super::error::PlanError;
 use super::filesize;
 use super::shape::ModelShape;
-use super::tensors::{planned_tensors, PlannedTensor};
+use super::tensors::PlannedTensor;
 
 /// Where the model description came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputKind {
     /// A GGUF file: its own metadata and tensors (sizes exact).
     Gguf,
-    /// An HF `config.json` alone: tensors planned from the hyper-parameters, tokenizer metadata
-    /// estimated (sizes approximate).
+    /// An HF `config.json` (alone, or in a model folder): tensors and metadata planned the way
+    /// the converter writes them; exact when the tokenizer files are beside it, else the
+    /// tokenizer metadata is estimated.
     Config,
 }
 
@@ -76,24 +77,76 @@ fn load_config(path: &Path, config: &Path) -> Result<ModelInput, PlanError> {
     let source = config.display().to_string();
     let shape = ModelShape::from_hf_config(&json, &source)?;
     shape.check(&source)?;
-    let tensors = planned_tensors(&shape);
-    let metadata_bytes = estimated_metadata_bytes(&shape);
+    let dir = config.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let converter = |e: crate::arch::ArchError| PlanError::Inconsistent { file: source.clone(), what: e.to_string() };
+    // The converter's own tables: its tensors (names, ggml dims) and its metadata keys.
+    let tensors: Vec<PlannedTensor> = crate::arch::planned_tensors(&json)
+        .map_err(converter)?
+        .into_iter()
+        .map(|(name, dims)| {
+            let source_type = converter_type(&name, &dims);
+            PlannedTensor { name, dims, source_type }
+        })
+        .collect();
+    let n_params: u64 = tensors.iter().map(|t| t.n_elements()).sum();
+    let mut metadata = crate::arch::config_metadata(&json, F16_FILE_TYPE).map_err(converter)?;
+    let generation = std::fs::read_to_string(dir.join("generation_config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    metadata.extend(crate::arch::general::general_keys(dir, &json, generation.as_ref(), n_params));
+    metadata.push(("general.quantization_version".into(), Value::U32(0)));
+    // With the tokenizer files beside the config the metadata is exact; from a lone config the
+    // tokenizer keys (most of the metadata) are estimated.
+    let (metadata, metadata_bytes) = match crate::tokenizer::gguf_metadata(dir, &json, shape.arch.gguf_arch) {
+        Ok(tok) => {
+            metadata.extend(tok);
+            let metadata = dedup_keys(metadata);
+            let bytes = filesize::metadata_size(&metadata);
+            (Some(metadata), bytes)
+        }
+        Err(_) => (None, filesize::metadata_size(&dedup_keys(metadata)) + estimated_tokenizer_bytes(&shape)),
+    };
     Ok(ModelInput {
         path: path.to_path_buf(),
         kind: InputKind::Config,
         shape,
         tensors,
-        metadata: None,
+        metadata,
         metadata_bytes,
         alignment: filesize::DEFAULT_ALIGNMENT,
     })
 }
 
-/// Metadata bytes when only the config is known: about 2 KiB of architecture and general keys
-/// plus the tokenizer arrays, ~24 bytes per token (string length and text, score, token type)
-/// and as much again for BPE merges. An estimate: the file size is then approximate.
-fn estimated_metadata_bytes(shape: &ModelShape) -> u64 {
-    2048 + 48 * shape.n_vocab
+/// `general.file_type` of the converter's intermediate F16 file (`LLAMA_FTYPE_MOSTLY_F16`); every
+/// file type's value is a u32 of the same size.
+const F16_FILE_TYPE: u32 = 1;
+
+/// The converter's tensor type in its F16 output (`converter_type` in src/convert): F32 for 1-D
+/// tensors, norms and non-`.weight` tensors, F16 for the rest.
+fn converter_type(name: &str, dims: &[u64]) -> gguf::GgmlType {
+    if dims.len() <= 1 || name.ends_with("_norm.weight") || !name.ends_with(".weight") {
+        gguf::GgmlType::F32
+    } else {
+        gguf::GgmlType::F16
+    }
+}
+
+/// Keeps the last value of each key, in first-seen order (the converter's `set_key`).
+fn dedup_keys(kv: Vec<(String, Value)>) -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = Vec::with_capacity(kv.len());
+    for (k, v) in kv {
+        match out.iter_mut().find(|(ok, _)| *ok == k) {
+            Some(slot) => slot.1 = v,
+            None => out.push((k, v)),
+        }
+    }
+    out
+}
+
+/// Tokenizer metadata bytes without the tokenizer files: ~24 bytes per token (string length and
+/// text, score, token type) and as much again for BPE merges. An estimate.
+fn estimated_tokenizer_bytes(shape: &ModelShape) -> u64 {
+    48 * shape.n_vocab
 }
 
 fn load_gguf(path: &Path) -> Result<ModelInput, PlanError> {
@@ -163,8 +216,6 @@ pub fn shape_from_gguf(file: &GgufFile, source: &str) -> Result<ModelShape, Plan
         n_vocab,
         n_ctx_train,
         n_swa,
-        tied_embeddings: file.tensor("output.weight").is_none(),
-        rope_factors: file.tensor("rope_factors_long.weight").map(|t| t.n_elements()),
     };
     shape.check(source)?;
     Ok(shape)

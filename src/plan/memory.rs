@@ -12,7 +12,8 @@
 //!   an output, flash attention on — llama.cpp's default on CPU and CUDA): the larger of the output
 //!   phase (f32 logits `n_vocab` × tokens plus the `n_embd` activations still live: two or three
 //!   depending on how ggml-alloc packs the graph, counted as 2.5) and the layer phase (the f16 KQ
-//!   masks `n_kv` × tokens plus `3·n_ff + 4·n_embd` f32 activations per token). llama.cpp clamps
+//!   masks `n_kv` × tokens plus about `3·n_ff + 4·n_embd` f32 activations per token, per FFN
+//!   layout). llama.cpp clamps
 //!   `n_ubatch` to the requested (unpadded) context. Fitted against `sched_reserve: CPU compute
 //!   buffer size`: within 5% on every fixture and SmolLM2 (tests/plan_memory.rs). On CUDA (checked
 //!   once against a CUDA build on an H200 with a CodeLlama-7B-shaped model) the FFN phase holds one
@@ -110,16 +111,21 @@ pub fn compute_bytes(shape: &ModelShape, p: &RunParams) -> u64 {
         mask += 2 * kv_cells_swa(shape, p) * tokens;
     }
     // f32 values per token live at the FFN's peak: gate, up and their product (n_ff each; phi3's
-    // fused gate+up is one 2·n_ff tensor), plus n_embd-wide residual/norm tensors (one fewer on
-    // CUDA, which fuses more).
+    // fused gate+up is one 2·n_ff tensor), plus n_embd-wide residual/norm tensors.
     let (e, f) = (shape.n_embd, shape.n_ff);
-    let embd_live = match (p.backend, shape.arch.ffn) {
-        (Backend::Cuda, _) | (Backend::Cpu, FfnLayout::FusedGateUp) => 3,
-        (Backend::Cpu, _) => 4,
+    // Fitted on CPU: llama 3·n_ff + 4·n_embd, phi3 3·n_ff + 3·n_embd, phi2 (GELU applied in
+    // place) n_ff + 5·n_embd; CUDA: llama 3·n_ff + 3·n_embd (others assumed one fewer too).
+    let (ffn_width, embd_live) = match shape.arch.ffn {
+        FfnLayout::GateUp => (3 * f, 4),
+        FfnLayout::FusedGateUp => (3 * f, 3),
+        FfnLayout::UpOnly => (f, 5),
     };
-    let ffn_width = match shape.arch.ffn {
-        FfnLayout::GateUp | FfnLayout::FusedGateUp => 3 * f,
-        FfnLayout::UpOnly => 2 * f,
+    let embd_live = match p.backend {
+        Backend::Cpu => embd_live,
+        Backend::Cuda => match shape.arch.ffn {
+            FfnLayout::FusedGateUp => 3,
+            _ => embd_live - 1,
+        },
     };
     let ffn_phase = mask + f32b * tokens * (ffn_width + embd_live * e);
     // CUDA flash attention with a quantized cache: f16 copies of one layer's K and V views.
@@ -258,14 +264,10 @@ pub fn max_ctx(shape: &ModelShape, w: &Weights, p: &RunParams, budget: u64) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::shape::ModelShape;
-    use crate::plan::tensors::planned_tensors;
+    use crate::plan::input::{load, ModelInput};
 
-    fn phi35() -> ModelShape {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/phi-3.5-mini-instruct/config.json"))
-            .expect("shipped config");
-        let json: serde_json::Value = serde_json::from_str(&text).expect("json");
-        ModelShape::from_hf_config(&json, "phi-3.5").expect("shape")
+    fn phi35() -> ModelInput {
+        load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/phi-3.5-mini-instruct"))).expect("shipped config")
     }
 
     fn run(ctx: u64) -> RunParams {
@@ -274,32 +276,32 @@ mod tests {
 
     #[test]
     fn max_ctx_is_the_boundary() {
-        let s = phi35();
-        let t = planned_tensors(&s);
+        let m = phi35();
+        let (s, t) = (&m.shape, &m.tensors);
         let types: Vec<GgmlType> = t.iter().map(|t| t.source_type).collect();
-        let w = Weights::new(&s, &t, &types, 32);
+        let w = Weights::new(s, t, &types, 32);
         let budget = 8 * (1u64 << 30) - 600 * (1 << 20);
-        let c = max_ctx(&s, &w, &run(4096), budget).expect("F16 fits at some context");
-        assert!(footprint(&s, &w, &run(c)).total() <= budget);
-        assert!(footprint(&s, &w, &run(c + CTX_PAD)).total() > budget);
+        let c = max_ctx(s, &w, &run(4096), budget).expect("F16 fits at some context");
+        assert!(footprint(s, &w, &run(c)).total() <= budget);
+        assert!(footprint(s, &w, &run(c + CTX_PAD)).total() > budget);
     }
 
     #[test]
     fn gpu_layers_is_the_boundary() {
-        let s = phi35();
-        let t = planned_tensors(&s);
+        let m = phi35();
+        let (s, t) = (&m.shape, &m.tensors);
         let types: Vec<GgmlType> = t.iter().map(|t| t.source_type).collect();
-        let w = Weights::new(&s, &t, &types, 32);
+        let w = Weights::new(s, t, &types, 32);
         let p = run(4096);
         let budget = 6 * (1u64 << 30);
-        let n = gpu_layers(&s, &w, &p, budget);
+        let n = gpu_layers(s, &w, &p, budget);
         assert!(n > 0 && n < s.n_layer, "{n}");
         let used = |k: u64| -> u64 {
-            compute_bytes(&s, &p)
-                + (s.n_layer - k..s.n_layer).map(|il| w.per_layer[il as usize] + kv_layer_bytes(&s, &p, il)).sum::<u64>()
+            compute_bytes(s, &p)
+                + (s.n_layer - k..s.n_layer).map(|il| w.per_layer[il as usize] + kv_layer_bytes(s, &p, il)).sum::<u64>()
         };
         assert!(used(n) <= budget && used(n + 1) > budget);
         // Everything fits: all layers plus the output layer.
-        assert_eq!(gpu_layers(&s, &w, &p, u64::MAX / 4), s.n_layer + 1);
+        assert_eq!(gpu_layers(s, &w, &p, u64::MAX / 4), s.n_layer + 1);
     }
 }

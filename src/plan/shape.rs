@@ -33,10 +33,6 @@ pub struct ModelShape {
     pub n_ctx_train: u64,
     /// `{arch}.attention.sliding_window` / HF `sliding_window`, for architectures with SWA layers.
     pub n_swa: Option<u64>,
-    /// Whether the output projection is the token embedding (no `output.weight` in the file).
-    pub tied_embeddings: bool,
-    /// Extra RoPE factor tensors (`rope_factors_long/short.weight`, phi3 LongRoPE), elements each.
-    pub rope_factors: Option<u64>,
 }
 
 impl ModelShape {
@@ -99,17 +95,6 @@ impl ModelShape {
             // HF's Gemma2Config and llama.cpp's gemma2 loader both default to 4096.
             SwaRule::EvenLayers => Some(field("sliding_window").filter(|&w| w > 0).unwrap_or(DEFAULT_SWA)),
         };
-        let tied_embeddings = config
-            .get("tie_word_embeddings")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(arch.tied_by_default);
-        // phi3 LongRoPE: the converter writes rope_factors_long/short, head_dim/2 f32 each.
-        let rope_factors = config
-            .get("rope_scaling")
-            .and_then(|r| r.get("type").or_else(|| r.get("rope_type")))
-            .and_then(|t| t.as_str())
-            .filter(|t| *t == "longrope" || *t == "su")
-            .map(|_| head_dim / 2);
         Ok(ModelShape {
             arch,
             n_layer,
@@ -122,8 +107,6 @@ impl ModelShape {
             n_vocab,
             n_ctx_train,
             n_swa,
-            tied_embeddings,
-            rope_factors,
         })
     }
 
