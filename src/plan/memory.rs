@@ -16,9 +16,10 @@
 //!   layout). llama.cpp clamps
 //!   `n_ubatch` to the requested (unpadded) context. Fitted against `sched_reserve: CPU compute
 //!   buffer size`: within 5% on every fixture and SmolLM2 (tests/plan_memory.rs). On CUDA (checked
-//!   once against a CUDA build on an H200 with a CodeLlama-7B-shaped model) the FFN phase holds one
-//!   `n_embd` activation fewer, and a quantized KV cache adds an attention phase: flash attention
-//!   converts one layer's K and V views (all cells) to f16 inside its output allocation.
+//!   against a CUDA build on an H200 with CodeLlama-7B, Phi-3.5-mini and Gemma-2-2B shaped models:
+//!   within 3%) the output phase keeps three `n_embd` activations and the mask live, the FFN phase
+//!   one `n_embd` activation fewer, and a quantized KV cache adds an attention phase: flash
+//!   attention converts one layer's K and V views (all cells) to f16 inside its output allocation.
 
 use gguf::GgmlType;
 
@@ -105,8 +106,15 @@ pub fn compute_bytes(shape: &ModelShape, p: &RunParams) -> u64 {
     let n_ctx = kv_cells(p.ctx);
     let tokens = n_ubatch(p);
     let f32b = 4u64;
-    let output_phase = f32b * tokens * shape.n_vocab + 10 * tokens * shape.n_embd;
-    let mut mask = 2 * n_ctx * tokens;
+    let full_mask = 2 * n_ctx * tokens;
+    let output_phase = f32b * tokens * shape.n_vocab
+        + match p.backend {
+            // 2.5 n_embd activations (2 or 3 live, depending on ggml-alloc's packing)
+            Backend::Cpu => 10 * tokens * shape.n_embd,
+            // 3 n_embd activations and the full-attention mask still live
+            Backend::Cuda => 12 * tokens * shape.n_embd + full_mask,
+        };
+    let mut mask = full_mask;
     if (0..shape.n_layer).any(|il| shape.is_swa(il)) {
         mask += 2 * kv_cells_swa(shape, p) * tokens;
     }
