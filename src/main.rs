@@ -28,6 +28,8 @@ enum Command {
     Quantize(cmd::quantize::Args),
     /// Which quantization fits my GPU: exact file sizes and llama.cpp memory per type.
     Plan(cmd::plan::Args),
+    /// Perplexity and KL divergence of quantized files against a reference model.
+    Validate(cmd::validate::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +40,7 @@ fn main() -> std::process::ExitCode {
         Command::Tokenizer(args) => cmd::tokenizer::run(args),
         Command::Quantize(args) => cmd::quantize::run(args),
         Command::Plan(args) => cmd::plan::run(args),
+        Command::Validate(args) => cmd::validate::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -300,6 +300,16 @@ fn simd_paths_equal_scalar() {
         unsafe { simd(&rows, &mut b) };
         assert_same(ty, &b, &a, &rows, "simd vs scalar");
     }
+    // f32 -> f16 (F16C) vs the scalar conversion on the rows plus every f16 value.
+    let mut vals = rows.clone();
+    vals.extend((0..=u16::MAX).map(quantize::fp::f16_to_f32).filter(|v| !v.is_nan()));
+    vals.extend([65504.0f32, 65519.0, 65520.0, -65520.0, 1e-8, -3e-8, 5.9604645e-8, 2.9802322e-8, 2.9802326e-8]);
+    let mut h = vec![0u8; 2 * vals.len()];
+    // SAFETY: as above.
+    unsafe { quantize::simd::x86::f32_to_f16_row(&vals, &mut h) };
+    for (v, b) in vals.iter().zip(h.chunks_exact(2)) {
+        assert_eq!(u16::from_le_bytes([b[0], b[1]]), quantize::fp::f32_to_f16(*v), "f32 {v:e} -> f16");
+    }
     let all: Vec<u8> = (0..=u16::MAX).flat_map(|h| h.to_le_bytes()).collect();
     let mut out = vec![0f32; 65536];
     // SAFETY: as above.
@@ -347,6 +357,61 @@ fn simd_qkx_groups_equal_scalar() {
                 };
                 assert_eq!((s1[g].to_bits(), m1[g].to_bits()), (s2.to_bits(), m2.to_bits()), "n {n} nmax {nmax} group {:?}", &x[r.clone()]);
                 assert_eq!(&l1[r.clone()], &l2[..], "n {n} nmax {nmax} group {:?}", &x[r]);
+            }
+        }
+    }
+}
+
+/// The lane-per-group AVX2 `make_qx_quants` (rmse_type 1) equals the scalar function on random
+/// and edge-case groups, with `x²` weights and with importance weights, for the (n, nmax) pairs
+/// Q6_K, Q3_K, Q4_0 and Q5_0 use.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn simd_qx_groups_equal_scalar() {
+    use quantize::blocks::common::make_qx_quants;
+    assert!(quantize::simd::has_avx2(), "this test needs AVX2+F16C");
+    let rows = edge_rows();
+    let mut rng = Rng(17);
+    for (n, nmax) in [(16, 32), (16, 4), (32, 8), (32, 16)] {
+        for x in rows.chunks_exact(8 * n) {
+            let w: Vec<f32> = x.iter().map(|v| rng.uniform() * (v * v + 1e-3).sqrt()).collect();
+            for qw in [None, Some(w.as_slice())] {
+                let (mut l1, mut s1) = (vec![0i8; 8 * n], [0f32; 8]);
+                // SAFETY: AVX2 present; sizes are 8·n.
+                unsafe { quantize::simd::x86::qx_groups(n, nmax, x, qw, &mut l1, &mut s1) };
+                for g in 0..8 {
+                    let r = g * n..(g + 1) * n;
+                    let mut l2 = vec![0i8; n];
+                    let s2 = make_qx_quants(nmax, &x[r.clone()], &mut l2, 1, qw.map(|w| &w[r.clone()]));
+                    assert_eq!(s1[g].to_bits(), s2.to_bits(), "n {n} nmax {nmax} weighted {} group {:?}", qw.is_some(), &x[r.clone()]);
+                    assert_eq!(&l1[r.clone()], &l2[..], "n {n} nmax {nmax} group {:?}", &x[r]);
+                }
+            }
+        }
+    }
+}
+
+/// The lane-per-group AVX2 `make_q3_quants` equals the scalar function on random and edge-case
+/// groups (Q3_K's n = 16, nmax = 4, and a wider case).
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn simd_q3_groups_equal_scalar() {
+    use quantize::blocks::common::make_q3_quants;
+    assert!(quantize::simd::has_avx2(), "this test needs AVX2+F16C");
+    let mut rows = edge_rows();
+    let mut rng = Rng(23);
+    rows.extend((0..16 * 8 * 200).map(|_| rng.normal() * 0.02));
+    for (n, nmax) in [(16, 4), (32, 8)] {
+        for x in rows.chunks_exact(8 * n) {
+            let (mut l1, mut s1) = (vec![0i8; 8 * n], [0f32; 8]);
+            // SAFETY: AVX2 present; sizes are 8·n.
+            unsafe { quantize::simd::x86::q3_groups(n, nmax, x, &mut l1, &mut s1) };
+            for g in 0..8 {
+                let r = g * n..(g + 1) * n;
+                let mut l2 = vec![0i8; n];
+                let s2 = make_q3_quants(nmax, &x[r.clone()], &mut l2, true);
+                assert_eq!(s1[g].to_bits(), s2.to_bits(), "n {n} group {:?}", &x[r.clone()]);
+                assert_eq!(&l1[r.clone()], &l2[..], "n {n} group {:?}", &x[r]);
             }
         }
     }

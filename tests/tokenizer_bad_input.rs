@@ -97,3 +97,17 @@ fn unsupported_architecture_lists_supported() {
     let out = Command::new(common::ggufkit()).arg("tokenizer").arg("--arch").arg("MambaForCausalLM").arg(tmp.path()).output().unwrap();
     assert_clean_failure(&out, &["MambaForCausalLM", "llama", "qwen2", "gemma2"]);
 }
+
+/// An absurd config vocab_size is refused before anything that size is allocated.
+#[test]
+fn huge_vocab_size_is_refused() {
+    for model in ["tiny-llama", "tiny-qwen2"] {
+        let tmp = tempfile::tempdir().unwrap();
+        copy_model(model, tmp.path());
+        let path = tmp.path().join("config.json");
+        let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        cfg["vocab_size"] = serde_json::Value::from(1_000_000_000_000u64);
+        std::fs::write(&path, serde_json::to_vec(&cfg).unwrap()).unwrap();
+        assert_clean_failure(&tokenizer_cmd(tmp.path()), &["config.json", "vocab_size 1000000000000"]);
+    }
+}

@@ -152,3 +152,17 @@ fn digits_then_byte_level_tokenizes_like_hf() {
 fn explicit_gpt2_split_tokenizes_like_hf() {
     check_pre("gpt-2", split_then_bytes(GPT2), false, true);
 }
+
+/// DeepSeek-Coder's chain of isolating splits, digits one by one, then bytes.
+#[test]
+fn deepseek_coder_chain_tokenizes_like_hf() {
+    let split = |r: &str| json!({"type": "Split", "pattern": {"Regex": r}, "behavior": "Isolated", "invert": false});
+    let pt = json!({"type": "Sequence", "pretokenizers": [
+        split("[\r\n]"),
+        split(r"\s?\p{L}+"),
+        split(r"\s?\p{P}+"),
+        split("[\u{4e00}-\u{9fa5}\u{0800}-\u{4e00}\u{ac00}-\u{d7ff}]+"),
+        {"type": "Digits", "individual_digits": true},
+        {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]});
+    check_pre("deepseek-coder", pt, false, false);
+}

@@ -1,6 +1,6 @@
-//! Quick single-thread throughput probe of the kernels (not the benchmark: that is
+//! Quick throughput probe (1 thread, or KT_THREADS) of the kernels (not the benchmark: that is
 //! scripts/bench-quantize.sh). Usage: `cargo run --release -p ggufkit-quantize --example
-//! kernel_throughput [TYPE…]`. Input: 16 Mi Gaussian values as F16 bytes, rows of 2048.
+//! kernel_throughput [TYPE…]`. Input: 16 Mi pseudo-Gaussian values as F16 bytes, rows of 2048.
 
 use std::time::Instant;
 
@@ -22,14 +22,21 @@ fn main() {
             quantize::fp::f32_to_f16(v).to_le_bytes()
         })
         .collect();
-    let weights: Vec<f32> = (0..n_per_row).map(|_| next() + 0.6).collect();
+    // KT_DUMP=FILE writes the input (raw F16) for tests/py/ggml_throughput.py.
+    if let Some(p) = std::env::var_os("KT_DUMP") {
+        std::fs::write(p, &f16).expect("write KT_DUMP");
+    }
+    // The same weights as tests/py/ggml_throughput.py: (i mod 97)/97 + 0.1.
+    let weights: Vec<f32> = (0..n_per_row).map(|i| (i % 97) as f32 / 97.0 + 0.1).collect();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let names: Vec<&str> = if args.is_empty() {
         vec!["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "f16", "bf16"]
     } else {
         args.iter().map(|s| s.as_str()).collect()
     };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("thread pool");
+    // KT_THREADS=N: threads of the rayon pool (default 1).
+    let threads = std::env::var("KT_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1usize);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
     for name in names {
         let Some(ty) = GgmlType::from_name(name) else {
             eprintln!("unknown type {name}");
@@ -45,7 +52,7 @@ fn main() {
                 continue;
             }
             println!(
-                "{:>5} {:9} {:8.1} MB/s of F16 input (1 thread)",
+                "{:>5} {:9} {:8.1} MB/s of F16 input ({threads} thread(s))",
                 ty.to_string(),
                 if imatrix.is_some() { "imatrix" } else { "plain" },
                 f16.len() as f64 / secs / 1e6

@@ -78,6 +78,11 @@ fn quantize_rows_unchecked(ty: GgmlType, src: &[f32], n_per_row: usize, row_byte
             }
         }
         GgmlType::F16 => {
+            #[cfg(target_arch = "x86_64")]
+            if simd::has_avx2() {
+                // SAFETY: AVX2 and F16C were detected; dst holds 2 bytes per element.
+                return unsafe { simd::x86::f32_to_f16_row(src, dst) };
+            }
             for (o, v) in dst.chunks_exact_mut(2).zip(src) {
                 o.copy_from_slice(&fp::f32_to_f16(*v).to_le_bytes());
             }

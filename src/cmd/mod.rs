@@ -5,3 +5,4 @@ pub mod inspect;
 pub mod quantize;
 pub mod tokenizer;
 pub mod plan;
+pub mod validate;

@@ -139,6 +139,10 @@ pub fn run(args: Args) -> Result<()> {
         size_in += info.size;
         n_fallback += choice.fallback as usize;
         if choice.ty == info.ty {
+            // Copied unchanged; a float tensor is still checked so that NaN/Inf never pass silently.
+            if let Some(index) = first_non_finite(info.ty, data) {
+                bail!("{}: tensor {}: non-finite value (NaN or Inf) at element {index} of the tensor", args.input.display(), info.name);
+            }
             writer.write_tensor_data(data)?;
             size_out += info.size;
             continue;
@@ -207,6 +211,16 @@ fn quantize_one(
         })?;
     }
     Ok(())
+}
+
+/// Index of the first NaN/Inf of F32/F16/BF16 data (other types are not checked).
+fn first_non_finite(ty: GgmlType, data: &[u8]) -> Option<usize> {
+    match ty {
+        GgmlType::F32 => data.chunks_exact(4).position(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & 0x7f80_0000 == 0x7f80_0000),
+        GgmlType::F16 => data.chunks_exact(2).position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7c00 == 0x7c00),
+        GgmlType::BF16 => data.chunks_exact(2).position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7f80 == 0x7f80),
+        _ => None,
+    }
 }
 
 fn bytes_per_element(ty: GgmlType) -> Result<usize> {

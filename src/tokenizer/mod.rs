@@ -21,8 +21,9 @@ use serde_json::Value as Json;
 
 use special::{SpecialVocab, TokenizerConfig};
 
-/// Largest vocabulary we accept (config `vocab_size`, pieces): bounds the allocations.
-pub const MAX_VOCAB: usize = 1 << 24;
+/// Largest vocabulary we accept (config `vocab_size`, pieces): bounds the allocations (the
+/// largest real vocabularies have about 262 k tokens).
+pub const MAX_VOCAB: usize = 1 << 22;
 
 /// Largest tokenizer file we read (bytes).
 const MAX_FILE: u64 = 1 << 30;

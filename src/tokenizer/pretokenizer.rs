@@ -22,6 +22,15 @@ const QWEN35: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M
 const GPT4O: &str = r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 /// Tekken's regex (LLAMA_VOCAB_PRE_TYPE_TEKKEN, Mistral NeMo / Pixtral).
 const TEKKEN: &str = r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// DeepSeek-Coder's chain (LLAMA_VOCAB_PRE_TYPE_DEEPSEEK_CODER): line breaks, letters,
+/// punctuation and CJK runs isolated, then single digits.
+const DEEPSEEK_CODER: &[&str] = &[
+    "[\r\n]",
+    r"\s?\p{L}+",
+    r"\s?\p{P}+",
+    "[\u{4e00}-\u{9fa5}\u{0800}-\u{4e00}\u{ac00}-\u{d7ff}]+",
+    DIGIT,
+];
 /// `Digits { individual_digits: true }` as a split regex.
 const DIGIT: &str = r"\p{N}";
 
@@ -60,6 +69,7 @@ pub const KNOWN: &[Known] = &[
     Known { pre: "tekken", regexes: &[TEKKEN], clean: Clean::Any, ignore_merges: true },
     // Digits(individual) + ByteLevel: llama.cpp's STARCODER and SMOLLM split the same way;
     // "smollm" turns off clean_spaces, "starcoder" keeps it.
+    Known { pre: "deepseek-coder", regexes: DEEPSEEK_CODER, clean: Clean::Any, ignore_merges: false },
     Known { pre: "smollm", regexes: &[DIGIT, GPT2], clean: Clean::No, ignore_merges: false },
     Known { pre: "starcoder", regexes: &[DIGIT, GPT2], clean: Clean::Yes, ignore_merges: false },
 ];

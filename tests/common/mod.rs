@@ -145,7 +145,8 @@ pub fn smollm2_f16() -> PathBuf {
 }
 
 /// gguf-py's view of GGUF files (`tests/py/gguf_tensors.py`): per file, `metadata`
-/// ({key: [value type id, value]}) and `tensors` ([name, dims, type id, offset] in file order).
+/// ({key: [value type id, value]}) and `tensors` ([name, dims, type id, offset in the data
+/// section, offset in the file] in file order).
 pub fn gguf_py_dump(files: &[&Path]) -> Vec<serde_json::Value> {
     let out = run(Command::new(ref_python()).arg(repo_root().join("tests/py/gguf_tensors.py")).args(files));
     serde_json::from_str(&out).expect("gguf_tensors.py output is JSON")

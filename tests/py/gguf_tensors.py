@@ -1,5 +1,5 @@
 """Prints, as JSON, what gguf-py reads from GGUF files: for each file the tensors in file order
-([name, ggml dims, ggml type id, byte offset from the data section]) and the metadata as
+([name, ggml dims, ggml type id, byte offset from the data section, byte offset in the file]) and the metadata as
 {key: [gguf value type id, value]} (arrays: [9, [element type id, values]]).
 
 Usage: gguf_tensors.py FILE...   (long arrays such as the vocabulary are summarised by length)
@@ -23,7 +23,7 @@ def dump(path):
     return {
         "path": path,
         "metadata": {k: value(f) for k, f in r.fields.items() if not k.startswith("GGUF.")},
-        "tensors": [[t.name, [int(d) for d in t.shape.tolist()], int(t.tensor_type), int(t.data_offset - r.data_offset)] for t in r.tensors],
+        "tensors": [[t.name, [int(d) for d in t.shape.tolist()], int(t.tensor_type), int(t.data_offset - r.data_offset), int(t.data_offset)] for t in r.tensors],
     }
 
 

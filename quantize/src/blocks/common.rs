@@ -130,6 +130,38 @@ pub fn make_qx_quants(nmax: i32, x: &[f32], l_out: &mut [i8], rmse_type: i32, qw
     scale
 }
 
+/// [`make_qx_quants`] with `rmse_type` 1 on 8 consecutive groups of `n` elements (weights `qw`
+/// or `x²`): the AVX2 lane-per-group kernel when available, else the scalar one. Levels go to
+/// `l[g·n..]`, scales to `scales[g]`.
+pub fn qx_8_groups(n: usize, nmax: i32, x: &[f32], qw: Option<&[f32]>, l: &mut [i8], scales: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2() && n <= crate::simd::x86::MAX_GROUP && x.len() >= 8 * n && l.len() >= 8 * n && qw.is_none_or(|w| w.len() >= 8 * n) {
+        // SAFETY: AVX2/F16C detected; sizes checked above.
+        unsafe { crate::simd::x86::qx_groups(n, nmax, x, qw, l, scales) };
+        return;
+    }
+    for g in 0..8 {
+        let r = g * n..(g + 1) * n;
+        scales[g] = make_qx_quants(nmax, &x[r.clone()], &mut l[r.clone()], 1, qw.map(|w| &w[r]));
+    }
+}
+
+/// [`make_q3_quants`] with `do_rmse` on 8 consecutive groups of `n` elements: the AVX2
+/// lane-per-group kernel when available, else the scalar one. Levels go to `l[g·n..]`, scales
+/// to `scales[g]`.
+pub fn q3_8_groups(n: usize, nmax: i32, x: &[f32], l: &mut [i8], scales: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2() && n <= crate::simd::x86::MAX_GROUP && x.len() >= 8 * n && l.len() >= 8 * n {
+        // SAFETY: AVX2/F16C detected; sizes checked above.
+        unsafe { crate::simd::x86::q3_groups(n, nmax, x, l, scales) };
+        return;
+    }
+    for g in 0..8 {
+        let r = g * n..(g + 1) * n;
+        scales[g] = make_q3_quants(nmax, &x[r.clone()], &mut l[r], true);
+    }
+}
+
 /// Symmetric 3-bit-style quantization with iterative refinement (`make_q3_quants`): levels in
 /// `[-nmax, nmax-1]`, stored as `l + nmax`. Returns the scale.
 pub fn make_q3_quants(nmax: i32, x: &[f32], l_out: &mut [i8], do_rmse: bool) -> f32 {

@@ -2,7 +2,7 @@
 //! mask), 6-bit signed group scales, one f16 super-block scale. Layout: `hmask: [u8; 32],
 //! qs: [u8; 64], scales: [u8; 12], d: f16`.
 
-use super::common::{make_q3_quants, make_qx_quants, nearest_int, read_f16, write_f16, QK_K};
+use super::common::{make_qx_quants, q3_8_groups, qx_8_groups, nearest_int, read_f16, write_f16, QK_K};
 
 /// Elements per block.
 pub const BLOCK: usize = QK_K;
@@ -74,8 +74,11 @@ pub fn quantize_block(x: &[f32], y: &mut [u8]) {
     let mut scales = [0.0f32; 16];
     let mut max_scale = 0.0f32;
     let mut amax = 0.0f32;
+    for h in 0..2 {
+        let r = 128 * h..128 * h + 128;
+        q3_8_groups(16, 4, &x[r.clone()], &mut l[r], &mut scales[8 * h..]);
+    }
     for j in 0..16 {
-        scales[j] = make_q3_quants(4, &x[16 * j..16 * j + 16], &mut l[16 * j..16 * j + 16], true);
         let scale = scales[j].abs();
         if scale > amax {
             amax = scale;
@@ -103,7 +106,7 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
     let x = &x[..QK_K];
     let mut l = [0i8; QK_K];
     let mut scales = [0.0f32; 16];
-    let mut weight = [0.0f32; 16];
+    let mut weight = [0.0f32; QK_K];
     let mut sw = [0.0f32; 16];
     let mut ls = [0i8; 16];
     let mut sumx2 = 0.0f32;
@@ -115,14 +118,17 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
         let xs = &x[16 * j..16 * j + 16];
         let q = &qw[16 * j..16 * j + 16];
         for i in 0..16 {
-            weight[i] = q[i] * (sigma2 + xs[i] * xs[i]).sqrt();
+            weight[16 * j + i] = q[i] * (sigma2 + xs[i] * xs[i]).sqrt();
         }
         let mut sumw = 0.0f32;
-        for &w in &weight {
+        for &w in &weight[16 * j..16 * j + 16] {
             sumw += w;
         }
         sw[j] = sumw;
-        scales[j] = make_qx_quants(4, xs, &mut l[16 * j..16 * j + 16], 1, Some(&weight));
+    }
+    for h in 0..2 {
+        let r = 128 * h..128 * h + 128;
+        qx_8_groups(16, 4, &x[r.clone()], Some(&weight[r.clone()]), &mut l[r], &mut scales[8 * h..]);
     }
     let d_block = make_qx_quants(32, &scales, &mut ls, 1, Some(&sw));
     let codes: [i32; 16] = std::array::from_fn(|j| ls[j] as i32);

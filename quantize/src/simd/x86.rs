@@ -283,3 +283,205 @@ pub unsafe fn qkx_groups(
         }
     }
 }
+
+/// `make_qx_quants(n, nmax, x, L, rmse_type = 1, qw)` on 8 consecutive groups of `n` elements,
+/// one group per lane, each lane doing exactly the scalar sequence of operations. Weights are
+/// `qw` when given, else `x²` (rmse_type 1). Writes the levels (`l + nmax`) of group g to
+/// `l[g·n..]` and its scale to `scales[g]`.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `n <= MAX_GROUP`; `x`, `l` (and `qw`) hold at least 8·n
+/// values; `scales` at least 8.
+#[target_feature(enable = "avx2,f16c")]
+pub unsafe fn qx_groups(n: usize, nmax: i32, x: &[f32], qw: Option<&[f32]>, l: &mut [i8], scales: &mut [f32]) {
+    let n = n.min(MAX_GROUP);
+    let mut xt = [_mm256_setzero_ps(); MAX_GROUP];
+    let mut wt = [_mm256_setzero_ps(); MAX_GROUP];
+    let idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(n as i32));
+    for i in 0..n {
+        xt[i] = _mm256_i32gather_ps::<4>(x.as_ptr().add(i), idx);
+        wt[i] = match qw {
+            Some(w) => _mm256_i32gather_ps::<4>(w.as_ptr().add(i), idx),
+            None => _mm256_mul_ps(xt[i], xt[i]),
+        };
+    }
+    let zero = _mm256_setzero_ps();
+    let absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    let mut max = zero;
+    let mut amax = zero;
+    for i in 0..n {
+        let ax = _mm256_and_ps(xt[i], absmask);
+        let gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
+        amax = blend(amax, ax, gt);
+        max = blend(max, xt[i], gt);
+    }
+    let tiny = _mm256_cmp_ps(amax, _mm256_set1_ps(crate::blocks::common::GROUP_MAX_EPS), _CMP_LT_OQ);
+    let mut lv = [_mm256_setzero_si256(); MAX_GROUP];
+    let mut cand = [_mm256_setzero_si256(); MAX_GROUP];
+    // One pass at `iscale`: clamped levels into `out`, returns (sumlx, suml2).
+    let pass = |iscale: __m256, out: &mut [__m256i; MAX_GROUP]| {
+        let (mut sumlx, mut suml2) = (zero, zero);
+        for i in 0..n {
+            let li = clamp(nearest_int(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1);
+            out[i] = li;
+            let f = _mm256_cvtepi32_ps(li);
+            sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(wt[i], xt[i]), f));
+            suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(wt[i], f), f));
+        }
+        (sumlx, suml2)
+    };
+    let iscale = _mm256_div_ps(_mm256_set1_ps((-nmax) as f32), max);
+    let (sumlx, suml2) = pass(iscale, &mut lv);
+    let nz = _mm256_cmp_ps(suml2, zero, _CMP_NEQ_UQ);
+    let mut scale = _mm256_and_ps(nz, _mm256_div_ps(sumlx, suml2));
+    let mut best = _mm256_mul_ps(scale, sumlx);
+    for is in -9i32..=9 {
+        if is == 0 {
+            continue;
+        }
+        let num = -(nmax as f32 + 0.1f32 * is as f32);
+        let iscale = _mm256_div_ps(_mm256_set1_ps(num), max);
+        let (sumlx, suml2) = pass(iscale, &mut cand);
+        let better = _mm256_and_ps(
+            _mm256_cmp_ps(suml2, zero, _CMP_GT_OQ),
+            _mm256_cmp_ps(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2), _CMP_GT_OQ),
+        );
+        if _mm256_movemask_ps(better) == 0 {
+            continue;
+        }
+        let bi = _mm256_castps_si256(better);
+        for i in 0..n {
+            lv[i] = _mm256_blendv_epi8(lv[i], cand[i], bi);
+        }
+        let s = _mm256_div_ps(sumlx, suml2);
+        scale = blend(scale, s, better);
+        best = blend(best, _mm256_mul_ps(s, sumlx), better);
+    }
+    // All-zero lanes: levels 0 and scale 0.
+    let ti = _mm256_castps_si256(tiny);
+    let mut sc = [0f32; 8];
+    _mm256_storeu_ps(sc.as_mut_ptr(), blend(scale, zero, tiny));
+    scales[..8].copy_from_slice(&sc);
+    let off = _mm256_set1_epi32(nmax);
+    for i in 0..n {
+        let v = _mm256_andnot_si256(ti, _mm256_add_epi32(lv[i], off));
+        let mut a = [0i32; 8];
+        _mm256_storeu_si256(a.as_mut_ptr() as *mut __m256i, v);
+        for g in 0..8 {
+            l[g * n + i] = a[g] as i8;
+        }
+    }
+}
+
+/// f32 to little-endian f16 bytes with F16C (`vcvtps2ph`, round to nearest even): equal to
+/// ggml's `ggml_compute_fp32_to_fp16` for every non-NaN input (NaN input is rejected earlier).
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `dst.len() == 2 * src.len()`.
+#[target_feature(enable = "avx2,f16c")]
+pub unsafe fn f32_to_f16_row(src: &[f32], dst: &mut [u8]) {
+    let n = src.len().min(dst.len() / 2);
+    let mut i = 0;
+    while i + 8 <= n {
+        let h = _mm256_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT }>(_mm256_loadu_ps(src.as_ptr().add(i)));
+        _mm_storeu_si128(dst.as_mut_ptr().add(2 * i) as *mut __m128i, h);
+        i += 8;
+    }
+    while i < n {
+        dst[2 * i..2 * i + 2].copy_from_slice(&crate::fp::f32_to_f16(src[i]).to_le_bytes());
+        i += 1;
+    }
+}
+
+/// `make_q3_quants(n, nmax, x, L, do_rmse = true)` on 8 consecutive groups of `n` elements, one
+/// group per lane, each lane doing exactly the scalar sequence of operations. The refinement
+/// passes run until no lane changes (a pass without change leaves a lane's state as it was, so
+/// extra passes are no-ops for it, like ggml's early `break`). Writes the levels (`l + nmax`) of
+/// group g to `l[g·n..]` and its scale to `scales[g]`.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `n <= MAX_GROUP`; `x` and `l` hold at least 8·n values;
+/// `scales` at least 8.
+#[target_feature(enable = "avx2,f16c")]
+pub unsafe fn q3_groups(n: usize, nmax: i32, x: &[f32], l: &mut [i8], scales: &mut [f32]) {
+    let n = n.min(MAX_GROUP);
+    let mut xt = [_mm256_setzero_ps(); MAX_GROUP];
+    let mut wt = [_mm256_setzero_ps(); MAX_GROUP];
+    let idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(n as i32));
+    for i in 0..n {
+        xt[i] = _mm256_i32gather_ps::<4>(x.as_ptr().add(i), idx);
+        wt[i] = _mm256_mul_ps(xt[i], xt[i]);
+    }
+    let zero = _mm256_setzero_ps();
+    let absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    let mut max = zero;
+    let mut amax = zero;
+    for i in 0..n {
+        let ax = _mm256_and_ps(xt[i], absmask);
+        let gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
+        amax = blend(amax, ax, gt);
+        max = blend(max, xt[i], gt);
+    }
+    let tiny = _mm256_cmp_ps(amax, _mm256_set1_ps(crate::blocks::common::GROUP_MAX_EPS), _CMP_LT_OQ);
+    let iscale = _mm256_div_ps(_mm256_set1_ps((-nmax) as f32), max);
+    let mut lv = [_mm256_setzero_si256(); MAX_GROUP];
+    let (mut sumlx, mut suml2) = (zero, zero);
+    for i in 0..n {
+        let li = clamp(nearest_int(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1);
+        lv[i] = li;
+        let f = _mm256_cvtepi32_ps(li);
+        sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(wt[i], xt[i]), f));
+        suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(wt[i], f), f));
+    }
+    for _itry in 0..5 {
+        let mut changed = _mm256_setzero_si256();
+        for i in 0..n {
+            let w = wt[i];
+            let li = _mm256_cvtepi32_ps(lv[i]);
+            let wx = _mm256_mul_ps(w, xt[i]);
+            let slx = _mm256_sub_ps(sumlx, _mm256_mul_ps(wx, li));
+            let slx_pos = _mm256_cmp_ps(slx, zero, _CMP_GT_OQ);
+            if _mm256_movemask_ps(slx_pos) == 0 {
+                continue;
+            }
+            let sl2 = _mm256_sub_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, li), li));
+            let new_l = clamp(nearest_int(_mm256_div_ps(_mm256_mul_ps(xt[i], sl2), slx)), -nmax, nmax - 1);
+            let differs = _mm256_xor_si256(_mm256_cmpeq_epi32(new_l, lv[i]), _mm256_set1_epi32(-1));
+            let nf = _mm256_cvtepi32_ps(new_l);
+            let slx2 = _mm256_add_ps(slx, _mm256_mul_ps(wx, nf));
+            let sl22 = _mm256_add_ps(sl2, _mm256_mul_ps(_mm256_mul_ps(w, nf), nf));
+            let better = _mm256_and_ps(
+                _mm256_cmp_ps(sl22, zero, _CMP_GT_OQ),
+                _mm256_cmp_ps(
+                    _mm256_mul_ps(_mm256_mul_ps(slx2, slx2), suml2),
+                    _mm256_mul_ps(_mm256_mul_ps(sumlx, sumlx), sl22),
+                    _CMP_GT_OQ,
+                ),
+            );
+            let take = _mm256_and_si256(_mm256_and_si256(_mm256_castps_si256(slx_pos), differs), _mm256_castps_si256(better));
+            let takef = _mm256_castsi256_ps(take);
+            lv[i] = _mm256_blendv_epi8(lv[i], new_l, take);
+            sumlx = blend(sumlx, slx2, takef);
+            suml2 = blend(suml2, sl22, takef);
+            changed = _mm256_or_si256(changed, take);
+        }
+        if _mm256_testz_si256(changed, changed) != 0 {
+            break;
+        }
+    }
+    let pos = _mm256_cmp_ps(suml2, zero, _CMP_GT_OQ);
+    let scale = _mm256_and_ps(pos, _mm256_div_ps(sumlx, suml2));
+    let ti = _mm256_castps_si256(tiny);
+    let mut sc = [0f32; 8];
+    _mm256_storeu_ps(sc.as_mut_ptr(), blend(scale, zero, tiny));
+    scales[..8].copy_from_slice(&sc);
+    let off = _mm256_set1_epi32(nmax);
+    for i in 0..n {
+        let v = _mm256_andnot_si256(ti, _mm256_add_epi32(lv[i], off));
+        let mut a = [0i32; 8];
+        _mm256_storeu_si256(a.as_mut_ptr() as *mut __m256i, v);
+        for g in 0..8 {
+            l[g * n + i] = a[g] as i8;
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Hyperparameters of a model, read from an HF `config.json` or from GGUF metadata keys.
+
+use crate::arch::{self, ArchInfo};
+use crate::error::{Result, ValidateError};
+use serde_json::Value as Json;
+
+/// What the forward pass needs to know about a model.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    /// The architecture table entry.
+    pub arch: &'static ArchInfo,
+    /// Vocabulary size (rows of the embedding matrix).
+    pub n_vocab: usize,
+    /// `hidden_size` / `{arch}.embedding_length`.
+    pub hidden: usize,
+    /// `num_hidden_layers` / `{arch}.block_count`.
+    pub n_layer: usize,
+    /// `num_attention_heads` / `{arch}.attention.head_count`.
+    pub n_head: usize,
+    /// `num_key_value_heads` / `{arch}.attention.head_count_kv`.
+    pub n_head_kv: usize,
+    /// `head_dim` / `{arch}.attention.key_length`.
+    pub head_dim: usize,
+    /// `intermediate_size` / `{arch}.feed_forward_length`.
+    pub ffn: usize,
+    /// Norm epsilon.
+    pub norm_eps: f64,
+    /// `rope_theta` / `{arch}.rope.freq_base`.
+    pub rope_theta: f64,
+    /// Rotated dimensions per head (`partial_rotary_factor` · head_dim / `{arch}.rope.dimension_count`).
+    pub rotary_dim: usize,
+    /// RoPE on interleaved pairs (llama.cpp "normal", GGUF llama) rather than rotate-half.
+    pub rope_interleaved: bool,
+    /// Attention score scale.
+    pub attn_scale: f64,
+    /// `attn_logit_softcapping`.
+    pub attn_softcap: Option<f64>,
+    /// `final_logit_softcapping`.
+    pub final_softcap: Option<f64>,
+    /// Per layer: the sliding attention window (None = full causal attention).
+    pub sliding_window: Vec<Option<usize>>,
+}
+
+/// Read access to GGUF metadata, so that configuration does not depend on one reader.
+pub trait GgufMeta {
+    /// An unsigned integer key (any integer type).
+    fn meta_u64(&self, key: &str) -> Option<u64>;
+    /// A float key (f32/f64, or an integer).
+    fn meta_f64(&self, key: &str) -> Option<f64>;
+    /// A string key.
+    fn meta_str(&self, key: &str) -> Option<String>;
+    /// The length of an array key.
+    fn meta_array_len(&self, key: &str) -> Option<usize>;
+}
+
+fn cfg_err(source_name: &str, key: &str, message: impl Into<String>) -> ValidateError {
+    ValidateError::Config { source_name: source_name.into(), key: key.into(), message: message.into() }
+}
+
+fn json_usize(cfg: &Json, key: &str) -> Option<usize> {
+    cfg.get(key).and_then(Json::as_u64).and_then(|v| usize::try_from(v).ok())
+}
+
+fn json_f64(cfg: &Json, key: &str) -> Option<f64> {
+    cfg.get(key).and_then(Json::as_f64)
+}
+
+impl ModelConfig {
+    /// From an HF `config.json` (already parsed); `source_name` names the folder in errors.
+    pub fn from_hf(cfg: &Json, source_name: &str) -> Result<ModelConfig> {
+        let model_type = cfg.get("model_type").and_then(Json::as_str).unwrap_or("");
+        let arch = arch::by_hf_model_type(model_type).ok_or_else(|| ValidateError::UnsupportedArchitecture {
+            source_name: source_name.into(),
+            arch: model_type.into(),
+            supported: arch::supported_names(),
+        })?;
+        let need = |key: &str| json_usize(cfg, key).ok_or_else(|| cfg_err(source_name, key, "missing or not an integer"));
+        let hidden = need("hidden_size")?;
+        let n_layer = need("num_hidden_layers")?;
+        let n_head = need("num_attention_heads")?;
+        let n_head_kv = json_usize(cfg, "num_key_value_heads").unwrap_or(n_head);
+        if n_head == 0 || n_head_kv == 0 || n_head % n_head_kv != 0 {
+            return Err(cfg_err(source_name, "num_key_value_heads", format!("{n_head} heads not divisible by {n_head_kv}")));
+        }
+        let head_dim = json_usize(cfg, "head_dim").unwrap_or(hidden / n_head);
+        let rope = cfg.get("rope_parameters");
+        let rope_theta = json_f64(cfg, "rope_theta")
+            .or_else(|| rope.and_then(|r| json_f64(r, "rope_theta")))
+            .unwrap_or(10000.0);
+        for scaling in [cfg.get("rope_scaling"), rope] {
+            if let Some(kind) = scaling.and_then(|s| s.get("rope_type").or_else(|| s.get("type"))).and_then(Json::as_str) {
+                if kind != "default" {
+                    return Err(cfg_err(source_name, "rope_scaling", format!("RoPE scaling {kind:?} is not supported yet")));
+                }
+            }
+        }
+        let partial = json_f64(cfg, "partial_rotary_factor")
+            .or_else(|| rope.and_then(|r| json_f64(r, "partial_rotary_factor")))
+            .unwrap_or(1.0);
+        let rotary_dim = ((head_dim as f64) * partial) as usize;
+        let norm_eps = json_f64(cfg, "rms_norm_eps").or_else(|| json_f64(cfg, "layer_norm_eps")).unwrap_or(1e-5);
+        let attn_scale = match json_f64(cfg, "query_pre_attn_scalar") {
+            Some(s) if arch.arch == arch::Arch::Gemma2 => 1.0 / s.sqrt(),
+            _ => 1.0 / (head_dim as f64).sqrt(),
+        };
+        let window = json_usize(cfg, "sliding_window");
+        let sliding_window = (0..n_layer)
+            .map(|il| match arch.arch {
+                arch::Arch::Gemma2 => {
+                    let sliding = match cfg.get("layer_types").and_then(Json::as_array) {
+                        Some(types) => types.get(il).and_then(Json::as_str) == Some("sliding_attention"),
+                        None => il % 2 == 0,
+                    };
+                    if sliding { window.or(Some(4096)) } else { None }
+                }
+                arch::Arch::Phi3 | arch::Arch::Qwen2 => {
+                    let use_sw = arch.arch == arch::Arch::Phi3
+                        || cfg.get("use_sliding_window").and_then(Json::as_bool).unwrap_or(false);
+                    if use_sw { window } else { None }
+                }
+                arch::Arch::Llama if model_type == "mistral" => window,
+                _ => None,
+            })
+            .collect();
+        Ok(ModelConfig {
+            arch,
+            n_vocab: need("vocab_size")?,
+            hidden,
+            n_layer,
+            n_head,
+            n_head_kv,
+            head_dim,
+            ffn: need("intermediate_size")?,
+            norm_eps,
+            rope_theta,
+            rotary_dim,
+            rope_interleaved: false,
+            attn_scale,
+            attn_softcap: json_f64(cfg, "attn_logit_softcapping"),
+            final_softcap: json_f64(cfg, "final_logit_softcapping"),
+            sliding_window,
+        })
+        .and_then(|c| c.checked(source_name))
+    }
+
+    /// From GGUF metadata, as llama.cpp reads it; `n_vocab` comes from the embedding tensor.
+    pub fn from_gguf(meta: &dyn GgufMeta, n_vocab: usize, source_name: &str) -> Result<ModelConfig> {
+        let name = meta.meta_str("general.architecture").unwrap_or_default();
+        let arch = arch::by_gguf_name(&name).ok_or_else(|| ValidateError::UnsupportedArchitecture {
+            source_name: source_name.into(),
+            arch: name.clone(),
+            supported: arch::supported_names(),
+        })?;
+        let key = |k: &str| format!("{name}.{k}");
+        let need = |k: &str| {
+            let full = key(k);
+            meta.meta_u64(&full)
+                .and_then(|v| usize::try_from(v).ok())
+                .ok_or_else(|| cfg_err(source_name, &full, "missing or not an integer"))
+        };
+        let hidden = need("embedding_length")?;
+        let n_layer = need("block_count")?;
+        let n_head = need("attention.head_count")?;
+        let n_head_kv = meta.meta_u64(&key("attention.head_count_kv")).map(|v| v as usize).unwrap_or(n_head);
+        if n_head == 0 || n_head_kv == 0 || n_head % n_head_kv != 0 {
+            return Err(cfg_err(source_name, &key("attention.head_count_kv"), format!("{n_head} heads not divisible by {n_head_kv}")));
+        }
+        let head_dim = meta.meta_u64(&key("attention.key_length")).map(|v| v as usize).unwrap_or(hidden / n_head);
+        let rotary_dim = meta.meta_u64(&key("rope.dimension_count")).map(|v| v as usize).unwrap_or(head_dim);
+        if let Some(kind) = meta.meta_str(&key("rope.scaling.type")) {
+            if kind != "none" {
+                return Err(cfg_err(source_name, &key("rope.scaling.type"), format!("RoPE scaling {kind:?} is not supported yet")));
+            }
+        }
+        let norm_eps = meta
+            .meta_f64(&key("attention.layer_norm_rms_epsilon"))
+            .or_else(|| meta.meta_f64(&key("attention.layer_norm_epsilon")))
+            .unwrap_or(1e-5);
+        // llama.cpp's Gemma 2: 1/sqrt(head_dim), except the 46-layer 27B model (1/sqrt(n_embd/n_head)).
+        let attn_scale = if arch.arch == arch::Arch::Gemma2 && n_layer == 46 {
+            1.0 / ((hidden / n_head) as f64).sqrt()
+        } else {
+            1.0 / (head_dim as f64).sqrt()
+        };
+        let window = meta.meta_u64(&key("attention.sliding_window")).map(|v| v as usize);
+        // llama.cpp: Gemma 2 slides on even layers (window default 4096); Phi-3 SWA is disabled.
+        let sliding_window = (0..n_layer)
+            .map(|il| match arch.arch {
+                arch::Arch::Gemma2 if il % 2 == 0 => window.or(Some(4096)),
+                _ => None,
+            })
+            .collect();
+        Ok(ModelConfig {
+            arch,
+            n_vocab,
+            hidden,
+            n_layer,
+            n_head,
+            n_head_kv,
+            head_dim,
+            ffn: need("feed_forward_length")?,
+            norm_eps,
+            rope_theta: meta.meta_f64(&key("rope.freq_base")).unwrap_or(10000.0),
+            rotary_dim,
+            rope_interleaved: arch.gguf_rope_interleaved,
+            attn_scale,
+            attn_softcap: meta.meta_f64(&key("attn_logit_softcapping")),
+            final_softcap: meta.meta_f64(&key("final_logit_softcapping")),
+            sliding_window,
+        })
+        .and_then(|c| c.checked(source_name))
+    }
+
+    fn checked(self, source_name: &str) -> Result<ModelConfig> {
+        if self.rotary_dim % 2 != 0 || self.rotary_dim > self.head_dim {
+            return Err(cfg_err(source_name, "rotary_dim", format!("{} is odd or above head_dim {}", self.rotary_dim, self.head_dim)));
+        }
+        if self.hidden == 0 || self.head_dim == 0 || self.n_vocab == 0 || self.ffn == 0 {
+            return Err(cfg_err(source_name, "sizes", "a size is zero"));
+        }
+        Ok(self)
+    }
+
+    /// Output size of the q projection.
+    pub fn q_dim(&self) -> usize {
+        self.n_head * self.head_dim
+    }
+
+    /// Output size of the k and v projections.
+    pub fn kv_dim(&self) -> usize {
+        self.n_head_kv * self.head_dim
+    }
+}

@@ -1,0 +1,235 @@
+//! One `ggufkit validate` run: evaluate the reference once (or read its stored
+//! log-probabilities), then every other file against it.
+
+use crate::error::{Result, ValidateError};
+use crate::eval::{self, Timing};
+use crate::logits_file::{LogitsReader, LogitsWriter};
+use crate::metrics::{Estimate, KldSummary};
+use crate::source::ModelFile;
+use crate::tokenize::TextTokenizer;
+use candle_core::Device;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// What to evaluate.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// HF folder, GGUF file, or stored log-probabilities (`_logits_` file, ours or llama-perplexity's).
+    pub reference: PathBuf,
+    /// Files to compare with the reference.
+    pub files: Vec<PathBuf>,
+    /// Evaluation text (not needed when the reference is a log-probability file).
+    pub text: Option<PathBuf>,
+    /// tokenizer.json, when the reference is not an HF folder.
+    pub tokenizer: Option<PathBuf>,
+    /// Window size.
+    pub ctx: usize,
+    /// At most this many windows.
+    pub chunks: Option<usize>,
+    /// Where to keep the reference log-probabilities (else a temporary file).
+    pub save_reference: Option<PathBuf>,
+}
+
+/// The reference's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReferenceReport {
+    /// The reference given.
+    pub path: PathBuf,
+    /// Its perplexity: computed from its logits, or from the stored log-probabilities.
+    pub ppl: Estimate,
+    /// Window size.
+    pub ctx: usize,
+    /// Windows evaluated.
+    pub chunks: usize,
+    /// Tokens scored.
+    pub scored_tokens: usize,
+    /// Speed of the reference evaluation (absent when read from a file).
+    pub timing: Option<Timing>,
+}
+
+/// One evaluated file's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    /// The file.
+    pub path: PathBuf,
+    /// Predominant tensor type (by weight count) of its 2-D weights, e.g. `Q4_K`.
+    pub main_type: String,
+    /// File size in bytes.
+    pub file_size: u64,
+    /// Bits per weight over all tensors (data bytes · 8 / elements).
+    pub bits_per_weight: f64,
+    /// ΔPPL vs the reference, percent.
+    pub dppl_percent: f64,
+    /// All statistics as llama-perplexity prints them.
+    pub stats: KldSummary,
+    /// Evaluation speed.
+    pub timing: Timing,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The device used.
+    pub device: String,
+    /// Reference results.
+    pub reference: ReferenceReport,
+    /// One entry per file, in the order given.
+    pub files: Vec<FileReport>,
+}
+
+struct TempFile(Option<PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// True when `path` starts with the `_logits_` magic.
+pub fn is_logits_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 8];
+    path.is_file()
+        && std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok()
+        && &magic == b"_logits_"
+}
+
+fn file_facts(m: &ModelFile, path: &Path) -> Result<(String, u64, f64)> {
+    match m {
+        ModelFile::Gguf { weights, .. } => {
+            let storage = weights.storage();
+            let (mut bytes, mut elems) = (0u64, 0u64);
+            let mut by_type: Vec<(String, u64)> = Vec::new();
+            for t in &storage {
+                bytes += t.n_bytes;
+                elems += t.n_elements;
+                if t.name.ends_with(".weight") && !t.name.contains("norm") {
+                    match by_type.iter_mut().find(|(ty, _)| *ty == t.ty) {
+                        Some((_, n)) => *n += t.n_elements,
+                        None => by_type.push((t.ty.clone(), t.n_elements)),
+                    }
+                }
+            }
+            let main = by_type.iter().max_by_key(|(_, n)| *n).map(|(t, _)| t.clone()).unwrap_or_default();
+            let bpw = if elems > 0 { bytes as f64 * 8.0 / elems as f64 } else { 0.0 };
+            Ok((main, weights.file_size(), bpw))
+        }
+        ModelFile::Hf { .. } => {
+            let size = std::fs::read_dir(path)
+                .map_err(|e| ValidateError::io(path, e))?
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".safetensors"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum();
+            Ok(("safetensors".into(), size, f64::NAN))
+        }
+    }
+}
+
+/// Runs the evaluation; `progress(what, done, total)` is called after each window.
+pub fn run(opts: &Options, device: &Device, mut progress: impl FnMut(&str, usize, usize)) -> Result<Report> {
+    let mut temp = TempFile(None);
+    let (base_path, ref_report, ref_bos) = if is_logits_file(&opts.reference) {
+        let r = LogitsReader::open(&opts.reference)?;
+        let chunks = eval::n_chunks(r.tokens.len(), r.n_ctx, opts.chunks);
+        (opts.reference.clone(), None::<ReferenceReport>, (r.n_ctx, chunks, None))
+    } else {
+        let reference = ModelFile::open(&opts.reference)?;
+        let text_path = opts.text.as_ref().ok_or_else(|| ValidateError::Config {
+            source_name: opts.reference.display().to_string(),
+            key: "--text".into(),
+            message: "an evaluation text is needed to evaluate a model".into(),
+        })?;
+        let tok_path = opts.tokenizer.clone().or_else(|| reference.tokenizer_json()).ok_or_else(|| ValidateError::Tokenizer {
+            path: opts.reference.clone(),
+            message: "no tokenizer.json: a GGUF reference needs --tokenizer (the HF folder's tokenizer.json)".into(),
+        })?;
+        let tokenizer = TextTokenizer::open(&tok_path)?;
+        let bos = match reference.gguf_bos() {
+            Some(b) => b,
+            None => tokenizer.bos_added()?,
+        };
+        let text = std::fs::read_to_string(text_path).map_err(|e| ValidateError::io(text_path, e))?;
+        let mut tokens: Vec<u32> = bos.into_iter().collect();
+        tokens.extend(tokenizer.encode(&text)?);
+        if tokens.len() < opts.ctx || opts.ctx < 4 {
+            return Err(ValidateError::TextTooShort { path: text_path.clone(), tokens: tokens.len(), ctx: opts.ctx });
+        }
+        let n_vocab = reference.config().n_vocab;
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
+            return Err(ValidateError::TokenOutOfRange { source_name: tok_path.display().to_string(), token: bad, vocab: n_vocab });
+        }
+        let chunks = eval::n_chunks(tokens.len(), opts.ctx, opts.chunks);
+        let base_path = match &opts.save_reference {
+            Some(p) => p.clone(),
+            None => {
+                let p = std::env::temp_dir().join(format!("ggufkit-reference-{}.logits", std::process::id()));
+                temp.0 = Some(p.clone());
+                p
+            }
+        };
+        let model = reference.load(device)?;
+        let mut writer = LogitsWriter::create(&base_path, opts.ctx, n_vocab, &tokens[..chunks * opts.ctx])?;
+        let (acc, timing) =
+            eval::evaluate_reference(&model, &tokens, opts.ctx, chunks, bos, Some(&mut writer), |d, t| progress("reference", d, t))?;
+        writer.finish()?;
+        let report = ReferenceReport {
+            path: opts.reference.clone(),
+            ppl: acc.estimate(),
+            ctx: opts.ctx,
+            chunks,
+            scored_tokens: acc.count(),
+            timing: Some(timing),
+        };
+        (base_path, Some(report), (opts.ctx, chunks, bos))
+    };
+    let (ctx, chunks, ref_bos) = ref_bos;
+    let mut files = Vec::with_capacity(opts.files.len());
+    for path in &opts.files {
+        let mut base = LogitsReader::open(&base_path)?;
+        let m = ModelFile::open(path)?;
+        if m.config().n_vocab != base.n_vocab {
+            return Err(ValidateError::VocabMismatch {
+                reference: opts.reference.display().to_string(),
+                reference_vocab: base.n_vocab,
+                other: path.display().to_string(),
+                other_vocab: m.config().n_vocab,
+            });
+        }
+        let bos = m.gguf_bos().unwrap_or(ref_bos);
+        let model = m.load(device)?;
+        let label = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let (acc, timing) = eval::evaluate_against(&model, &mut base, chunks, bos, |d, t| progress(&label, d, t))?;
+        drop(model);
+        let stats = acc.summary();
+        let (main_type, file_size, bits_per_weight) = file_facts(&m, path)?;
+        let ref_ppl = ref_report.as_ref().map_or(stats.ppl_base.value, |r| r.ppl.value);
+        files.push(FileReport {
+            path: path.clone(),
+            main_type,
+            file_size,
+            bits_per_weight,
+            dppl_percent: (stats.ppl.value / ref_ppl - 1.0) * 100.0,
+            stats,
+            timing,
+        });
+    }
+    let reference = match ref_report {
+        Some(r) => r,
+        None => {
+            let ppl_base = files.first().map(|f| f.stats.ppl_base).unwrap_or(Estimate { value: f64::NAN, uncertainty: 0.0 });
+            ReferenceReport {
+                path: opts.reference.clone(),
+                ppl: ppl_base,
+                ctx,
+                chunks,
+                scored_tokens: files.first().map_or(0, |f| f.stats.count),
+                timing: None,
+            }
+        }
+    };
+    Ok(Report { device: format!("{device:?}"), reference, files })
+}

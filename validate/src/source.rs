@@ -1,0 +1,92 @@
+//! Opening a model given on the command line: an HF folder (config.json + safetensors) or a GGUF file.
+
+use crate::config::{GgufMeta, ModelConfig};
+use crate::error::{Result, ValidateError};
+use crate::loader;
+use crate::model::Model;
+use crate::weights::gguf::GgufWeights;
+use crate::weights::safetensors::{read_json, HfWeights};
+use candle_core::Device;
+use std::path::{Path, PathBuf};
+
+/// A model to evaluate.
+pub enum ModelFile {
+    /// An HF checkpoint folder.
+    Hf {
+        /// The folder.
+        dir: PathBuf,
+        /// Its configuration.
+        config: ModelConfig,
+        /// Its weights.
+        weights: HfWeights,
+    },
+    /// A GGUF file.
+    Gguf {
+        /// Its configuration.
+        config: ModelConfig,
+        /// The file.
+        weights: GgufWeights,
+    },
+}
+
+impl ModelFile {
+    /// Opens a folder (HF) or a file (GGUF).
+    pub fn open(path: &Path) -> Result<ModelFile> {
+        let name = path.display().to_string();
+        if path.is_dir() {
+            let cfg = read_json(&path.join("config.json"))?;
+            let config = ModelConfig::from_hf(&cfg, &name)?;
+            let weights = HfWeights::open(path, config.arch)?;
+            Ok(ModelFile::Hf { dir: path.to_path_buf(), config, weights })
+        } else {
+            let weights = GgufWeights::open(path)?;
+            let n_vocab = weights.rows("token_embd.weight").ok_or_else(|| ValidateError::MissingTensor {
+                source_name: name.clone(),
+                tensor: "token_embd.weight".into(),
+            })?;
+            let config = ModelConfig::from_gguf(&weights, n_vocab, &name)?;
+            Ok(ModelFile::Gguf { config, weights })
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ModelConfig {
+        match self {
+            ModelFile::Hf { config, .. } | ModelFile::Gguf { config, .. } => config,
+        }
+    }
+
+    /// Loads the weights onto `device`.
+    pub fn load(&self, device: &Device) -> Result<Model> {
+        match self {
+            ModelFile::Hf { config, weights, .. } => loader::load_model(config.clone(), weights, device),
+            ModelFile::Gguf { config, weights } => loader::load_model(config.clone(), weights, device),
+        }
+    }
+
+    /// The folder's `tokenizer.json`, for HF models.
+    pub fn tokenizer_json(&self) -> Option<PathBuf> {
+        match self {
+            ModelFile::Hf { dir, .. } => Some(dir.join("tokenizer.json")).filter(|p| p.is_file()),
+            ModelFile::Gguf { .. } => None,
+        }
+    }
+
+    /// llama.cpp's BOS policy of a GGUF file: `Some(bos id)` when `tokenizer.ggml.add_bos_token`
+    /// is true (or absent for a SentencePiece "llama" vocabulary), else None.
+    pub fn gguf_bos(&self) -> Option<Option<u32>> {
+        match self {
+            ModelFile::Gguf { weights, .. } => {
+                let add = match weights.meta_u64("tokenizer.ggml.add_bos_token") {
+                    Some(v) => v != 0,
+                    None => weights.meta_bool("tokenizer.ggml.add_bos_token").unwrap_or_else(|| {
+                        weights.meta_str("tokenizer.ggml.model").as_deref() == Some("llama")
+                    }),
+                };
+                let bos = weights.meta_u64("tokenizer.ggml.bos_token_id").map(|v| v as u32);
+                Some(if add { bos } else { None })
+            }
+            ModelFile::Hf { .. } => None,
+        }
+    }
+}
