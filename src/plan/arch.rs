@@ -35,6 +35,13 @@ pub struct ArchInfo {
     pub swa: SwaRule,
     /// Feed-forward layout.
     pub ffn: FfnLayout,
+    /// `n_embd`-wide f32 activations live per token at the FFN's peak on ggml-cpu (residual,
+    /// norms), fitted against llama.cpp's compute buffer
+    /// (tests/plan_memory.rs, synthetic FFN-bound models).
+    pub ffn_embd_live: u64,
+    /// Extra `n_head × head_dim`-wide activations live at that peak when the KV cache is
+    /// quantized (gemma2 on ggml-cpu: 1), fitted the same way.
+    pub quant_kv_q_live: u64,
 }
 
 /// Every architecture `plan` supports.
@@ -44,36 +51,48 @@ pub const ARCHES: &[ArchInfo] = &[
         hf_model_types: &["llama", "mistral"],
         swa: SwaRule::None,
         ffn: FfnLayout::GateUp,
+        ffn_embd_live: 4,
+        quant_kv_q_live: 0,
     },
     ArchInfo {
         gguf_arch: "qwen2",
         hf_model_types: &["qwen2"],
         swa: SwaRule::None,
         ffn: FfnLayout::GateUp,
+        ffn_embd_live: 4,
+        quant_kv_q_live: 0,
     },
     ArchInfo {
         gguf_arch: "phi3",
         hf_model_types: &["phi3"],
         swa: SwaRule::None,
         ffn: FfnLayout::FusedGateUp,
+        ffn_embd_live: 3,
+        quant_kv_q_live: 0,
     },
     ArchInfo {
         gguf_arch: "phi2",
         hf_model_types: &["phi"],
         swa: SwaRule::None,
         ffn: FfnLayout::UpOnly,
+        ffn_embd_live: 5,
+        quant_kv_q_live: 0,
     },
     ArchInfo {
         gguf_arch: "gemma",
         hf_model_types: &["gemma"],
         swa: SwaRule::None,
         ffn: FfnLayout::GateUp,
+        ffn_embd_live: 4,
+        quant_kv_q_live: 0,
     },
     ArchInfo {
         gguf_arch: "gemma2",
         hf_model_types: &["gemma2"],
         swa: SwaRule::EvenLayers,
         ffn: FfnLayout::GateUp,
+        ffn_embd_live: 4,
+        quant_kv_q_live: 1,
     },
 ];
 

@@ -16,9 +16,10 @@
 //!   layout). llama.cpp clamps
 //!   `n_ubatch` to the requested (unpadded) context. Fitted against `sched_reserve: CPU compute
 //!   buffer size`: within 5% on every fixture and SmolLM2 (tests/plan_memory.rs). On CUDA (checked
-//!   once against a CUDA build on an H200 with a CodeLlama-7B-shaped model) the FFN phase holds one
-//!   `n_embd` activation fewer, and a quantized KV cache adds an attention phase: flash attention
-//!   converts one layer's K and V views (all cells) to f16 inside its output allocation.
+//!   against a CUDA build on an H200 with CodeLlama-7B, Phi-3.5-mini and Gemma-2-2B shaped models:
+//!   within 3%) the output phase keeps three `n_embd` activations and the mask live, the FFN phase
+//!   one `n_embd` activation fewer, and a quantized KV cache adds an attention phase: flash
+//!   attention converts one layer's K and V views (all cells) to f16 inside its output allocation.
 
 use gguf::GgmlType;
 
@@ -105,29 +106,33 @@ pub fn compute_bytes(shape: &ModelShape, p: &RunParams) -> u64 {
     let n_ctx = kv_cells(p.ctx);
     let tokens = n_ubatch(p);
     let f32b = 4u64;
-    let output_phase = f32b * tokens * shape.n_vocab + 10 * tokens * shape.n_embd;
-    let mut mask = 2 * n_ctx * tokens;
+    let full_mask = 2 * n_ctx * tokens;
+    let output_phase = f32b * tokens * shape.n_vocab
+        + match p.backend {
+            // 2.5 n_embd activations (2 or 3 live, depending on ggml-alloc's packing)
+            Backend::Cpu => 10 * tokens * shape.n_embd,
+            // 3 n_embd activations and the full-attention mask still live
+            Backend::Cuda => 12 * tokens * shape.n_embd + full_mask,
+        };
+    let mut mask = full_mask;
     if (0..shape.n_layer).any(|il| shape.is_swa(il)) {
         mask += 2 * kv_cells_swa(shape, p) * tokens;
     }
     // f32 values per token live at the FFN's peak: gate, up and their product (n_ff each; phi3's
     // fused gate+up is one 2·n_ff tensor), plus n_embd-wide residual/norm tensors.
     let (e, f) = (shape.n_embd, shape.n_ff);
-    // Fitted on CPU: llama 3·n_ff + 4·n_embd, phi3 3·n_ff + 3·n_embd, phi2 (GELU applied in
-    // place) n_ff + 5·n_embd; CUDA: llama 3·n_ff + 3·n_embd (others assumed one fewer too).
-    let (ffn_width, embd_live) = match shape.arch.ffn {
-        FfnLayout::GateUp => (3 * f, 4),
-        FfnLayout::FusedGateUp => (3 * f, 3),
-        FfnLayout::UpOnly => (f, 5),
+    let ffn_width = match shape.arch.ffn {
+        FfnLayout::GateUp | FfnLayout::FusedGateUp => 3 * f,
+        // phi2 applies GELU in place: only the up projection's n_ff.
+        FfnLayout::UpOnly => f,
     };
+    // CUDA fuses more: one n_embd activation fewer (measured on llama; at least 3).
     let embd_live = match p.backend {
-        Backend::Cpu => embd_live,
-        Backend::Cuda => match shape.arch.ffn {
-            FfnLayout::FusedGateUp => 3,
-            _ => embd_live - 1,
-        },
+        Backend::Cpu => shape.arch.ffn_embd_live,
+        Backend::Cuda => shape.arch.ffn_embd_live.saturating_sub(1).max(3),
     };
-    let ffn_phase = mask + f32b * tokens * (ffn_width + embd_live * e);
+    let q_live = if p.kv_type == GgmlType::F16 { 0 } else { shape.arch.quant_kv_q_live * shape.n_head * shape.head_dim_k };
+    let ffn_phase = mask + f32b * tokens * (ffn_width + embd_live * e + q_live);
     // CUDA flash attention with a quantized cache: f16 copies of one layer's K and V views.
     let attn_phase = match p.backend {
         Backend::Cuda if p.kv_type != GgmlType::F16 => {

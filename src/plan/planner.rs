@@ -49,8 +49,9 @@ pub struct TypeRow {
     pub fits: Option<bool>,
     /// Repeating layers + output layer on the GPU (`n_layer + 1` = all), with `--vram`.
     pub gpu_layers: Option<u64>,
-    /// Largest context that fits fully, with `--vram` (`None` inside `Some`: not even 256).
-    pub max_ctx: Option<Option<u64>>,
+    /// Largest context that fits fully, with `--vram`; `None` without `--vram` (then `fits` is
+    /// `None` too) or when not even 256 tokens fit.
+    pub max_ctx: Option<u64>,
 }
 
 /// The recommendation.
@@ -170,7 +171,7 @@ fn row(input: &ModelInput, opts: &PlanOptions, name: &str, types: &[GgmlType], s
             (
                 Some(total <= budget),
                 Some(memory::gpu_layers(shape, &weights, &opts.run, budget)),
-                Some(memory::max_ctx(shape, &weights, &opts.run, budget)),
+                memory::max_ctx(shape, &weights, &opts.run, budget),
             )
         }
         None => (None, None, None),

@@ -39,10 +39,10 @@ fn cells(p: &Plan, r: &TypeRow) -> [String; 10] {
             Some(n) => format!("{n}/{}", p.n_layer + 1),
             None => "-".into(),
         },
-        match r.max_ctx {
-            Some(Some(c)) => c.to_string(),
-            Some(None) => "none".into(),
-            None => "-".into(),
+        match (r.fits, r.max_ctx) {
+            (None, _) => "-".into(),
+            (Some(_), Some(c)) => c.to_string(),
+            (Some(_), None) => "none".into(),
         },
     ]
 }

@@ -1,10 +1,10 @@
-"""Writes a synthetic GGUF (llama, gemma or phi2 architecture; all-zero F16 weights, F32 norms and
+"""Writes a synthetic GGUF (llama, gemma, gemma2, phi2 or phi3 architecture; all-zero F16 weights, F32 norms and
 biases, a SentencePiece-style vocabulary of byte tokens plus fillers) with chosen hyper-parameters, for measuring what llama.cpp
 allocates for shapes no fixture has: `ggufkit plan`'s memory model is checked against llama.cpp's own
 buffer reports on such files (tests/plan_memory.rs; the GPU check in the plan engineer's notes).
 
 usage: python plan_synthetic_gguf.py OUT --n-layer N --n-embd E --n-ff F --n-head H --n-head-kv K
-                                     --n-vocab V [--ctx-train C] [--arch llama|gemma|phi2]
+                                     --n-vocab V [--ctx-train C] [--arch llama|gemma|gemma2|phi2|phi3]
                                      [--head-dim D]
 """
 import argparse
@@ -19,8 +19,9 @@ def main():
     for k in ["n-layer", "n-embd", "n-ff", "n-head", "n-head-kv", "n-vocab"]:
         ap.add_argument("--" + k, type=int, required=True)
     ap.add_argument("--ctx-train", type=int, default=16384)
-    ap.add_argument("--arch", default="llama", choices=["llama", "gemma", "phi2"])
+    ap.add_argument("--arch", default="llama", choices=["llama", "gemma", "gemma2", "phi2", "phi3"])
     ap.add_argument("--head-dim", type=int, default=0)
+    ap.add_argument("--sliding-window", type=int, default=4096)
     a = ap.parse_args()
     hd = a.head_dim or a.n_embd // a.n_head
 
@@ -35,6 +36,8 @@ def main():
     w.add_head_count_kv(a.n_head_kv)
     w.add_key_length(hd)
     w.add_value_length(hd)
+    if a.arch == "gemma2":
+        w.add_sliding_window(a.sliding_window)
     if a.arch == "phi2":
         w.add_layer_norm_eps(1e-5)
     else:
@@ -69,26 +72,35 @@ def main():
         w.add_tensor(b + "attn_norm.weight", ones(a.n_embd))
         if bias:
             w.add_tensor(b + "attn_norm.bias", zeros32(a.n_embd))
-        for name, rows in [("attn_q", q), ("attn_k", kv), ("attn_v", kv)]:
-            w.add_tensor(b + name + ".weight", f16(rows, a.n_embd))
-            if bias:
-                w.add_tensor(b + name + ".bias", zeros32(rows))
+        if a.arch == "phi3":  # fused q/k/v and fused gate+up
+            w.add_tensor(b + "attn_qkv.weight", f16(q + 2 * kv, a.n_embd))
+        else:
+            for name, rows in [("attn_q", q), ("attn_k", kv), ("attn_v", kv)]:
+                w.add_tensor(b + name + ".weight", f16(rows, a.n_embd))
+                if bias:
+                    w.add_tensor(b + name + ".bias", zeros32(rows))
         w.add_tensor(b + "attn_output.weight", f16(a.n_embd, q))
         if bias:
             w.add_tensor(b + "attn_output.bias", zeros32(a.n_embd))
+        if a.arch == "gemma2":
+            w.add_tensor(b + "post_attention_norm.weight", ones(a.n_embd))
         if a.arch != "phi2":
             w.add_tensor(b + "ffn_norm.weight", ones(a.n_embd))
+        if a.arch not in ("phi2", "phi3"):
             w.add_tensor(b + "ffn_gate.weight", f16(a.n_ff, a.n_embd))
-        w.add_tensor(b + "ffn_up.weight", f16(a.n_ff, a.n_embd))
+        up_rows = 2 * a.n_ff if a.arch == "phi3" else a.n_ff
+        w.add_tensor(b + "ffn_up.weight", f16(up_rows, a.n_embd))
         if bias:
             w.add_tensor(b + "ffn_up.bias", zeros32(a.n_ff))
         w.add_tensor(b + "ffn_down.weight", f16(a.n_embd, a.n_ff))
         if bias:
             w.add_tensor(b + "ffn_down.bias", zeros32(a.n_embd))
+        if a.arch == "gemma2":
+            w.add_tensor(b + "post_ffw_norm.weight", ones(a.n_embd))
     w.add_tensor("output_norm.weight", ones(a.n_embd))
     if bias:
         w.add_tensor("output_norm.bias", zeros32(a.n_embd))
-    if a.arch != "gemma":  # gemma ties the output projection to the token embedding
+    if a.arch not in ("gemma", "gemma2"):  # gemma ties the output projection to the token embedding
         w.add_tensor("output.weight", f16(a.n_vocab, a.n_embd))
         if bias:
             w.add_tensor("output.bias", zeros32(a.n_vocab))
