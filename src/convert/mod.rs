@@ -23,6 +23,7 @@ use std::time::Instant;
 
 use gguf::{GgmlType, GgufWriter, TensorSpec, Value};
 use quantize::ftype::FileType;
+use quantize::imatrix::ImatrixFile;
 use quantize::policy::{ModelInfo, PolicyOptions, TensorRef, TypePolicy};
 use serde_json::Value as Json;
 
@@ -173,6 +174,21 @@ fn set_key(md: &mut Vec<(String, Value)>, key: String, value: Value) {
     }
 }
 
+/// Sets `key` like ggml's `gguf_set_val_*`: removes it, then appends it.
+fn move_to_end(md: &mut Vec<(String, Value)>, key: &str, value: Value) {
+    md.retain(|(k, _)| k != key);
+    md.push((key.to_string(), value));
+}
+
+/// The first `max` bytes of `s`, cut back to a character boundary.
+fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
 /// Everything decided before writing: metadata and tensors in file order.
 struct Plan {
     spec: &'static ArchSpec,
@@ -288,8 +304,21 @@ fn plan(opts: &Options) -> Result<Plan, ConvertError> {
         let order = quantize::policy::llama_tensor_order(&names);
         let mut slots: Vec<Option<Planned>> = tensors.into_iter().map(Some).collect();
         tensors = order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)).collect();
-        set_key(&mut metadata, "general.quantization_version".into(), Value::U32(QUANTIZATION_VERSION));
-        set_key(&mut metadata, arch::keys::FILE_TYPE.into(), Value::U32(opts.file_type.id()));
+        // llama-quantize copies the metadata, then gguf_set_val_* (remove + append) these keys
+        move_to_end(&mut metadata, "general.quantization_version", Value::U32(QUANTIZATION_VERSION));
+        move_to_end(&mut metadata, arch::keys::FILE_TYPE, Value::U32(opts.file_type.id()));
+        if let Some(p) = &opts.imatrix {
+            let m = ImatrixFile::open(p).map_err(|e| ConvertError::Imatrix { path: p.clone(), reason: e.to_string() })?;
+            // llama-quantize's kv overrides: strings cut to 127 bytes, integers as u32
+            move_to_end(&mut metadata, "quantize.imatrix.file", Value::String(truncate(&p.to_string_lossy(), 127)));
+            if let Some(d) = m.datasets().first() {
+                move_to_end(&mut metadata, "quantize.imatrix.dataset", Value::String(truncate(d, 127)));
+            }
+            move_to_end(&mut metadata, "quantize.imatrix.entries_count", Value::U32(m.len() as u32));
+            if m.chunk_count() > 0 {
+                move_to_end(&mut metadata, "quantize.imatrix.chunks_count", Value::U32(m.chunk_count().unsigned_abs()));
+            }
+        }
     }
     Ok(Plan { spec, metadata, tensors, ckpt })
 }
@@ -348,21 +377,6 @@ fn write_tensor(w: &mut GgufWriter, ckpt: &Checkpoint, t: &Planned, imatrix: Opt
     Ok(())
 }
 
-/// Per-tensor importance weights (llama-imatrix output).
-struct Imatrix;
-
-impl Imatrix {
-    fn get(&self, _tensor: &str) -> Option<&[f32]> {
-        None
-    }
-}
-
-/// Loads an importance matrix. The reader (`quantize::imatrix`, owner policy) has not landed in
-/// main yet: until it does, `--imatrix` is refused rather than silently ignored.
-fn load_imatrix(path: &Path) -> Result<Imatrix, ConvertError> {
-    Err(ConvertError::Imatrix { path: path.to_path_buf(), reason: "importance matrices are not supported by this build yet".into() })
-}
-
 /// Progress of a conversion, reported after planning and after each tensor.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
@@ -385,8 +399,14 @@ pub fn convert(opts: &Options, on_progress: &mut dyn FnMut(Progress)) -> Result<
     }
     let plan = plan(opts)?;
 
-    let imatrix: Option<Imatrix> = match &opts.imatrix {
-        Some(p) => Some(load_imatrix(p)?),
+    let imatrix = match &opts.imatrix {
+        Some(p) => {
+            let m = ImatrixFile::open(p).map_err(|e| ConvertError::Imatrix { path: p.clone(), reason: e.to_string() })?;
+            if let Some((name, i)) = m.first_non_finite() {
+                return Err(ConvertError::Imatrix { path: p.clone(), reason: format!("entry `{name}` holds a non-finite value at index {i}") });
+            }
+            Some(m)
+        }
         None => None,
     };
 
@@ -399,6 +419,8 @@ pub fn convert(opts: &Options, on_progress: &mut dyn FnMut(Progress)) -> Result<
     let total_tensors = plan.tensors.len();
     on_progress(Progress { bytes: 0, total_bytes, tensors: 0, total_tensors });
     for (i, t) in plan.tensors.iter().enumerate() {
+        // llama-quantize: the entry of the same name when it has ne0 values (the token embedding
+        // never has usable data: a size mismatch there is ignored, elsewhere an error)
         let im = imatrix.as_ref().and_then(|m| m.get(&t.name));
         let im = match im {
             Some(v) if v.len() as u64 != t.dims.first().copied().unwrap_or(0) => {
@@ -407,12 +429,18 @@ pub fn convert(opts: &Options, on_progress: &mut dyn FnMut(Progress)) -> Result<
                 } else {
                     return Err(ConvertError::Imatrix {
                         path: opts.imatrix.clone().unwrap_or_default(),
-                        reason: format!("tensor `{}`: {} importance weights, expected {}", t.name, v.len(), t.dims[0]),
+                        reason: format!("entry `{}` has {} values, expected {} for tensor shape {:?}", t.name, v.len(), t.dims[0], t.dims),
                     });
                 }
             }
             other => other,
         };
+        if t.ty != t.conv && im.is_none() && quantize::policy::requires_imatrix(&t.name, t.ty, opts.file_type) {
+            return Err(ConvertError::Imatrix {
+                path: opts.imatrix.clone().unwrap_or_default(),
+                reason: format!("tensor `{}`: quantizing to {} needs importance data for it (--imatrix)", t.name, t.ty.name()),
+            });
+        }
         write_tensor(&mut w, &plan.ckpt, t, if t.ty != t.conv { im } else { None }, &mut buf, &mut qbuf)?;
         written += t.out_bytes();
         on_progress(Progress { bytes: written, total_bytes, tensors: i + 1, total_tensors });

@@ -1,0 +1,59 @@
+//! `ggufkit convert --imatrix` against `llama-quantize --imatrix` on the reference converter's F16
+//! file: byte-identical tensors and equal metadata (incl. `quantize.imatrix.*`), with an importance
+//! matrix made by the pinned llama-imatrix on calib.txt (GGUF and legacy .dat formats).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// llama-imatrix on the reference F16 file of `model`, cached.
+fn imatrix(model: &str, format: &str) -> PathBuf {
+    let f16 = ref_converted(model, "f16");
+    cached(&cache_dir().join(format!("convert-{model}-imatrix.{format}")), |tmp| {
+        run(Command::new(ref_bin("llama-imatrix"))
+            .arg("-m")
+            .arg(&f16)
+            .arg("-f")
+            .arg(corpus("calib.txt"))
+            .args(["-c", "128", "--chunks", "16", "-t", "2", "--output-format", format, "-o"])
+            .arg(tmp));
+    })
+}
+
+fn compare(ours: &Path, reference: &Path) {
+    let out = Command::new(ref_python())
+        .arg(repo_root().join("tests/py/gguf_compare.py"))
+        .arg(ours)
+        .arg(reference)
+        .arg("--order")
+        .output()
+        .expect("run gguf_compare.py");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains(" 0 differences"), "{} vs {}:\n{text}{}", ours.display(), reference.display(), String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn imatrix_conversions_match_llama_quantize() {
+    for (model, format, types) in [
+        ("tiny-llama", "gguf", &["Q4_K_M", "Q2_K", "Q3_K_S", "Q5_K_S", "Q4_0", "Q6_K"][..]),
+        ("tiny-gemma2", "gguf", &["Q4_K_M", "Q5_0"][..]),
+        ("tiny-llama", "dat", &["Q4_K_M", "Q4_1"][..]),
+    ] {
+        let im = imatrix(model, format);
+        let f16 = ref_converted(model, "f16");
+        for ty in types {
+            let im_arg = im.to_str().expect("utf-8 path");
+            let reference = ref_quantized(&f16, ty, &["--imatrix", im_arg], &format!("convert-{model}-ref-{ty}-imatrix-{format}.gguf"));
+            let dir = cache_dir().join(format!("imatrix-{model}-{ty}-{format}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            let ours = dir.join("m.gguf");
+            run(Command::new(ggufkit()).arg("convert").arg(fixture_model(model)).args(["-t", ty, "--imatrix", im_arg, "-o"]).arg(&ours));
+            compare(&ours, &reference);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
