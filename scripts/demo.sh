@@ -15,5 +15,5 @@ echo "--- Modelfile (ollama create tiny-llama -f $OUT/Modelfile)"
 cat "$OUT/Modelfile"
 echo "--- llama.cpp answers:"
 "$REF/build/bin/llama-completion" -m "$OUT/tiny-llama-Q4_K_M.gguf" -p "The list data type has some more methods." \
-  -n 48 --temp 0 -no-cnv --no-warmup -lv 0 2>/dev/null </dev/null
+  -n 48 --temp 0 -no-cnv --no-repack --no-warmup -lv 0 2>/dev/null </dev/null
 echo
