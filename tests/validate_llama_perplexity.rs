@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const CTX: &str = "256";
+// `-nr` (no weight repacking) in every llama-perplexity call: the pinned build is native, and its
+// repacked AMX kernels for Q8_0/Q4_K die with SIGILL on this machine (the kernel does not grant
+// AMX tile state to the process); the plain ggml-cpu kernels compute the same model.
 const CHUNKS: &str = "4";
 
 /// Runs a command, returns stdout + stderr; panics with both on failure.
@@ -35,7 +38,7 @@ fn llama_ppl(model: &Path) -> f64 {
             .arg(model)
             .arg("-f")
             .arg(common::corpus("eval-pydocs.txt"))
-            .args(["-c", CTX, "--chunks", CHUNKS, "-t", "2"]),
+            .args(["-c", CTX, "--chunks", CHUNKS, "-t", "2", "-nr"]),
     );
     number_after(&text, "Final estimate: PPL = ")
 }
@@ -51,7 +54,7 @@ fn llama_kld_base(base_model: &Path, name: &str) -> PathBuf {
                 .arg(common::corpus("eval-pydocs.txt"))
                 .arg("--kl-divergence-base")
                 .arg(tmp)
-                .args(["-c", CTX, "--chunks", CHUNKS, "-t", "2"]),
+                .args(["-c", CTX, "--chunks", CHUNKS, "-t", "2", "-nr"]),
         );
     })
 }
@@ -64,7 +67,7 @@ fn llama_kld(model: &Path, base: &Path) -> (f64, f64) {
             .arg("--kl-divergence-base")
             .arg(base)
             .arg("--kl-divergence")
-            .args(["-c", CTX, "--chunks", CHUNKS, "-t", "2"]),
+            .args(["-c", CTX, "--chunks", CHUNKS, "-t", "2", "-nr"]),
     );
     (number_after(&text, "Mean    KLD: "), number_after(&text, "Same top p: "))
 }
