@@ -1,6 +1,19 @@
 //! The GGUF file format (ggml's `docs/gguf.md`): value and tensor types, a memory-mapped reader and
 //! a streaming writer. Knows nothing of quantization: tensor data is bytes.
+//!
+//! - [`GgufFile`] reads GGUF v2 and v3 files, validating every structure (see [`GgufError`]).
+//! - [`GgufWriter`] writes GGUF v3 in one streaming pass with llama.cpp's byte layout.
 
+pub mod error;
 pub mod ggml_type;
+pub mod reader;
+pub mod tensor;
+pub mod value;
+pub mod writer;
 
+pub use error::GgufError;
 pub use ggml_type::{GgmlType, TypeTraits, TYPE_TABLE};
+pub use reader::{GgufFile, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, GGUF_MAGIC, MAX_ARRAY_NESTING};
+pub use tensor::{TensorInfo, TensorSpec, MAX_DIMS, MAX_NAME_LEN};
+pub use value::{Value, ValueType};
+pub use writer::{layout, GgufWriter, Layout, GGUF_VERSION};

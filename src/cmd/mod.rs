@@ -1,4 +1,8 @@
 //! One module per subcommand.
 
+pub mod convert;
 pub mod inspect;
+pub mod quantize;
+pub mod tokenizer;
+pub mod plan;
 pub mod validate;

@@ -131,3 +131,23 @@ pub fn ref_quantized(input: &Path, ty: &str, extra: &[&str], name: &str) -> Path
         run(&mut cmd);
     })
 }
+
+/// An F16 GGUF of SmolLM2-135M-Instruct made from [`smollm2_q4_1`] by gguf-py
+/// (`tests/py/smollm2_f16.py`), cached.
+pub fn smollm2_f16() -> PathBuf {
+    let out = cache_dir().join("smollm2-135m-f16.gguf");
+    cached(&out, |tmp| {
+        run(Command::new(ref_python())
+            .arg(repo_root().join("tests/py/smollm2_f16.py"))
+            .arg(smollm2_q4_1())
+            .arg(tmp));
+    })
+}
+
+/// gguf-py's view of GGUF files (`tests/py/gguf_tensors.py`): per file, `metadata`
+/// ({key: [value type id, value]}) and `tensors` ([name, dims, type id, offset in the data
+/// section, offset in the file] in file order).
+pub fn gguf_py_dump(files: &[&Path]) -> Vec<serde_json::Value> {
+    let out = run(Command::new(ref_python()).arg(repo_root().join("tests/py/gguf_tensors.py")).args(files));
+    serde_json::from_str(&out).expect("gguf_tensors.py output is JSON")
+}

@@ -1,0 +1,26 @@
+//! Fast paths behind runtime CPU detection, each equal to the scalar reference bit for bit
+//! (tested in tests/quant_kernels_props.rs). Only order-independent operations are vectorised
+//! inside a block (element-wise arithmetic, max of absolute values, conversions); reductions
+//! that sum keep the scalar order.
+
+#[cfg(target_arch = "x86_64")]
+pub mod x86;
+
+/// Whether the AVX2 + F16C paths may run on this CPU (checked once).
+#[inline]
+pub fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static AVX2: OnceLock<bool> = OnceLock::new();
+        *AVX2.get_or_init(|| {
+            std::env::var_os("GGUFKIT_NO_SIMD").is_none()
+                && std::is_x86_feature_detected!("avx2")
+                && std::is_x86_feature_detected!("f16c")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}

@@ -1,0 +1,140 @@
+//! `ggufkit plan MODEL [--vram 8GiB] [--ctx 4096] [--batch 512] [--kv-type f16|q8_0|q4_0]
+//! [--types LIST] [--json | --markdown]`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use gguf::GgmlType;
+
+use crate::plan::memory::{Backend, RunParams};
+use crate::plan::{self, quality, report, PlanOptions};
+
+/// Arguments of `ggufkit plan`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// An HF model folder, a lone config.json, or a GGUF file.
+    pub model: PathBuf,
+    /// GPU memory to fit, e.g. 8GiB, 12GB, 6000MiB.
+    #[arg(long)]
+    pub vram: Option<String>,
+    /// Context length in tokens.
+    #[arg(long, default_value_t = 4096)]
+    pub ctx: u64,
+    /// Tokens per prompt-processing step (llama.cpp's -b/-ub).
+    #[arg(long, default_value_t = 512)]
+    pub batch: u64,
+    /// KV cache type: f16, q8_0, q4_0 (also f32, bf16, q4_1, q5_0, q5_1).
+    #[arg(long, default_value = "f16")]
+    pub kv_type: String,
+    /// Comma-separated file types to size (default: F16,Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q4_0,Q3_K_M,Q2_K).
+    #[arg(long, value_delimiter = ',')]
+    pub types: Option<Vec<String>>,
+    /// GPU memory kept free for the runtime: CUDA context, cuBLAS workspaces (597 MiB measured
+    /// with llama.cpp on an H200, CUDA 13; consumer cards usually need less).
+    #[arg(long, default_value = "600MiB")]
+    pub margin: String,
+    /// Backend whose compute buffer is modelled: cuda (GPU offload) or cpu.
+    #[arg(long, value_enum, default_value = "cuda")]
+    pub backend: BackendArg,
+    /// Print JSON (sizes in bytes).
+    #[arg(long, conflicts_with = "markdown")]
+    pub json: bool,
+    /// Print a Markdown table.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+/// `--backend` values.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum BackendArg {
+    /// ggml-cuda.
+    Cuda,
+    /// ggml-cpu.
+    Cpu,
+}
+
+/// KV cache types llama.cpp accepts for `-ctk`/`-ctv`.
+const KV_TYPES: &[GgmlType] =
+    &[GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1];
+
+/// Parses `8GiB`, `8 GB`, `7.5G`, `6000MiB`, `512M`, or plain bytes. Binary and decimal units
+/// are honoured (`GiB` = 2^30, `GB` = 10^9); a bare `G`/`M` is binary.
+pub fn parse_size(s: &str) -> anyhow::Result<u64> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let num: f64 = num.parse().with_context(|| format!("size {s:?}: expected a number and a unit, e.g. 8GiB"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kib" => 1024.0,
+        "kb" => 1e3,
+        "m" | "mib" => 1024.0 * 1024.0,
+        "mb" => 1e6,
+        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "gb" => 1e9,
+        "t" | "tib" => 1024.0f64.powi(4),
+        "tb" => 1e12,
+        other => anyhow::bail!("size {s:?}: unknown unit {other:?} (use B, KiB, MiB, GiB, KB, MB, GB)"),
+    };
+    let bytes = num * mult;
+    anyhow::ensure!(bytes.is_finite() && bytes >= 0.0 && bytes < 1.8e19, "size {s:?} is out of range");
+    Ok(bytes as u64)
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let kv_type = GgmlType::from_name(&args.kv_type)
+        .filter(|t| KV_TYPES.contains(t))
+        .with_context(|| {
+            format!(
+                "--kv-type {:?}: expected one of {}",
+                args.kv_type,
+                KV_TYPES.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+            )
+        })?;
+    anyhow::ensure!(args.ctx > 0, "--ctx must be at least 1");
+    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
+    let vram = args.vram.as_deref().map(parse_size).transpose()?;
+    let margin = parse_size(&args.margin)?;
+    let types = match args.types {
+        Some(t) => t.into_iter().map(|s| s.trim().to_ascii_uppercase()).filter(|s| !s.is_empty()).collect(),
+        None => quality::DEFAULT_TYPES.iter().map(|s| s.to_string()).collect(),
+    };
+    let input = plan::input::load(&args.model)?;
+    let opts = PlanOptions { vram, margin, run: RunParams {
+            ctx: args.ctx,
+            ubatch: args.batch,
+            kv_type,
+            backend: match args.backend {
+                BackendArg::Cuda => Backend::Cuda,
+                BackendArg::Cpu => Backend::Cpu,
+            },
+        }, types };
+    let p = plan::plan(&input, &opts)?;
+    let text = if args.json {
+        report::json(&p) + "\n"
+    } else if args.markdown {
+        report::markdown(&p)
+    } else {
+        report::table(&p)
+    };
+    print!("{text}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("8GiB").unwrap(), 8 << 30);
+        assert_eq!(parse_size("8 GB").unwrap(), 8_000_000_000);
+        assert_eq!(parse_size("7.5G").unwrap(), 15 << 29);
+        assert_eq!(parse_size("600MiB").unwrap(), 600 << 20);
+        assert_eq!(parse_size("1234").unwrap(), 1234);
+        assert!(parse_size("8 parsecs").is_err());
+        assert!(parse_size("GiB").is_err());
+        assert!(parse_size("1e30").is_err());
+    }
+}

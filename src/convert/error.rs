@@ -1,0 +1,113 @@
+//! Errors of `ggufkit convert`: each says what, where (file, tensor) and expected vs found.
+
+use std::path::PathBuf;
+
+/// Why a conversion failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    /// A required input file is missing.
+    #[error("{path}: missing {what}")]
+    MissingFile {
+        /// The file (or folder) expected.
+        path: PathBuf,
+        /// What it is.
+        what: &'static str,
+    },
+    /// A JSON file cannot be read.
+    #[error("{path}: {reason}")]
+    BadJson {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The checkpoint cannot be read.
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
+    /// The architecture mapping failed.
+    #[error(transparent)]
+    Arch(#[from] crate::arch::ArchError),
+    /// A tensor's dtype is not convertible.
+    #[error("{path}: tensor `{tensor}` has dtype {dtype}; only F16, BF16 and F32 weights are supported")]
+    UnsupportedDtype {
+        /// The shard.
+        path: PathBuf,
+        /// The Hugging Face tensor name.
+        tensor: String,
+        /// The dtype.
+        dtype: String,
+    },
+    /// A tensor's shape disagrees with `config.json`.
+    #[error("{path}: tensor `{tensor}` has shape {found:?} but config.json implies {expected:?} (PyTorch order)")]
+    ShapeMismatch {
+        /// The shard.
+        path: PathBuf,
+        /// The Hugging Face tensor name.
+        tensor: String,
+        /// Shape implied by the config.
+        expected: Vec<u64>,
+        /// Shape in the checkpoint.
+        found: Vec<u64>,
+    },
+    /// A tensor the architecture needs is absent from the checkpoint.
+    #[error("{dir}: the checkpoint has no tensor for GGUF `{tensor}`, which config.json implies for {arch}")]
+    MissingTensor {
+        /// The model folder.
+        dir: PathBuf,
+        /// The missing tensor (GGUF name).
+        tensor: String,
+        /// The architecture.
+        arch: &'static str,
+    },
+    /// A weight holds NaN or Inf.
+    #[error("{path}: tensor `{tensor}` holds a non-finite value (NaN or Inf) at element {index}")]
+    NonFinite {
+        /// The shard (or `<computed>`).
+        path: PathBuf,
+        /// The Hugging Face tensor name.
+        tensor: String,
+        /// The first bad element (row-major).
+        index: usize,
+    },
+    /// The output type is not one we can write.
+    #[error("unknown output type `{0}`; use F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M, Q6_K")]
+    UnknownType(String),
+    /// The output exists and `--force` was not given.
+    #[error("{0}: already exists (use --force to overwrite)")]
+    OutputExists(PathBuf),
+    /// The type policy failed.
+    #[error("type policy: {0}")]
+    Policy(String),
+    /// The importance matrix cannot be used.
+    #[error("{path}: {reason}")]
+    Imatrix {
+        /// The imatrix file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Quantizing a tensor failed.
+    #[error("tensor `{tensor}` (GGUF `{gguf}`): {source}")]
+    Quantize {
+        /// The Hugging Face tensor name.
+        tensor: String,
+        /// The GGUF tensor name.
+        gguf: String,
+        /// The kernel's error.
+        source: quantize::QuantizeError,
+    },
+    /// Writing the GGUF failed.
+    #[error(transparent)]
+    Gguf(#[from] gguf::GgufError),
+    /// The tokenizer could not be converted.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// Another I/O error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,435 @@
+//! `ggufkit convert`: a Hugging Face checkpoint to GGUF in one streaming pass.
+//!
+//! 1. Read `config.json`, pick the architecture table ([`crate::arch`]), open the safetensors
+//!    shards memory-mapped ([`crate::input`]).
+//! 2. Plan every output tensor up front: GGUF name, dims, and type. The type is what the two-step
+//!    reference produces: `convert_hf_to_gguf.py --outtype f16|bf16|f32` decides a "converter
+//!    type" per tensor (F32 for norms, biases and 1-D tensors), then for quantized file types
+//!    llama-quantize's policy ([`quantize::policy`]) picks the final type from the converter's
+//!    F16 file. Tensors are ordered as the reference file orders them (converter order for float
+//!    outputs, llama-quantize's `weights_map` order for quantized ones).
+//! 3. Write header and metadata ([`gguf::GgufWriter`]), then stream tensor data: each tensor is
+//!    read from the mmap in slabs of rows, transformed ([`transform`]), rounded to the converter
+//!    type, and (when the final type differs) quantized in parallel ([`quantize::quantize_tensor`]).
+//!    No intermediate file; memory is bounded by the slab size.
+//! 4. Rename into place, then write the Ollama `Modelfile` ([`modelfile`]).
+
+pub mod error;
+pub mod modelfile;
+pub mod transform;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use gguf::{GgmlType, GgufWriter, TensorSpec, Value};
+use quantize::ftype::FileType;
+use quantize::policy::{ModelInfo, PolicyOptions, TensorRef, TypePolicy};
+use serde_json::Value as Json;
+
+pub use error::ConvertError;
+
+use crate::arch::{self, ArchSpec, Dims, Hparams, Transform};
+use crate::input::{Checkpoint, Dtype3};
+use transform::{float_size, RowMap, Stage};
+
+/// `general.quantization_version` (ggml's `GGML_QNT_VERSION`).
+pub const QUANTIZATION_VERSION: u32 = 2;
+
+/// Elements converted per slab (bounded memory: ~4 M elements ≈ 16 MiB of f32 per buffer).
+const SLAB_ELEMENTS: usize = 4 << 20;
+
+/// What to convert and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The Hugging Face model folder.
+    pub model_dir: PathBuf,
+    /// The output file type (`F16`, `Q4_K_M`, …).
+    pub file_type: FileType,
+    /// Output file or folder (`None`: `<model-dir-name>-<TYPE>.gguf` in the current folder).
+    pub output: Option<PathBuf>,
+    /// Importance matrix for the quantized types.
+    pub imatrix: Option<PathBuf>,
+    /// Overwrite an existing output.
+    pub force: bool,
+    /// `general.name` override (the converter's `--model-name`).
+    pub name: Option<String>,
+}
+
+/// What a conversion produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    /// The GGUF file.
+    pub output: PathBuf,
+    /// The Ollama Modelfile written next to it.
+    pub modelfile: PathBuf,
+    /// File type name (`Q4_K_M`).
+    pub file_type: String,
+    /// `general.architecture`.
+    pub architecture: String,
+    /// Number of tensors.
+    pub n_tensors: usize,
+    /// Number of weights.
+    pub n_params: u64,
+    /// File size in bytes.
+    pub size_bytes: u64,
+    /// Bits per weight of the whole file (size × 8 / weights).
+    pub bits_per_weight: f64,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+/// Where one output tensor's values come from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// A checkpoint tensor (index into `Checkpoint::tensors`).
+    Checkpoint {
+        index: usize,
+        transform: Transform,
+        /// Heads of the rotary permutation (0 when none).
+        heads: usize,
+    },
+    /// Computed by the converter (rope factors).
+    Computed(Vec<f32>),
+}
+
+/// One output tensor, fully decided before anything is written.
+#[derive(Debug, Clone)]
+struct Planned {
+    /// GGUF name.
+    name: String,
+    /// Hugging Face name (or the GGUF name for computed tensors), for messages.
+    hf_name: String,
+    /// ggml dims.
+    dims: Vec<u64>,
+    /// The converter's output type (F32/F16/BF16).
+    conv: GgmlType,
+    /// The final type.
+    ty: GgmlType,
+    source: Source,
+}
+
+impl Planned {
+    fn n_elements(&self) -> u64 {
+        self.dims.iter().product()
+    }
+
+    /// Bytes of this tensor's data in the output.
+    fn out_bytes(&self) -> u64 {
+        let n_per_row = self.dims.first().copied().unwrap_or(1).max(1);
+        self.ty.row_size(n_per_row).unwrap_or(0) * (self.n_elements() / n_per_row)
+    }
+}
+
+/// The converter's float output type for a file type: F32/F16/BF16 as asked, F16 for the
+/// quantized types (the reference's first step is `--outtype f16`).
+pub fn intermediate_type(ft: FileType) -> GgmlType {
+    match ft {
+        FileType::AllF32 => GgmlType::F32,
+        FileType::MostlyBF16 => GgmlType::BF16,
+        _ => GgmlType::F16,
+    }
+}
+
+/// `prepare_tensors`' rule: 1-D tensors, norms and non-`.weight` tensors are written F32.
+fn converter_type(name: &str, n_dims: usize, outtype: GgmlType) -> GgmlType {
+    if n_dims <= 1 || name.ends_with("_norm.weight") || !name.ends_with(".weight") {
+        GgmlType::F32
+    } else {
+        outtype
+    }
+}
+
+fn read_json(path: &Path, what: &'static str) -> Result<Json, ConvertError> {
+    if !path.is_file() {
+        return Err(ConvertError::MissingFile { path: path.to_path_buf(), what });
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| ConvertError::Io { path: path.to_path_buf(), source })?;
+    serde_json::from_str(&text).map_err(|e| ConvertError::BadJson { path: path.to_path_buf(), reason: e.to_string() })
+}
+
+/// The default output file name: `<model-dir-name>-<TYPE>.gguf`.
+pub fn default_file_name(model_dir: &Path, ft: FileType) -> String {
+    let dir = model_dir.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let dir = dir.or_else(|| model_dir.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_else(|| "model".into());
+    format!("{dir}-{}.gguf", ft.name())
+}
+
+/// Resolves `-o`: absent → default name in the current folder; a folder → default name in it.
+pub fn output_path(opts: &Options) -> PathBuf {
+    let name = default_file_name(&opts.model_dir, opts.file_type);
+    match &opts.output {
+        None => PathBuf::from(name),
+        Some(p) if p.is_dir() => p.join(name),
+        Some(p) => p.clone(),
+    }
+}
+
+/// Sets `key` like gguf-py's writer: an existing key keeps its place and gets the new value.
+fn set_key(md: &mut Vec<(String, Value)>, key: String, value: Value) {
+    if let Some(slot) = md.iter_mut().find(|(k, _)| *k == key) {
+        slot.1 = value;
+    } else {
+        md.push((key, value));
+    }
+}
+
+/// Everything decided before writing: metadata and tensors in file order.
+struct Plan {
+    spec: &'static ArchSpec,
+    metadata: Vec<(String, Value)>,
+    tensors: Vec<Planned>,
+    ckpt: Checkpoint,
+}
+
+fn plan(opts: &Options) -> Result<Plan, ConvertError> {
+    let dir = &opts.model_dir;
+    if !dir.is_dir() {
+        return Err(ConvertError::MissingFile { path: dir.clone(), what: "model folder" });
+    }
+    let config = read_json(&dir.join("config.json"), "config.json (the Hugging Face model config)")?;
+    if !dir.join("tokenizer.json").is_file() && !dir.join("tokenizer.model").is_file() {
+        return Err(ConvertError::MissingFile { path: dir.join("tokenizer.json"), what: "tokenizer (tokenizer.json or tokenizer.model)" });
+    }
+    let spec = arch::detect(&config)?;
+    let hp = Hparams::new(&config)?;
+    let dims = Dims::new(&hp)?;
+    let ckpt = Checkpoint::open(dir)?;
+    let outtype = intermediate_type(opts.file_type);
+
+    let (extra, extra_keys) = (spec.extra)(&hp, spec.name)?;
+    let mut tensors: Vec<Planned> = extra
+        .into_iter()
+        .map(|e| Planned { name: e.name.clone(), hf_name: e.name, dims: vec![e.data.len() as u64], conv: GgmlType::F32, ty: GgmlType::F32, source: Source::Computed(e.data) })
+        .collect();
+    for (index, t) in ckpt.tensors().iter().enumerate() {
+        let Some(m) = spec.map_tensor(&t.name, &dims)? else { continue };
+        if let Err(dtype) = &t.dtype {
+            return Err(ConvertError::UnsupportedDtype { path: ckpt.shard_path(t).to_path_buf(), tensor: t.name.clone(), dtype: dtype.clone() });
+        }
+        let found: Vec<u64> = t.shape.iter().rev().map(|&d| d as u64).collect();
+        if found != m.dims {
+            return Err(ConvertError::ShapeMismatch {
+                path: ckpt.shard_path(t).to_path_buf(),
+                tensor: t.name.clone(),
+                expected: m.dims.iter().rev().copied().collect(),
+                found: t.shape.iter().map(|&d| d as u64).collect(),
+            });
+        }
+        let heads = match m.transform {
+            Transform::PermuteQ => Some(dims.n_head),
+            Transform::PermuteK => Some(dims.n_head_kv),
+            _ => None,
+        };
+        if let Some(h) = heads {
+            let h = h.max(1);
+            let n_rows = t.shape.first().copied().unwrap_or(0);
+            if RowMap::permute(n_rows, h as usize).is_none() {
+                return Err(ConvertError::ShapeMismatch {
+                    path: ckpt.shard_path(t).to_path_buf(),
+                    tensor: t.name.clone(),
+                    expected: vec![2 * h * (n_rows as u64 / (2 * h)).max(1), t.shape.get(1).copied().unwrap_or(1) as u64],
+                    found: t.shape.iter().map(|&d| d as u64).collect(),
+                });
+            }
+        }
+        let conv = converter_type(&m.name, m.dims.len(), outtype);
+        tensors.push(Planned { name: m.name, hf_name: t.name.clone(), dims: m.dims, conv, ty: conv, source: Source::Checkpoint { index, transform: m.transform, heads: heads.unwrap_or(0) as usize } });
+    }
+    // Every tensor the config implies must be there (the output projection may be absent:
+    // llama.cpp then uses the token embedding, as for tied embeddings).
+    for (name, _) in arch::planned_tensors(&config)? {
+        if name != "output.weight" && !tensors.iter().any(|t| t.name == name) {
+            return Err(ConvertError::MissingTensor { dir: dir.clone(), tensor: name, arch: spec.name });
+        }
+    }
+
+    // Metadata, in the converter's order.
+    let n_params: u64 = tensors.iter().map(Planned::n_elements).sum();
+    let generation = read_json(&dir.join("generation_config.json"), "generation_config.json").ok();
+    let mut metadata: Vec<(String, Value)> = vec![(arch::keys::ARCHITECTURE.to_string(), Value::String(spec.name.to_string()))];
+    metadata.extend(extra_keys);
+    for (k, v) in arch::general::general_keys(dir, &config, generation.as_ref(), n_params) {
+        let v = match (&opts.name, k.as_str()) {
+            (Some(n), "general.name") => Value::String(n.clone()),
+            _ => v,
+        };
+        set_key(&mut metadata, k, v);
+    }
+    let converter_ftype = match opts.file_type {
+        FileType::AllF32 | FileType::MostlyBF16 => opts.file_type,
+        _ => FileType::MostlyF16,
+    };
+    for (k, v) in arch::model_params(spec, &hp, converter_ftype.id())? {
+        set_key(&mut metadata, k, v);
+    }
+    set_key(&mut metadata, "general.quantization_version".into(), Value::U32(QUANTIZATION_VERSION));
+    let tok = crate::tokenizer::gguf_metadata(dir, &config, spec.name).map_err(|e| ConvertError::Tokenizer(e.to_string()))?;
+    for (k, v) in tok {
+        set_key(&mut metadata, k, v);
+    }
+
+    // The quantized types: llama-quantize's view of the converter's F16 file.
+    if !matches!(opts.file_type, FileType::AllF32 | FileType::MostlyF16 | FileType::MostlyBF16) {
+        let model = ModelInfo {
+            arch: spec.name.to_string(),
+            n_layer: dims.n_layer as u32,
+            n_expert: hp.u64_opt(&["num_local_experts", "num_experts", "n_routed_experts"])?.unwrap_or(0) as u32,
+            n_head: dims.n_head as u32,
+            n_head_kv: dims.n_head_kv as u32,
+        };
+        let options = PolicyOptions { has_imatrix: opts.imatrix.is_some(), ..PolicyOptions::default() };
+        let policy = TypePolicy::new(opts.file_type, options, &model).map_err(|e| ConvertError::Policy(e.to_string()))?;
+        let refs: Vec<TensorRef> = tensors.iter().map(|t| TensorRef { name: &t.name, dims: &t.dims, ty: t.conv }).collect();
+        let choices = policy.choose_types(&refs).map_err(|e| ConvertError::Policy(e.to_string()))?;
+        for (t, c) in tensors.iter_mut().zip(choices) {
+            t.ty = c.ty;
+        }
+        let names: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+        let order = quantize::policy::llama_tensor_order(&names);
+        let mut slots: Vec<Option<Planned>> = tensors.into_iter().map(Some).collect();
+        tensors = order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)).collect();
+        set_key(&mut metadata, "general.quantization_version".into(), Value::U32(QUANTIZATION_VERSION));
+        set_key(&mut metadata, arch::keys::FILE_TYPE.into(), Value::U32(opts.file_type.id()));
+    }
+    Ok(Plan { spec, metadata, tensors, ckpt })
+}
+
+/// Streams one tensor's data into the writer.
+fn write_tensor(w: &mut GgufWriter, ckpt: &Checkpoint, t: &Planned, imatrix: Option<&[f32]>, buf: &mut Vec<u8>, qbuf: &mut Vec<u8>) -> Result<(), ConvertError> {
+    let n_per_row = t.dims.first().copied().unwrap_or(1) as usize;
+    let n_rows = (t.n_elements() as usize).checked_div(n_per_row).unwrap_or(0);
+    let computed_bytes: Vec<u8>;
+    let (src, dtype, rows, add_one, path) = match &t.source {
+        Source::Computed(v) => {
+            computed_bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            (&computed_bytes[..], Dtype3::F32, RowMap::IDENTITY, false, PathBuf::from("<computed>"))
+        }
+        Source::Checkpoint { index, transform, heads } => {
+            let Some(e) = ckpt.tensors().get(*index) else {
+                return Err(ConvertError::MissingTensor { dir: PathBuf::new(), tensor: t.hf_name.clone(), arch: "?" });
+            };
+            let dtype = e.dtype.clone().map_err(|d| ConvertError::UnsupportedDtype { path: ckpt.shard_path(e).to_path_buf(), tensor: e.name.clone(), dtype: d })?;
+            // the head count was checked against the row count while planning
+            let rows = if *heads > 0 { RowMap::permute(n_rows, *heads).unwrap_or(RowMap::IDENTITY) } else { RowMap::IDENTITY };
+            (ckpt.data(e), dtype, rows, *transform == Transform::AddOne, ckpt.shard_path(e).to_path_buf())
+        }
+    };
+    let stage = Stage { src, dtype, n_per_row, rows, add_one, out: t.conv };
+    let slab_rows = (SLAB_ELEMENTS / n_per_row.max(1)).max(1);
+    let conv_row_bytes = n_per_row * float_size(t.conv);
+    let mut r = 0;
+    while r < n_rows {
+        let nr = slab_rows.min(n_rows - r);
+        buf.resize(nr * conv_row_bytes, 0);
+        stage.convert_rows(r, buf).map_err(|index| ConvertError::NonFinite { path: path.clone(), tensor: t.hf_name.clone(), index })?;
+        if t.ty == t.conv {
+            w.write_tensor_data(buf)?;
+        } else {
+            let row_size = t.ty.row_size(n_per_row as u64).unwrap_or(0) as usize;
+            qbuf.resize(nr * row_size, 0);
+            let source = match t.conv {
+                GgmlType::F32 => quantize::Source::F32(buf),
+                GgmlType::BF16 => quantize::Source::BF16(buf),
+                _ => quantize::Source::F16(buf),
+            };
+            quantize::quantize_tensor(t.ty, source, n_per_row, imatrix, qbuf).map_err(|source| match source {
+                quantize::QuantizeError::NonFinite { index } => ConvertError::NonFinite { path: path.clone(), tensor: t.hf_name.clone(), index: r * n_per_row + index },
+                source => ConvertError::Quantize { tensor: t.hf_name.clone(), gguf: t.name.clone(), source },
+            })?;
+            w.write_tensor_data(qbuf)?;
+        }
+        r += nr;
+    }
+    if let Source::Checkpoint { index, .. } = &t.source {
+        if let Some(e) = ckpt.tensors().get(*index) {
+            ckpt.release(e);
+        }
+    }
+    Ok(())
+}
+
+/// Per-tensor importance weights (llama-imatrix output).
+struct Imatrix;
+
+impl Imatrix {
+    fn get(&self, _tensor: &str) -> Option<&[f32]> {
+        None
+    }
+}
+
+/// Loads an importance matrix. The reader (`quantize::imatrix`, owner policy) has not landed in
+/// main yet: until it does, `--imatrix` is refused rather than silently ignored.
+fn load_imatrix(path: &Path) -> Result<Imatrix, ConvertError> {
+    Err(ConvertError::Imatrix { path: path.to_path_buf(), reason: "importance matrices are not supported by this build yet".into() })
+}
+
+/// Progress of a conversion, reported after planning and after each tensor.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Tensor data bytes written so far.
+    pub bytes: u64,
+    /// Tensor data bytes in all.
+    pub total_bytes: u64,
+    /// Tensors written so far.
+    pub tensors: usize,
+    /// Tensors in all.
+    pub total_tensors: usize,
+}
+
+/// Converts a model (see the module documentation), reporting progress to `on_progress`.
+pub fn convert(opts: &Options, on_progress: &mut dyn FnMut(Progress)) -> Result<Summary, ConvertError> {
+    let started = Instant::now();
+    let out = output_path(opts);
+    if out.exists() && !opts.force {
+        return Err(ConvertError::OutputExists(out));
+    }
+    let plan = plan(opts)?;
+
+    let imatrix: Option<Imatrix> = match &opts.imatrix {
+        Some(p) => Some(load_imatrix(p)?),
+        None => None,
+    };
+
+    let specs: Vec<TensorSpec> = plan.tensors.iter().map(|t| TensorSpec::new(t.name.clone(), &t.dims, t.ty)).collect();
+    let mut w = GgufWriter::create(&out, &plan.metadata, &specs)?;
+    let mut buf = Vec::new();
+    let mut qbuf = Vec::new();
+    let mut written = 0u64;
+    let total_bytes: u64 = plan.tensors.iter().map(Planned::out_bytes).sum();
+    let total_tensors = plan.tensors.len();
+    on_progress(Progress { bytes: 0, total_bytes, tensors: 0, total_tensors });
+    for (i, t) in plan.tensors.iter().enumerate() {
+        let im = imatrix.as_ref().and_then(|m| m.get(&t.name));
+        let im = match im {
+            Some(v) if v.len() as u64 != t.dims.first().copied().unwrap_or(0) => {
+                if t.name == "token_embd.weight" {
+                    None
+                } else {
+                    return Err(ConvertError::Imatrix {
+                        path: opts.imatrix.clone().unwrap_or_default(),
+                        reason: format!("tensor `{}`: {} importance weights, expected {}", t.name, v.len(), t.dims[0]),
+                    });
+                }
+            }
+            other => other,
+        };
+        write_tensor(&mut w, &plan.ckpt, t, if t.ty != t.conv { im } else { None }, &mut buf, &mut qbuf)?;
+        written += t.out_bytes();
+        on_progress(Progress { bytes: written, total_bytes, tensors: i + 1, total_tensors });
+    }
+    w.finish()?;
+    let size_bytes = std::fs::metadata(&out).map_err(|source| ConvertError::Io { path: out.clone(), source })?.len();
+    let modelfile = modelfile::write(&out, &plan.metadata).map_err(|source| ConvertError::Io { path: out.with_file_name("Modelfile"), source })?;
+    let n_params: u64 = plan.tensors.iter().map(Planned::n_elements).sum();
+    Ok(Summary {
+        output: out,
+        modelfile,
+        file_type: opts.file_type.name().to_string(),
+        architecture: plan.spec.name.to_string(),
+        n_tensors: plan.tensors.len(),
+        n_params,
+        size_bytes,
+        bits_per_weight: if n_params > 0 { size_bytes as f64 * 8.0 / n_params as f64 } else { 0.0 },
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

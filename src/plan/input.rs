@@ -1,0 +1,222 @@
+//! What `plan` reads: a GGUF file, a lone `config.json`, or an HF model folder.
+
+use std::path::{Path, PathBuf};
+
+use gguf::{GgufFile, Value};
+
+use super::arch;
+use super::error::PlanError;
+use super::filesize;
+use super::shape::ModelShape;
+use super::tensors::PlannedTensor;
+
+/// Where the model description came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// A GGUF file: its own metadata and tensors (sizes exact).
+    Gguf,
+    /// An HF `config.json` (alone, or in a model folder): tensors and metadata planned the way
+    /// the converter writes them; exact when the tokenizer files are beside it, else the
+    /// tokenizer metadata is estimated.
+    Config,
+}
+
+/// A model ready to be planned.
+#[derive(Debug, Clone)]
+pub struct ModelInput {
+    /// The path given.
+    pub path: PathBuf,
+    /// What it is.
+    pub kind: InputKind,
+    /// Hyper-parameters.
+    pub shape: ModelShape,
+    /// Tensors in file order.
+    pub tensors: Vec<PlannedTensor>,
+    /// The metadata of the file to be written, when known exactly (GGUF input, minus the keys a
+    /// quantizer rewrites).
+    pub metadata: Option<Vec<(String, Value)>>,
+    /// Encoded metadata bytes of the file to be written (exact when `metadata` is known).
+    pub metadata_bytes: u64,
+    /// Data alignment.
+    pub alignment: u64,
+}
+
+/// Keys llama-quantize sets on every output (`general.quantization_version`, `general.file_type`,
+/// both u32) — their size is the same for every type.
+const QUANTIZER_KEYS: &[&str] = &["general.quantization_version", "general.file_type"];
+/// Keys llama-quantize removes (`split.*`).
+const REMOVED_KEYS: &[&str] = &["split.no", "split.count", "split.tensors.count"];
+
+/// Reads a model description from `path`.
+pub fn load(path: &Path) -> Result<ModelInput, PlanError> {
+    if path.is_dir() {
+        let config = path.join("config.json");
+        if config.is_file() {
+            return load_config(path, &config);
+        }
+        return Err(PlanError::UnknownInput { path: path.to_path_buf() });
+    }
+    let mut magic = [0u8; 4];
+    let is_gguf = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .map(|_| &magic == b"GGUF")
+        .map_err(|e| PlanError::Io { path: path.to_path_buf(), source: e })?;
+    if is_gguf {
+        return load_gguf(path);
+    }
+    if path.extension().is_some_and(|e| e == "json") {
+        return load_config(path, path);
+    }
+    Err(PlanError::UnknownInput { path: path.to_path_buf() })
+}
+
+fn load_config(path: &Path, config: &Path) -> Result<ModelInput, PlanError> {
+    let text = std::fs::read_to_string(config).map_err(|e| PlanError::Io { path: config.to_path_buf(), source: e })?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| PlanError::Json { path: config.to_path_buf(), source: e })?;
+    let source = config.display().to_string();
+    let shape = ModelShape::from_hf_config(&json, &source)?;
+    shape.check(&source)?;
+    let dir = config.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let converter = |e: crate::arch::ArchError| PlanError::Inconsistent { file: source.clone(), what: e.to_string() };
+    // The converter's own tables: its tensors (names, ggml dims) and its metadata keys.
+    let tensors: Vec<PlannedTensor> = crate::arch::planned_tensors(&json)
+        .map_err(converter)?
+        .into_iter()
+        .map(|(name, dims)| {
+            let source_type = converter_type(&name, &dims);
+            PlannedTensor { name, dims, source_type }
+        })
+        .collect();
+    let n_params: u64 = tensors.iter().map(|t| t.n_elements()).sum();
+    let mut metadata = crate::arch::config_metadata(&json, F16_FILE_TYPE).map_err(converter)?;
+    let generation = std::fs::read_to_string(dir.join("generation_config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    metadata.extend(crate::arch::general::general_keys(dir, &json, generation.as_ref(), n_params));
+    metadata.push(("general.quantization_version".into(), Value::U32(0)));
+    // With the tokenizer files beside the config the metadata is exact; from a lone config the
+    // tokenizer keys (most of the metadata) are estimated.
+    let (metadata, metadata_bytes) = match crate::tokenizer::gguf_metadata(dir, &json, shape.arch.gguf_arch) {
+        Ok(tok) => {
+            metadata.extend(tok);
+            let metadata = dedup_keys(metadata);
+            let bytes = filesize::metadata_size(&metadata);
+            (Some(metadata), bytes)
+        }
+        Err(_) => (None, filesize::metadata_size(&dedup_keys(metadata)) + estimated_tokenizer_bytes(&shape)),
+    };
+    Ok(ModelInput {
+        path: path.to_path_buf(),
+        kind: InputKind::Config,
+        shape,
+        tensors,
+        metadata,
+        metadata_bytes,
+        alignment: filesize::DEFAULT_ALIGNMENT,
+    })
+}
+
+/// `general.file_type` of the converter's intermediate F16 file (`LLAMA_FTYPE_MOSTLY_F16`); every
+/// file type's value is a u32 of the same size.
+const F16_FILE_TYPE: u32 = 1;
+
+/// The converter's tensor type in its F16 output (`converter_type` in src/convert): F32 for 1-D
+/// tensors, norms and non-`.weight` tensors, F16 for the rest.
+fn converter_type(name: &str, dims: &[u64]) -> gguf::GgmlType {
+    if dims.len() <= 1 || name.ends_with("_norm.weight") || !name.ends_with(".weight") {
+        gguf::GgmlType::F32
+    } else {
+        gguf::GgmlType::F16
+    }
+}
+
+/// Keeps the last value of each key, in first-seen order (the converter's `set_key`).
+fn dedup_keys(kv: Vec<(String, Value)>) -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = Vec::with_capacity(kv.len());
+    for (k, v) in kv {
+        match out.iter_mut().find(|(ok, _)| *ok == k) {
+            Some(slot) => slot.1 = v,
+            None => out.push((k, v)),
+        }
+    }
+    out
+}
+
+/// Tokenizer metadata bytes without the tokenizer files: ~24 bytes per token (string length and
+/// text, score, token type) and as much again for BPE merges. An estimate.
+fn estimated_tokenizer_bytes(shape: &ModelShape) -> u64 {
+    48 * shape.n_vocab
+}
+
+fn load_gguf(path: &Path) -> Result<ModelInput, PlanError> {
+    let file = GgufFile::open(path).map_err(|e| PlanError::Gguf { path: path.to_path_buf(), source: e })?;
+    let source = path.display().to_string();
+    let shape = shape_from_gguf(&file, &source)?;
+    let tensors = file
+        .tensors()
+        .iter()
+        .map(|t| PlannedTensor { name: t.name.clone(), dims: t.dims.clone(), source_type: t.ty })
+        .collect();
+    let mut metadata: Vec<(String, Value)> = file
+        .metadata()
+        .iter()
+        .filter(|(k, _)| !REMOVED_KEYS.contains(&k.as_str()) && !QUANTIZER_KEYS.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    for key in QUANTIZER_KEYS {
+        metadata.push((key.to_string(), Value::U32(0)));
+    }
+    Ok(ModelInput {
+        path: path.to_path_buf(),
+        kind: InputKind::Gguf,
+        shape,
+        tensors,
+        metadata_bytes: filesize::metadata_size(&metadata),
+        alignment: u64::from(file.alignment()),
+        metadata: Some(metadata),
+    })
+}
+
+/// Reads the hyper-parameters from GGUF metadata (the keys llama.cpp's loader reads).
+pub fn shape_from_gguf(file: &GgufFile, source: &str) -> Result<ModelShape, PlanError> {
+    let missing = |field: &str| PlanError::MissingField { file: source.to_string(), field: field.to_string() };
+    let arch_name = file.get("general.architecture").and_then(|v| v.as_str()).ok_or_else(|| missing("general.architecture"))?;
+    let arch = arch::by_gguf_name(arch_name).ok_or_else(|| PlanError::UnsupportedArch {
+        file: source.to_string(),
+        arch: arch_name.to_string(),
+        supported: arch::ARCHES.iter().map(|a| a.gguf_arch).collect::<Vec<_>>().join(", "),
+    })?;
+    let key = |k: &str| format!("{arch_name}.{k}");
+    let get = |k: &str| file.get(&key(k)).and_then(|v| v.as_u64());
+    let need = |k: &str| get(k).filter(|&v| v > 0).ok_or_else(|| missing(&key(k)));
+    let n_layer = need("block_count")?;
+    let n_embd = need("embedding_length")?;
+    let n_head = need("attention.head_count")?;
+    let n_head_kv = get("attention.head_count_kv").filter(|&v| v > 0).unwrap_or(n_head);
+    let head_dim_k = get("attention.key_length").filter(|&v| v > 0).unwrap_or(n_embd / n_head);
+    let head_dim_v = get("attention.value_length").filter(|&v| v > 0).unwrap_or(head_dim_k);
+    let n_ff = need("feed_forward_length")?;
+    let n_ctx_train = need("context_length")?;
+    let token_embd = file.tensor("token_embd.weight").ok_or_else(|| missing("tensor token_embd.weight"))?;
+    let n_vocab = token_embd.dims.get(1).copied().filter(|&v| v > 0).ok_or_else(|| missing("token_embd.weight rows"))?;
+    let n_swa = match arch.swa {
+        arch::SwaRule::None => None,
+        arch::SwaRule::EvenLayers => Some(get("attention.sliding_window").filter(|&w| w > 0).unwrap_or(super::shape::DEFAULT_SWA)),
+    };
+    let shape = ModelShape {
+        arch,
+        n_layer,
+        n_embd,
+        n_head,
+        n_head_kv,
+        head_dim_k,
+        head_dim_v,
+        n_ff,
+        n_vocab,
+        n_ctx_train,
+        n_swa,
+    };
+    shape.check(source)?;
+    Ok(shape)
+}

@@ -1,0 +1,312 @@
+//! The memory model: what the pinned llama.cpp allocates for a model at a context.
+//!
+//! - **Weights**: the model buffer is the tensors' data, each padded to the file's alignment (with
+//!   mmap llama.cpp maps exactly that range). When offloading, the token embedding stays on the
+//!   host (llama.cpp's input layer); the output layer goes to the GPU with the last layer; a tied
+//!   output projection is a GPU copy of the token embedding.
+//! - **KV cache** (`llama_kv_cache`): the context is padded to 256 cells; per layer one K tensor
+//!   of `n_embd_k_gqa` × cells and one V tensor of `n_embd_v_gqa` × cells, rows in the KV type
+//!   (block types: `row_size`). Sliding-window layers (gemma2, `llama_kv_cache_iswa`) get
+//!   `pad256(min(n_ctx, n_swa + n_ubatch))` cells.
+//! - **Compute buffer** (`sched_reserve`: the worst-case graph of `n_ubatch` tokens, every token
+//!   an output, flash attention on — llama.cpp's default on CPU and CUDA): the larger of the output
+//!   phase (f32 logits `n_vocab` × tokens plus the `n_embd` activations still live: two or three
+//!   depending on how ggml-alloc packs the graph, counted as 2.5) and the layer phase (the f16 KQ
+//!   masks `n_kv` × tokens plus about `3·n_ff + 4·n_embd` f32 activations per token, per FFN
+//!   layout). llama.cpp clamps
+//!   `n_ubatch` to the requested (unpadded) context. Fitted against `sched_reserve: CPU compute
+//!   buffer size`: within 5% on every fixture and SmolLM2 (tests/plan_memory.rs). On CUDA (checked
+//!   against a CUDA build on an H200 with CodeLlama-7B, Phi-3.5-mini and Gemma-2-2B shaped models:
+//!   within 3%) the output phase keeps three `n_embd` activations and the mask live, the FFN phase
+//!   one `n_embd` activation fewer, and a quantized KV cache adds an attention phase: flash
+//!   attention converts one layer's K and V views (all cells) to f16 inside its output allocation.
+
+use gguf::GgmlType;
+
+use super::arch::FfnLayout;
+use super::shape::ModelShape;
+use super::tensors::PlannedTensor;
+
+/// llama.cpp's context padding (`GGML_PAD(n_ctx, 256)` in `llama_context`).
+pub const CTX_PAD: u64 = 256;
+
+/// How the model is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunParams {
+    /// Requested context (tokens), before llama.cpp's padding.
+    pub ctx: u64,
+    /// Tokens per prompt-processing step (`n_ubatch`).
+    pub ubatch: u64,
+    /// Type of the K and V cache.
+    pub kv_type: GgmlType,
+    /// The backend that runs the layers.
+    pub backend: Backend,
+}
+
+/// The ggml backend whose compute buffer is modelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// ggml-cpu (`CPU compute buffer size`).
+    Cpu,
+    /// ggml-cuda (`CUDA0 compute buffer size`): flash attention's f16 copies of a quantized K/V
+    /// are part of its output tensor's allocation (`ggml_cuda_flash_attn_ext_get_alloc_size`).
+    Cuda,
+}
+
+fn pad(x: u64, to: u64) -> u64 {
+    x.div_ceil(to).saturating_mul(to)
+}
+
+/// Tokens per micro-batch: llama.cpp clamps `n_batch` to the requested context and `n_ubatch` to
+/// `n_batch` (`llama_context` constructor).
+pub fn n_ubatch(p: &RunParams) -> u64 {
+    p.ubatch.min(p.ctx).max(1)
+}
+
+/// KV cells llama.cpp allocates for the full-attention layers at this context.
+pub fn kv_cells(ctx: u64) -> u64 {
+    pad(ctx.max(1), CTX_PAD)
+}
+
+/// KV cells of the sliding-window layers (`llama_kv_cache_iswa`, one sequence).
+pub fn kv_cells_swa(shape: &ModelShape, p: &RunParams) -> u64 {
+    let full = kv_cells(p.ctx);
+    let w = shape.n_swa.unwrap_or(0);
+    pad(full.min(w.saturating_add(n_ubatch(p))), CTX_PAD)
+}
+
+/// Bytes of `n` elements of `ty` laid out as rows of `row` elements (`ggml_row_size` × rows).
+fn rows_bytes(ty: GgmlType, row: u64, n_rows: u64) -> u64 {
+    ty.row_size(row).unwrap_or(u64::MAX).saturating_mul(n_rows)
+}
+
+/// KV cache bytes of one layer at this context.
+pub fn kv_layer_bytes(shape: &ModelShape, p: &RunParams, il: u64) -> u64 {
+    let cells = if shape.is_swa(il) { kv_cells_swa(shape, p) } else { kv_cells(p.ctx) };
+    rows_bytes(p.kv_type, shape.n_embd_k_gqa(), cells).saturating_add(rows_bytes(
+        p.kv_type,
+        shape.n_embd_v_gqa(),
+        cells,
+    ))
+}
+
+/// Whether the KV type can hold this model's K and V rows.
+pub fn kv_type_fits(shape: &ModelShape, kv_type: GgmlType) -> bool {
+    kv_type.row_size(shape.n_embd_k_gqa()).is_some() && kv_type.row_size(shape.n_embd_v_gqa()).is_some()
+}
+
+/// KV cache bytes of all layers.
+pub fn kv_bytes(shape: &ModelShape, p: &RunParams) -> u64 {
+    (0..shape.n_layer).fold(0u64, |a, il| a.saturating_add(kv_layer_bytes(shape, p, il)))
+}
+
+/// Compute-buffer estimate (see the module doc).
+pub fn compute_bytes(shape: &ModelShape, p: &RunParams) -> u64 {
+    let n_ctx = kv_cells(p.ctx);
+    let tokens = n_ubatch(p);
+    let f32b = 4u64;
+    let full_mask = 2 * n_ctx * tokens;
+    let output_phase = f32b * tokens * shape.n_vocab
+        + match p.backend {
+            // 2.5 n_embd activations (2 or 3 live, depending on ggml-alloc's packing)
+            Backend::Cpu => 10 * tokens * shape.n_embd,
+            // 3 n_embd activations and the full-attention mask still live
+            Backend::Cuda => 12 * tokens * shape.n_embd + full_mask,
+        };
+    let mut mask = full_mask;
+    if (0..shape.n_layer).any(|il| shape.is_swa(il)) {
+        mask += 2 * kv_cells_swa(shape, p) * tokens;
+    }
+    // f32 values per token live at the FFN's peak: gate, up and their product (n_ff each; phi3's
+    // fused gate+up is one 2·n_ff tensor), plus n_embd-wide residual/norm tensors.
+    let (e, f) = (shape.n_embd, shape.n_ff);
+    let ffn_width = match shape.arch.ffn {
+        FfnLayout::GateUp | FfnLayout::FusedGateUp => 3 * f,
+        // phi2 applies GELU in place: only the up projection's n_ff.
+        FfnLayout::UpOnly => f,
+    };
+    // CUDA fuses more: one n_embd activation fewer (measured on llama; at least 3).
+    let embd_live = match p.backend {
+        Backend::Cpu => shape.arch.ffn_embd_live,
+        Backend::Cuda => shape.arch.ffn_embd_live.saturating_sub(1).max(3),
+    };
+    let q_live = if p.kv_type == GgmlType::F16 { 0 } else { shape.arch.quant_kv_q_live * shape.n_head * shape.head_dim_k };
+    let ffn_phase = mask + f32b * tokens * (ffn_width + embd_live * e + q_live);
+    // CUDA flash attention with a quantized cache: f16 copies of one layer's K and V views.
+    let attn_phase = match p.backend {
+        Backend::Cuda if p.kv_type != GgmlType::F16 => {
+            mask + 2 * n_ctx * (shape.n_embd_k_gqa() + shape.n_embd_v_gqa()) + f32b * tokens * 3 * e
+        }
+        _ => 0,
+    };
+    output_phase.max(ffn_phase).max(attn_phase)
+}
+
+/// Bytes of one tensor's data in the file, padded to the alignment.
+pub fn tensor_bytes(dims: &[u64], ty: GgmlType, alignment: u64) -> Option<u64> {
+    let row = *dims.first()?;
+    let rows = dims[1..].iter().try_fold(1u64, |a, &d| a.checked_mul(d))?;
+    let bytes = ty.row_size(row)?.checked_mul(rows)?;
+    Some(pad(bytes, alignment))
+}
+
+/// The weights, split the way llama.cpp places them when offloading.
+#[derive(Debug, Clone, Default)]
+pub struct Weights {
+    /// All tensor data (llama.cpp's model buffer when run on CPU).
+    pub total: u64,
+    /// Per repeating layer.
+    pub per_layer: Vec<u64>,
+    /// The token embedding (host: llama.cpp's input layer).
+    pub token_embd: u64,
+    /// The output layer on the GPU: output norm + output projection (a copy of the token
+    /// embedding when tied).
+    pub output_layer: u64,
+}
+
+impl Weights {
+    /// Splits typed tensors. `types[i]` is the type of `tensors[i]`; sizes were checked before.
+    pub fn new(shape: &ModelShape, tensors: &[PlannedTensor], types: &[GgmlType], alignment: u64) -> Weights {
+        let mut w = Weights { per_layer: vec![0; shape.n_layer as usize], ..Weights::default() };
+        let mut has_output = false;
+        for (t, &ty) in tensors.iter().zip(types) {
+            let b = tensor_bytes(&t.dims, ty, alignment).unwrap_or(u64::MAX);
+            w.total = w.total.saturating_add(b);
+            match t.layer() {
+                Some(il) if (il as usize) < w.per_layer.len() => w.per_layer[il as usize] += b,
+                _ => {
+                    if t.name == "token_embd.weight" {
+                        w.token_embd = b;
+                    } else {
+                        has_output |= t.name == "output.weight";
+                        w.output_layer = w.output_layer.saturating_add(b);
+                    }
+                }
+            }
+        }
+        if !has_output {
+            w.output_layer = w.output_layer.saturating_add(w.token_embd);
+        }
+        w
+    }
+
+    /// Weights on the GPU when all layers and the output layer are offloaded.
+    pub fn gpu_full(&self) -> u64 {
+        self.per_layer.iter().sum::<u64>().saturating_add(self.output_layer)
+    }
+}
+
+/// Memory at one context for one set of weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// Weights on the GPU (full offload).
+    pub weights: u64,
+    /// KV cache.
+    pub kv: u64,
+    /// Compute buffer.
+    pub compute: u64,
+}
+
+impl Footprint {
+    /// Everything on the GPU.
+    pub fn total(&self) -> u64 {
+        self.weights.saturating_add(self.kv).saturating_add(self.compute)
+    }
+}
+
+/// Full-offload footprint.
+pub fn footprint(shape: &ModelShape, w: &Weights, p: &RunParams) -> Footprint {
+    Footprint { weights: w.gpu_full(), kv: kv_bytes(shape, p), compute: compute_bytes(shape, p) }
+}
+
+/// How many repeating layers fit in `budget` bytes of GPU memory (llama.cpp's `-ngl`: the last
+/// layers are offloaded first; the output layer only once every layer is), with the compute
+/// buffer on the GPU. Returns `n_layer + 1` when everything fits.
+pub fn gpu_layers(shape: &ModelShape, w: &Weights, p: &RunParams, budget: u64) -> u64 {
+    let compute = compute_bytes(shape, p);
+    let mut used = compute;
+    if used > budget {
+        return 0;
+    }
+    let mut n = 0;
+    for il in (0..shape.n_layer).rev() {
+        let layer = w.per_layer.get(il as usize).copied().unwrap_or(0).saturating_add(kv_layer_bytes(shape, p, il));
+        used = used.saturating_add(layer);
+        if used > budget {
+            return n;
+        }
+        n += 1;
+    }
+    if used.saturating_add(w.output_layer) <= budget {
+        n + 1
+    } else {
+        n
+    }
+}
+
+/// The largest context (a multiple of 256, at most the training context) at which the whole
+/// model fits `budget`; `None` when not even 256 tokens fit.
+pub fn max_ctx(shape: &ModelShape, w: &Weights, p: &RunParams, budget: u64) -> Option<u64> {
+    let fits = |ctx: u64| footprint(shape, w, &RunParams { ctx, ..*p }).total() <= budget;
+    let top = (shape.n_ctx_train / CTX_PAD).max(1);
+    if !fits(CTX_PAD) {
+        return None;
+    }
+    // Memory grows with the context: binary search over multiples of 256.
+    let (mut lo, mut hi) = (1u64, top);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if fits(mid * CTX_PAD) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Some(lo * CTX_PAD)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::input::{load, ModelInput};
+
+    fn phi35() -> ModelInput {
+        load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/phi-3.5-mini-instruct"))).expect("shipped config")
+    }
+
+    fn run(ctx: u64) -> RunParams {
+        RunParams { ctx, ubatch: 512, kv_type: GgmlType::F16, backend: Backend::Cuda }
+    }
+
+    #[test]
+    fn max_ctx_is_the_boundary() {
+        let m = phi35();
+        let (s, t) = (&m.shape, &m.tensors);
+        let types: Vec<GgmlType> = t.iter().map(|t| t.source_type).collect();
+        let w = Weights::new(s, t, &types, 32);
+        let budget = 8 * (1u64 << 30) - 600 * (1 << 20);
+        let c = max_ctx(s, &w, &run(4096), budget).expect("F16 fits at some context");
+        assert!(footprint(s, &w, &run(c)).total() <= budget);
+        assert!(footprint(s, &w, &run(c + CTX_PAD)).total() > budget);
+    }
+
+    #[test]
+    fn gpu_layers_is_the_boundary() {
+        let m = phi35();
+        let (s, t) = (&m.shape, &m.tensors);
+        let types: Vec<GgmlType> = t.iter().map(|t| t.source_type).collect();
+        let w = Weights::new(s, t, &types, 32);
+        let p = run(4096);
+        let budget = 6 * (1u64 << 30);
+        let n = gpu_layers(s, &w, &p, budget);
+        assert!(n > 0 && n < s.n_layer, "{n}");
+        let used = |k: u64| -> u64 {
+            compute_bytes(s, &p)
+                + (s.n_layer - k..s.n_layer).map(|il| w.per_layer[il as usize] + kv_layer_bytes(s, &p, il)).sum::<u64>()
+        };
+        assert!(used(n) <= budget && used(n + 1) > budget);
+        // Everything fits: all layers plus the output layer.
+        assert_eq!(gpu_layers(s, &w, &p, u64::MAX / 4), s.n_layer + 1);
+    }
+}

@@ -1,0 +1,18 @@
+//! Quality order of llama.cpp's file types, best first: llama.cpp's published KL-divergence
+//! ranking of its quantizations (tools/quantize/README.md and the k-quants PR tables: F16 > Q8_0 >
+//! Q6_K > Q5_K_M > Q5_K_S > Q4_K_M > Q4_K_S > Q4_0 …, legacy types below the k-quants of the same
+//! bits). Declared once; used to recommend the best type that fits.
+
+/// File-type names (as llama-quantize prints them), best quality first.
+pub const QUALITY_ORDER: &[&str] = &[
+    "F32", "BF16", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_1", "Q5_0", "Q4_K_M", "Q4_K_S", "Q4_1", "Q4_0",
+    "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K",
+];
+
+/// The default list `plan` sizes.
+pub const DEFAULT_TYPES: &[&str] = &["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"];
+
+/// Rank of a file type (0 = best); types outside the table rank last.
+pub fn rank(name: &str) -> usize {
+    QUALITY_ORDER.iter().position(|n| n.eq_ignore_ascii_case(name)).unwrap_or(QUALITY_ORDER.len())
+}

@@ -1,0 +1,123 @@
+//! A model's hyper-parameters, as far as memory is concerned: what llama.cpp reads from GGUF
+//! metadata (`{arch}.block_count`, `{arch}.attention.head_count_kv`, …) or what the converter
+//! derives from the HF `config.json` fields.
+
+use super::arch::{self, ArchInfo, SwaRule};
+use super::error::PlanError;
+
+/// Sliding window when the config or GGUF does not say (gemma2's default in HF and llama.cpp).
+pub const DEFAULT_SWA: u64 = 4096;
+
+/// The hyper-parameters that decide a model's weights, KV cache and compute buffer.
+#[derive(Debug, Clone)]
+pub struct ModelShape {
+    /// The architecture.
+    pub arch: &'static ArchInfo,
+    /// `{arch}.block_count` / HF `num_hidden_layers`.
+    pub n_layer: u64,
+    /// `{arch}.embedding_length` / HF `hidden_size`.
+    pub n_embd: u64,
+    /// `{arch}.attention.head_count` / HF `num_attention_heads`.
+    pub n_head: u64,
+    /// `{arch}.attention.head_count_kv` / HF `num_key_value_heads` (default: `n_head`).
+    pub n_head_kv: u64,
+    /// `{arch}.attention.key_length` / HF `head_dim` (default: `n_embd / n_head`).
+    pub head_dim_k: u64,
+    /// `{arch}.attention.value_length` (default: `head_dim_k`).
+    pub head_dim_v: u64,
+    /// `{arch}.feed_forward_length` / HF `intermediate_size`.
+    pub n_ff: u64,
+    /// Rows of `token_embd` / HF `vocab_size`.
+    pub n_vocab: u64,
+    /// `{arch}.context_length` / HF `max_position_embeddings`.
+    pub n_ctx_train: u64,
+    /// `{arch}.attention.sliding_window` / HF `sliding_window`, for architectures with SWA layers.
+    pub n_swa: Option<u64>,
+}
+
+impl ModelShape {
+    /// `n_embd_k_gqa`: K elements per token and layer.
+    pub fn n_embd_k_gqa(&self) -> u64 {
+        self.head_dim_k * self.n_head_kv
+    }
+
+    /// `n_embd_v_gqa`: V elements per token and layer.
+    pub fn n_embd_v_gqa(&self) -> u64 {
+        self.head_dim_v * self.n_head_kv
+    }
+
+    /// Whether layer `il` uses the sliding-window KV cache (llama.cpp's `hparams.is_swa(il)`).
+    pub fn is_swa(&self, il: u64) -> bool {
+        match (self.arch.swa, self.n_swa) {
+            (SwaRule::EvenLayers, Some(w)) if w > 0 => il % 2 == 0,
+            _ => false,
+        }
+    }
+
+    /// Reads the shape from an HF `config.json`. `source` names the file for error messages.
+    pub fn from_hf_config(config: &serde_json::Value, source: &str) -> Result<ModelShape, PlanError> {
+        let model_type = config.get("model_type").and_then(|v| v.as_str()).ok_or_else(|| {
+            PlanError::MissingField { file: source.to_string(), field: "model_type".into() }
+        })?;
+        let arch = arch::by_hf_model_type(model_type).ok_or_else(|| PlanError::UnsupportedArch {
+            file: source.to_string(),
+            arch: model_type.to_string(),
+            supported: arch::supported_names(),
+        })?;
+        let field = |name: &str| -> Option<u64> { config.get(name).and_then(|v| v.as_u64()) };
+        let need = |name: &str| -> Result<u64, PlanError> {
+            match field(name) {
+                Some(v) if v > 0 => Ok(v),
+                _ => Err(PlanError::MissingField { file: source.to_string(), field: name.into() }),
+            }
+        };
+        let n_layer = need("num_hidden_layers")?;
+        let n_embd = need("hidden_size")?;
+        let n_head = need("num_attention_heads")?;
+        let n_head_kv = field("num_key_value_heads").filter(|&v| v > 0).unwrap_or(n_head);
+        let head_dim = match field("head_dim").filter(|&v| v > 0) {
+            Some(d) => d,
+            None => {
+                if n_embd % n_head != 0 {
+                    return Err(PlanError::Inconsistent {
+                        file: source.to_string(),
+                        what: format!("hidden_size {n_embd} is not a multiple of num_attention_heads {n_head}"),
+                    });
+                }
+                n_embd / n_head
+            }
+        };
+        let n_ff = need("intermediate_size")?;
+        let n_vocab = need("vocab_size")?;
+        let n_ctx_train = need("max_position_embeddings")?;
+        let n_swa = match arch.swa {
+            SwaRule::None => None,
+            // HF's Gemma2Config and llama.cpp's gemma2 loader both default to 4096.
+            SwaRule::EvenLayers => Some(field("sliding_window").filter(|&w| w > 0).unwrap_or(DEFAULT_SWA)),
+        };
+        Ok(ModelShape {
+            arch,
+            n_layer,
+            n_embd,
+            n_head,
+            n_head_kv,
+            head_dim_k: head_dim,
+            head_dim_v: head_dim,
+            n_ff,
+            n_vocab,
+            n_ctx_train,
+            n_swa,
+        })
+    }
+
+    /// Checks the hyper-parameters against each other (GQA head counts).
+    pub fn check(&self, source: &str) -> Result<(), PlanError> {
+        if self.n_head_kv == 0 || self.n_head % self.n_head_kv != 0 {
+            return Err(PlanError::Inconsistent {
+                file: source.to_string(),
+                what: format!("head count {} is not a multiple of KV head count {}", self.n_head, self.n_head_kv),
+            });
+        }
+        Ok(())
+    }
+}

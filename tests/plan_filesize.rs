@@ -1,0 +1,139 @@
+//! `ggufkit plan`'s exact file sizes: for GGUF input, the size it predicts for each file type
+//! equals, to the byte, the size of the file the pinned `llama-quantize` writes; for a model
+//! folder, the size of the file `ggufkit convert` writes, and its planned tensors are the
+//! reference converter's (same weights bytes per type).
+
+mod common;
+
+/// The reference converter's F16 GGUF of a fixture. Serialized: `common::cached` names its
+/// temporary file by process id, so two tests of this binary making the same artifact at once
+/// would collide.
+fn converted(model: &str) -> std::path::PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if model == "tiny-qwen2" {
+        // The pinned converter refuses tiny-qwen2's pre-tokenizer hash; run it with the lookup
+        // answered "qwen2" (tests/py/convert_with_pre.py): every tensor is the converter's own.
+        let out = common::cache_dir().join("plan-tiny-qwen2-ref-f16.gguf");
+        return common::cached(&out, |tmp| {
+            common::run(
+                std::process::Command::new(common::ref_python())
+                    .arg(common::repo_root().join("tests/py/convert_with_pre.py"))
+                    .arg(common::ref_llama_src())
+                    .arg("qwen2")
+                    .arg(common::fixture_model("tiny-qwen2"))
+                    .args(["--outtype", "f16", "--outfile"])
+                    .arg(tmp),
+            );
+        });
+    }
+    common::ref_converted(model, "f16")
+}
+
+use std::path::Path;
+use std::process::Command;
+
+const TYPES: &[&str] = &["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q4_K_M", "Q4_K_S", "Q4_0", "Q3_K_M", "Q3_K_L", "Q2_K"];
+
+fn plan_json(model: &Path, types: &[&str]) -> serde_json::Value {
+    let out = common::run(
+        Command::new(common::ggufkit()).arg("plan").arg(model).args(["--types", &types.join(","), "--json"]),
+    );
+    serde_json::from_str(&out).expect("plan --json output is JSON")
+}
+
+fn row<'a>(plan: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    plan["rows"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["name"] == name))
+        .unwrap_or_else(|| panic!("no row {name} in {plan}"))
+}
+
+fn check_sizes(label: &str, f16: &Path, types: &[&str]) {
+    let plan = plan_json(f16, types);
+    let mut failures = Vec::new();
+    for ty in types {
+        let out = common::ref_quantized(f16, ty, &[], &format!("{label}-{ty}.gguf"));
+        let want = std::fs::metadata(&out).expect("quantized file").len();
+        let r = row(&plan, ty);
+        let got = r["file_bytes"].as_u64().expect("file_bytes");
+        assert_eq!(r["file_bytes_exact"], true, "{label} {ty}: GGUF input gives exact sizes");
+        eprintln!("{label} {ty}: llama-quantize {want} bytes, plan {got} bytes");
+        if got != want {
+            failures.push(format!("{label} {ty}: llama-quantize wrote {want} bytes, plan says {got} ({:+})", got as i64 - want as i64));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn file_size_tiny_llama() {
+    check_sizes("plan-tiny-llama", &converted("tiny-llama"), TYPES);
+}
+
+#[test]
+fn file_size_tiny_phi3() {
+    check_sizes("plan-tiny-phi3", &converted("tiny-phi3"), TYPES);
+}
+
+#[test]
+fn file_size_tiny_gemma2() {
+    check_sizes("plan-tiny-gemma2", &converted("tiny-gemma2"), TYPES);
+}
+
+#[test]
+fn file_size_tiny_qwen2() {
+    check_sizes("plan-tiny-qwen2", &converted("tiny-qwen2"), TYPES);
+}
+
+#[test]
+fn file_size_smollm2_135m() {
+    let f16 = common::smollm2_f16();
+    check_sizes("plan-smollm2", &f16, &["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"]);
+}
+
+/// From the HF folder, the plan's tensors are the reference converter's: the same weights bytes
+/// for every type, and the file size within 2 KiB of llama-quantize's file (general.* naming keys
+/// differ with the folder name; the convert test below is to the byte).
+#[test]
+fn config_plan_matches_reference_converter_tensors() {
+    for model in ["tiny-llama", "tiny-qwen2", "tiny-phi3", "tiny-gemma2"] {
+        let from_gguf = plan_json(&converted(model), TYPES);
+        let from_folder = plan_json(&common::fixture_model(model), TYPES);
+        assert_eq!(from_folder["input"], "config");
+        assert_eq!(from_folder["n_params"], from_gguf["n_params"], "{model}: parameter count");
+        for ty in TYPES {
+            let (a, b) = (row(&from_gguf, ty), row(&from_folder, ty));
+            assert_eq!(a["weights_bytes"], b["weights_bytes"], "{model} {ty}: weights from config vs reference GGUF");
+            let (fa, fb) = (a["file_bytes"].as_u64().unwrap_or(0) as f64, b["file_bytes"].as_u64().unwrap_or(0) as f64);
+            // Tokenizer metadata is exact from the folder; the ~1 KiB of architecture and
+            // general keys is estimated.
+            assert!((fa - fb).abs() < 2048.0, "{model} {ty}: estimated file size {fb} vs {fa}");
+        }
+    }
+}
+
+/// From an HF folder, the size `plan` predicts for each type is the size of the file
+/// `ggufkit convert` writes, to the byte.
+#[test]
+fn folder_plan_equals_convert_output() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let mut failures = Vec::new();
+    for model in ["tiny-llama", "tiny-qwen2", "tiny-phi3", "tiny-gemma2"] {
+        let dir = common::fixture_model(model);
+        let plan = plan_json(&dir, TYPES);
+        assert_eq!(plan["rows"][0]["file_bytes_exact"], true, "{model}: folder with tokenizer files");
+        for ty in TYPES {
+            let file = out.path().join(format!("{model}-{ty}.gguf"));
+            common::run(Command::new(common::ggufkit()).arg("convert").arg(&dir).args(["-t", ty, "--force", "-o"]).arg(&file));
+            let want = std::fs::metadata(&file).expect("converted file").len();
+            let got = row(&plan, ty)["file_bytes"].as_u64().expect("file_bytes");
+            eprintln!("{model} {ty}: convert {want} bytes, plan {got} bytes");
+            if got != want {
+                failures.push(format!("{model} {ty}: convert wrote {want} bytes, plan says {got} ({:+})", got as i64 - want as i64));
+            }
+            let _ = std::fs::remove_file(&file);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -1,0 +1,48 @@
+"""Single-thread throughput of the pinned ggml's quantizers (libggml-base via ctypes:
+ggml_quantize_chunk, the function llama-quantize calls per chunk), in MB/s of F16 input, on the
+raw F16 file that the kernel_throughput example also reads. The F16 -> F32 conversion is not
+timed (this favours ggml slightly).
+
+Usage: ggml_throughput.py LIBDIR IN.f16 N_PER_ROW [IMATRIX] TYPE...
+  TYPE: ggml type name (q8_0, q4_K, ...); IMATRIX: "imatrix" to pass importance weights
+  (the same pseudo-random weights for every run).
+"""
+import ctypes
+import os
+import sys
+import time
+
+import numpy as np
+
+IDS = {"f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "q2_K": 10, "q3_K": 11,
+       "q4_K": 12, "q5_K": 13, "q6_K": 14, "bf16": 30}
+
+
+def main() -> None:
+    libdir, src, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    args = sys.argv[4:]
+    with_imatrix = bool(args) and args[0] == "imatrix"
+    if with_imatrix:
+        args = args[1:]
+    lib = ctypes.CDLL(os.path.join(libdir, "libggml-base.so"))
+    lib.ggml_row_size.restype = ctypes.c_size_t
+    lib.ggml_row_size.argtypes = [ctypes.c_int, ctypes.c_int64]
+    fp = ctypes.POINTER(ctypes.c_float)
+    lib.ggml_quantize_chunk.restype = ctypes.c_size_t
+    lib.ggml_quantize_chunk.argtypes = [ctypes.c_int, fp, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, fp]
+    h = np.fromfile(src, dtype=np.float16)
+    x = np.ascontiguousarray(h.astype(np.float32))
+    nrows = x.size // n
+    w = np.ascontiguousarray((np.arange(n) % 97).astype(np.float32) / 97.0 + 0.1)
+    for name in args:
+        ty = IDS[name]
+        out = np.zeros(nrows * lib.ggml_row_size(ty, n), dtype=np.uint8)
+        t = time.perf_counter()
+        lib.ggml_quantize_chunk(ty, x.ctypes.data_as(fp), out.ctypes.data, 0, nrows, n,
+                                w.ctypes.data_as(fp) if with_imatrix else None)
+        dt = time.perf_counter() - t
+        print(f"ggml {name:>5} {'imatrix' if with_imatrix else 'plain':8} {h.nbytes / dt / 1e6:9.1f} MB/s of F16 input (1 thread)")
+
+
+if __name__ == "__main__":
+    main()

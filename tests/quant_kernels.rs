@@ -1,0 +1,168 @@
+//! Byte identity of our quantization kernels with the pinned llama-quantize: every tensor of real
+//! models (tiny-llama and tiny-phi3 converted by the reference converter, SmolLM2-135M as F16),
+//! quantized with `llama-quantize --pure` to each type, without and with an importance matrix
+//! made by the pinned llama-imatrix, must equal `quantize::quantize_tensor` on the F16 input
+//! bytes. Also: our dequantization equals gguf-py's on llama.cpp's blocks.
+
+mod common;
+mod quant_kernels_support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+
+use quant_kernels_support::{f16_models, imatrix, imatrix_weights, Gguf};
+use quantize::{GgmlType, Source};
+
+/// The input's bytes as a quantize Source.
+fn source<'a>(g: &'a Gguf, t: &quant_kernels_support::Tensor) -> Source<'a> {
+    match GgmlType::from_id(t.ty) {
+        Some(GgmlType::F32) => Source::F32(g.data(t)),
+        Some(GgmlType::F16) => Source::F16(g.data(t)),
+        Some(GgmlType::BF16) => Source::BF16(g.data(t)),
+        other => panic!("input tensor {} has type {other:?}", t.name),
+    }
+}
+
+/// Quantizes `model` with llama-quantize (`--pure`, optionally `--imatrix`) to `ftype`, then
+/// requantizes every tensor of the input with our kernels to the type llama-quantize chose and
+/// compares bytes. Returns how many 2-D tensors were compared, per type.
+fn compare_model(model_name: &str, model: &Path, ftype: &str, with_imatrix: bool) -> HashMap<GgmlType, usize> {
+    let (extra, weights) = if with_imatrix {
+        let imat = imatrix(model_name, model);
+        let w = imatrix_weights(&imat);
+        assert!(!w.is_empty(), "empty imatrix {}", imat.display());
+        (vec!["--pure".to_string(), "--imatrix".to_string(), imat.display().to_string()], Some(w))
+    } else {
+        (vec!["--pure".to_string()], None)
+    };
+    let extra: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
+    let name = format!("qk-{model_name}-{ftype}-pure{}.gguf", if with_imatrix { "-imatrix" } else { "" });
+    let out = common::ref_quantized(model, ftype, &extra, &name);
+    let input = Gguf::read(model);
+    let reference = Gguf::read(&out);
+    assert_eq!(input.tensors.len(), reference.tensors.len());
+    let mut counts = HashMap::new();
+    let mut weighted = 0usize;
+    for t in &reference.tensors {
+        let ty = GgmlType::from_id(t.ty).unwrap();
+        assert!(quantize::supports(ty), "{}: llama-quantize chose {ty}, which we do not support", t.name);
+        let it = input.tensor(&t.name).unwrap_or_else(|| panic!("{} missing in input", t.name));
+        assert_eq!(it.dims, t.dims);
+        let n_per_row = t.dims[0] as usize;
+        // llama-quantize uses an imatrix entry only when its size is ne0·ne2 (ne2 = 1 here).
+        let w = weights.as_ref().and_then(|m| m.get(&t.name)).filter(|w| w.len() == n_per_row).map(|w| w.as_slice());
+        let expected = reference.data(t);
+        let mut ours = vec![0u8; expected.len()];
+        quantize::quantize_tensor(ty, source(&input, it), n_per_row, w, &mut ours)
+            .unwrap_or_else(|e| panic!("{model_name} {ftype} {}: {e}", t.name));
+        if ours != expected {
+            let bs = ty.type_size();
+            let first = ours.chunks(bs).zip(expected.chunks(bs)).position(|(a, b)| a != b).unwrap();
+            let ndiff = ours.chunks(bs).zip(expected.chunks(bs)).filter(|(a, b)| a != b).count();
+            panic!(
+                "{model_name} {ftype}{} tensor {} ({ty}, dims {:?}, imatrix {}): {ndiff} of {} blocks differ, first block {first}\n ours {:?}\n ref  {:?}",
+                if with_imatrix { " +imatrix" } else { "" },
+                t.name,
+                t.dims,
+                w.is_some(),
+                ours.len() / bs,
+                &ours[first * bs..(first + 1) * bs],
+                &expected[first * bs..(first + 1) * bs]
+            );
+        }
+        if t.dims.len() >= 2 {
+            *counts.entry(ty).or_insert(0) += 1;
+            weighted += w.is_some() as usize;
+        }
+    }
+    if with_imatrix {
+        assert!(weighted >= 10, "{model_name} {ftype}: only {weighted} tensors had importance weights");
+    }
+    counts
+}
+
+/// Runs [`compare_model`] on every model and checks that enough tensors of `target` were compared.
+fn check_type(ftype: &str, target: GgmlType, with_imatrix: bool) {
+    for (name, path) in f16_models() {
+        let counts = compare_model(name, &path, ftype, with_imatrix);
+        let n = counts.get(&target).copied().unwrap_or(0);
+        // tiny-llama: 6 layers × 7 matrices + 2; tiny-phi3 (fused qkv, gate_up): 6 × 4 + 2;
+        // SmolLM2: 30 × 7 + 1.
+        // SmolLM2's rows of 576 are not a multiple of 256: for K-quants only its 30 ffn_down
+        // tensors (rows of 1536) keep the type; llama-quantize falls back (Q5_0, …) for the rest,
+        // and those fallback tensors are compared too.
+        let k_quant = target.block_size() == 256;
+        let min = match (name, k_quant) {
+            ("smollm2", true) => 30,
+            ("smollm2", false) => 200,
+            _ => 20,
+        };
+        assert!(n >= min, "{name} {ftype}: only {n} 2-D tensors of {target} compared (counts {counts:?})");
+        eprintln!("{name} {ftype}{}: byte-identical, 2-D tensors per type {counts:?}", if with_imatrix { " +imatrix" } else { "" });
+    }
+}
+
+macro_rules! identity_tests {
+    ($($plain:ident, $weighted:ident, $ftype:literal, $ty:ident;)*) => {$(
+        #[test]
+        fn $plain() {
+            check_type($ftype, GgmlType::$ty, false);
+        }
+        #[test]
+        fn $weighted() {
+            check_type($ftype, GgmlType::$ty, true);
+        }
+    )*};
+}
+
+identity_tests! {
+    identity_f32, identity_f32_imatrix, "F32", F32;
+    identity_f16, identity_f16_imatrix, "F16", F16;
+    identity_bf16, identity_bf16_imatrix, "BF16", BF16;
+    identity_q8_0, identity_q8_0_imatrix, "Q8_0", Q8_0;
+    identity_q4_0, identity_q4_0_imatrix, "Q4_0", Q4_0;
+    identity_q4_1, identity_q4_1_imatrix, "Q4_1", Q4_1;
+    identity_q5_0, identity_q5_0_imatrix, "Q5_0", Q5_0;
+    identity_q5_1, identity_q5_1_imatrix, "Q5_1", Q5_1;
+    identity_q2_k, identity_q2_k_imatrix, "Q2_K", Q2_K;
+    identity_q3_k, identity_q3_k_imatrix, "Q3_K_M", Q3_K;
+    identity_q4_k, identity_q4_k_imatrix, "Q4_K_M", Q4_K;
+    identity_q5_k, identity_q5_k_imatrix, "Q5_K_M", Q5_K;
+    identity_q6_k, identity_q6_k_imatrix, "Q6_K", Q6_K;
+}
+
+/// Our dequantization of llama.cpp's blocks equals gguf-py's `gguf.quants.dequantize`, exactly.
+#[test]
+fn dequantize_matches_gguf_py() {
+    let (name, model) = ("tiny-llama", common::ref_converted("tiny-llama", "f16"));
+    let mut seen = HashMap::new();
+    for (ftype, with_imatrix) in [("Q8_0", false), ("Q4_0", false), ("Q4_1", true), ("Q5_0", false), ("Q5_1", true), ("Q2_K", false), ("Q3_K_M", true), ("Q4_K_M", false), ("Q5_K_M", true), ("Q6_K", false), ("BF16", false)] {
+        compare_model(name, &model, ftype, with_imatrix);
+        let qname = format!("qk-{name}-{ftype}-pure{}.gguf", if with_imatrix { "-imatrix" } else { "" });
+        let qpath = common::cache_dir().join(&qname);
+        let dump = common::cache_dir().join(format!("{qname}.gguf-py.f32"));
+        common::cached(&dump, |tmp| {
+            common::run(Command::new(common::ref_python()).arg(common::repo_root().join("tests/py/gguf_dequantize.py")).arg(&qpath).arg(tmp));
+        });
+        let g = Gguf::read(&qpath);
+        let reference: Vec<f32> = std::fs::read(&dump).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        let mut at = 0;
+        for t in &g.tensors {
+            let ty = GgmlType::from_id(t.ty).unwrap();
+            let n: u64 = t.dims.iter().product();
+            let mut ours = vec![0f32; n as usize];
+            quantize::dequantize_rows(ty, g.data(t), &mut ours).unwrap();
+            let theirs = &reference[at..at + n as usize];
+            at += n as usize;
+            for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+                assert_eq!(a.to_bits(), b.to_bits(), "{qname} {} ({ty}) element {i}: ours {a:e}, gguf-py {b:e}", t.name);
+            }
+            *seen.entry(ty).or_insert(0usize) += 1;
+        }
+        assert_eq!(at, reference.len());
+    }
+    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::BF16] {
+        assert!(seen.get(&ty).copied().unwrap_or(0) >= 30, "too few {ty} tensors dequantized: {seen:?}");
+    }
+}
