@@ -1,8 +1,8 @@
 //! Our reference forward pass (HF safetensors, f32 on CPU) against the logits transformers
 //! computed in fp32 for each fixture model (`reference_logits.safetensors`).
 //!
-//! Tolerance: max |Δlogit| ≤ 1e-3 · max(1, max |logit|) over all 64 × 4096 logits, and the
-//! argmax identical at every position.
+//! Tolerance: max |Δlogit| ≤ 2e-4 over all 64 × 4096 logits (|logits| reach ~22; f32 summation
+//! order alone gives ~3e-5), and the argmax identical at every position.
 
 mod common;
 
@@ -31,7 +31,7 @@ fn check(model: &str) {
 
     let max_abs = want.iter().fold(0f32, |a, v| a.max(v.abs()));
     let max_diff = got.iter().zip(&want).fold(0f32, |a, (g, w)| a.max((g - w).abs()));
-    let tol = 1e-3 * max_abs.max(1.0);
+    let tol = 2e-4f32;
     let argmax = |r: &[f32]| r.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
     let mismatched: Vec<usize> = (0..ids.len())
         .filter(|&p| argmax(&got[p * n_vocab..][..n_vocab]) != argmax(&want[p * n_vocab..][..n_vocab]))

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const CTX: &str = "256";
+// `-nr` (no weight repacking) in every llama-perplexity call: the pinned build is native, and its
+// repacked AMX kernels for Q8_0/Q4_K die with SIGILL on this machine (the kernel does not grant
+// AMX tile state to the process); the plain ggml-cpu kernels compute the same model.
 const CHUNKS: &str = "4";
 
 /// Runs a command, returns stdout + stderr; panics with both on failure.
@@ -28,43 +31,67 @@ fn number_after(text: &str, prefix: &str) -> f64 {
     rest.split_whitespace().next().unwrap().parse().unwrap_or_else(|e| panic!("{line}: {e}"))
 }
 
+/// One llama-perplexity run at a time, and up to three tries: under load the pinned tool at
+/// times exits 0 before its asynchronous logger has written the closing statistics.
+fn llama_perplexity(args: &mut dyn FnMut(&mut Command), marker: &str) -> String {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut last = String::new();
+    for _ in 0..3 {
+        let mut cmd = Command::new(common::ref_bin("llama-perplexity"));
+        args(&mut cmd);
+        last = run_all(&mut cmd);
+        if last.contains(marker) {
+            return last;
+        }
+    }
+    panic!("llama-perplexity never printed {marker:?}; last output:\n{last}");
+}
+
 fn llama_ppl(model: &Path) -> f64 {
-    let text = run_all(
-        Command::new(common::ref_bin("llama-perplexity"))
-            .arg("-m")
-            .arg(model)
-            .arg("-f")
-            .arg(common::corpus("eval-pydocs.txt"))
-            .args(["-c", CTX, "--chunks", CHUNKS, "-t", "2"]),
+    let marker = "Final estimate: PPL = ";
+    let text = llama_perplexity(
+        &mut |cmd| {
+            cmd.arg("-m")
+                .arg(model)
+                .arg("-f")
+                .arg(common::corpus("eval-pydocs.txt"))
+                .args(["-c", CTX, "--chunks", CHUNKS, "-t", "2", "-nr"]);
+        },
+        marker,
     );
-    number_after(&text, "Final estimate: PPL = ")
+    number_after(&text, marker)
 }
 
 /// `llama-perplexity --kl-divergence-base` of `base_model`, cached.
 fn llama_kld_base(base_model: &Path, name: &str) -> PathBuf {
     common::cached(&common::cache_dir().join(format!("{name}.c{CTX}x{CHUNKS}.kld")), |tmp| {
-        run_all(
-            Command::new(common::ref_bin("llama-perplexity"))
-                .arg("-m")
-                .arg(base_model)
-                .arg("-f")
-                .arg(common::corpus("eval-pydocs.txt"))
-                .arg("--kl-divergence-base")
-                .arg(tmp)
-                .args(["-c", CTX, "--chunks", CHUNKS, "-t", "2"]),
+        llama_perplexity(
+            &mut |cmd| {
+                cmd.arg("-m")
+                    .arg(base_model)
+                    .arg("-f")
+                    .arg(common::corpus("eval-pydocs.txt"))
+                    .arg("--kl-divergence-base")
+                    .arg(tmp)
+                    .args(["-c", CTX, "--chunks", CHUNKS, "-t", "2", "-nr"]);
+            },
+            "Final estimate: PPL = ",
         );
     })
 }
 
 fn llama_kld(model: &Path, base: &Path) -> (f64, f64) {
-    let text = run_all(
-        Command::new(common::ref_bin("llama-perplexity"))
-            .arg("-m")
-            .arg(model)
-            .arg("--kl-divergence-base")
-            .arg(base)
-            .arg("--kl-divergence")
-            .args(["-c", CTX, "--chunks", CHUNKS, "-t", "2"]),
+    let text = llama_perplexity(
+        &mut |cmd| {
+            cmd.arg("-m")
+                .arg(model)
+                .arg("--kl-divergence-base")
+                .arg(base)
+                .arg("--kl-divergence")
+                .args(["-c", CTX, "--chunks", CHUNKS, "-t", "2", "-nr"]);
+        },
+        "Same top p: ",
     );
     (number_after(&text, "Mean    KLD: "), number_after(&text, "Same top p: "))
 }

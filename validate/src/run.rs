@@ -52,7 +52,7 @@ pub struct ReferenceReport {
 pub struct FileReport {
     /// The file.
     pub path: PathBuf,
-    /// Predominant tensor type (by weight count) of its 2-D weights, e.g. `Q4_K`.
+    /// `general.file_type` as llama.cpp names it (`Q4_K_M`), else the predominant tensor type.
     pub main_type: String,
     /// File size in bytes.
     pub file_size: u64,
@@ -112,7 +112,10 @@ fn file_facts(m: &ModelFile, path: &Path) -> Result<(String, u64, f64)> {
                     }
                 }
             }
-            let main = by_type.iter().max_by_key(|(_, n)| *n).map(|(t, _)| t.clone()).unwrap_or_default();
+            let main = match weights.file_type_name() {
+                Some(name) => name.to_owned(),
+                None => by_type.iter().max_by_key(|(_, n)| *n).map(|(t, _)| t.clone()).unwrap_or_default(),
+            };
             let bpw = if elems > 0 { bytes as f64 * 8.0 / elems as f64 } else { 0.0 };
             Ok((main, weights.file_size(), bpw))
         }

@@ -1,22 +1,16 @@
-//! GGUF files: metadata for the configuration, tensors dequantized to f32 on load.
+//! GGUF files (read with the `gguf` crate, memory-mapped): metadata for the configuration,
+//! tensors dequantized to f32 on load with `quantize::dequantize_rows`.
 
 use super::{RawTensor, WeightSource};
 use crate::config::GgufMeta;
 use crate::error::{Result, ValidateError};
-use candle_core::quantized::gguf_file::{Content, Value};
-use candle_core::Device;
-use std::cell::RefCell;
-use std::fs::File;
-use std::io::BufReader;
-use std::path::{Path, PathBuf};
+use gguf::{GgufFile, Value};
+use std::path::Path;
 
 /// A GGUF model file.
 pub struct GgufWeights {
-    path: PathBuf,
     name: String,
-    content: Content,
-    reader: RefCell<BufReader<File>>,
-    file_size: u64,
+    file: GgufFile,
 }
 
 /// One tensor's storage, for reports (sizes, bits per weight).
@@ -33,106 +27,73 @@ pub struct TensorStorage {
 }
 
 impl GgufWeights {
-    /// Opens and parses the header of a GGUF file.
+    /// Opens (memory-maps) and parses the header of a GGUF file.
     pub fn open(path: &Path) -> Result<GgufWeights> {
-        let f = File::open(path).map_err(|e| ValidateError::io(path, e))?;
-        let file_size = f.metadata().map_err(|e| ValidateError::io(path, e))?.len();
-        let mut reader = BufReader::new(f);
-        let content = Content::read(&mut reader)
-            .map_err(|e| ValidateError::Gguf { path: path.to_path_buf(), message: format!("not a readable GGUF file: {e}") })?;
-        Ok(GgufWeights {
-            path: path.to_path_buf(),
-            name: path.display().to_string(),
-            content,
-            reader: RefCell::new(reader),
-            file_size,
-        })
+        let file = GgufFile::open(path)
+            .map_err(|e| ValidateError::Gguf { path: path.to_path_buf(), message: e.to_string() })?;
+        Ok(GgufWeights { name: path.display().to_string(), file })
     }
 
     /// The file path.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
     /// Size of the file in bytes.
     pub fn file_size(&self) -> u64 {
-        self.file_size
+        self.file.file_len()
+    }
+
+    /// `general.file_type` as llama.cpp names it (`Q4_K_M`), when present and known.
+    pub fn file_type_name(&self) -> Option<&'static str> {
+        let id = self.file.get("general.file_type")?.as_u32()?;
+        quantize::ftype::FileType::from_id(id).map(|f| f.name())
     }
 
     /// Every tensor's type and size.
     pub fn storage(&self) -> Vec<TensorStorage> {
-        let mut v: Vec<TensorStorage> = self
-            .content
-            .tensor_infos
+        self.file
+            .tensors()
             .iter()
-            .map(|(name, info)| {
-                let n = info.shape.elem_count() as u64;
-                let dt = info.ggml_dtype;
-                TensorStorage {
-                    name: name.clone(),
-                    ty: format!("{dt:?}").to_uppercase(),
-                    n_elements: n,
-                    n_bytes: n / dt.block_size() as u64 * dt.type_size() as u64,
-                }
-            })
-            .collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        v
+            .map(|t| TensorStorage { name: t.name.clone(), ty: t.ty.name().to_owned(), n_elements: t.n_elements(), n_bytes: t.size })
+            .collect()
     }
 
-    /// Rows of a 2-D tensor (its outermost dimension), e.g. the vocabulary size of `token_embd.weight`.
+    /// The outermost dimension of a tensor (rows of a matrix), e.g. the vocabulary size of
+    /// `token_embd.weight`.
     pub fn rows(&self, name: &str) -> Option<usize> {
-        self.content.tensor_infos.get(name).and_then(|i| i.shape.dims().first().copied())
+        self.file.tensor(name).and_then(|t| t.dims.last().copied()).and_then(|d| usize::try_from(d).ok())
     }
 
     fn value(&self, key: &str) -> Option<&Value> {
-        self.content.metadata.get(key)
+        self.file.get(key)
     }
 
     /// A boolean metadata key.
     pub fn meta_bool(&self, key: &str) -> Option<bool> {
-        match self.value(key)? {
-            Value::Bool(b) => Some(*b),
-            _ => None,
-        }
+        self.value(key)?.as_bool()
     }
 }
 
 impl GgufMeta for GgufWeights {
     fn meta_u64(&self, key: &str) -> Option<u64> {
         match self.value(key)? {
-            Value::U8(v) => Some(*v as u64),
-            Value::U16(v) => Some(*v as u64),
-            Value::U32(v) => Some(*v as u64),
-            Value::U64(v) => Some(*v),
-            Value::I8(v) => u64::try_from(*v).ok(),
-            Value::I16(v) => u64::try_from(*v).ok(),
-            Value::I32(v) => u64::try_from(*v).ok(),
-            Value::I64(v) => u64::try_from(*v).ok(),
-            _ => None,
+            Value::Bool(_) => None,
+            v => v.as_u64().or_else(|| v.as_i64().and_then(|i| u64::try_from(i).ok())),
         }
     }
 
     fn meta_f64(&self, key: &str) -> Option<f64> {
-        match self.value(key)? {
-            Value::F32(v) => Some(*v as f64),
-            Value::F64(v) => Some(*v),
-            _ => self.meta_u64(key).map(|v| v as f64),
-        }
+        let v = self.value(key)?;
+        v.as_f64().or_else(|| self.meta_u64(key).map(|u| u as f64))
     }
 
     fn meta_str(&self, key: &str) -> Option<String> {
-        match self.value(key)? {
-            Value::String(s) => Some(s.clone()),
-            _ => None,
-        }
+        self.value(key)?.as_str().map(str::to_owned)
     }
 
     fn meta_array_len(&self, key: &str) -> Option<usize> {
-        match self.value(key)? {
-            Value::Array(a) => Some(a.len()),
-            _ => None,
-        }
+        self.value(key)?.as_array().map(<[Value]>::len)
     }
 }
 
@@ -142,25 +103,27 @@ impl WeightSource for GgufWeights {
     }
 
     fn contains(&self, gguf_name: &str) -> bool {
-        self.content.tensor_infos.contains_key(gguf_name)
+        self.file.tensor(gguf_name).is_some()
     }
 
     fn load(&self, gguf_name: &str) -> Result<RawTensor> {
         let info = self
-            .content
-            .tensor_infos
-            .get(gguf_name)
+            .file
+            .tensor(gguf_name)
             .ok_or_else(|| ValidateError::MissingTensor { source_name: self.name.clone(), tensor: gguf_name.into() })?;
         let err = |message: String| ValidateError::Dequantize {
             source_name: self.name.clone(),
             tensor: gguf_name.into(),
-            ty: format!("{:?}", info.ggml_dtype),
+            ty: info.ty.name().into(),
             message,
         };
-        let mut reader = self.reader.borrow_mut();
-        let q = self.content.tensor(&mut *reader, gguf_name, &Device::Cpu).map_err(|e| err(e.to_string()))?;
-        let t = q.dequantize(&Device::Cpu).map_err(|e| err(e.to_string()))?;
-        let data = t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(|e| err(e.to_string()))?;
-        Ok(RawTensor { shape: info.shape.dims().to_vec(), data })
+        let n = usize::try_from(info.n_elements()).map_err(|_| err("too many elements".into()))?;
+        let mut data = Vec::new();
+        data.try_reserve_exact(n).map_err(|e| err(format!("cannot allocate {n} floats: {e}")))?;
+        data.resize(n, 0f32);
+        quantize::dequantize_rows(info.ty, self.file.tensor_data(info), &mut data).map_err(|e| err(e.to_string()))?;
+        // GGUF dims are ggml order (ne0 = row length first); ours are outermost first.
+        let shape = info.dims.iter().rev().map(|&d| d as usize).collect();
+        Ok(RawTensor { shape, data })
     }
 }
