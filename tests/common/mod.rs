@@ -93,7 +93,10 @@ pub fn run(cmd: &mut Command) -> String {
 /// renamed into place (so concurrent tests and crashes never leave a half-made artifact).
 pub fn cached(path: &Path, make: impl FnOnce(&Path)) -> PathBuf {
     if !path.exists() {
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        // Unique per process and per call: two tests of one binary may make the same artifact at once.
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{seq}", std::process::id()));
         let _ = std::fs::remove_file(&tmp);
         make(&tmp);
         std::fs::rename(&tmp, path).expect("rename cached artifact");
