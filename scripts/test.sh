@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REF=$(bash scripts/setup-reference-tools.sh | tail -n 1)
 export GGUFKIT_REF="$REF"
-cargo test --workspace --release --locked "$@"
+cargo test --workspace --release --locked --no-fail-fast "$@"

@@ -99,7 +99,11 @@ pub fn cached(path: &Path, make: impl FnOnce(&Path)) -> PathBuf {
         let tmp = path.with_extension(format!("tmp{}-{seq}", std::process::id()));
         let _ = std::fs::remove_file(&tmp);
         make(&tmp);
-        std::fs::rename(&tmp, path).expect("rename cached artifact");
+        if let Err(e) = std::fs::rename(&tmp, path) {
+            // Another test made the same artifact meanwhile: keep theirs.
+            let _ = std::fs::remove_file(&tmp);
+            assert!(path.exists(), "rename cached artifact {}: {e}", tmp.display());
+        }
     }
     path.to_path_buf()
 }
