@@ -11,6 +11,7 @@ pub mod error;
 pub mod fp;
 pub mod ftype;
 pub mod imatrix;
+pub mod metadata;
 pub mod policy;
 pub mod simd;
 

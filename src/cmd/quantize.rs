@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use gguf::{GgmlType, GgufFile, GgufWriter, TensorSpec, Value};
+use gguf::{GgmlType, GgufFile, GgufWriter, TensorSpec};
 use quantize::ftype::{FileType, FTYPE_ALIASES, FTYPE_TABLE};
 use quantize::imatrix::ImatrixFile;
 use quantize::policy::{self, ModelInfo, PolicyOptions, TensorRef, TypePolicy};
@@ -46,12 +46,6 @@ pub struct Args {
     #[arg(long)]
     pub force: bool,
 }
-
-/// `general.quantization_version` written by the pinned ggml (`GGML_QNT_VERSION`).
-const GGML_QNT_VERSION: u32 = 2;
-
-/// llama-quantize copies at most this many bytes of a string override (`val_str[128]`).
-const KV_OVERRIDE_STR_MAX: usize = 127;
 
 /// Runs `ggufkit quantize`.
 pub fn run(args: Args) -> Result<()> {
@@ -115,7 +109,8 @@ pub fn run(args: Args) -> Result<()> {
     let names: Vec<&str> = input.tensors().iter().map(|t| t.name.as_str()).collect();
     let order = policy::llama_tensor_order(&names);
 
-    let metadata = output_metadata(input.metadata(), ftype, imatrix.as_ref(), args.imatrix.as_deref());
+    let mut metadata = input.metadata().to_vec();
+    quantize::metadata::apply_quantize_edits(&mut metadata, ftype, imatrix.as_ref().zip(args.imatrix.as_deref()));
     let specs: Vec<TensorSpec> = order
         .iter()
         .map(|&i| TensorSpec::new(names[i], &dims[i], choices[i].ty))
@@ -249,49 +244,6 @@ fn importance<'a>(imatrix: Option<&'a ImatrixFile>, name: &str, dims: &[u64]) ->
         m.path().display(),
         w.len()
     )
-}
-
-/// Sets a key the way gguf's `gguf_set_val_*` does: removes it, then appends it at the end.
-fn set(md: &mut Vec<(String, Value)>, key: &str, value: Value) {
-    md.retain(|(k, _)| k != key);
-    md.push((key.to_string(), value));
-}
-
-/// The output metadata, edited as llama_model_quantize_impl and llama-quantize's imatrix
-/// overrides do: copy, set general.quantization_version and general.file_type, drop split keys,
-/// then the quantize.imatrix.* keys.
-fn output_metadata(
-    input: &[(String, Value)],
-    ftype: FileType,
-    imatrix: Option<&ImatrixFile>,
-    imatrix_arg: Option<&Path>,
-) -> Vec<(String, Value)> {
-    let mut md = input.to_vec();
-    set(&mut md, "general.quantization_version", Value::U32(GGML_QNT_VERSION));
-    set(&mut md, "general.file_type", Value::U32(ftype.id()));
-    md.retain(|(k, _)| !matches!(k.as_str(), "split.no" | "split.count" | "split.tensors.count"));
-    if let (Some(m), Some(arg)) = (imatrix, imatrix_arg) {
-        // The path exactly as given on the command line (llama-quantize stores its argument).
-        set(&mut md, "quantize.imatrix.file", Value::String(truncate(&arg.to_string_lossy(), KV_OVERRIDE_STR_MAX)));
-        if let Some(d) = m.datasets().first() {
-            set(&mut md, "quantize.imatrix.dataset", Value::String(truncate(d, KV_OVERRIDE_STR_MAX)));
-        }
-        // Integer overrides are written as u32 of the absolute value.
-        set(&mut md, "quantize.imatrix.entries_count", Value::U32(m.len() as u32));
-        if m.chunk_count() > 0 {
-            set(&mut md, "quantize.imatrix.chunks_count", Value::U32(m.chunk_count().unsigned_abs()));
-        }
-    }
-    md
-}
-
-/// The first `max` bytes of `s`, cut back to a character boundary.
-fn truncate(s: &str, max: usize) -> String {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
 }
 
 /// Dims without trailing 1s (at least one dim), as `ggml_n_dims` counts them.

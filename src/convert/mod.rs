@@ -33,9 +33,6 @@ use crate::arch::{self, ArchSpec, Dims, Hparams, Transform};
 use crate::input::{Checkpoint, Dtype3};
 use transform::{float_size, RowMap, Stage};
 
-/// `general.quantization_version` (ggml's `GGML_QNT_VERSION`).
-pub const QUANTIZATION_VERSION: u32 = 2;
-
 /// Elements converted per slab (bounded memory: ~4 M elements ≈ 16 MiB of f32 per buffer).
 const SLAB_ELEMENTS: usize = 4 << 20;
 
@@ -174,27 +171,23 @@ fn set_key(md: &mut Vec<(String, Value)>, key: String, value: Value) {
     }
 }
 
-/// Sets `key` like ggml's `gguf_set_val_*`: removes it, then appends it.
-fn move_to_end(md: &mut Vec<(String, Value)>, key: &str, value: Value) {
-    md.retain(|(k, _)| k != key);
-    md.push((key.to_string(), value));
-}
-
-/// The first `max` bytes of `s`, cut back to a character boundary.
-fn truncate(s: &str, max: usize) -> String {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
-}
-
 /// Everything decided before writing: metadata and tensors in file order.
 struct Plan {
     spec: &'static ArchSpec,
     metadata: Vec<(String, Value)>,
     tensors: Vec<Planned>,
     ckpt: Checkpoint,
+    /// The importance matrix, read once: metadata keys while planning, weights while writing.
+    imatrix: Option<ImatrixFile>,
+}
+
+/// Reads an importance matrix and rejects non-finite entries.
+fn open_imatrix(p: &Path) -> Result<ImatrixFile, ConvertError> {
+    let m = ImatrixFile::open(p).map_err(|e| ConvertError::Imatrix { path: p.to_path_buf(), reason: e.to_string() })?;
+    if let Some((name, i)) = m.first_non_finite() {
+        return Err(ConvertError::Imatrix { path: p.to_path_buf(), reason: format!("entry `{name}` holds a non-finite value at index {i}") });
+    }
+    Ok(m)
 }
 
 fn plan(opts: &Options) -> Result<Plan, ConvertError> {
@@ -278,11 +271,13 @@ fn plan(opts: &Options) -> Result<Plan, ConvertError> {
     for (k, v) in arch::model_params(spec, &hp, converter_ftype.id())? {
         set_key(&mut metadata, k, v);
     }
-    set_key(&mut metadata, "general.quantization_version".into(), Value::U32(QUANTIZATION_VERSION));
+    set_key(&mut metadata, "general.quantization_version".into(), Value::U32(quantize::metadata::GGML_QNT_VERSION));
     let tok = crate::tokenizer::gguf_metadata(dir, &config, spec.name).map_err(|e| ConvertError::Tokenizer(e.to_string()))?;
     for (k, v) in tok {
         set_key(&mut metadata, k, v);
     }
+
+    let imatrix = opts.imatrix.as_deref().map(open_imatrix).transpose()?;
 
     // The quantized types: llama-quantize's view of the converter's F16 file.
     if !matches!(opts.file_type, FileType::AllF32 | FileType::MostlyF16 | FileType::MostlyBF16) {
@@ -304,23 +299,10 @@ fn plan(opts: &Options) -> Result<Plan, ConvertError> {
         let order = quantize::policy::llama_tensor_order(&names);
         let mut slots: Vec<Option<Planned>> = tensors.into_iter().map(Some).collect();
         tensors = order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)).collect();
-        // llama-quantize copies the metadata, then gguf_set_val_* (remove + append) these keys
-        move_to_end(&mut metadata, "general.quantization_version", Value::U32(QUANTIZATION_VERSION));
-        move_to_end(&mut metadata, arch::keys::FILE_TYPE, Value::U32(opts.file_type.id()));
-        if let Some(p) = &opts.imatrix {
-            let m = ImatrixFile::open(p).map_err(|e| ConvertError::Imatrix { path: p.clone(), reason: e.to_string() })?;
-            // llama-quantize's kv overrides: strings cut to 127 bytes, integers as u32
-            move_to_end(&mut metadata, "quantize.imatrix.file", Value::String(truncate(&p.to_string_lossy(), 127)));
-            if let Some(d) = m.datasets().first() {
-                move_to_end(&mut metadata, "quantize.imatrix.dataset", Value::String(truncate(d, 127)));
-            }
-            move_to_end(&mut metadata, "quantize.imatrix.entries_count", Value::U32(m.len() as u32));
-            if m.chunk_count() > 0 {
-                move_to_end(&mut metadata, "quantize.imatrix.chunks_count", Value::U32(m.chunk_count().unsigned_abs()));
-            }
-        }
+        // llama-quantize copies the metadata, then edits it (remove + append) as this does
+        quantize::metadata::apply_quantize_edits(&mut metadata, opts.file_type, imatrix.as_ref().zip(opts.imatrix.as_deref()));
     }
-    Ok(Plan { spec, metadata, tensors, ckpt })
+    Ok(Plan { spec, metadata, tensors, ckpt, imatrix })
 }
 
 /// Streams one tensor's data into the writer.
@@ -399,16 +381,7 @@ pub fn convert(opts: &Options, on_progress: &mut dyn FnMut(Progress)) -> Result<
     }
     let plan = plan(opts)?;
 
-    let imatrix = match &opts.imatrix {
-        Some(p) => {
-            let m = ImatrixFile::open(p).map_err(|e| ConvertError::Imatrix { path: p.clone(), reason: e.to_string() })?;
-            if let Some((name, i)) = m.first_non_finite() {
-                return Err(ConvertError::Imatrix { path: p.clone(), reason: format!("entry `{name}` holds a non-finite value at index {i}") });
-            }
-            Some(m)
-        }
-        None => None,
-    };
+    let imatrix = &plan.imatrix;
 
     let specs: Vec<TensorSpec> = plan.tensors.iter().map(|t| TensorSpec::new(t.name.clone(), &t.dims, t.ty)).collect();
     let mut w = GgufWriter::create(&out, &plan.metadata, &specs)?;
