@@ -107,14 +107,13 @@ const COMBOS: &[(u64, u64, &str)] = &[
     (1024, 128, "q4_0"),
     (3000, 64, "q8_0"),
     (384, 512, "f16"), // batch clamped to the context
+    (256, 512, "f16"), // small contexts: the logits and FFN activations, not the mask, dominate
+    (128, 512, "f16"),
 ];
 
-/// llama.cpp's reports vs the plan within `tolerance` (relative).
+/// llama.cpp's reports vs the plan, within 5% each.
 fn check(name: &str, model: &Path) {
-    check_within(name, model, 0.05)
-}
-
-fn check_within(name: &str, model: &Path, tolerance: f64) {
+    let tolerance = 0.05;
     let mut failures = Vec::new();
     for &(ctx, batch, kv) in COMBOS {
         let want = llama_report(model, ctx, batch, kv);
@@ -199,12 +198,11 @@ fn memory_synthetic_phi3() {
     check("synthetic-phi3", &synthetic("phi3", &[&args[..], &["--n-vocab", "1024"]].concat()));
 }
 
-/// gemma2 with an FFN-bound shape and a 1024-token window: post-norms, SWA cache sizes. Within
-/// 7.5%: with a quantized cache and 64-token batches this shape needs more than the fixture's fit
-/// gives (-5.3%); the fixtures and SmolLM2 hold to 5%.
+/// gemma2 with an FFN-bound shape and a 1024-token window: post-norms, SWA cache sizes, and with a
+/// quantized cache the Hadamard rotations (one pair of inputs per cache).
 #[test]
 fn memory_synthetic_gemma2() {
     let args = ["--arch", "gemma2", "--n-layer", "4", "--n-embd", "512", "--n-ff", "8192", "--n-head", "4", "--n-head-kv", "2"];
     let extra = ["--head-dim", "256", "--n-vocab", "1024", "--sliding-window", "1024"];
-    check_within("synthetic-gemma2", &synthetic("gemma2", &[&args[..], &extra[..]].concat()), 0.075);
+    check("synthetic-gemma2", &synthetic("gemma2", &[&args[..], &extra[..]].concat()));
 }

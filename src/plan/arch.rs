@@ -24,6 +24,27 @@ pub enum FfnLayout {
     UpOnly,
 }
 
+/// The normalization before attention, FFN and output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormKind {
+    /// `ggml_rms_norm` × weight.
+    Rms,
+    /// `ggml_norm` × weight + bias (phi2).
+    Layer,
+}
+
+/// How Q, K and V are projected (`llm_graph_context::build_qkv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QkvLayout {
+    /// Three matrix products, each optionally followed by a bias.
+    Separate {
+        /// Q, K and V biases (qwen2, phi2).
+        bias: bool,
+    },
+    /// One fused `attn_qkv` product viewed as Q, K and V (phi3).
+    Fused,
+}
+
 /// One supported architecture.
 #[derive(Debug)]
 pub struct ArchInfo {
@@ -35,12 +56,31 @@ pub struct ArchInfo {
     pub swa: SwaRule,
     /// Feed-forward layout.
     pub ffn: FfnLayout,
-    /// `n_embd`-wide f32 activations live per token at the FFN's peak on ggml-cpu (residual,
-    /// norms), fitted against llama.cpp's compute buffer
-    /// (tests/plan_memory.rs, synthetic FFN-bound models).
+    /// Normalization.
+    pub norm: NormKind,
+    /// Q/K/V projection.
+    pub qkv: QkvLayout,
+    /// The token embeddings are scaled by `sqrt(n_embd)` (gemma, gemma2).
+    pub embd_scale: bool,
+    /// Q is scaled by its own op before attention rather than inside flash attention.
+    pub scale_q: bool,
+    /// The attention output projection and the FFN down projection have biases (phi2).
+    pub out_biases: bool,
+    /// The output projection has a bias (phi2).
+    pub output_bias: bool,
+    /// RMS norms after attention and after the FFN (gemma2).
+    pub post_norms: bool,
+    /// Attention and FFN both read the attention norm and are added to the residual (phi2).
+    pub parallel_ffn: bool,
+    /// The FFN's residual add takes the residual as first operand (phi3).
+    pub ffn_residual_first: bool,
+    /// Final logit soft-capping: scale, tanh, scale (gemma2).
+    pub logit_softcap: bool,
+    /// CUDA only: `n_embd`-wide f32 activations live per token at the FFN's peak, fitted
+    /// against a CUDA build (configs/README.md).
     pub ffn_embd_live: u64,
-    /// Extra `n_head × head_dim`-wide activations live at that peak when the KV cache is
-    /// quantized (gemma2 on ggml-cpu: 1), fitted the same way.
+    /// CUDA only: extra `n_head × head_dim`-wide activations live at that peak when the KV
+    /// cache is quantized, fitted the same way.
     pub quant_kv_q_live: u64,
 }
 
@@ -51,6 +91,16 @@ pub const ARCHES: &[ArchInfo] = &[
         hf_model_types: &["llama", "mistral"],
         swa: SwaRule::None,
         ffn: FfnLayout::GateUp,
+        norm: NormKind::Rms,
+        qkv: QkvLayout::Separate { bias: false },
+        embd_scale: false,
+        scale_q: false,
+        out_biases: false,
+        output_bias: false,
+        post_norms: false,
+        parallel_ffn: false,
+        ffn_residual_first: false,
+        logit_softcap: false,
         ffn_embd_live: 4,
         quant_kv_q_live: 0,
     },
@@ -59,6 +109,16 @@ pub const ARCHES: &[ArchInfo] = &[
         hf_model_types: &["qwen2"],
         swa: SwaRule::None,
         ffn: FfnLayout::GateUp,
+        norm: NormKind::Rms,
+        qkv: QkvLayout::Separate { bias: true },
+        embd_scale: false,
+        scale_q: false,
+        out_biases: false,
+        output_bias: false,
+        post_norms: false,
+        parallel_ffn: false,
+        ffn_residual_first: false,
+        logit_softcap: false,
         ffn_embd_live: 4,
         quant_kv_q_live: 0,
     },
@@ -67,6 +127,16 @@ pub const ARCHES: &[ArchInfo] = &[
         hf_model_types: &["phi3"],
         swa: SwaRule::None,
         ffn: FfnLayout::FusedGateUp,
+        norm: NormKind::Rms,
+        qkv: QkvLayout::Fused,
+        embd_scale: false,
+        scale_q: true,
+        out_biases: false,
+        output_bias: false,
+        post_norms: false,
+        parallel_ffn: false,
+        ffn_residual_first: true,
+        logit_softcap: false,
         ffn_embd_live: 3,
         quant_kv_q_live: 0,
     },
@@ -75,6 +145,16 @@ pub const ARCHES: &[ArchInfo] = &[
         hf_model_types: &["phi"],
         swa: SwaRule::None,
         ffn: FfnLayout::UpOnly,
+        norm: NormKind::Layer,
+        qkv: QkvLayout::Separate { bias: true },
+        embd_scale: false,
+        scale_q: true,
+        out_biases: true,
+        output_bias: true,
+        post_norms: false,
+        parallel_ffn: true,
+        ffn_residual_first: false,
+        logit_softcap: false,
         ffn_embd_live: 5,
         quant_kv_q_live: 0,
     },
@@ -83,6 +163,16 @@ pub const ARCHES: &[ArchInfo] = &[
         hf_model_types: &["gemma"],
         swa: SwaRule::None,
         ffn: FfnLayout::GateUp,
+        norm: NormKind::Rms,
+        qkv: QkvLayout::Separate { bias: false },
+        embd_scale: true,
+        scale_q: true,
+        out_biases: false,
+        output_bias: false,
+        post_norms: false,
+        parallel_ffn: false,
+        ffn_residual_first: false,
+        logit_softcap: false,
         ffn_embd_live: 4,
         quant_kv_q_live: 0,
     },
@@ -91,6 +181,16 @@ pub const ARCHES: &[ArchInfo] = &[
         hf_model_types: &["gemma2"],
         swa: SwaRule::EvenLayers,
         ffn: FfnLayout::GateUp,
+        norm: NormKind::Rms,
+        qkv: QkvLayout::Separate { bias: false },
+        embd_scale: true,
+        scale_q: true,
+        out_biases: false,
+        output_bias: false,
+        post_norms: true,
+        parallel_ffn: false,
+        ffn_residual_first: false,
+        logit_softcap: true,
         ffn_embd_live: 4,
         quant_kv_q_live: 1,
     },

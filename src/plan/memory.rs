@@ -9,17 +9,20 @@
 //!   (block types: `row_size`). Sliding-window layers (gemma2, `llama_kv_cache_iswa`) get
 //!   `pad256(min(n_ctx, n_swa + n_ubatch))` cells.
 //! - **Compute buffer** (`sched_reserve`: the worst-case graph of `n_ubatch` tokens, every token
-//!   an output, flash attention on — llama.cpp's default on CPU and CUDA): the larger of the output
-//!   phase (f32 logits `n_vocab` × tokens plus the `n_embd` activations still live: two or three
-//!   depending on how ggml-alloc packs the graph, counted as 2.5) and the layer phase (the f16 KQ
-//!   masks `n_kv` × tokens plus about `3·n_ff + 4·n_embd` f32 activations per token, per FFN
-//!   layout). llama.cpp clamps
-//!   `n_ubatch` to the requested (unpadded) context. Fitted against `sched_reserve: CPU compute
-//!   buffer size`: within 5% on every fixture and SmolLM2 (tests/plan_memory.rs). On CUDA (checked
-//!   against a CUDA build on an H200 with CodeLlama-7B, Phi-3.5-mini and Gemma-2-2B shaped models:
-//!   within 3%) the output phase keeps three `n_embd` activations and the mask live, the FFN phase
-//!   one `n_embd` activation fewer, and a quantized KV cache adds an attention phase: flash
-//!   attention converts one layer's K and V views (all cells) to f16 inside its output allocation.
+//!   an output, flash attention on — llama.cpp's default on CPU and CUDA; llama.cpp clamps
+//!   `n_ubatch` to the requested, unpadded context). On ggml-cpu it is not a formula: `plan`
+//!   rebuilds that graph for the architecture ([`super::graph`]) and replays ggml-alloc's
+//!   allocator on it ([`super::galloc`]), so the peak is whichever live set is largest — the
+//!   logits with the last activations, the FFN's gate/up intermediates, phi3's fused qkv and
+//!   gate+up, the masks, a quantized cache's Hadamard rotations — with the allocator's reuse and
+//!   fragmentation. Checked against `sched_reserve: CPU compute buffer size` for every fixture,
+//!   SmolLM2 and synthetic shapes at contexts 128 to 8192 (tests/plan_memory.rs: within 0.5%).
+//!   On CUDA (checked against a CUDA build on an H200 with CodeLlama-7B, Phi-3.5-mini and
+//!   Gemma-2-2B shaped models, configs/README.md) the estimate is still the fitted maximum of
+//!   three live sets: the output phase keeps three `n_embd` activations and the mask live, the
+//!   FFN phase the gate/up intermediates, the masks and three or more `n_embd` activations, and a
+//!   quantized KV cache adds an attention phase: flash attention converts one layer's K and V
+//!   views (all cells) to f16 inside its output allocation.
 
 use gguf::GgmlType;
 
@@ -101,8 +104,19 @@ pub fn kv_bytes(shape: &ModelShape, p: &RunParams) -> u64 {
     (0..shape.n_layer).fold(0u64, |a, il| a.saturating_add(kv_layer_bytes(shape, p, il)))
 }
 
-/// Compute-buffer estimate (see the module doc).
+/// ggml-cpu's buffer alignment (`TENSOR_ALIGNMENT`).
+pub const CPU_ALIGNMENT: u64 = 32;
+
+/// Compute-buffer size (see the module doc).
 pub fn compute_bytes(shape: &ModelShape, p: &RunParams) -> u64 {
+    match p.backend {
+        Backend::Cpu => super::galloc::reserve_size(&super::graph::reserve_graph(shape, p), CPU_ALIGNMENT),
+        Backend::Cuda => cuda_compute_bytes(shape, p),
+    }
+}
+
+/// The CUDA compute buffer: live sets fitted against a CUDA build (see the module doc).
+fn cuda_compute_bytes(shape: &ModelShape, p: &RunParams) -> u64 {
     let n_ctx = kv_cells(p.ctx);
     let tokens = n_ubatch(p);
     let f32b = 4u64;
