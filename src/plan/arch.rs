@@ -1,6 +1,7 @@
 //! The architectures `plan` can size, as llama.cpp's graph sees them: the GGUF
-//! `general.architecture`, which layers use the sliding-window KV cache, and the feed-forward
-//! layout that sets the compute buffer. (Tensor names and shapes are the converter's tables,
+//! `general.architecture`, which layers use the sliding-window KV cache, and the layout of its
+//! layers (norms, Q/K/V and FFN projections, biases, scalings) from which `plan` rebuilds the
+//! graph that sets the compute buffer (`super::graph`). (Tensor names and shapes are the converter's tables,
 //! `crate::arch`.) One table, declared once.
 
 /// How a model's layers use sliding-window attention in llama.cpp (`hparams.swa_layers`).
@@ -76,12 +77,6 @@ pub struct ArchInfo {
     pub ffn_residual_first: bool,
     /// Final logit soft-capping: scale, tanh, scale (gemma2).
     pub logit_softcap: bool,
-    /// CUDA only: `n_embd`-wide f32 activations live per token at the FFN's peak, fitted
-    /// against a CUDA build (configs/README.md).
-    pub ffn_embd_live: u64,
-    /// CUDA only: extra `n_head × head_dim`-wide activations live at that peak when the KV
-    /// cache is quantized, fitted the same way.
-    pub quant_kv_q_live: u64,
 }
 
 /// Every architecture `plan` supports.
@@ -101,8 +96,6 @@ pub const ARCHES: &[ArchInfo] = &[
         parallel_ffn: false,
         ffn_residual_first: false,
         logit_softcap: false,
-        ffn_embd_live: 4,
-        quant_kv_q_live: 0,
     },
     ArchInfo {
         gguf_arch: "qwen2",
@@ -119,8 +112,6 @@ pub const ARCHES: &[ArchInfo] = &[
         parallel_ffn: false,
         ffn_residual_first: false,
         logit_softcap: false,
-        ffn_embd_live: 4,
-        quant_kv_q_live: 0,
     },
     ArchInfo {
         gguf_arch: "phi3",
@@ -137,8 +128,6 @@ pub const ARCHES: &[ArchInfo] = &[
         parallel_ffn: false,
         ffn_residual_first: true,
         logit_softcap: false,
-        ffn_embd_live: 3,
-        quant_kv_q_live: 0,
     },
     ArchInfo {
         gguf_arch: "phi2",
@@ -155,8 +144,6 @@ pub const ARCHES: &[ArchInfo] = &[
         parallel_ffn: true,
         ffn_residual_first: false,
         logit_softcap: false,
-        ffn_embd_live: 5,
-        quant_kv_q_live: 0,
     },
     ArchInfo {
         gguf_arch: "gemma",
@@ -173,8 +160,6 @@ pub const ARCHES: &[ArchInfo] = &[
         parallel_ffn: false,
         ffn_residual_first: false,
         logit_softcap: false,
-        ffn_embd_live: 4,
-        quant_kv_q_live: 0,
     },
     ArchInfo {
         gguf_arch: "gemma2",
@@ -191,8 +176,6 @@ pub const ARCHES: &[ArchInfo] = &[
         parallel_ffn: false,
         ffn_residual_first: false,
         logit_softcap: true,
-        ffn_embd_live: 4,
-        quant_kv_q_live: 1,
     },
 ];
 

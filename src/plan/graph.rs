@@ -13,7 +13,7 @@
 use gguf::GgmlType;
 
 use super::arch::{FfnLayout, NormKind, QkvLayout};
-use super::memory::{kv_cells, kv_cells_swa, n_ubatch, RunParams};
+use super::memory::{kv_cells, kv_cells_swa, n_ubatch, Backend, RunParams, CUDA_ALIGNMENT};
 use super::shape::ModelShape;
 
 /// Index of a tensor in a [`Graph`].
@@ -234,12 +234,20 @@ pub fn reserve_graph(shape: &ModelShape, p: &RunParams) -> Graph {
     let (hk, hv) = (shape.head_dim_k, shape.head_dim_v);
     let iswa = (0..shape.n_layer).any(|il| shape.is_swa(il));
 
-    // build_inp_embd: the token path and the (unused, never freed) embeddings input.
-    let tokens = g.input([nt, 1, 1, 1], Elem::I32);
-    let embd_in = g.input([e, nt, 1, 1], Elem::F32);
-    let mut inp_l = g.new_tensor([e, nt, 1, 1], Elem::F32, vec![w, tokens], false); // get_rows
-    g.expand(inp_l);
-    g.expand(embd_in);
+    let mut inp_l = match p.backend {
+        // build_inp_embd: the token path and the (unused, never freed) embeddings input.
+        Backend::Cpu => {
+            let tokens = g.input([nt, 1, 1, 1], Elem::I32);
+            let embd_in = g.input([e, nt, 1, 1], Elem::F32);
+            let embd = g.new_tensor([e, nt, 1, 1], Elem::F32, vec![w, tokens], false); // get_rows
+            g.expand(embd);
+            g.expand(embd_in);
+            embd
+        }
+        // The token embedding stays on the host: the GPU graph starts from the scheduler's copy of
+        // the looked-up rows, an input of its split like the positions and masks.
+        Backend::Cuda => g.input([e, nt, 1, 1], Elem::F32),
+    };
     if arch.embd_scale {
         inp_l = g.elementwise(vec![inp_l]);
     }
@@ -336,6 +344,14 @@ pub fn reserve_graph(shape: &ModelShape, p: &RunParams) -> Graph {
         let kp = g.view(w, [hk, 0, nkv, 1], false);
         let vp = g.view(w, [hv, 0, nkv, 1], false);
         let fa = g.new_tensor([hv, nh, nt, 1], Elem::F32, vec![qp, kp, vp, m], false);
+        if p.backend == Backend::Cuda && p.kv_type != GgmlType::F16 {
+            // ggml_cuda_flash_attn_ext_get_alloc_size: f16 copies of the quantized K and V views
+            // (all cells of this layer's cache) follow the output, each 128-aligned.
+            let cells = g.ne(m)[0];
+            let pad = |x: u64| x.div_ceil(CUDA_ALIGNMENT) * CUDA_ALIGNMENT;
+            let t = &mut g.tensors[fa];
+            t.bytes = pad(pad(t.bytes) + 2 * cells * nkv * hk) + 2 * cells * nkv * hv;
+        }
         let mut cur = g.reshape(fa, [hv * nh, nt, 1, 1]);
         if let Some((rot, n)) = v_rot {
             cur = hadamard(g, cur, rot, n);
