@@ -4,7 +4,8 @@
 //! `llama-completion` logs when it loads the model on the CPU (`CPU_Mapped model buffer size`,
 //! `llama_kv_cache: size`, `sched_reserve: CPU compute buffer size`). Synthetic models
 //! (tests/py/plan_synthetic_gguf.py) cover what no fixture reaches: FFN-bound compute buffers, and
-//! the phi2 and gemma (v1) architectures.
+//! the phi2 and gemma (v1) architectures. The CUDA model is held to the buffers a CUDA build of the
+//! same llama.cpp reported on an H200 (configs/README.md).
 
 mod common;
 
@@ -205,4 +206,43 @@ fn memory_synthetic_gemma2() {
     let args = ["--arch", "gemma2", "--n-layer", "4", "--n-embd", "512", "--n-ff", "8192", "--n-head", "4", "--n-head-kv", "2"];
     let extra = ["--head-dim", "256", "--n-vocab", "1024", "--sliding-window", "1024"];
     check("synthetic-gemma2", &synthetic("gemma2", &[&args[..], &extra[..]].concat()));
+}
+
+/// The CUDA buffers a CUDA build of the pinned llama.cpp reported on an H200 (configs/README.md's
+/// "Checked on a GPU" table, read here so the measurements are declared once): the plan's CUDA
+/// compute buffer and KV cache from the shipped configs are within 0.5% of each row.
+#[test]
+fn memory_cuda_recorded_on_h200() {
+    let readme = std::fs::read_to_string(common::repo_root().join("configs/README.md")).expect("read configs/README.md");
+    let folders = [("CodeLlama-7B", "codellama-7b"), ("Phi-3.5-mini", "phi-3.5-mini-instruct"), ("Gemma-2-2B", "gemma-2-2b")];
+    let mut rows = 0;
+    let mut failures = Vec::new();
+    for line in readme.lines().filter(|l| l.starts_with("| ") && l.contains(", ") && !l.contains("model shape")) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        assert_eq!(cells.len(), 5, "unexpected row in configs/README.md: {line}");
+        // "CodeLlama-7B Q4_K_M, 16384, q8_0"
+        let spec: Vec<&str> = cells[0].split(", ").collect();
+        let (model, ty) = spec[0].rsplit_once(' ').expect("shape and type");
+        let folder = folders.iter().find(|(m, _)| *m == model).unwrap_or_else(|| panic!("no config for {model}")).1;
+        let measured = |cell: &str| -> f64 { cell.split_whitespace().next().and_then(|v| v.parse().ok()).expect("MiB value") };
+        let out = common::run(
+            Command::new(common::ggufkit())
+                .arg("plan")
+                .arg(common::repo_root().join("configs").join(folder))
+                .args(["--ctx", spec[1], "--batch", "512", "--kv-type", spec[2], "--types", ty, "--backend", "cuda", "--json"]),
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).expect("plan --json output is JSON");
+        let row = &v["rows"][0];
+        for (what, key, cell) in [("KV", "kv_bytes", cells[2]), ("compute", "compute_bytes", cells[3])] {
+            let (want, got) = (measured(cell), row[key].as_u64().expect(key) as f64 / (1u64 << 20) as f64);
+            let line = format!("{}: CUDA {what} {want:.2} MiB, plan {got:.2} MiB", cells[0]);
+            eprintln!("{line}");
+            if (got - want).abs() > 0.005 * want + 0.005 {
+                failures.push(line);
+            }
+        }
+        rows += 1;
+    }
+    assert_eq!(rows, 7, "configs/README.md's GPU table lost rows");
+    assert!(failures.is_empty(), "plan is off the recorded CUDA buffers:\n{}", failures.join("\n"));
 }
