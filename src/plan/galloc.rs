@@ -66,19 +66,19 @@ impl DynAllocator {
         let size = self.aligned(size);
         for i in 0..self.free.len() {
             let (boff, bsize) = self.free[i];
-            if boff + bsize == offset {
-                self.free[i].1 += size;
-                if i + 1 < self.free.len() && self.free[i].0 + self.free[i].1 == self.free[i + 1].0 {
-                    self.free[i].1 += self.free[i + 1].1;
+            if boff.saturating_add(bsize) == offset {
+                self.free[i].1 = bsize.saturating_add(size);
+                if i + 1 < self.free.len() && self.free[i].0.saturating_add(self.free[i].1) == self.free[i + 1].0 {
+                    self.free[i].1 = self.free[i].1.saturating_add(self.free[i + 1].1);
                     self.free.remove(i + 1);
                 }
                 return;
             }
-            if offset + size == boff {
+            if offset.saturating_add(size) == boff {
                 self.free[i].0 = offset;
-                self.free[i].1 += size;
-                if i > 0 && self.free[i - 1].0 + self.free[i - 1].1 == self.free[i].0 {
-                    self.free[i - 1].1 += self.free[i].1;
+                self.free[i].1 = bsize.saturating_add(size);
+                if i > 0 && self.free[i - 1].0.saturating_add(self.free[i - 1].1) == self.free[i].0 {
+                    self.free[i - 1].1 = self.free[i - 1].1.saturating_add(self.free[i].1);
                     self.free.remove(i);
                 }
                 return;
@@ -179,7 +179,7 @@ fn free_node(t: &super::graph::Tensor, slot: &mut Slot, alloc: &mut DynAllocator
 fn free_extra(alloc: &mut DynAllocator, offset: u64, parent_bytes: u64, node_bytes: u64) {
     let (p, n) = (alloc.aligned(parent_bytes), alloc.aligned(node_bytes));
     if p > n {
-        alloc.free_bytes(offset + n, p - n);
+        alloc.free_bytes(offset.saturating_add(n), p - n);
     }
 }
 

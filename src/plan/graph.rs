@@ -348,9 +348,10 @@ pub fn reserve_graph(shape: &ModelShape, p: &RunParams) -> Graph {
             // ggml_cuda_flash_attn_ext_get_alloc_size: f16 copies of the quantized K and V views
             // (all cells of this layer's cache) follow the output, each 128-aligned.
             let cells = g.ne(m)[0];
-            let pad = |x: u64| x.div_ceil(CUDA_ALIGNMENT) * CUDA_ALIGNMENT;
+            let pad = |x: u64| x.div_ceil(CUDA_ALIGNMENT).saturating_mul(CUDA_ALIGNMENT);
+            let f16_copy = |hd: u64| cells.saturating_mul(nkv).saturating_mul(hd).saturating_mul(2);
             let t = &mut g.tensors[fa];
-            t.bytes = pad(pad(t.bytes) + 2 * cells * nkv * hk) + 2 * cells * nkv * hv;
+            t.bytes = pad(pad(t.bytes).saturating_add(f16_copy(hk))).saturating_add(f16_copy(hv));
         }
         let mut cur = g.reshape(fa, [hv * nh, nt, 1, 1]);
         if let Some((rot, n)) = v_rot {

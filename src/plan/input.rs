@@ -123,10 +123,13 @@ fn load_config(path: &Path, config: &Path) -> Result<ModelInput, PlanError> {
     })
 }
 
+/// A GGUF tensor name and its ggml dims.
+type NamedDims = (String, Vec<u64>);
+
 /// The GGUF tensors (name, ggml dims) `convert` writes from the safetensors checkpoint in `dir`,
 /// in its order (computed tensors, then the checkpoint's), from the headers alone; `None` when the
 /// folder holds no weights or not all of its shards yet (then the config alone decides).
-fn checkpoint_tensors(dir: &Path, config: &serde_json::Value) -> Result<Option<Vec<(String, Vec<u64>)>>, PlanError> {
+fn checkpoint_tensors(dir: &Path, config: &serde_json::Value) -> Result<Option<Vec<NamedDims>>, PlanError> {
     use crate::input::{Checkpoint, InputError};
     let ckpt = match Checkpoint::open(dir) {
         Ok(c) => c,
@@ -139,7 +142,7 @@ fn checkpoint_tensors(dir: &Path, config: &serde_json::Value) -> Result<Option<V
     let hp = crate::arch::Hparams::new(config).map_err(arch_err)?;
     let dims = crate::arch::Dims::new(&hp).map_err(arch_err)?;
     let (extra, _) = (spec.extra)(&hp, spec.name).map_err(arch_err)?;
-    let mut out: Vec<(String, Vec<u64>)> = extra.into_iter().map(|e| (e.name, vec![e.data.len() as u64])).collect();
+    let mut out: Vec<NamedDims> = extra.into_iter().map(|e| (e.name, vec![e.data.len() as u64])).collect();
     for t in ckpt.tensors() {
         let Some(m) = spec.map_tensor(&t.name, &dims).map_err(arch_err)? else { continue };
         let shard = ckpt.shard_path(t).display().to_string();
