@@ -60,12 +60,12 @@ fn sum_mib(log: &str, prefix: &str) -> Option<f64> {
     total
 }
 
-fn llama_report(model: &Path, ctx: u64, batch: u64, kv: &str) -> LlamaReport {
+fn llama_report(model: &Path, ctx: u64, batch: u64, kv: &str, fa: &str) -> LlamaReport {
     let out = Command::new(common::ref_bin("llama-completion"))
         .arg("-m")
         .arg(model)
         .args(["-c", &ctx.to_string(), "-b", &batch.to_string(), "-ub", &batch.to_string()])
-        .args(["-ctk", kv, "-ctv", kv])
+        .args(["-ctk", kv, "-ctv", kv, "-fa", fa])
         // no weight repacking (extra CPU buffers), no fitting, one token, verbose buffer logs
         .args(["-nr", "-fit", "off", "--no-warmup", "-n", "1", "-p", "hi", "-no-cnv", "-t", "2", "-lv", "4"])
         .output()
@@ -83,13 +83,13 @@ fn llama_report(model: &Path, ctx: u64, batch: u64, kv: &str) -> LlamaReport {
 }
 
 /// The plan's numbers (MiB) for the GGUF's own types ("as-is" row).
-fn plan_report(model: &Path, ctx: u64, batch: u64, kv: &str) -> LlamaReport {
+fn plan_report(model: &Path, ctx: u64, batch: u64, kv: &str, fa: &str) -> LlamaReport {
     let out = common::run(
         Command::new(common::ggufkit())
             .arg("plan")
             .arg(model)
             .args(["--ctx", &ctx.to_string(), "--batch", &batch.to_string(), "--kv-type", kv])
-            .args(["--types", "F16", "--backend", "cpu", "--json"]),
+            .args(["--types", "F16", "--backend", "cpu", "--flash-attn", fa, "--json"]),
     );
     let v: serde_json::Value = serde_json::from_str(&out).expect("plan --json output is JSON");
     let row = &v["rows"][0];
@@ -112,17 +112,24 @@ const COMBOS: &[(u64, u64, &str)] = &[
     (128, 512, "f16"),
 ];
 
-/// llama.cpp's reports vs the plan, within 5% each.
+/// llama.cpp's reports vs the plan, within 5% each, flash attention as llama.cpp decides (`auto`).
 fn check(name: &str, model: &Path) {
+    check_combos(name, model, COMBOS, "auto")
+}
+
+/// Without flash attention: the f32 KQ matrices, softmax and a transposed V cache.
+const COMBOS_NO_FA: &[(u64, u64, &str)] = &[(128, 512, "f16"), (384, 512, "f16"), (2048, 512, "f16"), (4096, 256, "f16")];
+
+fn check_combos(name: &str, model: &Path, combos: &[(u64, u64, &str)], fa: &str) {
     let tolerance = 0.05;
     let mut failures = Vec::new();
-    for &(ctx, batch, kv) in COMBOS {
-        let want = llama_report(model, ctx, batch, kv);
-        let got = plan_report(model, ctx, batch, kv);
+    for &(ctx, batch, kv) in combos {
+        let want = llama_report(model, ctx, batch, kv, fa);
+        let got = plan_report(model, ctx, batch, kv, fa);
         for (what, w, g) in [("weights", want.model, got.model), ("KV", want.kv, got.kv), ("compute", want.compute, got.compute)] {
             // llama.cpp prints MiB with two decimals: allow that rounding on top.
             let err = (g - w).abs();
-            let line = format!("{name} ctx={ctx} batch={batch} kv={kv} {what}: llama.cpp {w:.2} MiB, plan {g:.2} MiB ({:+.1}%)", 100.0 * (g - w) / w);
+            let line = format!("{name} ctx={ctx} batch={batch} kv={kv} fa={fa} {what}: llama.cpp {w:.2} MiB, plan {g:.2} MiB ({:+.1}%)", 100.0 * (g - w) / w);
             eprintln!("{line}");
             if err > tolerance * w + 0.005 {
                 failures.push(line);
@@ -206,6 +213,19 @@ fn memory_synthetic_gemma2() {
     let args = ["--arch", "gemma2", "--n-layer", "4", "--n-embd", "512", "--n-ff", "8192", "--n-head", "4", "--n-head-kv", "2"];
     let extra = ["--head-dim", "256", "--n-vocab", "1024", "--sliding-window", "1024"];
     check("synthetic-gemma2", &synthetic("gemma2", &[&args[..], &extra[..]].concat()));
+}
+
+/// `-fa off` on every fixture and the synthetic phi2 and gemma shapes.
+#[test]
+fn memory_flash_attention_off() {
+    for model in ["tiny-llama", "tiny-qwen2", "tiny-phi3", "tiny-gemma2"] {
+        check_combos(model, &converted(model), COMBOS_NO_FA, "off");
+    }
+    let phi2 = ["--arch", "phi2", "--n-layer", "4", "--n-embd", "512", "--n-ff", "8192", "--n-head", "8", "--n-head-kv", "8"];
+    check_combos("synthetic-phi2", &synthetic("phi2", &[&phi2[..], &["--n-vocab", "1024"]].concat()), COMBOS_NO_FA, "off");
+    let gemma = ["--arch", "gemma", "--n-layer", "4", "--n-embd", "512", "--n-ff", "2048", "--n-head", "4", "--n-head-kv", "1"];
+    let gemma_extra = ["--head-dim", "256", "--n-vocab", "32000"];
+    check_combos("synthetic-gemma", &synthetic("gemma", &[&gemma[..], &gemma_extra[..]].concat()), COMBOS_NO_FA, "off");
 }
 
 /// The CUDA buffers a CUDA build of the pinned llama.cpp reported on an H200 (configs/README.md's

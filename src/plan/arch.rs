@@ -77,6 +77,8 @@ pub struct ArchInfo {
     pub ffn_residual_first: bool,
     /// Final logit soft-capping: scale, tanh, scale (gemma2).
     pub logit_softcap: bool,
+    /// Attention logit soft-capping (gemma2; inside flash attention, else scale, tanh, scale).
+    pub attn_softcap: bool,
 }
 
 /// Every architecture `plan` supports.
@@ -96,6 +98,7 @@ pub const ARCHES: &[ArchInfo] = &[
         parallel_ffn: false,
         ffn_residual_first: false,
         logit_softcap: false,
+        attn_softcap: false,
     },
     ArchInfo {
         gguf_arch: "qwen2",
@@ -112,6 +115,7 @@ pub const ARCHES: &[ArchInfo] = &[
         parallel_ffn: false,
         ffn_residual_first: false,
         logit_softcap: false,
+        attn_softcap: false,
     },
     ArchInfo {
         gguf_arch: "phi3",
@@ -128,6 +132,7 @@ pub const ARCHES: &[ArchInfo] = &[
         parallel_ffn: false,
         ffn_residual_first: true,
         logit_softcap: false,
+        attn_softcap: false,
     },
     ArchInfo {
         gguf_arch: "phi2",
@@ -144,6 +149,7 @@ pub const ARCHES: &[ArchInfo] = &[
         parallel_ffn: true,
         ffn_residual_first: false,
         logit_softcap: false,
+        attn_softcap: false,
     },
     ArchInfo {
         gguf_arch: "gemma",
@@ -160,6 +166,7 @@ pub const ARCHES: &[ArchInfo] = &[
         parallel_ffn: false,
         ffn_residual_first: false,
         logit_softcap: false,
+        attn_softcap: false,
     },
     ArchInfo {
         gguf_arch: "gemma2",
@@ -176,6 +183,7 @@ pub const ARCHES: &[ArchInfo] = &[
         parallel_ffn: false,
         ffn_residual_first: false,
         logit_softcap: true,
+        attn_softcap: true,
     },
 ];
 

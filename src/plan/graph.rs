@@ -1,7 +1,7 @@
 //! The worst-case graph llama.cpp reserves its compute buffer for (`llama_context::sched_reserve`:
-//! one micro-batch of `n_ubatch` tokens, every token an output, a full KV cache, flash attention),
-//! rebuilt op by op for each architecture `plan` supports, with each tensor's size, its sources,
-//! which tensors are views, inputs or outputs and which ops may work in place. The node order is
+//! one micro-batch of `n_ubatch` tokens, every token an output, a full KV cache, flash attention
+//! on or off), rebuilt op by op for each architecture `plan` supports, with each tensor's size,
+//! its sources, which tensors are views, inputs or outputs and which ops may work in place. The node order is
 //! ggml's (`ggml_build_forward_expand`: depth-first, sources left to right, in the order llama.cpp
 //! expands its roots). [`super::galloc`] replays ggml-alloc on it.
 //!
@@ -13,7 +13,7 @@
 use gguf::GgmlType;
 
 use super::arch::{FfnLayout, NormKind, QkvLayout};
-use super::memory::{kv_cells, kv_cells_swa, n_ubatch, Backend, RunParams, CUDA_ALIGNMENT};
+use super::memory::{flash_attn, kv_cells, kv_cells_swa, n_ubatch, Backend, RunParams, CUDA_ALIGNMENT};
 use super::shape::ModelShape;
 
 /// Index of a tensor in a [`Graph`].
@@ -209,6 +209,23 @@ fn hadamard(g: &mut Graph, cur: TensorId, rot: TensorId, n: u64) -> TensorId {
     g.reshape(res, shape)
 }
 
+/// `ggml_flash_attn_ext` and the reshape of its output to one row per token. `srcs`: permuted Q,
+/// K and V views and the mask; `dims`: head sizes of K and V, head counts of Q and K/V, tokens.
+fn attn_flash(g: &mut Graph, p: &RunParams, srcs: [TensorId; 4], dims: [u64; 5]) -> TensorId {
+    let [hk, hv, nh, nkv, nt] = dims;
+    let cells = g.ne(srcs[3])[0];
+    let out = g.new_tensor([hv, nh, nt, 1], Elem::F32, srcs.to_vec(), false);
+    if p.backend == Backend::Cuda && p.kv_type != GgmlType::F16 {
+        // ggml_cuda_flash_attn_ext_get_alloc_size: f16 copies of the quantized K and V views
+        // (all cells of this layer's cache) follow the output, each 128-aligned.
+        let pad = |x: u64| x.div_ceil(CUDA_ALIGNMENT).saturating_mul(CUDA_ALIGNMENT);
+        let f16_copy = |hd: u64| cells.saturating_mul(nkv).saturating_mul(hd).saturating_mul(2);
+        let t = &mut g.tensors[out];
+        t.bytes = pad(pad(t.bytes).saturating_add(f16_copy(hk))).saturating_add(f16_copy(hv));
+    }
+    g.reshape(out, [hv * nh, nt, 1, 1])
+}
+
 /// Side length of llama.cpp's K rotation (`llama_kv_cache::build_input_k_rot`): the largest power
 /// of two from 64 that divides the head size.
 fn k_rot_size(head_dim: u64) -> u64 {
@@ -264,10 +281,19 @@ pub fn reserve_graph(shape: &ModelShape, p: &RunParams) -> Graph {
     };
     let rot_full = rot_inputs(g);
     let rot_swa = if iswa { rot_inputs(g) } else { rot_full };
-    let k_idxs = g.input([nt, 1, 1, 1], Elem::I64);
-    let v_idxs = g.input([nt, 1, 1, 1], Elem::I64);
-    let mask = g.input([kv_cells(p.ctx), nt, 1, 1], Elem::F16);
-    let mask_swa = iswa.then(|| g.input([kv_cells_swa(shape, p), nt, 1, 1], Elem::F16));
+    let fa = flash_attn(shape, p);
+    // Row indices into each KV cache (the sliding-window cache of an iSWA model has its own);
+    // without flash attention V is cached transposed: one index per element.
+    let idxs = |g: &mut Graph| {
+        let k = g.input([nt, 1, 1, 1], Elem::I64);
+        let v = g.input([if fa { nt } else { nt.saturating_mul(nkv * hv) }, 1, 1, 1], Elem::I64);
+        (k, v)
+    };
+    let idxs_full = idxs(g);
+    let idxs_swa = if iswa { idxs(g) } else { idxs_full };
+    let mask_elem = if fa { Elem::F16 } else { Elem::F32 };
+    let mask = g.input([kv_cells(p.ctx), nt, 1, 1], mask_elem);
+    let mask_swa = iswa.then(|| g.input([kv_cells_swa(shape, p), nt, 1, 1], mask_elem));
     let out_ids = g.input([nt, 1, 1, 1], Elem::I32);
 
     let norm = |g: &mut Graph, x: TensorId| -> TensorId {
@@ -285,6 +311,7 @@ pub fn reserve_graph(shape: &ModelShape, p: &RunParams) -> Graph {
         let mut attn_norm = norm(g, inp_l);
         // build_qkv
         let (k_rot, v_rot) = if shape.is_swa(il) { rot_swa } else { rot_full };
+        let (k_idxs, v_idxs) = if shape.is_swa(il) { idxs_swa } else { idxs_full };
         let (q, k, v) = match arch.qkv {
             QkvLayout::Fused => {
                 let qkv = g.mul_mat(w, attn_norm, (nh + 2 * nkv) * hk);
@@ -329,8 +356,12 @@ pub fn reserve_graph(shape: &ModelShape, p: &RunParams) -> Graph {
             g.expand(v);
             g.expand(k);
         }
-        for (cur, idxs, width) in [(k, k_idxs, nkv * hk), (v, v_idxs, nkv * hv)] {
-            let flat = g.view(cur, [width, nt, 1, 1], g.tensors[cur].contiguous);
+        for (cur, idxs, width, is_v) in [(k, k_idxs, nkv * hk, false), (v, v_idxs, nkv * hv, true)] {
+            let flat = if is_v && !fa && !g.tensors[cur].contiguous {
+                g.new_tensor([width, nt, 1, 1], Elem::F32, vec![cur], false) // ggml_cont_2d
+            } else {
+                g.view(cur, [width, nt, 1, 1], g.tensors[cur].contiguous)
+            };
             let set_rows = g.view(w, [width, nt, 1, 1], true);
             g.tensors[set_rows].srcs = vec![flat, idxs, w];
             g.expand(set_rows);
@@ -343,17 +374,21 @@ pub fn reserve_graph(shape: &ModelShape, p: &RunParams) -> Graph {
         let qp = g.view(q4, [hk, nt, nh, 1], false);
         let kp = g.view(w, [hk, 0, nkv, 1], false);
         let vp = g.view(w, [hv, 0, nkv, 1], false);
-        let fa = g.new_tensor([hv, nh, nt, 1], Elem::F32, vec![qp, kp, vp, m], false);
-        if p.backend == Backend::Cuda && p.kv_type != GgmlType::F16 {
-            // ggml_cuda_flash_attn_ext_get_alloc_size: f16 copies of the quantized K and V views
-            // (all cells of this layer's cache) follow the output, each 128-aligned.
-            let cells = g.ne(m)[0];
-            let pad = |x: u64| x.div_ceil(CUDA_ALIGNMENT).saturating_mul(CUDA_ALIGNMENT);
-            let f16_copy = |hd: u64| cells.saturating_mul(nkv).saturating_mul(hd).saturating_mul(2);
-            let t = &mut g.tensors[fa];
-            t.bytes = pad(pad(t.bytes).saturating_add(f16_copy(hk))).saturating_add(f16_copy(hv));
-        }
-        let mut cur = g.reshape(fa, [hv * nh, nt, 1, 1]);
+        let mut cur = if fa {
+            attn_flash(g, p, [qp, kp, vp, m], [hk, hv, nh, nkv, nt])
+        } else {
+            // KQ, (gemma2: soft-capped), softmax, KQV, merged heads made contiguous
+            let mut kq = g.new_tensor([g.ne(m)[0], nt, nh, 1], Elem::F32, vec![kp, qp], false);
+            if arch.attn_softcap {
+                for _ in 0..3 {
+                    kq = g.elementwise(vec![kq]); // scale, tanh, scale
+                }
+            }
+            let kq = g.new_tensor(g.ne(kq), Elem::F32, vec![kq, m], true); // soft_max_ext
+            let kqv = g.new_tensor([hv, nt, nh, 1], Elem::F32, vec![vp, kq], false);
+            let merged = g.view(kqv, [hv, nh, nt, 1], false);
+            g.new_tensor([hv * nh, nt, 1, 1], Elem::F32, vec![merged], false) // ggml_cont_2d
+        };
         if let Some((rot, n)) = v_rot {
             cur = hadamard(g, cur, rot, n);
         }

@@ -9,8 +9,8 @@
 //!   (block types: `row_size`). Sliding-window layers (gemma2, `llama_kv_cache_iswa`) get
 //!   `pad256(min(n_ctx, n_swa + n_ubatch))` cells.
 //! - **Compute buffer** (`sched_reserve`: the worst-case graph of `n_ubatch` tokens, every token
-//!   an output, flash attention on — llama.cpp's default on CPU and CUDA; llama.cpp clamps
-//!   `n_ubatch` to the requested, unpadded context). On ggml-cpu it is not a formula: `plan`
+//!   an output; flash attention as llama.cpp's `-fa auto` decides it ([`flash_attn`]) or as
+//!   asked; llama.cpp clamps `n_ubatch` to the requested, unpadded context). On ggml-cpu it is not a formula: `plan`
 //!   rebuilds that graph for the architecture ([`super::graph`]) and replays ggml-alloc's
 //!   allocator on it ([`super::galloc`]), so the peak is whichever live set is largest — the
 //!   logits with the last activations, the FFN's gate/up intermediates, phi3's fused qkv and
@@ -43,6 +43,24 @@ pub struct RunParams {
     pub kv_type: GgmlType,
     /// The backend that runs the layers.
     pub backend: Backend,
+    /// Flash attention as asked (`-fa on/off`), `None` for llama.cpp's `auto`.
+    pub flash_attn: Option<bool>,
+}
+
+/// Head sizes ggml-cuda's flash attention kernels take for K = V (`ggml_cuda_get_best_fattn_kernel`).
+const CUDA_FLASH_ATTN_HEAD_SIZES: &[u64] = &[40, 64, 72, 80, 96, 112, 128, 256];
+
+/// Whether llama.cpp runs this model with flash attention: as asked, except that a quantized V
+/// cache forces it on; `auto` turns it on where the backend has a kernel for the head size
+/// (ggml-cpu: all).
+pub fn flash_attn(shape: &ModelShape, p: &RunParams) -> bool {
+    if p.kv_type.is_quantized() {
+        return true;
+    }
+    p.flash_attn.unwrap_or(match p.backend {
+        Backend::Cpu => true,
+        Backend::Cuda => shape.head_dim_k == shape.head_dim_v && CUDA_FLASH_ATTN_HEAD_SIZES.contains(&shape.head_dim_k),
+    })
 }
 
 /// The ggml backend whose compute buffer is modelled.
@@ -251,7 +269,7 @@ mod tests {
     }
 
     fn run(ctx: u64) -> RunParams {
-        RunParams { ctx, ubatch: 512, kv_type: GgmlType::F16, backend: Backend::Cuda }
+        RunParams { ctx, ubatch: 512, kv_type: GgmlType::F16, backend: Backend::Cuda, flash_attn: None }
     }
 
     #[test]
