@@ -92,7 +92,7 @@ pub fn parse_size(s: &str) -> anyhow::Result<u64> {
         other => anyhow::bail!("size {s:?}: unknown unit {other:?} (use B, KiB, MiB, GiB, KB, MB, GB)"),
     };
     let bytes = num * mult;
-    anyhow::ensure!(bytes.is_finite() && bytes >= 0.0 && bytes < 1.8e19, "size {s:?} is out of range");
+    anyhow::ensure!((0.0..1.8e19).contains(&bytes), "size {s:?} is out of range");
     Ok(bytes as u64)
 }
 
