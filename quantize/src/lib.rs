@@ -276,6 +276,14 @@ fn fused_from_f16(ty: GgmlType, src: &Source<'_>, imatrix: Option<&[f32]>) -> Op
     None
 }
 
+thread_local! {
+    /// Each worker thread's f32 buffer for converted chunks, reused across chunks and tensors.
+    static CHUNK_F32: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Elements converted then quantized at a time inside a work item (rounded to whole rows).
+const SLICE_ELEMENTS: usize = 4096;
+
 /// Elements converted per parallel work item (rounded to whole rows).
 const CHUNK_ELEMENTS: usize = 64 * 1024;
 
@@ -313,22 +321,35 @@ pub fn quantize_tensor(ty: GgmlType, src: Source<'_>, n_per_row: usize, imatrix:
     let first_bad = dst
         .par_chunks_mut(rows_per_chunk * row_bytes)
         .enumerate()
-        .map_init(Vec::<f32>::new, |buf, (ci, out)| {
+        .map(|(ci, out)| {
             let rows = out.len() / row_bytes;
             let n = rows * n_per_row;
             let start = ci * rows_per_chunk * n_per_row;
-            buf.resize(n, 0.0);
             let chunk = &bytes[start * esize..(start + n) * esize];
             if let Some(fused) = fused_from_f16(ty, &src, imatrix) {
                 // SAFETY: fused kernels exist only when AVX-512 was detected; `chunk` holds
                 // whole 32-blocks of f16 (rows are whole blocks), `out` their output blocks.
                 return unsafe { fused(chunk, out) }.map(|i| start + i);
             }
-            if let Some(i) = convert_chunk(&src, chunk, buf) {
-                return Some(start + i);
-            }
-            quantize_rows_unchecked(ty, buf, n_per_row, row_bytes, imatrix, out);
-            None
+            CHUNK_F32.with(|cell| {
+                let mut buf = cell.borrow_mut();
+                // Convert and quantize a few rows at a time into one small per-thread buffer: the
+                // converted values stay in L1/L2 and reading the source overlaps with the
+                // quantizers' work. The buffer grows to the largest slice once per thread.
+                let slice_rows = (SLICE_ELEMENTS / n_per_row).max(1).min(rows);
+                if buf.len() < slice_rows * n_per_row {
+                    buf.resize(slice_rows * n_per_row, 0.0);
+                }
+                let slices = chunk.chunks(slice_rows * n_per_row * esize).zip(out.chunks_mut(slice_rows * row_bytes));
+                for (k, (sb, ob)) in slices.enumerate() {
+                    let fb = &mut buf[..sb.len() / esize];
+                    if let Some(i) = convert_chunk(&src, sb, fb) {
+                        return Some(start + k * slice_rows * n_per_row + i);
+                    }
+                    quantize_rows_unchecked(ty, fb, n_per_row, row_bytes, imatrix, ob);
+                }
+                None
+            })
         })
         .flatten()
         .min();

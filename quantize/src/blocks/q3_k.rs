@@ -32,6 +32,17 @@ fn pack_scales(ls: &[i32; 16], s: &mut [u8]) {
 /// Requantizes with the stored scales and packs quants and high bits.
 fn finish(x: &[f32], l: &mut [i8; QK_K], y: &mut [u8]) {
     let dall = read_f16(y, D);
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx512() && x.len() >= QK_K && y.len() >= BYTES {
+        let s = &y[SCALES..SCALES + 12];
+        let sc: [i8; 16] = std::array::from_fn(|j| {
+            let lo = if j < 8 { s[j] & 0xF } else { s[j - 8] >> 4 } as i8;
+            ((lo | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4) as i8) as i32 - 32) as i8
+        });
+        // SAFETY: AVX-512 detected; x and l hold 256 values, y a whole block.
+        unsafe { crate::simd::x86_512::q3_k_finish(x, l, dall, &sc, y) };
+        return;
+    }
     for j in 0..16 {
         let s = &y[SCALES..SCALES + 12];
         let lo = if j < 8 { s[j] & 0xF } else { s[j - 8] >> 4 } as i8;

@@ -75,18 +75,25 @@ unsafe fn store_levels(lv: &[__m512i], n: usize, off: i32, zero_lanes: __mmask16
 pub unsafe fn q3_groups<const S: usize>(n: usize, nmax: i32, x: &[f32], l: &mut [i8], scales: &mut [f32]) {
     let n = n.min(MAX_GROUP);
     let zero = _mm512_setzero_ps();
+    // Per element: x, w = x², wx = w·x; the state: the level as f32 (`lf`), and its terms
+    // `wx·l` and `(w·l)·l` of sumlx / suml2 (ggml recomputes them from l with the same
+    // operations, so keeping them gives the same values).
     let mut xt = [[zero; MAX_GROUP]; S];
     let mut wt = [[zero; MAX_GROUP]; S];
+    let mut wxt = [[zero; MAX_GROUP]; S];
+    let mut lf = [[zero; MAX_GROUP]; S];
+    let mut wxl = [[zero; MAX_GROUP]; S];
+    let mut wl2 = [[zero; MAX_GROUP]; S];
     let idx = group_offsets(n);
     for s in 0..S {
         let base = x.as_ptr().add(LANES * n * s);
         for i in 0..n {
             xt[s][i] = _mm512_i32gather_ps::<4>(idx, base.add(i));
             wt[s][i] = _mm512_mul_ps(xt[s][i], xt[s][i]);
+            wxt[s][i] = _mm512_mul_ps(wt[s][i], xt[s][i]);
         }
     }
     let mut tiny = [0 as __mmask16; S];
-    let mut lv = [[_mm512_setzero_si512(); MAX_GROUP]; S];
     let mut sumlx = [zero; S];
     let mut suml2 = [zero; S];
     for s in 0..S {
@@ -94,11 +101,12 @@ pub unsafe fn q3_groups<const S: usize>(n: usize, nmax: i32, x: &[f32], l: &mut 
         tiny[s] = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(amax, _mm512_set1_ps(crate::blocks::common::GROUP_MAX_EPS));
         let iscale = _mm512_div_ps(_mm512_set1_ps((-nmax) as f32), max);
         for i in 0..n {
-            let li = clamp(nearest_int(_mm512_mul_ps(iscale, xt[s][i])), -nmax, nmax - 1);
-            lv[s][i] = li;
-            let f = _mm512_cvtepi32_ps(li);
-            sumlx[s] = _mm512_add_ps(sumlx[s], _mm512_mul_ps(_mm512_mul_ps(wt[s][i], xt[s][i]), f));
-            suml2[s] = _mm512_add_ps(suml2[s], _mm512_mul_ps(_mm512_mul_ps(wt[s][i], f), f));
+            let f = _mm512_cvtepi32_ps(clamp(nearest_int(_mm512_mul_ps(iscale, xt[s][i])), -nmax, nmax - 1));
+            lf[s][i] = f;
+            wxl[s][i] = _mm512_mul_ps(wxt[s][i], f);
+            wl2[s][i] = _mm512_mul_ps(_mm512_mul_ps(wt[s][i], f), f);
+            sumlx[s] = _mm512_add_ps(sumlx[s], wxl[s][i]);
+            suml2[s] = _mm512_add_ps(suml2[s], wl2[s][i]);
         }
     }
     let mut active = [true; S];
@@ -109,24 +117,26 @@ pub unsafe fn q3_groups<const S: usize>(n: usize, nmax: i32, x: &[f32], l: &mut 
                 if !active[s] {
                     continue;
                 }
-                let (w, xi) = (wt[s][i], xt[s][i]);
-                let li = _mm512_cvtepi32_ps(lv[s][i]);
-                let wx = _mm512_mul_ps(w, xi);
-                let slx = _mm512_sub_ps(sumlx[s], _mm512_mul_ps(wx, li));
+                let (w, xi, wx) = (wt[s][i], xt[s][i], wxt[s][i]);
+                let slx = _mm512_sub_ps(sumlx[s], wxl[s][i]);
                 let slx_pos = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(slx, zero);
-                let sl2 = _mm512_sub_ps(suml2[s], _mm512_mul_ps(_mm512_mul_ps(w, li), li));
+                let sl2 = _mm512_sub_ps(suml2[s], wl2[s][i]);
                 let new_l = clamp(nearest_int(_mm512_div_ps(_mm512_mul_ps(xi, sl2), slx)), -nmax, nmax - 1);
-                let differs = _mm512_cmpneq_epi32_mask(new_l, lv[s][i]);
                 let nf = _mm512_cvtepi32_ps(new_l);
-                let slx2 = _mm512_add_ps(slx, _mm512_mul_ps(wx, nf));
-                let sl22 = _mm512_add_ps(sl2, _mm512_mul_ps(_mm512_mul_ps(w, nf), nf));
+                let differs = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(nf, lf[s][i]);
+                let wxn = _mm512_mul_ps(wx, nf);
+                let wn2 = _mm512_mul_ps(_mm512_mul_ps(w, nf), nf);
+                let slx2 = _mm512_add_ps(slx, wxn);
+                let sl22 = _mm512_add_ps(sl2, wn2);
                 let better = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(sl22, zero)
                     & _mm512_cmp_ps_mask::<_CMP_GT_OQ>(
                         _mm512_mul_ps(_mm512_mul_ps(slx2, slx2), suml2[s]),
                         _mm512_mul_ps(_mm512_mul_ps(sumlx[s], sumlx[s]), sl22),
                     );
                 let take = slx_pos & differs & better;
-                lv[s][i] = _mm512_mask_blend_epi32(take, lv[s][i], new_l);
+                lf[s][i] = _mm512_mask_blend_ps(take, lf[s][i], nf);
+                wxl[s][i] = _mm512_mask_blend_ps(take, wxl[s][i], wxn);
+                wl2[s][i] = _mm512_mask_blend_ps(take, wl2[s][i], wn2);
                 sumlx[s] = _mm512_mask_blend_ps(take, sumlx[s], slx2);
                 suml2[s] = _mm512_mask_blend_ps(take, suml2[s], sl22);
                 changed[s] |= take;
@@ -145,7 +155,11 @@ pub unsafe fn q3_groups<const S: usize>(n: usize, nmax: i32, x: &[f32], l: &mut 
         let pos = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(suml2[s], zero);
         let scale = _mm512_maskz_div_ps(pos & !tiny[s], sumlx[s], suml2[s]);
         _mm512_storeu_ps(scales.as_mut_ptr().add(LANES * s), scale);
-        store_levels(&lv[s][..n], n, nmax, tiny[s], &mut l[LANES * n * s..]);
+        let mut lv = [_mm512_setzero_si512(); MAX_GROUP];
+        for i in 0..n {
+            lv[i] = _mm512_cvtps_epi32(lf[s][i]);
+        }
+        store_levels(&lv[..n], n, nmax, tiny[s], &mut l[LANES * n * s..]);
     }
 }
 
@@ -315,4 +329,47 @@ pub unsafe fn quantize_q4_0_from_f16(src: &[u8], y: &mut [u8]) -> Option<usize> 
         _mm_storeu_si128(yb.as_mut_ptr().add(2) as *mut __m128i, _mm512_cvtepi32_epi8(packed));
     }
     None
+}
+
+/// The last steps of Q3_K's quantizers (`quantize_row_q3_K_ref` and `_impl`) for one
+/// super-block: each group j of 16 with `d = dall · sc[j]` non-zero is requantized to
+/// `clamp(nearest_int(x / d), -4, 3) + 4` (a group with d = 0 keeps its search levels `l`,
+/// values 0..=7), then the high bits go to `y[0..32]` (hmask: element e is bit e / 32 of byte
+/// e % 32) and the low two bits to `y[32..96]` (qs: four elements 32 apart per byte).
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/VL/DQ; `x` and `l` hold 256 values, `y` at least 96 bytes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,f16c")]
+pub unsafe fn q3_k_finish(x: &[f32], l: &[i8], dall: f32, sc: &[i8; 16], y: &mut [u8]) {
+    let mut lv = [_mm512_setzero_si512(); 16];
+    for (j, v) in lv.iter_mut().enumerate() {
+        let d = dall * sc[j] as f32;
+        *v = if d == 0.0 {
+            _mm512_cvtepi8_epi32(_mm_loadu_si128(l.as_ptr().add(16 * j) as *const __m128i))
+        } else {
+            let q = nearest_int(_mm512_div_ps(_mm512_loadu_ps(x.as_ptr().add(16 * j)), _mm512_set1_ps(d)));
+            _mm512_add_epi32(clamp(q, -4, 3), _mm512_set1_epi32(4))
+        };
+    }
+    let (one, three) = (_mm512_set1_epi32(1), _mm512_set1_epi32(3));
+    // hmask: bit b of byte i (i < 16) from group 2b, of byte 16 + i from group 2b + 1.
+    for h in 0..2 {
+        let mut acc = _mm512_setzero_si512();
+        for b in 0..8 {
+            let bit = _mm512_and_si512(_mm512_srli_epi32::<2>(lv[2 * b + h]), one);
+            acc = _mm512_or_si512(acc, _mm512_sllv_epi32(bit, _mm512_set1_epi32(b as i32)));
+        }
+        _mm_storeu_si128(y.as_mut_ptr().add(16 * h) as *mut __m128i, _mm512_cvtepi32_epi8(acc));
+    }
+    // qs: byte 32 + 32·k + i (i < 16) from groups 8k, 8k+2, 8k+4, 8k+6; 16 + i from the odd ones.
+    let low = |v: __m512i, b: u32| _mm512_sllv_epi32(_mm512_and_si512(v, three), _mm512_set1_epi32(2 * b as i32));
+    for k in 0..2 {
+        for h in 0..2 {
+            let mut acc = _mm512_setzero_si512();
+            for b in 0..4 {
+                acc = _mm512_or_si512(acc, low(lv[8 * k + h + 2 * b], b as u32));
+            }
+            _mm_storeu_si128(y.as_mut_ptr().add(32 + 32 * k + 16 * h) as *mut __m128i, _mm512_cvtepi32_epi8(acc));
+        }
+    }
 }
