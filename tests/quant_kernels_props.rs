@@ -561,18 +561,16 @@ fn simd512_q3_groups_equal_scalar() {
             assert_eq!(&l1[r.clone()], &l2[..], "{tag} n {n} group {:?}", &x[r]);
         }
     };
-    for (n, nmax) in [(16, 4), (32, 8)] {
-        for x in rows.chunks_exact(16 * n) {
-            let (mut l1, mut s1) = (vec![0i8; 16 * n], [0f32; 16]);
-            // SAFETY: AVX-512 present; sizes are 16·n.
-            unsafe { quantize::simd::x86_512::q3_groups::<1>(n, nmax, x, &mut l1, &mut s1) };
-            check(x, &l1, &s1, n, nmax, "1 set");
-        }
-        for x in rows.chunks_exact(64 * n) {
-            let (mut l1, mut s1) = (vec![0i8; 64 * n], [0f32; 64]);
-            // SAFETY: AVX-512 present; sizes are 4·16·n.
-            unsafe { quantize::simd::x86_512::q3_groups::<4>(n, nmax, x, &mut l1, &mut s1) };
-            check(x, &l1, &s1, n, nmax, "4 sets");
+    type Q3 = unsafe fn(i32, &[f32], &mut [i8], &mut [f32]);
+    use quantize::simd::x86_512::q3_groups;
+    let kernels: [(usize, i32, usize, Q3); 4] =
+        [(16, 4, 1, q3_groups::<1, 16>), (16, 4, 4, q3_groups::<4, 16>), (32, 8, 1, q3_groups::<1, 32>), (32, 8, 4, q3_groups::<4, 32>)];
+    for (n, nmax, sets, kernel) in kernels {
+        for x in rows.chunks_exact(16 * sets * n) {
+            let (mut l1, mut s1) = (vec![0i8; 16 * sets * n], vec![0f32; 16 * sets]);
+            // SAFETY: AVX-512 present; sizes are 16·sets·n.
+            unsafe { kernel(nmax, x, &mut l1, &mut s1) };
+            check(x, &l1, &s1, n, nmax, &format!("{sets} set(s)"));
         }
     }
     // Whole super-blocks: 1..=9 at a time (tails of the 4-at-a-time path included).

@@ -181,12 +181,12 @@ pub fn q3_superblocks(x: &[f32], l: &mut [i8], scales: &mut [f32]) {
     if crate::simd::has_avx512() {
         if nb == Q3_SUPERBLOCKS {
             // SAFETY: AVX-512 detected; x and l hold 4·256 values, scales 64.
-            unsafe { crate::simd::x86_512::q3_groups::<Q3_SUPERBLOCKS>(16, 4, x, l, scales) };
+            unsafe { crate::simd::x86_512::q3_groups::<Q3_SUPERBLOCKS, 16>(4, x, l, scales) };
         } else {
             for b in 0..nb {
                 let r = QK_K * b..QK_K * (b + 1);
                 // SAFETY: AVX-512 detected; x and l hold 256 values here, scales 16.
-                unsafe { crate::simd::x86_512::q3_groups::<1>(16, 4, &x[r.clone()], &mut l[r], &mut scales[16 * b..]) };
+                unsafe { crate::simd::x86_512::q3_groups::<1, 16>(4, &x[r.clone()], &mut l[r], &mut scales[16 * b..]) };
             }
         }
         return;

@@ -60,8 +60,8 @@ unsafe fn store_levels(lv: &[__m512i], n: usize, off: i32, zero_lanes: __mmask16
     }
 }
 
-/// `make_q3_quants(n, nmax, x, L, do_rmse = true)` on `S` independent sets of 16 consecutive
-/// groups of `n` elements (set s, group g starts at `x[(16·s + g)·n]`), one group per lane,
+/// `make_q3_quants(N, nmax, x, L, do_rmse = true)` on `S` independent sets of 16 consecutive
+/// groups of `N` elements (set s, group g starts at `x[(16·s + g)·N]`), one group per lane,
 /// each lane doing exactly the scalar sequence of operations. The sets are interleaved to hide
 /// the latency of each lane's sequential refinement. A set's refinement passes run until none
 /// of its lanes changes (a pass without change leaves a lane's state as it was, so further
@@ -69,42 +69,35 @@ unsafe fn store_levels(lv: &[__m512i], n: usize, off: i32, zero_lanes: __mmask16
 /// `l[(16·s + g)·n..]` and scales to `scales[16·s + g]`.
 ///
 /// # Safety
-/// The CPU must support AVX-512 F/BW/VL/DQ; `n <= MAX_GROUP`; `x` and `l` hold at least
-/// 16·S·n values, `scales` at least 16·S.
+/// The CPU must support AVX-512 F/BW/VL/DQ; `x` and `l` hold at least 16·S·N values, `scales`
+/// at least 16·S.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,f16c")]
-pub unsafe fn q3_groups<const S: usize>(n: usize, nmax: i32, x: &[f32], l: &mut [i8], scales: &mut [f32]) {
-    let n = n.min(MAX_GROUP);
+pub unsafe fn q3_groups<const S: usize, const N: usize>(nmax: i32, x: &[f32], l: &mut [i8], scales: &mut [f32]) {
+    let n = N;
     let zero = _mm512_setzero_ps();
     // Per element: x, w = x², wx = w·x; the state: the level as f32 (`lf`), and its terms
     // `wx·l` and `(w·l)·l` of sumlx / suml2 (ggml recomputes them from l with the same
-    // operations, so keeping them gives the same values).
-    let mut xt = [[zero; MAX_GROUP]; S];
-    let mut wt = [[zero; MAX_GROUP]; S];
-    let mut wxt = [[zero; MAX_GROUP]; S];
-    let mut lf = [[zero; MAX_GROUP]; S];
-    let mut wxl = [[zero; MAX_GROUP]; S];
-    let mut wl2 = [[zero; MAX_GROUP]; S];
+    // operations, so keeping them gives the same values). Arrays are built element by element
+    // (no zero-filling of stack arrays on every call).
     let idx = group_offsets(n);
-    for s in 0..S {
-        let base = x.as_ptr().add(LANES * n * s);
-        for i in 0..n {
-            xt[s][i] = _mm512_i32gather_ps::<4>(idx, base.add(i));
-            wt[s][i] = _mm512_mul_ps(xt[s][i], xt[s][i]);
-            wxt[s][i] = _mm512_mul_ps(wt[s][i], xt[s][i]);
-        }
-    }
+    let xt: [[__m512; N]; S] = std::array::from_fn(|s| std::array::from_fn(|i| _mm512_i32gather_ps::<4>(idx, x.as_ptr().add(LANES * n * s + i))));
+    let wt: [[__m512; N]; S] = std::array::from_fn(|s| std::array::from_fn(|i| _mm512_mul_ps(xt[s][i], xt[s][i])));
+    let wxt: [[__m512; N]; S] = std::array::from_fn(|s| std::array::from_fn(|i| _mm512_mul_ps(wt[s][i], xt[s][i])));
     let mut tiny = [0 as __mmask16; S];
+    let mut iscale = [zero; S];
+    for s in 0..S {
+        let (amax, max) = signed_absmax(&xt[s]);
+        tiny[s] = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(amax, _mm512_set1_ps(crate::blocks::common::GROUP_MAX_EPS));
+        iscale[s] = _mm512_div_ps(_mm512_set1_ps((-nmax) as f32), max);
+    }
+    let mut lf: [[__m512; N]; S] =
+        std::array::from_fn(|s| std::array::from_fn(|i| _mm512_cvtepi32_ps(clamp(nearest_int(_mm512_mul_ps(iscale[s], xt[s][i])), -nmax, nmax - 1))));
+    let mut wxl: [[__m512; N]; S] = std::array::from_fn(|s| std::array::from_fn(|i| _mm512_mul_ps(wxt[s][i], lf[s][i])));
+    let mut wl2: [[__m512; N]; S] = std::array::from_fn(|s| std::array::from_fn(|i| _mm512_mul_ps(_mm512_mul_ps(wt[s][i], lf[s][i]), lf[s][i])));
     let mut sumlx = [zero; S];
     let mut suml2 = [zero; S];
     for s in 0..S {
-        let (amax, max) = signed_absmax(&xt[s][..n]);
-        tiny[s] = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(amax, _mm512_set1_ps(crate::blocks::common::GROUP_MAX_EPS));
-        let iscale = _mm512_div_ps(_mm512_set1_ps((-nmax) as f32), max);
         for i in 0..n {
-            let f = _mm512_cvtepi32_ps(clamp(nearest_int(_mm512_mul_ps(iscale, xt[s][i])), -nmax, nmax - 1));
-            lf[s][i] = f;
-            wxl[s][i] = _mm512_mul_ps(wxt[s][i], f);
-            wl2[s][i] = _mm512_mul_ps(_mm512_mul_ps(wt[s][i], f), f);
             sumlx[s] = _mm512_add_ps(sumlx[s], wxl[s][i]);
             suml2[s] = _mm512_add_ps(suml2[s], wl2[s][i]);
         }
@@ -155,11 +148,8 @@ pub unsafe fn q3_groups<const S: usize>(n: usize, nmax: i32, x: &[f32], l: &mut 
         let pos = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(suml2[s], zero);
         let scale = _mm512_maskz_div_ps(pos & !tiny[s], sumlx[s], suml2[s]);
         _mm512_storeu_ps(scales.as_mut_ptr().add(LANES * s), scale);
-        let mut lv = [_mm512_setzero_si512(); MAX_GROUP];
-        for i in 0..n {
-            lv[i] = _mm512_cvtps_epi32(lf[s][i]);
-        }
-        store_levels(&lv[..n], n, nmax, tiny[s], &mut l[LANES * n * s..]);
+        let lv: [__m512i; N] = std::array::from_fn(|i| _mm512_cvtps_epi32(lf[s][i]));
+        store_levels(&lv, n, nmax, tiny[s], &mut l[LANES * n * s..]);
     }
 }
 
