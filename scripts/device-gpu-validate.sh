@@ -101,7 +101,24 @@ python3 scripts/compare-validate.py "$OUT/smollm2-cpu.json" "$OUT/smollm2-cuda.j
 if [ -x "$LP" ]; then
   for nr in "" "-nr"; do
     "$LP" -m "$W/smollm2-Q8_0.gguf" -f "$TEXT" -c 512 --chunks "$CHUNKS" -t "$NT" $nr > "$OUT/llama-perplexity$nr.log" 2>&1 \
-      && grep -E "prompt eval time|Final estimate" "$OUT/llama-perplexity$nr.log" && break
+      && python3 - "$OUT/llama-perplexity$nr.log" "$CHUNKS" <<'PY' && break
+import re, sys
+# llama-perplexity prints no total speed: time from its "calculating perplexity" line to its
+# "Final estimate" line (log timestamps m.ss.mmm.uuu), over chunks × 512 tokens.
+t = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"\s*(\d+)\.(\d+)\.(\d+)\.(\d+) ", line)
+    if not m:
+        continue
+    sec = int(m.group(1)) * 60 + int(m.group(2)) + int(m.group(3)) / 1000
+    if "calculating perplexity over" in line:
+        t["start"] = sec
+    if "Final estimate" in line:
+        t["end"] = sec
+        print(line.strip())
+tokens = int(sys.argv[2]) * 512
+print(f"llama-perplexity {tokens / (t['end'] - t['start']):.0f} tok/s ({tokens} tokens in {t['end'] - t['start']:.2f} s)")
+PY
     echo "llama-perplexity $nr failed (rc $?)"; tail -3 "$OUT/llama-perplexity$nr.log"
   done
 else
