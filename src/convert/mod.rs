@@ -388,12 +388,11 @@ struct Pipe {
 }
 
 impl Pipe {
-    /// An emptied buffer back from the writer, or a new one when none has come back yet (so at
-    /// most `PIPE_DEPTH + 2` exist: queued, being written, being filled).
+    /// A buffer back from the writer, or a new one when none has come back yet (so at most
+    /// `PIPE_DEPTH + 2` exist: queued, being written, being filled). It keeps its old length and
+    /// bytes: the caller resizes it (zeroing only growth) and overwrites every byte.
     fn buffer(&mut self) -> Vec<u8> {
-        let mut b = self.empty.try_recv().unwrap_or_default();
-        b.clear();
-        b
+        self.empty.try_recv().unwrap_or_default()
     }
 
     /// Hands a slab to the writer; fails only when the writer thread has stopped (its own error
