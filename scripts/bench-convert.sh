@@ -23,7 +23,8 @@
 # option); llama-quantize and ggufkit get $THREADS threads. Each pair of outputs is compared
 # tensor by tensor (data bytes) with gguf-py. Outputs are deleted as the script goes.
 #
-# Usage: scripts/bench-convert.sh      (env: THREADS=N, TYPES="Q8_0 ...", GGUFKIT_BENCH=DIR)
+# Usage: scripts/bench-convert.sh  (env: THREADS=N, TYPES="Q8_0 ...", REPS=n: best wall time of n runs
+#        of copy, llama-quantize and ggufkit (the converter runs once), GGUFKIT_BENCH=DIR)
 # Prints a markdown table on stdout; progress on stderr. Release build; not a test.
 set -euo pipefail
 
@@ -33,6 +34,7 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 BENCH=${GGUFKIT_BENCH:-$HOME/.cache/ggufkit-bench}
 NT=${THREADS:-$(nproc)}
 TYPES=${TYPES:-"Q8_0 Q4_0 Q4_K_M Q6_K"}
+REPS=${REPS:-1}
 
 PY=$REF/venv/bin/python
 LQ=$REF/build/bin/llama-quantize
@@ -77,19 +79,26 @@ EOF
 BIN=$TARGET/release/ggufkit
 
 # --- measuring ----------------------------------------------------------------------------------
-# run NAME CMD...: runs CMD under /usr/bin/time -v; sets T (wall s) and M (peak RSS, MiB)
+# run NAME CMD...: runs CMD $REPS times under /usr/bin/time -v; sets T (best wall s) and M (largest
+# peak RSS, MiB)
 run() {
     local name=$1; shift
-    local log=$OUT/$name.time
-    sync  # earlier outputs' dirty pages are on disk: no run pays for another's writeback
-    if ! /usr/bin/time -v -o "$log" "$@" >"$OUT/$name.log" 2>&1; then
-        echo "failed: $* (see $OUT/$name.log)" >&2; tail -5 "$OUT/$name.log" >&2; exit 1
-    fi
-    T=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$log")
-    M=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$log")
+    local log=$OUT/$name.time t m best="" peak=0
+    for _ in $(seq "$REPS"); do
+        sync  # earlier outputs' dirty pages are on disk: no run pays for another's writeback
+        if ! /usr/bin/time -v -o "$log" "$@" >"$OUT/$name.log" 2>&1; then
+            echo "failed: $* (see $OUT/$name.log)" >&2; tail -5 "$OUT/$name.log" >&2; exit 1
+        fi
+        t=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$log")
+        m=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$log")
+        if [ -z "$best" ] || [ "$(echo "$t < $best" | bc -l)" = 1 ]; then best=$t; fi
+        if [ "$m" -gt "$peak" ]; then peak=$m; fi
+        echo "  $name: $t s, $m MiB (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+    done
+    T=$best M=$peak
 }
 add() { echo "$1 + $2" | bc -l; }
-div() { echo "scale=2; $1 / $2" | bc -l; }
+div() { printf "%.2f" "$(echo "$1 / $2" | bc -l)"; }
 same_tensors() {  # tensor names, types, shapes and data bytes equal
     "$PY" - "$1" "$2" <<'EOF'
 import sys, numpy as np, gguf
@@ -109,12 +118,12 @@ cat "${SHARDS[@]}" > /dev/null  # into the page cache for every tool alike
 IN_MB=$(du -cm "${SHARDS[@]}" | tail -1 | cut -f1)
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-run copy bash -c 'cp "$@" "$0"/ && sync "$0"/model-*' "$OUT" "${SHARDS[@]}"
+run copy bash -c 'rm -f "$0"/model-* && cp "$@" "$0"/ && sync "$0"/model-*' "$OUT" "${SHARDS[@]}"
 T_COPY=$T
 rm -f "$OUT"/model-*
 
 echo "reference convert_hf_to_gguf.py --outtype f16 ..." >&2
-run ref-convert "$PY" "$CONV" "$MODEL" --outtype f16 --outfile "$OUT/ref-f16.gguf"
+REPS=1 run ref-convert "$PY" "$CONV" "$MODEL" --outtype f16 --outfile "$OUT/ref-f16.gguf"
 T_CONV=$T M_CONV=$M
 
 rows=()
@@ -134,7 +143,7 @@ done
 rm -f "$OUT/ref-f16.gguf"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-echo "Qwen2.5-Coder-1.5B BF16, 2 shards, $IN_MB MiB; $NT threads for llama-quantize and ggufkit; wall s (/usr/bin/time); peak RSS MiB (max resident set); load average before/after on stderr; CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+echo "Qwen2.5-Coder-1.5B BF16, 2 shards, $IN_MB MiB; $NT threads for llama-quantize and ggufkit; wall s (/usr/bin/time, best of $REPS; converter once); peak RSS MiB (max resident set); load average before/after on stderr; CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
 echo "two-step = convert_hf_to_gguf.py --outtype f16 (run once, its time added to every type) + llama-quantize; copy = cp of the shards to the same disk + sync"
 echo
 echo "| type | out MiB | two-step s (convert + quantize) | ggufkit s | speed-up | copy s | ggufkit / copy | two-step RSS MiB (convert / quantize) | ggufkit RSS MiB | tensors identical |"
