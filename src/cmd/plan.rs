@@ -36,6 +36,10 @@ pub struct Args {
     /// Backend whose compute buffer is modelled: cuda (GPU offload) or cpu.
     #[arg(long, value_enum, default_value = "cuda")]
     pub backend: BackendArg,
+    /// Flash attention, as llama.cpp's -fa: auto (on where the backend supports the head size),
+    /// on or off. llama.cpp turns it on for a quantized V cache.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub flash_attn: FlashAttnArg,
     /// Print JSON (sizes in bytes).
     #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
@@ -51,6 +55,17 @@ pub enum BackendArg {
     Cuda,
     /// ggml-cpu.
     Cpu,
+}
+
+/// `--flash-attn` values.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum FlashAttnArg {
+    /// llama.cpp's default: on when the backend supports it.
+    Auto,
+    /// Always.
+    On,
+    /// Never (unless the V cache is quantized).
+    Off,
 }
 
 /// KV cache types llama.cpp accepts for `-ctk`/`-ctv`.
@@ -77,7 +92,7 @@ pub fn parse_size(s: &str) -> anyhow::Result<u64> {
         other => anyhow::bail!("size {s:?}: unknown unit {other:?} (use B, KiB, MiB, GiB, KB, MB, GB)"),
     };
     let bytes = num * mult;
-    anyhow::ensure!(bytes.is_finite() && bytes >= 0.0 && bytes < 1.8e19, "size {s:?} is out of range");
+    anyhow::ensure!((0.0..1.8e19).contains(&bytes), "size {s:?} is out of range");
     Ok(bytes as u64)
 }
 
@@ -108,6 +123,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             backend: match args.backend {
                 BackendArg::Cuda => Backend::Cuda,
                 BackendArg::Cpu => Backend::Cpu,
+            },
+            flash_attn: match args.flash_attn {
+                FlashAttnArg::Auto => None,
+                FlashAttnArg::On => Some(true),
+                FlashAttnArg::Off => Some(false),
             },
         }, types };
     let p = plan::plan(&input, &opts)?;

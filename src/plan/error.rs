@@ -87,4 +87,7 @@ pub enum PlanError {
     /// An option value is wrong.
     #[error("{0}")]
     BadOption(String),
+    /// The model folder's safetensors checkpoint cannot be read.
+    #[error("{0}")]
+    Checkpoint(crate::input::InputError),
 }

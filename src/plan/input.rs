@@ -16,7 +16,8 @@ pub enum InputKind {
     /// A GGUF file: its own metadata and tensors (sizes exact).
     Gguf,
     /// An HF `config.json` (alone, or in a model folder): tensors and metadata planned the way
-    /// the converter writes them; exact when the tokenizer files are beside it, else the
+    /// the converter writes them — the tensors from the safetensors headers when the weights are
+    /// beside it, else from the config; exact when the tokenizer files are beside it, else the
     /// tokenizer metadata is estimated.
     Config,
 }
@@ -79,9 +80,14 @@ fn load_config(path: &Path, config: &Path) -> Result<ModelInput, PlanError> {
     shape.check(&source)?;
     let dir = config.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let converter = |e: crate::arch::ArchError| PlanError::Inconsistent { file: source.clone(), what: e.to_string() };
-    // The converter's own tables: its tensors (names, ggml dims) and its metadata keys.
-    let tensors: Vec<PlannedTensor> = crate::arch::planned_tensors(&json)
-        .map_err(converter)?
+    // The converter's own tables: its tensors (names, ggml dims) and its metadata keys. With the
+    // weights beside the config, the tensors are those of their safetensors headers (only the
+    // headers are read), mapped the way `convert` maps them.
+    let named = match checkpoint_tensors(dir, &json)? {
+        Some(named) => named,
+        None => crate::arch::planned_tensors(&json).map_err(converter)?,
+    };
+    let tensors: Vec<PlannedTensor> = named
         .into_iter()
         .map(|(name, dims)| {
             let source_type = converter_type(&name, &dims);
@@ -115,6 +121,51 @@ fn load_config(path: &Path, config: &Path) -> Result<ModelInput, PlanError> {
         metadata_bytes,
         alignment: filesize::DEFAULT_ALIGNMENT,
     })
+}
+
+/// A GGUF tensor name and its ggml dims.
+type NamedDims = (String, Vec<u64>);
+
+/// The GGUF tensors (name, ggml dims) `convert` writes from the safetensors checkpoint in `dir`,
+/// in its order (computed tensors, then the checkpoint's), from the headers alone; `None` when the
+/// folder holds no weights or not all of its shards yet (then the config alone decides).
+fn checkpoint_tensors(dir: &Path, config: &serde_json::Value) -> Result<Option<Vec<NamedDims>>, PlanError> {
+    use crate::input::{Checkpoint, InputError};
+    let ckpt = match Checkpoint::open(dir) {
+        Ok(c) => c,
+        Err(InputError::NoWeights { .. } | InputError::MissingShard { .. }) => return Ok(None),
+        Err(e) => return Err(PlanError::Checkpoint(e)),
+    };
+    let file = dir.join("config.json").display().to_string();
+    let arch_err = |e: crate::arch::ArchError| PlanError::Inconsistent { file: file.clone(), what: e.to_string() };
+    let spec = crate::arch::detect(config).map_err(arch_err)?;
+    let hp = crate::arch::Hparams::new(config).map_err(arch_err)?;
+    let dims = crate::arch::Dims::new(&hp).map_err(arch_err)?;
+    let (extra, _) = (spec.extra)(&hp, spec.name).map_err(arch_err)?;
+    let mut out: Vec<NamedDims> = extra.into_iter().map(|e| (e.name, vec![e.data.len() as u64])).collect();
+    for t in ckpt.tensors() {
+        let Some(m) = spec.map_tensor(&t.name, &dims).map_err(arch_err)? else { continue };
+        let shard = ckpt.shard_path(t).display().to_string();
+        if let Err(dtype) = &t.dtype {
+            return Err(PlanError::Inconsistent { file: shard, what: format!("tensor {}: dtype {dtype} cannot be converted (F16, BF16 or F32)", t.name) });
+        }
+        let found: Vec<u64> = t.shape.iter().rev().map(|&d| d as u64).collect();
+        if found != m.dims {
+            return Err(PlanError::Inconsistent {
+                file: shard,
+                what: format!("tensor {}: shape {:?}, the config implies {:?}", t.name, t.shape, m.dims.iter().rev().collect::<Vec<_>>()),
+            });
+        }
+        out.push((m.name, m.dims));
+    }
+    // What `convert` requires: every tensor the config implies, but for the output projection
+    // (llama.cpp falls back on the token embedding).
+    for (name, _) in crate::arch::planned_tensors(config).map_err(arch_err)? {
+        if name != "output.weight" && !out.iter().any(|(n, _)| *n == name) {
+            return Err(PlanError::Inconsistent { file: dir.display().to_string(), what: format!("tensor {name} is missing from the checkpoint") });
+        }
+    }
+    Ok(Some(out))
 }
 
 /// `general.file_type` of the converter's intermediate F16 file (`LLAMA_FTYPE_MOSTLY_F16`); every

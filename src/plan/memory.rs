@@ -9,21 +9,23 @@
 //!   (block types: `row_size`). Sliding-window layers (gemma2, `llama_kv_cache_iswa`) get
 //!   `pad256(min(n_ctx, n_swa + n_ubatch))` cells.
 //! - **Compute buffer** (`sched_reserve`: the worst-case graph of `n_ubatch` tokens, every token
-//!   an output, flash attention on — llama.cpp's default on CPU and CUDA): the larger of the output
-//!   phase (f32 logits `n_vocab` × tokens plus the `n_embd` activations still live: two or three
-//!   depending on how ggml-alloc packs the graph, counted as 2.5) and the layer phase (the f16 KQ
-//!   masks `n_kv` × tokens plus about `3·n_ff + 4·n_embd` f32 activations per token, per FFN
-//!   layout). llama.cpp clamps
-//!   `n_ubatch` to the requested (unpadded) context. Fitted against `sched_reserve: CPU compute
-//!   buffer size`: within 5% on every fixture and SmolLM2 (tests/plan_memory.rs). On CUDA (checked
-//!   against a CUDA build on an H200 with CodeLlama-7B, Phi-3.5-mini and Gemma-2-2B shaped models:
-//!   within 3%) the output phase keeps three `n_embd` activations and the mask live, the FFN phase
-//!   one `n_embd` activation fewer, and a quantized KV cache adds an attention phase: flash
-//!   attention converts one layer's K and V views (all cells) to f16 inside its output allocation.
+//!   an output; flash attention as llama.cpp's `-fa auto` decides it ([`flash_attn`]) or as
+//!   asked; llama.cpp clamps `n_ubatch` to the requested, unpadded context). On ggml-cpu it is not a formula: `plan`
+//!   rebuilds that graph for the architecture ([`super::graph`]) and replays ggml-alloc's
+//!   allocator on it ([`super::galloc`]), so the peak is whichever live set is largest — the
+//!   logits with the last activations, the FFN's gate/up intermediates, phi3's fused qkv and
+//!   gate+up, the masks, a quantized cache's Hadamard rotations — with the allocator's reuse and
+//!   fragmentation. Checked against `sched_reserve: CPU compute buffer size` for every fixture,
+//!   SmolLM2 and synthetic shapes at contexts 128 to 8192 (tests/plan_memory.rs: within 0.5%).
+//!   The same replay gives ggml-cuda's buffer (`CUDA0 compute buffer size` with every layer
+//!   offloaded): the token lookup stays on the host, so the GPU graph starts from the scheduler's
+//!   copy of its rows; buffers are 128-aligned; with a quantized cache flash attention's output
+//!   allocation also holds f16 copies of the layer's K and V (`ggml_cuda_flash_attn_ext_get_alloc_size`).
+//!   Checked against a CUDA build of the same llama.cpp on an H200 (configs/README.md: CodeLlama-7B,
+//!   Phi-3.5-mini and Gemma-2-2B shapes, f16 and q8_0 caches: equal to 0.01 MiB).
 
 use gguf::GgmlType;
 
-use super::arch::FfnLayout;
 use super::shape::ModelShape;
 use super::tensors::PlannedTensor;
 
@@ -41,6 +43,24 @@ pub struct RunParams {
     pub kv_type: GgmlType,
     /// The backend that runs the layers.
     pub backend: Backend,
+    /// Flash attention as asked (`-fa on/off`), `None` for llama.cpp's `auto`.
+    pub flash_attn: Option<bool>,
+}
+
+/// Head sizes ggml-cuda's flash attention kernels take for K = V (`ggml_cuda_get_best_fattn_kernel`).
+const CUDA_FLASH_ATTN_HEAD_SIZES: &[u64] = &[40, 64, 72, 80, 96, 112, 128, 256];
+
+/// Whether llama.cpp runs this model with flash attention: as asked, except that a quantized V
+/// cache forces it on; `auto` turns it on where the backend has a kernel for the head size
+/// (ggml-cpu: all).
+pub fn flash_attn(shape: &ModelShape, p: &RunParams) -> bool {
+    if p.kv_type.is_quantized() {
+        return true;
+    }
+    p.flash_attn.unwrap_or(match p.backend {
+        Backend::Cpu => true,
+        Backend::Cuda => shape.head_dim_k == shape.head_dim_v && CUDA_FLASH_ATTN_HEAD_SIZES.contains(&shape.head_dim_k),
+    })
 }
 
 /// The ggml backend whose compute buffer is modelled.
@@ -101,46 +121,19 @@ pub fn kv_bytes(shape: &ModelShape, p: &RunParams) -> u64 {
     (0..shape.n_layer).fold(0u64, |a, il| a.saturating_add(kv_layer_bytes(shape, p, il)))
 }
 
-/// Compute-buffer estimate (see the module doc).
+/// ggml-cpu's buffer alignment (`TENSOR_ALIGNMENT`).
+pub const CPU_ALIGNMENT: u64 = 32;
+
+/// ggml-cuda's buffer alignment.
+pub const CUDA_ALIGNMENT: u64 = 128;
+
+/// Compute-buffer size (see the module doc).
 pub fn compute_bytes(shape: &ModelShape, p: &RunParams) -> u64 {
-    let n_ctx = kv_cells(p.ctx);
-    let tokens = n_ubatch(p);
-    let f32b = 4u64;
-    let full_mask = 2 * n_ctx * tokens;
-    let output_phase = f32b * tokens * shape.n_vocab
-        + match p.backend {
-            // 2.5 n_embd activations (2 or 3 live, depending on ggml-alloc's packing)
-            Backend::Cpu => 10 * tokens * shape.n_embd,
-            // 3 n_embd activations and the full-attention mask still live
-            Backend::Cuda => 12 * tokens * shape.n_embd + full_mask,
-        };
-    let mut mask = full_mask;
-    if (0..shape.n_layer).any(|il| shape.is_swa(il)) {
-        mask += 2 * kv_cells_swa(shape, p) * tokens;
-    }
-    // f32 values per token live at the FFN's peak: gate, up and their product (n_ff each; phi3's
-    // fused gate+up is one 2·n_ff tensor), plus n_embd-wide residual/norm tensors.
-    let (e, f) = (shape.n_embd, shape.n_ff);
-    let ffn_width = match shape.arch.ffn {
-        FfnLayout::GateUp | FfnLayout::FusedGateUp => 3 * f,
-        // phi2 applies GELU in place: only the up projection's n_ff.
-        FfnLayout::UpOnly => f,
+    let alignment = match p.backend {
+        Backend::Cpu => CPU_ALIGNMENT,
+        Backend::Cuda => CUDA_ALIGNMENT,
     };
-    // CUDA fuses more: one n_embd activation fewer (measured on llama; at least 3).
-    let embd_live = match p.backend {
-        Backend::Cpu => shape.arch.ffn_embd_live,
-        Backend::Cuda => shape.arch.ffn_embd_live.saturating_sub(1).max(3),
-    };
-    let q_live = if p.kv_type == GgmlType::F16 { 0 } else { shape.arch.quant_kv_q_live * shape.n_head * shape.head_dim_k };
-    let ffn_phase = mask + f32b * tokens * (ffn_width + embd_live * e + q_live);
-    // CUDA flash attention with a quantized cache: f16 copies of one layer's K and V views.
-    let attn_phase = match p.backend {
-        Backend::Cuda if p.kv_type != GgmlType::F16 => {
-            mask + 2 * n_ctx * (shape.n_embd_k_gqa() + shape.n_embd_v_gqa()) + f32b * tokens * 3 * e
-        }
-        _ => 0,
-    };
-    output_phase.max(ffn_phase).max(attn_phase)
+    super::galloc::reserve_size(&super::graph::reserve_graph(shape, p), alignment)
 }
 
 /// Bytes of one tensor's data in the file, padded to the alignment.
@@ -276,7 +269,7 @@ mod tests {
     }
 
     fn run(ctx: u64) -> RunParams {
-        RunParams { ctx, ubatch: 512, kv_type: GgmlType::F16, backend: Backend::Cuda }
+        RunParams { ctx, ubatch: 512, kv_type: GgmlType::F16, backend: Backend::Cuda, flash_attn: None }
     }
 
     #[test]

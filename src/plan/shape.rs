@@ -8,6 +8,12 @@ use super::error::PlanError;
 /// Sliding window when the config or GGUF does not say (gemma2's default in HF and llama.cpp).
 pub const DEFAULT_SWA: u64 = 4096;
 
+/// Most repeating layers `plan` accepts (the largest published models have under 200).
+pub const MAX_LAYERS: u64 = 4096;
+
+/// Largest width (embedding, heads, head size, FFN, vocabulary) `plan` accepts.
+pub const MAX_WIDTH: u64 = 1 << 24;
+
 /// The hyper-parameters that decide a model's weights, KV cache and compute buffer.
 #[derive(Debug, Clone)]
 pub struct ModelShape {
@@ -110,8 +116,30 @@ impl ModelShape {
         })
     }
 
-    /// Checks the hyper-parameters against each other (GQA head counts).
+    /// Checks the hyper-parameters against each other (GQA head counts) and against sane bounds
+    /// (`plan` builds per-layer tables and a per-layer graph: at most [`MAX_LAYERS`] layers, and
+    /// widths up to [`MAX_WIDTH`] keep every product within `u64`).
     pub fn check(&self, source: &str) -> Result<(), PlanError> {
+        let widths = [
+            ("embedding length", self.n_embd),
+            ("head count", self.n_head),
+            ("KV head count", self.n_head_kv),
+            ("key length", self.head_dim_k),
+            ("value length", self.head_dim_v),
+            ("feed-forward length", self.n_ff),
+            ("vocabulary size", self.n_vocab),
+        ];
+        for (what, v) in widths {
+            if v > MAX_WIDTH {
+                return Err(PlanError::Inconsistent { file: source.to_string(), what: format!("{what} {v} is larger than {MAX_WIDTH}") });
+            }
+        }
+        if self.n_layer > MAX_LAYERS {
+            return Err(PlanError::Inconsistent {
+                file: source.to_string(),
+                what: format!("{} layers; plan supports at most {MAX_LAYERS}", self.n_layer),
+            });
+        }
         if self.n_head_kv == 0 || self.n_head % self.n_head_kv != 0 {
             return Err(PlanError::Inconsistent {
                 file: source.to_string(),
@@ -119,5 +147,28 @@ impl ModelShape {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(layers: u64, hidden: u64) -> serde_json::Value {
+        serde_json::json!({
+            "model_type": "llama", "num_hidden_layers": layers, "hidden_size": hidden,
+            "num_attention_heads": 8, "intermediate_size": 1024, "vocab_size": 1000,
+            "max_position_embeddings": 2048
+        })
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_before_anything_is_built() {
+        let ok = ModelShape::from_hf_config(&config(4, 512), "c").expect("parses");
+        assert!(ok.check("c").is_ok());
+        let many = ModelShape::from_hf_config(&config(1 << 40, 512), "c").expect("parses");
+        assert!(matches!(many.check("c"), Err(PlanError::Inconsistent { .. })));
+        let wide = ModelShape::from_hf_config(&config(4, 8 << 40), "c").expect("parses");
+        assert!(matches!(wide.check("c"), Err(PlanError::Inconsistent { .. })));
     }
 }

@@ -146,6 +146,12 @@ pub enum ValidateError {
         /// What went wrong.
         message: String,
     },
+    /// An evaluation batch was malformed (windows of different lengths, positions out of range).
+    #[error("evaluation batch: {message}")]
+    Batch {
+        /// What is wrong.
+        message: String,
+    },
     /// A computation in candle failed.
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),

@@ -26,6 +26,10 @@ pub struct Timing {
     pub tokens: usize,
     /// Seconds in the forward passes and scoring.
     pub seconds: f64,
+    /// Of which: seconds in the forward passes, logits copied to the host included.
+    pub forward_seconds: f64,
+    /// Windows evaluated per forward pass.
+    pub windows_per_pass: usize,
 }
 
 impl Timing {
@@ -41,11 +45,34 @@ pub fn n_chunks(n_tokens: usize, n_ctx: usize, max_chunks: Option<usize>) -> usi
     max_chunks.map_or(all, |m| m.min(all))
 }
 
-fn scored_logits(model: &Model, window: &[u32], n_ctx: usize) -> Result<Vec<f32>> {
-    let first = n_ctx / 2;
-    let logits = model.forward(window)?;
+/// Bytes of scored logits (f32) one forward pass may produce: several windows go through the
+/// model together (fewer, larger device operations) while their logits stay within this.
+pub const LOGITS_BUDGET_BYTES: usize = 256 << 20;
+
+/// Most windows evaluated together in one forward pass.
+pub const MAX_WINDOWS_PER_PASS: usize = 8;
+
+/// Windows per forward pass for a vocabulary of `n_vocab` and `rows` scored positions per window.
+pub fn windows_per_pass(n_vocab: usize, rows: usize) -> usize {
+    let per_window = rows.max(1) * n_vocab.max(1) * 4;
+    (LOGITS_BUDGET_BYTES / per_window).clamp(1, MAX_WINDOWS_PER_PASS)
+}
+
+/// Scored logits of windows `chunks` (row-major: window, position, vocab) and the forward time.
+fn scored_logits(
+    model: &Model,
+    tokens: &[u32],
+    n_ctx: usize,
+    chunks: std::ops::Range<usize>,
+    bos: Option<u32>,
+) -> Result<(Vec<f32>, f64)> {
+    let t0 = Instant::now();
+    let windows: Vec<Vec<u32>> = chunks.map(|c| window_tokens(tokens, n_ctx, c, bos)).collect();
+    let refs: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();
     let rows = logits_file::scored_per_chunk(n_ctx);
-    Ok(logits.narrow(0, first, rows)?.flatten_all()?.to_vec1::<f32>()?)
+    let logits = model.forward_batch(&refs, n_ctx / 2, rows)?;
+    let v = logits.flatten_all()?.to_vec1::<f32>()?;
+    Ok((v, t0.elapsed().as_secs_f64()))
 }
 
 /// Evaluates the reference model: its perplexity, and (with `writer`) its stored log-probabilities.
@@ -62,26 +89,40 @@ pub fn evaluate_reference(
     let nv = logits_file::row_len(n_vocab);
     let rows = logits_file::scored_per_chunk(n_ctx);
     let first = n_ctx / 2;
+    let per_pass = windows_per_pass(n_vocab, rows);
     let mut acc = PplAccumulator::default();
     let mut stored = vec![0u16; rows * nv];
+    let mut forward_seconds = 0.0;
     let t0 = Instant::now();
-    for chunk in 0..n_chunk {
-        let window = window_tokens(tokens, n_ctx, chunk, bos);
-        let logits = scored_logits(model, &window, n_ctx)?;
-        let targets = &tokens[chunk * n_ctx + first + 1..chunk * n_ctx + n_ctx];
-        let nlls: Vec<f64> = logits
-            .par_chunks(n_vocab)
-            .zip(stored.par_chunks_mut(nv))
-            .zip(targets.par_iter())
-            .map(|((row, out), &tok)| logits_file::quantize_row(row, tok as usize, out))
-            .collect();
-        nlls.into_iter().for_each(|v| acc.add(v));
-        if let Some(w) = writer.as_deref_mut() {
-            w.write_rows(&stored)?;
+    let mut chunk = 0;
+    while chunk < n_chunk {
+        let end = (chunk + per_pass).min(n_chunk);
+        let (logits, fs) = scored_logits(model, tokens, n_ctx, chunk..end, bos)?;
+        forward_seconds += fs;
+        for (i, window_logits) in logits.chunks_exact(rows * n_vocab).enumerate() {
+            let c = chunk + i;
+            let targets = &tokens[c * n_ctx + first + 1..c * n_ctx + n_ctx];
+            let nlls: Vec<f64> = window_logits
+                .par_chunks(n_vocab)
+                .zip(stored.par_chunks_mut(nv))
+                .zip(targets.par_iter())
+                .map(|((row, out), &tok)| logits_file::quantize_row(row, tok as usize, out))
+                .collect();
+            nlls.into_iter().for_each(|v| acc.add(v));
+            if let Some(w) = writer.as_deref_mut() {
+                w.write_rows(&stored)?;
+            }
+            progress(c + 1, n_chunk);
         }
-        progress(chunk + 1, n_chunk);
+        chunk = end;
     }
-    Ok((acc, Timing { tokens: n_chunk * n_ctx, seconds: t0.elapsed().as_secs_f64() }))
+    let timing = Timing {
+        tokens: n_chunk * n_ctx,
+        seconds: t0.elapsed().as_secs_f64(),
+        forward_seconds,
+        windows_per_pass: per_pass,
+    };
+    Ok((acc, timing))
 }
 
 /// Evaluates a model against stored reference log-probabilities.
@@ -106,23 +147,37 @@ pub fn evaluate_against(
     let nv = logits_file::row_len(n_vocab);
     let rows = logits_file::scored_per_chunk(n_ctx);
     let first = n_ctx / 2;
+    let per_pass = windows_per_pass(n_vocab, rows);
     let mut acc = KldAccumulator::default();
     let mut stored = vec![0u16; rows * nv];
     let tokens = base.tokens.clone();
+    let mut forward_seconds = 0.0;
     let t0 = Instant::now();
-    for chunk in 0..n_chunk {
-        base.read_rows(&mut stored)?;
-        let window = window_tokens(&tokens, n_ctx, chunk, bos);
-        let logits = scored_logits(model, &window, n_ctx)?;
-        let targets = &tokens[chunk * n_ctx + first + 1..chunk * n_ctx + n_ctx];
-        let per_token: Vec<metrics::TokenKld> = logits
-            .par_chunks(n_vocab)
-            .zip(stored.par_chunks(nv))
-            .zip(targets.par_iter())
-            .map(|((row, base_row), &tok)| metrics::compare_row(row, base_row, tok as usize))
-            .collect();
-        per_token.into_iter().for_each(|t| acc.add(t));
-        progress(chunk + 1, n_chunk);
+    let mut chunk = 0;
+    while chunk < n_chunk {
+        let end = (chunk + per_pass).min(n_chunk);
+        let (logits, fs) = scored_logits(model, &tokens, n_ctx, chunk..end, bos)?;
+        forward_seconds += fs;
+        for (i, window_logits) in logits.chunks_exact(rows * n_vocab).enumerate() {
+            let c = chunk + i;
+            base.read_rows(&mut stored)?;
+            let targets = &tokens[c * n_ctx + first + 1..c * n_ctx + n_ctx];
+            let per_token: Vec<metrics::TokenKld> = window_logits
+                .par_chunks(n_vocab)
+                .zip(stored.par_chunks(nv))
+                .zip(targets.par_iter())
+                .map(|((row, base_row), &tok)| metrics::compare_row(row, base_row, tok as usize))
+                .collect();
+            per_token.into_iter().for_each(|t| acc.add(t));
+            progress(c + 1, n_chunk);
+        }
+        chunk = end;
     }
-    Ok((acc, Timing { tokens: n_chunk * n_ctx, seconds: t0.elapsed().as_secs_f64() }))
+    let timing = Timing {
+        tokens: n_chunk * n_ctx,
+        seconds: t0.elapsed().as_secs_f64(),
+        forward_seconds,
+        windows_per_pass: per_pass,
+    };
+    Ok((acc, timing))
 }

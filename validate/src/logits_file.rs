@@ -90,7 +90,10 @@ impl LogitsWriter {
 
     /// Appends one chunk's rows.
     pub fn write_rows(&mut self, rows: &[u16]) -> Result<()> {
-        let bytes: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut bytes = vec![0u8; rows.len() * 2];
+        for (b, v) in bytes.chunks_exact_mut(2).zip(rows) {
+            b.copy_from_slice(&v.to_le_bytes());
+        }
         self.out.write_all(&bytes).map_err(|e| ValidateError::io(&self.path, e))
     }
 

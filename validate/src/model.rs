@@ -124,28 +124,30 @@ impl Model {
         }
     }
 
-    fn attention(&self, layer: &Layer, h: &Tensor, cos: &Tensor, sin: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    /// Self-attention of `b` sequences of `t` tokens each; `h` is `[b·t, hidden]`.
+    fn attention(&self, layer: &Layer, h: &Tensor, b: usize, cos: &Tensor, sin: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let c = &self.config;
-        let t = h.dim(0)?;
+        let t = h.dim(0)? / b;
         let (nh, nkv, hd) = (c.n_head, c.n_head_kv, c.head_dim);
         let group = nh / nkv;
+        // [b·t, n·hd] → [b, n, t, hd]
         let heads = |x: Tensor, n: usize| -> Result<Tensor> {
-            Ok(x.reshape((t, n, hd))?.transpose(0, 1)?.unsqueeze(0)?.contiguous()?)
+            Ok(x.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?)
         };
         let q = self.rope(&heads(layer.q.forward(h)?, nh)?, cos, sin)?;
         let k = self.rope(&heads(layer.k.forward(h)?, nkv)?, cos, sin)?;
         let v = heads(layer.v.forward(h)?, nkv)?;
-        // Query heads grouped by the KV head they share: [nkv, group·T, hd].
-        let q = q.reshape((nkv, group * t, hd))?;
-        let k = k.reshape((nkv, t, hd))?;
-        let v = v.reshape((nkv, t, hd))?;
+        // Query heads grouped by the KV head they share: [b·nkv, group·t, hd].
+        let q = q.reshape((b * nkv, group * t, hd))?;
+        let k = k.reshape((b * nkv, t, hd))?;
+        let v = v.reshape((b * nkv, t, hd))?;
         let mut scores = (q.matmul(&k.t()?)? * c.attn_scale)?;
         if let Some(cap) = c.attn_softcap {
             scores = softcap(&scores, cap)?;
         }
-        let scores = scores.reshape((nkv, group, t, t))?.broadcast_add(mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((nkv, group * t, t))?;
-        let out = probs.matmul(&v)?.reshape((nh, t, hd))?.transpose(0, 1)?.reshape((t, nh * hd))?;
+        let scores = scores.reshape((b * nkv, group, t, t))?.broadcast_add(mask)?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((b * nkv, group * t, t))?;
+        let out = probs.matmul(&v)?.reshape((b, nh, t, hd))?.transpose(1, 2)?.reshape((b * t, nh * hd))?;
         layer.o.forward(&out)
     }
 
@@ -166,12 +168,29 @@ impl Model {
 
     /// Logits `[T, n_vocab]` (f32) for every position of `tokens` (one sequence, positions 0..T).
     pub fn forward(&self, tokens: &[u32]) -> Result<Tensor> {
+        self.forward_batch(&[tokens], 0, tokens.len())
+    }
+
+    /// Logits `[b·rows, n_vocab]` (f32) of positions `first..first + rows` of each of `b`
+    /// sequences of equal length (each from position 0), sequence by sequence. Evaluating several
+    /// windows in one pass makes fewer, larger device operations; the output projection runs only
+    /// on the positions asked for.
+    pub fn forward_batch(&self, sequences: &[&[u32]], first: usize, rows: usize) -> Result<Tensor> {
         let c = &self.config;
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
+        let b = sequences.len();
+        let t = sequences.first().map_or(0, |s| s.len());
+        if b == 0 || t == 0 || sequences.iter().any(|s| s.len() != t) || first + rows > t {
+            return Err(ValidateError::Batch { message: format!(
+                "forward_batch: {b} sequences of lengths {:?}, positions {first}..{}",
+                sequences.iter().map(|s| s.len()).collect::<Vec<_>>(),
+                first + rows
+            ) });
+        }
+        let flat: Vec<u32> = sequences.iter().flat_map(|s| s.iter().copied()).collect();
+        if let Some(&bad) = flat.iter().find(|&&t| t as usize >= c.n_vocab) {
             return Err(ValidateError::TokenOutOfRange { source_name: "model".into(), token: bad, vocab: c.n_vocab });
         }
-        let t = tokens.len();
-        let ids = Tensor::from_slice(tokens, t, &self.device)?;
+        let ids = Tensor::from_slice(&flat, b * t, &self.device)?;
         let mut x = self.embed.index_select(&ids, 0)?;
         if c.arch.embed_scale {
             x = (x * (c.hidden as f64).sqrt())?;
@@ -191,11 +210,11 @@ impl Model {
             };
             let h = self.norm(&layer.attn_norm, &x)?;
             if c.arch.parallel_block {
-                let a = self.attention(layer, &h, &cos, &sin, mask)?;
+                let a = self.attention(layer, &h, b, &cos, &sin, mask)?;
                 let m = self.ffn(layer, &h)?;
                 x = ((x + a)? + m)?;
             } else {
-                let mut a = self.attention(layer, &h, &cos, &sin, mask)?;
+                let mut a = self.attention(layer, &h, b, &cos, &sin, mask)?;
                 if let Some(n) = &layer.post_attn_norm {
                     a = self.norm(n, &a)?;
                 }
@@ -211,6 +230,12 @@ impl Model {
                 x = (x + m)?;
             }
         }
+        // Only the positions asked for go through the final norm and the output projection.
+        let x = if first == 0 && rows == t {
+            x
+        } else {
+            x.reshape((b, t, c.hidden))?.narrow(1, first, rows)?.reshape((b * rows, c.hidden))?
+        };
         let x = self.norm(&self.final_norm, &x)?;
         let mut logits = self.lm_head.forward(&x)?;
         if let Some(cap) = c.final_softcap {

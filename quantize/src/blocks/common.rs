@@ -146,6 +146,59 @@ pub fn qx_8_groups(n: usize, nmax: i32, x: &[f32], qw: Option<&[f32]>, l: &mut [
     }
 }
 
+/// [`make_qx_quants`] with `rmse_type` 1 on 16 consecutive groups of `n` elements (weights `qw`
+/// or `x²`): the AVX-512 16-lane kernel when available, else two runs of [`qx_8_groups`]. Levels
+/// go to `l[g·n..]`, scales to `scales[g]`.
+pub fn qx_16_groups(n: usize, nmax: i32, x: &[f32], qw: Option<&[f32]>, l: &mut [i8], scales: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx512()
+        && n <= crate::simd::x86_512::MAX_GROUP
+        && x.len() >= 16 * n
+        && l.len() >= 16 * n
+        && scales.len() >= 16
+        && qw.is_none_or(|w| w.len() >= 16 * n)
+    {
+        // SAFETY: AVX-512 detected; sizes checked above.
+        unsafe { crate::simd::x86_512::qx_groups(n, nmax, x, qw, l, scales) };
+        return;
+    }
+    for h in 0..2 {
+        let r = 8 * n * h..8 * n * (h + 1);
+        qx_8_groups(n, nmax, &x[r.clone()], qw.map(|w| &w[r.clone()]), &mut l[r], &mut scales[8 * h..]);
+    }
+}
+
+/// Super-blocks handled at once by [`q3_superblocks`].
+pub const Q3_SUPERBLOCKS: usize = 4;
+
+/// [`make_q3_quants`] (`do_rmse`, nmax 4) on the 16 groups of 16 of each of `x.len() / 256`
+/// (at most [`Q3_SUPERBLOCKS`]) Q3_K super-blocks: with AVX-512, four super-blocks interleaved
+/// (16 lanes each) when there are four, else one at a time; otherwise [`q3_16_groups`] per
+/// super-block. Levels go to `l[256·b + 16·g..]`, scales to `scales[16·b + g]`.
+pub fn q3_superblocks(x: &[f32], l: &mut [i8], scales: &mut [f32]) {
+    let nb = (x.len() / QK_K).min(Q3_SUPERBLOCKS).min(l.len() / QK_K).min(scales.len() / 16);
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx512() {
+        if nb == Q3_SUPERBLOCKS {
+            // SAFETY: AVX-512 detected; x and l hold 4·256 values, scales 64.
+            unsafe { crate::simd::x86_512::q3_groups::<Q3_SUPERBLOCKS, 16>(4, x, l, scales) };
+        } else {
+            for b in 0..nb {
+                let r = QK_K * b..QK_K * (b + 1);
+                // SAFETY: AVX-512 detected; x and l hold 256 values here, scales 16.
+                unsafe { crate::simd::x86_512::q3_groups::<1, 16>(4, &x[r.clone()], &mut l[r], &mut scales[16 * b..]) };
+            }
+        }
+        return;
+    }
+    for b in 0..nb {
+        let r = QK_K * b..QK_K * (b + 1);
+        let (lb, sb) = (&mut l[r.clone()], &mut scales[16 * b..16 * b + 16]);
+        let (Ok(lb), Ok(sb)) = (<&mut [i8; QK_K]>::try_from(lb), <&mut [f32; 16]>::try_from(sb)) else { return };
+        q3_16_groups(&x[r], lb, sb);
+    }
+}
+
 /// [`make_q3_quants`] with `do_rmse` on 8 consecutive groups of `n` elements: the AVX2
 /// lane-per-group kernel when available, else the scalar one. Levels go to `l[g·n..]`, scales
 /// to `scales[g]`.

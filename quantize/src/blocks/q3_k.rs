@@ -2,7 +2,7 @@
 //! mask), 6-bit signed group scales, one f16 super-block scale. Layout: `hmask: [u8; 32],
 //! qs: [u8; 64], scales: [u8; 12], d: f16`.
 
-use super::common::{make_qx_quants, nearest_int, q3_16_groups, qx_8_groups, requantize_group, read_f16, write_f16, QK_K};
+use super::common::{make_qx_quants, nearest_int, q3_16_groups, q3_superblocks, qx_16_groups, Q3_SUPERBLOCKS, requantize_group, read_f16, write_f16, QK_K};
 
 /// Elements per block.
 pub const BLOCK: usize = QK_K;
@@ -32,6 +32,17 @@ fn pack_scales(ls: &[i32; 16], s: &mut [u8]) {
 /// Requantizes with the stored scales and packs quants and high bits.
 fn finish(x: &[f32], l: &mut [i8; QK_K], y: &mut [u8]) {
     let dall = read_f16(y, D);
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx512() && x.len() >= QK_K && y.len() >= BYTES {
+        let s = &y[SCALES..SCALES + 12];
+        let sc: [i8; 16] = std::array::from_fn(|j| {
+            let lo = if j < 8 { s[j] & 0xF } else { s[j - 8] >> 4 } as i8;
+            ((lo | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4) as i8) as i32 - 32) as i8
+        });
+        // SAFETY: AVX-512 detected; x and l hold 256 values, y a whole block.
+        unsafe { crate::simd::x86_512::q3_k_finish(x, l, dall, &sc, y) };
+        return;
+    }
     for j in 0..16 {
         let s = &y[SCALES..SCALES + 12];
         let lo = if j < 8 { s[j] & 0xF } else { s[j - 8] >> 4 } as i8;
@@ -69,9 +80,32 @@ pub fn quantize_block(x: &[f32], y: &mut [u8]) {
     let x = &x[..QK_K];
     let mut l = [0i8; QK_K];
     let mut scales = [0.0f32; 16];
+    q3_16_groups(x, &mut l, &mut scales);
+    scale_and_finish(x, &mut l, &scales, y);
+}
+
+/// `quantize_row_q3_K_ref` over whole super-blocks (`x.len()` = 256 × blocks, `y` = 110 ×
+/// blocks), several super-blocks' group searches at once (see [`q3_superblocks`]); the same
+/// bytes as [`quantize_block`] on each.
+pub fn quantize_blocks(x: &[f32], y: &mut [u8]) {
+    let mut l = [0i8; Q3_SUPERBLOCKS * QK_K];
+    let mut scales = [0.0f32; Q3_SUPERBLOCKS * 16];
+    for (xs, ys) in x.chunks(Q3_SUPERBLOCKS * QK_K).zip(y.chunks_mut(Q3_SUPERBLOCKS * BYTES)) {
+        let nb = (xs.len() / QK_K).min(ys.len() / BYTES);
+        q3_superblocks(&xs[..nb * QK_K], &mut l, &mut scales);
+        for b in 0..nb {
+            let lb = &mut l[QK_K * b..QK_K * (b + 1)];
+            let (Ok(lb), Ok(sb)) = (<&mut [i8; QK_K]>::try_from(lb), <&[f32; 16]>::try_from(&scales[16 * b..16 * b + 16])) else { return };
+            scale_and_finish(&xs[QK_K * b..QK_K * (b + 1)], lb, sb, &mut ys[BYTES * b..BYTES * (b + 1)]);
+        }
+    }
+}
+
+/// The rest of `quantize_row_q3_K_ref` once the 16 group scales and levels are known: the
+/// super-block scale, the 6-bit group scale codes, requantization and packing.
+fn scale_and_finish(x: &[f32], l: &mut [i8; QK_K], scales: &[f32; 16], y: &mut [u8]) {
     let mut max_scale = 0.0f32;
     let mut amax = 0.0f32;
-    q3_16_groups(x, &mut l, &mut scales);
     for j in 0..16 {
         let scale = scales[j].abs();
         if scale > amax {
@@ -92,7 +126,7 @@ pub fn quantize_block(x: &[f32], y: &mut [u8]) {
         y[SCALES..SCALES + 12].fill(0);
         write_f16(y, D, 0.0);
     }
-    finish(x, &mut l, y);
+    finish(x, l, y);
 }
 
 /// `quantize_row_q3_K_impl` (importance-weighted) for one block; `qw` has 256 weights.
@@ -120,10 +154,7 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
         }
         sw[j] = sumw;
     }
-    for h in 0..2 {
-        let r = 128 * h..128 * h + 128;
-        qx_8_groups(16, 4, &x[r.clone()], Some(&weight[r.clone()]), &mut l[r], &mut scales[8 * h..]);
-    }
+    qx_16_groups(16, 4, x, Some(&weight), &mut l, &mut scales);
     let d_block = make_qx_quants(32, &scales, &mut ls, 1, Some(&sw));
     let codes: [i32; 16] = std::array::from_fn(|j| ls[j] as i32);
     pack_scales(&codes, &mut y[SCALES..SCALES + 12]);

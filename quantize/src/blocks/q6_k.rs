@@ -2,7 +2,7 @@
 //! 8-bit signed group scales, one f16 super-block scale. Layout: `ql: [u8; 128], qh: [u8; 64],
 //! scales: [i8; 16], d: f16`.
 
-use super::common::{nearest_int, qx_8_groups, requantize_group, read_f16, write_f16, GROUP_MAX_EPS, QK_K};
+use super::common::{nearest_int, qx_16_groups, requantize_group, read_f16, write_f16, GROUP_MAX_EPS, QK_K};
 
 /// Elements per block.
 pub const BLOCK: usize = QK_K;
@@ -21,10 +21,7 @@ pub fn quantize_block_with(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
     let mut scales = [0.0f32; 16];
     let mut max_scale = 0.0f32;
     let mut max_abs_scale = 0.0f32;
-    for h in 0..2 {
-        let r = 128 * h..128 * h + 128;
-        qx_8_groups(16, 32, &x[r.clone()], qw.map(|q| &q[r.clone()]), &mut l[r], &mut scales[8 * h..]);
-    }
+    qx_16_groups(16, 32, x, qw.map(|q| &q[..QK_K]), &mut l, &mut scales);
     for ib in 0..16 {
         let scale = scales[ib];
         let abs_scale = scale.abs();

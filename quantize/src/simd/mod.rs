@@ -5,6 +5,8 @@
 
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
+#[cfg(target_arch = "x86_64")]
+pub mod x86_512;
 
 /// Whether the AVX2 + F16C paths may run on this CPU (checked once).
 #[inline]
@@ -17,6 +19,30 @@ pub fn has_avx2() -> bool {
             std::env::var_os("GGUFKIT_NO_SIMD").is_none()
                 && std::is_x86_feature_detected!("avx2")
                 && std::is_x86_feature_detected!("f16c")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether the AVX-512 paths may run on this CPU (F, BW, VL, DQ, plus the AVX2 + F16C set;
+/// checked once). `GGUFKIT_NO_SIMD` turns every fast path off, `GGUFKIT_NO_AVX512` only these
+/// (to run the AVX2 paths on an AVX-512 machine).
+#[inline]
+pub fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static AVX512: OnceLock<bool> = OnceLock::new();
+        *AVX512.get_or_init(|| {
+            has_avx2()
+                && std::env::var_os("GGUFKIT_NO_AVX512").is_none()
+                && std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx512vl")
+                && std::is_x86_feature_detected!("avx512dq")
         })
     }
     #[cfg(not(target_arch = "x86_64"))]

@@ -17,6 +17,11 @@ pub unsafe fn f16_to_f32(src: &[u8], out: &mut [f32]) -> Option<usize> {
     let mut i = 0;
     let expmask = _mm_set1_epi16(0x7c00);
     while i + 8 <= n {
+        if i % 32 == 0 {
+            // A software prefetch well ahead of the stream, once per 64 bytes (a hint: never
+            // faults).
+            _mm_prefetch::<_MM_HINT_T0>(src.as_ptr().wrapping_add(2 * i + 2048) as *const i8);
+        }
         let h = _mm_loadu_si128(src.as_ptr().add(2 * i) as *const __m128i);
         let e = _mm_cmpeq_epi16(_mm_and_si128(h, expmask), expmask);
         let m = _mm_movemask_epi8(e);
