@@ -29,7 +29,7 @@ impl RowMap {
     /// The permutation `reshape(heads, 2, rows/heads/2, …).swapaxes(1, 2)` of `LlamaModel.permute`;
     /// `None` when `n_rows` is not a multiple of `2 × heads`.
     pub fn permute(n_rows: usize, heads: usize) -> Option<RowMap> {
-        if heads == 0 || n_rows % (2 * heads) != 0 {
+        if heads == 0 || !n_rows.is_multiple_of(2 * heads) {
             return None;
         }
         Some(RowMap { heads, per_head: n_rows / heads })
