@@ -99,6 +99,10 @@ pub enum ConvertError {
     /// Writing the GGUF failed.
     #[error(transparent)]
     Gguf(#[from] gguf::GgufError),
+    /// The writer thread stopped before all tensor data was handed to it (its own error, when
+    /// it has one, is reported instead).
+    #[error("the GGUF writer thread stopped before all tensor data was written")]
+    WriterStopped,
     /// The tokenizer could not be converted.
     #[error("tokenizer: {0}")]
     Tokenizer(String),

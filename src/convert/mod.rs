@@ -11,8 +11,10 @@
 //! 3. Write header and metadata ([`gguf::GgufWriter`]), then stream tensor data: each tensor is
 //!    read from the mmap in slabs of rows, transformed ([`transform`]), rounded to the converter
 //!    type, and (when the final type differs) quantized in parallel ([`quantize::quantize_tensor`]).
-//!    No intermediate file; memory is bounded by the slab size.
-//! 4. Rename into place, then write the Ollama `Modelfile` ([`modelfile`]).
+//!    A writer thread appends the finished slabs while the next ones are quantized (a bounded
+//!    channel); consumed checkpoint pages are released slab by slab. No intermediate file;
+//!    memory is bounded by a few slabs.
+//! 4. Rename into place, then write the Ollama Modelfile `<file>.Modelfile` ([`modelfile`]).
 
 pub mod error;
 pub mod modelfile;
@@ -305,11 +307,12 @@ fn plan(opts: &Options) -> Result<Plan, ConvertError> {
     Ok(Plan { spec, metadata, tensors, ckpt, imatrix })
 }
 
-/// Streams one tensor's data into the writer.
-fn write_tensor(w: &mut GgufWriter, ckpt: &Checkpoint, t: &Planned, imatrix: Option<&[f32]>, buf: &mut Vec<u8>, qbuf: &mut Vec<u8>) -> Result<(), ConvertError> {
+/// Produces one tensor's data, slab by slab, into the [`Pipe`] to the writer thread.
+fn write_tensor(pipe: &mut Pipe, ckpt: &Checkpoint, t: &Planned, imatrix: Option<&[f32]>, buf: &mut Vec<u8>) -> Result<(), ConvertError> {
     let n_per_row = t.dims.first().copied().unwrap_or(1) as usize;
     let n_rows = (t.n_elements() as usize).checked_div(n_per_row).unwrap_or(0);
     let computed_bytes: Vec<u8>;
+    let mut entry = None;
     let (src, dtype, rows, add_one, path) = match &t.source {
         Source::Computed(v) => {
             computed_bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -319,6 +322,7 @@ fn write_tensor(w: &mut GgufWriter, ckpt: &Checkpoint, t: &Planned, imatrix: Opt
             let Some(e) = ckpt.tensors().get(*index) else {
                 return Err(ConvertError::MissingTensor { dir: PathBuf::new(), tensor: t.hf_name.clone(), arch: "?" });
             };
+            entry = Some(e);
             let dtype = e.dtype.clone().map_err(|d| ConvertError::UnsupportedDtype { path: ckpt.shard_path(e).to_path_buf(), tensor: e.name.clone(), dtype: d })?;
             // the head count was checked against the row count while planning
             let rows = if *heads > 0 { RowMap::permute(n_rows, *heads).unwrap_or(RowMap::IDENTITY) } else { RowMap::IDENTITY };
@@ -328,33 +332,119 @@ fn write_tensor(w: &mut GgufWriter, ckpt: &Checkpoint, t: &Planned, imatrix: Opt
     let stage = Stage { src, dtype, n_per_row, rows, add_one, out: t.conv };
     let slab_rows = (SLAB_ELEMENTS / n_per_row.max(1)).max(1);
     let conv_row_bytes = n_per_row * float_size(t.conv);
+    let src_row_bytes = n_per_row * dtype.size();
+    let mut released = 0;
     let mut r = 0;
     while r < n_rows {
         let nr = slab_rows.min(n_rows - r);
-        buf.resize(nr * conv_row_bytes, 0);
-        stage.convert_rows(r, buf).map_err(|index| ConvertError::NonFinite { path: path.clone(), tensor: t.hf_name.clone(), index })?;
-        if t.ty == t.conv {
-            w.write_tensor_data(buf)?;
+        let non_finite = |index| ConvertError::NonFinite { path: path.clone(), tensor: t.hf_name.clone(), index };
+        let slab = if t.ty == t.conv {
+            let mut out = pipe.buffer();
+            out.resize(nr * conv_row_bytes, 0);
+            stage.convert_rows(r, &mut out).map_err(non_finite)?;
+            out
         } else {
+            buf.resize(nr * conv_row_bytes, 0);
+            stage.convert_rows(r, buf).map_err(non_finite)?;
             let row_size = t.ty.row_size(n_per_row as u64).unwrap_or(0) as usize;
-            qbuf.resize(nr * row_size, 0);
+            let mut out = pipe.buffer();
+            out.resize(nr * row_size, 0);
             let source = match t.conv {
                 GgmlType::F32 => quantize::Source::F32(buf),
                 GgmlType::BF16 => quantize::Source::BF16(buf),
                 _ => quantize::Source::F16(buf),
             };
-            quantize::quantize_tensor(t.ty, source, n_per_row, imatrix, qbuf).map_err(|source| match source {
-                quantize::QuantizeError::NonFinite { index } => ConvertError::NonFinite { path: path.clone(), tensor: t.hf_name.clone(), index: r * n_per_row + index },
+            quantize::quantize_tensor(t.ty, source, n_per_row, imatrix, &mut out).map_err(|source| match source {
+                quantize::QuantizeError::NonFinite { index } => non_finite(r * n_per_row + index),
                 source => ConvertError::Quantize { tensor: t.hf_name.clone(), gguf: t.name.clone(), source },
             })?;
-            w.write_tensor_data(qbuf)?;
-        }
+            out
+        };
+        pipe.send(slab)?;
         r += nr;
-    }
-    if let Source::Checkpoint { index, .. } = &t.source {
-        if let Some(e) = ckpt.tensors().get(*index) {
-            ckpt.release(e);
+        // the checkpoint rows below `consumed` are done with: drop their pages now, so that the
+        // resident part of the mapping stays about one slab whatever the tensor's size
+        if let Some(e) = entry {
+            let consumed = rows.consumed_below(r) * src_row_bytes;
+            ckpt.release_range(e, released, consumed);
+            released = consumed;
         }
+    }
+    if let Some(e) = entry {
+        ckpt.release(e);
+    }
+    Ok(())
+}
+
+/// Slabs in flight between the quantizing thread and the writer thread: the quantizer runs
+/// ahead of the output I/O by at most this many slabs (bounded memory).
+const PIPE_DEPTH: usize = 2;
+
+/// The producer's end of the writer thread: full slabs go out in order, emptied buffers come
+/// back for reuse.
+struct Pipe {
+    full: std::sync::mpsc::SyncSender<Vec<u8>>,
+    empty: std::sync::mpsc::Receiver<Vec<u8>>,
+}
+
+impl Pipe {
+    /// A buffer back from the writer, or a new one when none has come back yet (so at most
+    /// `PIPE_DEPTH + 2` exist: queued, being written, being filled). It keeps its old length and
+    /// bytes: the caller resizes it (zeroing only growth) and overwrites every byte.
+    fn buffer(&mut self) -> Vec<u8> {
+        self.empty.try_recv().unwrap_or_default()
+    }
+
+    /// Hands a slab to the writer; fails only when the writer thread has stopped (its own error
+    /// is then the one reported).
+    fn send(&mut self, slab: Vec<u8>) -> Result<(), ConvertError> {
+        self.full.send(slab).map_err(|_| ConvertError::WriterStopped)
+    }
+}
+
+/// Writes slabs in arrival order until the producer hangs up; returns the writer for `finish`.
+fn writer_loop(mut w: GgufWriter, full: std::sync::mpsc::Receiver<Vec<u8>>, empty: std::sync::mpsc::Sender<Vec<u8>>) -> Result<GgufWriter, ConvertError> {
+    for slab in full {
+        w.write_tensor_data(&slab)?;
+        // the producer may be gone already (it failed): then the buffer is simply dropped
+        let _ = empty.send(slab);
+    }
+    Ok(w)
+}
+
+/// Converts and quantizes every tensor in file order into the pipe, reporting progress.
+fn produce(plan: &Plan, opts: &Options, pipe: &mut Pipe, on_progress: &mut dyn FnMut(Progress)) -> Result<(), ConvertError> {
+    let mut buf = Vec::new();
+    let mut written = 0u64;
+    let total_bytes: u64 = plan.tensors.iter().map(Planned::out_bytes).sum();
+    let total_tensors = plan.tensors.len();
+    on_progress(Progress { bytes: 0, total_bytes, tensors: 0, total_tensors });
+    for (i, t) in plan.tensors.iter().enumerate() {
+        // llama-quantize: the entry of the same name when it has ne0 values (the token embedding
+        // never has usable data: a size mismatch there is ignored, elsewhere an error)
+        let im = plan.imatrix.as_ref().and_then(|m| m.get(&t.name));
+        let im = match im {
+            Some(v) if v.len() as u64 != t.dims.first().copied().unwrap_or(0) => {
+                if t.name == "token_embd.weight" {
+                    None
+                } else {
+                    return Err(ConvertError::Imatrix {
+                        path: opts.imatrix.clone().unwrap_or_default(),
+                        reason: format!("entry `{}` has {} values, expected {} for tensor shape {:?}", t.name, v.len(), t.dims[0], t.dims),
+                    });
+                }
+            }
+            other => other,
+        };
+        if t.ty != t.conv && im.is_none() && quantize::policy::requires_imatrix(&t.name, t.ty, opts.file_type) {
+            return Err(ConvertError::Imatrix {
+                path: opts.imatrix.clone().unwrap_or_default(),
+                reason: format!("tensor `{}`: quantizing to {} needs importance data for it (--imatrix)", t.name, t.ty.name()),
+            });
+        }
+        write_tensor(pipe, &plan.ckpt, t, if t.ty != t.conv { im } else { None }, &mut buf)?;
+        written += t.out_bytes();
+        on_progress(Progress { bytes: written, total_bytes, tensors: i + 1, total_tensors });
     }
     Ok(())
 }
@@ -381,46 +471,29 @@ pub fn convert(opts: &Options, on_progress: &mut dyn FnMut(Progress)) -> Result<
     }
     let plan = plan(opts)?;
 
-    let imatrix = &plan.imatrix;
-
     let specs: Vec<TensorSpec> = plan.tensors.iter().map(|t| TensorSpec::new(t.name.clone(), &t.dims, t.ty)).collect();
-    let mut w = GgufWriter::create(&out, &plan.metadata, &specs)?;
-    let mut buf = Vec::new();
-    let mut qbuf = Vec::new();
-    let mut written = 0u64;
-    let total_bytes: u64 = plan.tensors.iter().map(Planned::out_bytes).sum();
-    let total_tensors = plan.tensors.len();
-    on_progress(Progress { bytes: 0, total_bytes, tensors: 0, total_tensors });
-    for (i, t) in plan.tensors.iter().enumerate() {
-        // llama-quantize: the entry of the same name when it has ne0 values (the token embedding
-        // never has usable data: a size mismatch there is ignored, elsewhere an error)
-        let im = imatrix.as_ref().and_then(|m| m.get(&t.name));
-        let im = match im {
-            Some(v) if v.len() as u64 != t.dims.first().copied().unwrap_or(0) => {
-                if t.name == "token_embd.weight" {
-                    None
-                } else {
-                    return Err(ConvertError::Imatrix {
-                        path: opts.imatrix.clone().unwrap_or_default(),
-                        reason: format!("entry `{}` has {} values, expected {} for tensor shape {:?}", t.name, v.len(), t.dims[0], t.dims),
-                    });
-                }
-            }
-            other => other,
-        };
-        if t.ty != t.conv && im.is_none() && quantize::policy::requires_imatrix(&t.name, t.ty, opts.file_type) {
-            return Err(ConvertError::Imatrix {
-                path: opts.imatrix.clone().unwrap_or_default(),
-                reason: format!("tensor `{}`: quantizing to {} needs importance data for it (--imatrix)", t.name, t.ty.name()),
-            });
-        }
-        write_tensor(&mut w, &plan.ckpt, t, if t.ty != t.conv { im } else { None }, &mut buf, &mut qbuf)?;
-        written += t.out_bytes();
-        on_progress(Progress { bytes: written, total_bytes, tensors: i + 1, total_tensors });
-    }
+    let w = GgufWriter::create(&out, &plan.metadata, &specs)?;
+    // Output I/O runs on its own thread, concurrently with converting and quantizing the next
+    // slabs (rayon's threads); the bounded channel keeps the slabs in flight to PIPE_DEPTH.
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel(PIPE_DEPTH);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel();
+    let (produced, writer) = std::thread::scope(|s| {
+        let writer = s.spawn(move || writer_loop(w, full_rx, empty_tx));
+        let mut pipe = Pipe { full: full_tx, empty: empty_rx };
+        let produced = produce(&plan, opts, &mut pipe, on_progress);
+        drop(pipe); // hang up: the writer drains what is queued and returns
+        (produced, writer.join())
+    });
+    // The writer's own error first: a producer that saw it stop only reports WriterStopped. A
+    // writer dropped unfinished removes its temporary file.
+    let w = match (produced, writer) {
+        (_, Err(_)) => return Err(ConvertError::WriterStopped),
+        (_, Ok(Err(e))) | (Err(e), Ok(Ok(_))) => return Err(e),
+        (Ok(()), Ok(Ok(w))) => w,
+    };
     w.finish()?;
     let size_bytes = std::fs::metadata(&out).map_err(|source| ConvertError::Io { path: out.clone(), source })?.len();
-    let modelfile = modelfile::write(&out, &plan.metadata).map_err(|source| ConvertError::Io { path: out.with_file_name("Modelfile"), source })?;
+    let modelfile = modelfile::write(&out, &plan.metadata).map_err(|source| ConvertError::Io { path: modelfile::path_for(&out), source })?;
     let n_params: u64 = plan.tensors.iter().map(Planned::n_elements).sum();
     Ok(Summary {
         output: out,

@@ -1,6 +1,11 @@
-//! The Ollama `Modelfile` written next to the GGUF: `FROM ./<file>.gguf`, a `TEMPLATE` when the
+//! The Ollama Modelfile written next to the GGUF: `FROM ./<file>.gguf`, a `TEMPLATE` when the
 //! chat template is one we can map (ChatML), `PARAMETER stop` for the end-of-generation tokens
-//! (EOS, EOT, EOM) and `PARAMETER num_ctx`. Next step for the user: `ollama create NAME -f Modelfile`.
+//! (EOS, EOT, EOM) and `PARAMETER num_ctx`.
+//!
+//! It is named after the GGUF, `<file>.Modelfile` (`model-Q4_K_M.gguf` → `model-Q4_K_M.Modelfile`),
+//! so that several conversions into one folder (one per type, or several models) each keep their
+//! own; a plain `Modelfile` would be overwritten by the next conversion and point at its file.
+//! Next step for the user: `ollama create NAME -f <file>.Modelfile` (`-f` takes any file name).
 
 use std::path::{Path, PathBuf};
 
@@ -51,10 +56,21 @@ pub fn render(file_name: &str, md: &[(String, Value)]) -> String {
     out
 }
 
-/// Writes `Modelfile` next to `gguf_path` (replacing one there); returns its path.
+/// The Modelfile path for a GGUF: `<dir>/<stem>.Modelfile` (the GGUF's name without `.gguf`).
+pub fn path_for(gguf_path: &Path) -> PathBuf {
+    let name = gguf_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = match name.strip_suffix(".gguf") {
+        Some(s) if !s.is_empty() => s,
+        _ => name.as_str(),
+    };
+    gguf_path.with_file_name(format!("{stem}.Modelfile"))
+}
+
+/// Writes the Modelfile next to `gguf_path` ([`path_for`], replacing one of that name); returns
+/// its path.
 pub fn write(gguf_path: &Path, md: &[(String, Value)]) -> std::io::Result<PathBuf> {
     let file_name = gguf_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let path = gguf_path.with_file_name("Modelfile");
+    let path = path_for(gguf_path);
     std::fs::write(&path, render(&file_name, md))?;
     Ok(path)
 }

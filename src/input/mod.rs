@@ -2,9 +2,9 @@
 //! `model.safetensors.index.json`, memory-mapped (never read whole into RAM).
 //!
 //! The tensor order is the one the pinned `convert_hf_to_gguf.py` sees: shard files sorted by name,
-//! and inside each shard tensors sorted by name. After a tensor has been consumed,
-//! [`Checkpoint::release`] drops its pages from this process (`madvise(MADV_DONTNEED)`), so peak
-//! RSS stays bounded by the largest tensor being worked on, whatever the model size.
+//! and inside each shard tensors sorted by name. As a tensor is consumed,
+//! [`Checkpoint::release_range`] drops its pages from this process (`madvise(MADV_DONTNEED)`) slab
+//! by slab, so peak RSS stays bounded by a few slabs, whatever the model or tensor size.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -298,11 +298,21 @@ impl Checkpoint {
     /// Drops this process's pages of a tensor's bytes (they are re-read from the file if needed
     /// again). Best effort: failures are ignored, they only cost memory.
     pub fn release(&self, t: &TensorEntry) {
+        self.release_range(t, 0, t.end.saturating_sub(t.start));
+    }
+
+    /// Drops this process's pages of bytes `from..to` of a tensor (offsets inside the tensor),
+    /// as [`Checkpoint::release`] does for the whole tensor: called as a tensor is consumed, it
+    /// keeps the resident part of the mapping to about one slab, even for a tensor of gigabytes.
+    /// Only whole pages inside the tensor's range are dropped, so that neighbours are not touched.
+    pub fn release_range(&self, t: &TensorEntry, from: usize, to: usize) {
         let Some(shard) = self.shards.get(t.shard) else { return };
         let page = page_size();
-        // only whole pages inside the tensor's range, so that neighbours are not touched
-        let start = t.start.div_ceil(page) * page;
-        let end = (t.end / page) * page;
+        let lo = t.start.saturating_add(from).max(t.start.div_ceil(page) * page);
+        // the page holding `from` lies after the tensor's first page boundary: it was consumed
+        // up to `from` earlier and is consumed past it now
+        let start = (lo / page) * page;
+        let end = (t.start.saturating_add(to).min(t.end) / page) * page;
         if end > start {
             // SAFETY: the mapping is a read-only private file mapping that we never wrote to, so
             // MADV_DONTNEED only discards clean pages, which the kernel re-reads from the file on
