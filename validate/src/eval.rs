@@ -75,6 +75,36 @@ fn scored_logits(
     Ok((v, t0.elapsed().as_secs_f64()))
 }
 
+/// Runs windows `0..n_chunk` through the model, several per forward pass, and hands each
+/// window's scored logits (`rows × n_vocab`) and its target tokens to `score`, in order.
+fn for_each_window(
+    model: &Model,
+    tokens: &[u32],
+    n_ctx: usize,
+    n_chunk: usize,
+    bos: Option<u32>,
+    mut score: impl FnMut(usize, &[f32], &[u32]) -> Result<()>,
+) -> Result<Timing> {
+    let n_vocab = model.config.n_vocab;
+    let rows = logits_file::scored_per_chunk(n_ctx);
+    let first = n_ctx / 2;
+    let per_pass = windows_per_pass(n_vocab, rows);
+    let mut forward_seconds = 0.0;
+    let t0 = Instant::now();
+    let mut chunk = 0;
+    while chunk < n_chunk {
+        let end = (chunk + per_pass).min(n_chunk);
+        let (logits, fs) = scored_logits(model, tokens, n_ctx, chunk..end, bos)?;
+        forward_seconds += fs;
+        for (i, window_logits) in logits.chunks_exact(rows * n_vocab).enumerate() {
+            let c = chunk + i;
+            score(c, window_logits, &tokens[c * n_ctx + first + 1..c * n_ctx + n_ctx])?;
+        }
+        chunk = end;
+    }
+    Ok(Timing { tokens: n_chunk * n_ctx, seconds: t0.elapsed().as_secs_f64(), forward_seconds, windows_per_pass: per_pass })
+}
+
 /// Evaluates the reference model: its perplexity, and (with `writer`) its stored log-probabilities.
 pub fn evaluate_reference(
     model: &Model,
@@ -87,41 +117,22 @@ pub fn evaluate_reference(
 ) -> Result<(PplAccumulator, Timing)> {
     let n_vocab = model.config.n_vocab;
     let nv = logits_file::row_len(n_vocab);
-    let rows = logits_file::scored_per_chunk(n_ctx);
-    let first = n_ctx / 2;
-    let per_pass = windows_per_pass(n_vocab, rows);
     let mut acc = PplAccumulator::default();
-    let mut stored = vec![0u16; rows * nv];
-    let mut forward_seconds = 0.0;
-    let t0 = Instant::now();
-    let mut chunk = 0;
-    while chunk < n_chunk {
-        let end = (chunk + per_pass).min(n_chunk);
-        let (logits, fs) = scored_logits(model, tokens, n_ctx, chunk..end, bos)?;
-        forward_seconds += fs;
-        for (i, window_logits) in logits.chunks_exact(rows * n_vocab).enumerate() {
-            let c = chunk + i;
-            let targets = &tokens[c * n_ctx + first + 1..c * n_ctx + n_ctx];
-            let nlls: Vec<f64> = window_logits
-                .par_chunks(n_vocab)
-                .zip(stored.par_chunks_mut(nv))
-                .zip(targets.par_iter())
-                .map(|((row, out), &tok)| logits_file::quantize_row(row, tok as usize, out))
-                .collect();
-            nlls.into_iter().for_each(|v| acc.add(v));
-            if let Some(w) = writer.as_deref_mut() {
-                w.write_rows(&stored)?;
-            }
-            progress(c + 1, n_chunk);
+    let mut stored = vec![0u16; logits_file::scored_per_chunk(n_ctx) * nv];
+    let timing = for_each_window(model, tokens, n_ctx, n_chunk, bos, |c, logits, targets| {
+        let nlls: Vec<f64> = logits
+            .par_chunks(n_vocab)
+            .zip(stored.par_chunks_mut(nv))
+            .zip(targets.par_iter())
+            .map(|((row, out), &tok)| logits_file::quantize_row(row, tok as usize, out))
+            .collect();
+        nlls.into_iter().for_each(|v| acc.add(v));
+        if let Some(w) = writer.as_deref_mut() {
+            w.write_rows(&stored)?;
         }
-        chunk = end;
-    }
-    let timing = Timing {
-        tokens: n_chunk * n_ctx,
-        seconds: t0.elapsed().as_secs_f64(),
-        forward_seconds,
-        windows_per_pass: per_pass,
-    };
+        progress(c + 1, n_chunk);
+        Ok(())
+    })?;
     Ok((acc, timing))
 }
 
@@ -145,39 +156,20 @@ pub fn evaluate_against(
     let n_ctx = base.n_ctx;
     let n_chunk = n_chunk.min(base.n_chunk);
     let nv = logits_file::row_len(n_vocab);
-    let rows = logits_file::scored_per_chunk(n_ctx);
-    let first = n_ctx / 2;
-    let per_pass = windows_per_pass(n_vocab, rows);
     let mut acc = KldAccumulator::default();
-    let mut stored = vec![0u16; rows * nv];
+    let mut stored = vec![0u16; logits_file::scored_per_chunk(n_ctx) * nv];
     let tokens = base.tokens.clone();
-    let mut forward_seconds = 0.0;
-    let t0 = Instant::now();
-    let mut chunk = 0;
-    while chunk < n_chunk {
-        let end = (chunk + per_pass).min(n_chunk);
-        let (logits, fs) = scored_logits(model, &tokens, n_ctx, chunk..end, bos)?;
-        forward_seconds += fs;
-        for (i, window_logits) in logits.chunks_exact(rows * n_vocab).enumerate() {
-            let c = chunk + i;
-            base.read_rows(&mut stored)?;
-            let targets = &tokens[c * n_ctx + first + 1..c * n_ctx + n_ctx];
-            let per_token: Vec<metrics::TokenKld> = window_logits
-                .par_chunks(n_vocab)
-                .zip(stored.par_chunks(nv))
-                .zip(targets.par_iter())
-                .map(|((row, base_row), &tok)| metrics::compare_row(row, base_row, tok as usize))
-                .collect();
-            per_token.into_iter().for_each(|t| acc.add(t));
-            progress(c + 1, n_chunk);
-        }
-        chunk = end;
-    }
-    let timing = Timing {
-        tokens: n_chunk * n_ctx,
-        seconds: t0.elapsed().as_secs_f64(),
-        forward_seconds,
-        windows_per_pass: per_pass,
-    };
+    let timing = for_each_window(model, &tokens, n_ctx, n_chunk, bos, |c, logits, targets| {
+        base.read_rows(&mut stored)?;
+        let per_token: Vec<metrics::TokenKld> = logits
+            .par_chunks(n_vocab)
+            .zip(stored.par_chunks(nv))
+            .zip(targets.par_iter())
+            .map(|((row, base_row), &tok)| metrics::compare_row(row, base_row, tok as usize))
+            .collect();
+        per_token.into_iter().for_each(|t| acc.add(t));
+        progress(c + 1, n_chunk);
+        Ok(())
+    })?;
     Ok((acc, timing))
 }
