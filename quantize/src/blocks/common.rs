@@ -327,83 +327,12 @@ pub fn make_qkx2_quants(
     nstep: i32,
     use_mad: bool,
 ) -> (f32, f32) {
-    let n = x.len();
-    let mut min = x[0];
-    let mut max = x[0];
-    let mut sum_w = weights[0];
-    let mut sum_x = sum_w * x[0];
-    for i in 1..n {
-        if x[i] < min {
-            min = x[i];
-        }
-        if x[i] > max {
-            max = x[i];
-        }
-        let w = weights[i];
-        sum_w += w;
-        sum_x += w * x[i];
-    }
-    if min > 0.0 {
-        min = 0.0;
-    }
-    if max == min {
-        l_out[..n].fill(0);
-        return (0.0, -min);
-    }
-    let mut iscale = nmax as f32 / (max - min);
-    let mut scale = 1.0 / iscale;
-    let mut best_error = 0.0f32;
-    for i in 0..n {
-        let l = nearest_int(iscale * (x[i] - min)).min(nmax).max(0);
-        l_out[i] = l as u8;
-        let diff = scale * l as f32 + min - x[i];
-        let diff = if use_mad { diff.abs() } else { diff * diff };
-        best_error += weights[i] * diff;
-    }
-    if nstep < 1 {
-        return (scale, -min);
-    }
-    for is in 0..=nstep {
-        iscale = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
-        let mut sum_l = 0.0f32;
-        let mut sum_l2 = 0.0f32;
-        let mut sum_xl = 0.0f32;
-        for i in 0..n {
-            let l = nearest_int(iscale * (x[i] - min)).min(nmax).max(0);
-            l_aux[i] = l as u8;
-            let w = weights[i];
-            let lf = l as f32;
-            sum_l += w * lf;
-            sum_l2 += w * lf * lf;
-            sum_xl += w * lf * x[i];
-        }
-        let d = sum_w * sum_l2 - sum_l * sum_l;
-        if d > 0.0 {
-            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
-            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
-            if this_min > 0.0 {
-                this_min = 0.0;
-                this_scale = sum_xl / sum_l2;
-            }
-            let mut cur_error = 0.0f32;
-            for i in 0..n {
-                let diff = this_scale * l_aux[i] as f32 + this_min - x[i];
-                let diff = if use_mad { diff.abs() } else { diff * diff };
-                cur_error += weights[i] * diff;
-            }
-            if cur_error < best_error {
-                l_out[..n].copy_from_slice(&l_aux[..n]);
-                best_error = cur_error;
-                scale = this_scale;
-                min = this_min;
-            }
-        }
-    }
-    (scale, -min)
+    qkx_search(nmax, x, |i| weights[i], l_out, l_aux, rmin, rdelta, nstep, use_mad)
 }
 
-/// Like [`make_qkx2_quants`] with ggml's `make_qkx3_quants` differences (`max <= min` test,
-/// default weights `x²` when `weights` is `None`). Returns `(scale, the_min)`.
+/// ggml's `make_qkx3_quants`: [`make_qkx2_quants`] with default weights `x²` when `weights` is
+/// `None`. (Its `max <= min` test equals qkx2's `max == min`: `max < min` cannot happen, both
+/// start at `x[0]` and a positive min is lowered to 0.) Returns `(scale, the_min)`.
 #[allow(clippy::too_many_arguments)]
 pub fn make_qkx3_quants(
     nmax: i32,
@@ -416,11 +345,27 @@ pub fn make_qkx3_quants(
     nstep: i32,
     use_mad: bool,
 ) -> (f32, f32) {
+    match weights {
+        Some(w) => qkx_search(nmax, x, |i| w[i], l_out, l_aux, rmin, rdelta, nstep, use_mad),
+        None => qkx_search(nmax, x, |i| x[i] * x[i], l_out, l_aux, rmin, rdelta, nstep, use_mad),
+    }
+}
+
+/// The search shared by `make_qkx2_quants` and `make_qkx3_quants`, in ggml's operation order,
+/// with the weight of element `i` given by `wt(i)`.
+#[allow(clippy::too_many_arguments)]
+fn qkx_search(
+    nmax: i32,
+    x: &[f32],
+    wt: impl Fn(usize) -> f32,
+    l_out: &mut [u8],
+    l_aux: &mut [u8],
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
+    use_mad: bool,
+) -> (f32, f32) {
     let n = x.len();
-    let wt = |i: usize| match weights {
-        Some(w) => w[i],
-        None => x[i] * x[i],
-    };
     let mut min = x[0];
     let mut max = x[0];
     let mut sum_w = wt(0);
@@ -439,19 +384,19 @@ pub fn make_qkx3_quants(
     if min > 0.0 {
         min = 0.0;
     }
-    if max <= min {
+    if max == min {
         l_out[..n].fill(0);
         return (0.0, -min);
     }
     let mut iscale = nmax as f32 / (max - min);
     let mut scale = 1.0 / iscale;
-    let mut best_mad = 0.0f32;
+    let mut best_error = 0.0f32;
     for i in 0..n {
         let l = nearest_int(iscale * (x[i] - min)).min(nmax).max(0);
         l_out[i] = l as u8;
         let diff = scale * l as f32 + min - x[i];
         let diff = if use_mad { diff.abs() } else { diff * diff };
-        best_mad += wt(i) * diff;
+        best_error += wt(i) * diff;
     }
     if nstep < 1 {
         return (scale, -min);
@@ -478,15 +423,15 @@ pub fn make_qkx3_quants(
                 this_min = 0.0;
                 this_scale = sum_xl / sum_l2;
             }
-            let mut mad = 0.0f32;
+            let mut cur_error = 0.0f32;
             for i in 0..n {
                 let diff = this_scale * l_aux[i] as f32 + this_min - x[i];
                 let diff = if use_mad { diff.abs() } else { diff * diff };
-                mad += wt(i) * diff;
+                cur_error += wt(i) * diff;
             }
-            if mad < best_mad {
+            if cur_error < best_error {
                 l_out[..n].copy_from_slice(&l_aux[..n]);
-                best_mad = mad;
+                best_error = cur_error;
                 scale = this_scale;
                 min = this_min;
             }

@@ -26,6 +26,91 @@ pub(crate) fn row_sigma2(x: &[f32]) -> f32 {
     s
 }
 
+/// Elements per block of the legacy types (Q4_0, Q4_1, Q5_0, Q5_1).
+const LEGACY_BLOCK: usize = 32;
+
+/// ggml's `quantize_row_q4_0_impl` / `quantize_row_q5_0_impl` with importance weights, for one
+/// row: per block of 32, weights `qw · sqrt(σ²/n + x²)` and a symmetric
+/// `make_qx_quants(nmax, …, rmse_type 1)`, sixteen blocks at a time through the lane-per-block
+/// kernels (eight, then scalar, for the tail). Writes each block's scale as f16 at byte 0 and hands
+/// its levels to `pack`.
+pub(crate) fn symmetric_weighted_row(x: &[f32], qw: &[f32], y: &mut [u8], nmax: i32, bytes: usize, pack: impl Fn(&[i8], &mut [u8])) {
+    use common::{make_qx_quants, qx_16_groups, qx_8_groups, write_f16};
+    const B: usize = LEGACY_BLOCK;
+    let sigma2 = row_sigma2(x) / x.len() as f32;
+    let mut weight = [0.0f32; 16 * B];
+    let mut lg = [0i8; 16 * B];
+    let mut ds = [0.0f32; 16];
+    for (ib, yb) in y.chunks_exact_mut(bytes).enumerate() {
+        let k = ib % 16;
+        if k == 0 {
+            let g = (x.len() / B - ib).min(16);
+            let xs = &x[ib * B..(ib + g) * B];
+            for (j, w) in weight[..g * B].iter_mut().enumerate() {
+                *w = qw[ib * B + j] * (sigma2 + xs[j] * xs[j]).sqrt();
+            }
+            let mut b = 0;
+            if g == 16 {
+                qx_16_groups(B, nmax, xs, Some(&weight), &mut lg, &mut ds);
+                b = 16;
+            }
+            while b + 8 <= g {
+                let r = b * B..(b + 8) * B;
+                qx_8_groups(B, nmax, &xs[r.clone()], Some(&weight[r.clone()]), &mut lg[r], &mut ds[b..]);
+                b += 8;
+            }
+            for b in b..g {
+                let r = b * B..(b + 1) * B;
+                ds[b] = make_qx_quants(nmax, &xs[r.clone()], &mut lg[r.clone()], 1, Some(&weight[r]));
+            }
+        }
+        write_f16(yb, 0, ds[k]);
+        pack(&lg[k * B..(k + 1) * B], yb);
+    }
+}
+
+/// ggml's `quantize_row_q4_1_impl` / `quantize_row_q5_1_impl` with importance weights, for one
+/// row: per block of 32, weights `qw · sqrt(σ²/n + x²)` and `make_qkx3_quants(nmax, …, -0.9,
+/// 0.05, 36)`, eight blocks at a time through the lane-per-block kernel (scalar for the tail).
+/// Writes each block's scale and min as f16 at bytes 0 and 2 and hands its levels to `pack`.
+pub(crate) fn asymmetric_weighted_row(x: &[f32], qw: &[f32], y: &mut [u8], nmax: i32, bytes: usize, pack: impl Fn(&[u8], &mut [u8])) {
+    use common::{make_qkx3_quants, write_f16};
+    const B: usize = LEGACY_BLOCK;
+    let n = x.len();
+    let sigma2 = row_sigma2(x) / n as f32;
+    let nb = n / B;
+    let mut weight = [0.0f32; 8 * B];
+    let mut lg = [0u8; 8 * B];
+    let mut laux = [0u8; B];
+    let mut ds = [0.0f32; 8];
+    let mut mins = [0.0f32; 8];
+    let mut ib = 0;
+    while ib < nb {
+        let g = (nb - ib).min(8);
+        let xs = &x[ib * B..(ib + g) * B];
+        for (j, w) in weight[..g * B].iter_mut().enumerate() {
+            *w = qw[ib * B + j] * (sigma2 + xs[j] * xs[j]).sqrt();
+        }
+        if g == 8 {
+            q4_k::qkx_8_groups(B, nmax, xs, &weight, -0.9, 0.05, 36, false, &mut lg, &mut laux, &mut ds, &mut mins);
+        } else {
+            for k in 0..g {
+                let r = k * B..(k + 1) * B;
+                let (d, m) = make_qkx3_quants(nmax, &xs[r.clone()], Some(&weight[r.clone()]), &mut lg[r], &mut laux, -0.9, 0.05, 36, false);
+                ds[k] = d;
+                mins[k] = m;
+            }
+        }
+        for k in 0..g {
+            let yb = &mut y[(ib + k) * bytes..(ib + k + 1) * bytes];
+            write_f16(yb, 0, ds[k]);
+            write_f16(yb, 2, -mins[k]);
+            pack(&lg[k * B..(k + 1) * B], yb);
+        }
+        ib += g;
+    }
+}
+
 /// How a type uses an importance matrix (ggml's `quantize_<type>(…, quant_weights)`).
 #[derive(Clone, Copy)]
 pub enum Weighted {

@@ -1,7 +1,7 @@
 //! Q4_0: blocks of 32 weights, one f16 scale, 4-bit symmetric quants (offset 8).
 //! Layout: `d: f16, qs: [u8; 16]` (low nibbles = elements 0..16, high nibbles = 16..32).
 
-use super::common::{c_f32_to_i32, make_qx_quants, qx_16_groups, qx_8_groups, read_f16, write_f16};
+use super::common::{c_f32_to_i32, read_f16, write_f16};
 
 /// Elements per block.
 pub const BLOCK: usize = 32;
@@ -32,43 +32,11 @@ pub fn quantize_block(x: &[f32], y: &mut [u8]) {
 
 /// `quantize_row_q4_0_impl` with importance weights, for one row.
 pub fn quantize_row_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
-    let n = x.len();
-    let sigma2 = super::row_sigma2(x) / n as f32;
-    let mut weight = [0.0f32; 16 * BLOCK];
-    let mut lg = [0i8; 16 * BLOCK];
-    let mut ds = [0.0f32; 16];
-    for (ib, yb) in y.chunks_exact_mut(BYTES).enumerate() {
-        // Sixteen blocks at a time through the lane-per-block kernels (eight, then scalar, for
-        // the tail).
-        let k = ib % 16;
-        if k == 0 {
-            let g = (x.len() / BLOCK - ib).min(16);
-            let xs = &x[ib * BLOCK..(ib + g) * BLOCK];
-            for (j, w) in weight[..g * BLOCK].iter_mut().enumerate() {
-                *w = qw[ib * BLOCK + j] * (sigma2 + xs[j] * xs[j]).sqrt();
-            }
-            let mut b = 0;
-            if g == 16 {
-                qx_16_groups(BLOCK, 8, xs, Some(&weight), &mut lg, &mut ds);
-                b = 16;
-            }
-            while b + 8 <= g {
-                let r = b * BLOCK..(b + 8) * BLOCK;
-                qx_8_groups(BLOCK, 8, &xs[r.clone()], Some(&weight[r.clone()]), &mut lg[r], &mut ds[b..]);
-                b += 8;
-            }
-            for b in b..g {
-                let r = b * BLOCK..(b + 1) * BLOCK;
-                ds[b] = make_qx_quants(8, &xs[r.clone()], &mut lg[r.clone()], 1, Some(&weight[r]));
-            }
-        }
-        let l = &lg[k * BLOCK..(k + 1) * BLOCK];
-        let d = ds[k];
-        write_f16(yb, 0, d);
+    super::symmetric_weighted_row(x, qw, y, 8, BYTES, |l, yb| {
         for j in 0..16 {
             yb[2 + j] = (l[j] as u8) | ((l[j + 16] as u8) << 4);
         }
-    }
+    });
 }
 
 /// `dequantize_row_q4_0` for one block.

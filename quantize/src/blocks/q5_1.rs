@@ -1,7 +1,7 @@
 //! Q5_1: blocks of 32 weights, f16 scale and min, 5-bit unsigned quants.
 //! Layout: `d: f16, m: f16, qh: [u8; 4], qs: [u8; 16]`.
 
-use super::common::{c_f32_to_i32, make_qkx3_quants, read_f16, write_f16};
+use super::common::{c_f32_to_i32, read_f16, write_f16};
 
 /// Elements per block.
 pub const BLOCK: usize = 32;
@@ -44,41 +44,10 @@ pub fn quantize_block(x: &[f32], y: &mut [u8]) {
 
 /// `quantize_row_q5_1_impl` with importance weights, for one row.
 pub fn quantize_row_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
-    let n = x.len();
-    let sigma2 = super::row_sigma2(x) / n as f32;
-    let nb = n / BLOCK;
-    let mut weight = [0.0f32; 8 * BLOCK];
-    let mut lg = [0u8; 8 * BLOCK];
-    let mut laux = [0u8; BLOCK];
-    let mut ds = [0.0f32; 8];
-    let mut mins = [0.0f32; 8];
-    let mut ib = 0;
-    while ib < nb {
-        // Eight blocks at a time through the lane-per-block kernel (scalar for the tail).
-        let g = (nb - ib).min(8);
-        let xs = &x[ib * BLOCK..(ib + g) * BLOCK];
-        for (j, w) in weight[..g * BLOCK].iter_mut().enumerate() {
-            *w = qw[ib * BLOCK + j] * (sigma2 + xs[j] * xs[j]).sqrt();
-        }
-        if g == 8 {
-            super::q4_k::qkx_8_groups(BLOCK, 31, xs, &weight, -0.9, 0.05, 36, false, &mut lg, &mut laux, &mut ds, &mut mins);
-        } else {
-            for k in 0..g {
-                let r = k * BLOCK..(k + 1) * BLOCK;
-                let (d, m) = make_qkx3_quants(31, &xs[r.clone()], Some(&weight[r.clone()]), &mut lg[r], &mut laux, -0.9, 0.05, 36, false);
-                ds[k] = d;
-                mins[k] = m;
-            }
-        }
-        for k in 0..g {
-            let yb = &mut y[(ib + k) * BYTES..(ib + k + 1) * BYTES];
-            let l: [u8; BLOCK] = std::array::from_fn(|j| lg[k * BLOCK + j]);
-            write_f16(yb, 0, ds[k]);
-            write_f16(yb, 2, -mins[k]);
-        pack(&l, yb);
-        }
-        ib += g;
-    }
+    super::asymmetric_weighted_row(x, qw, y, 31, BYTES, |l, yb| {
+        let lu: [u8; BLOCK] = std::array::from_fn(|j| l[j]);
+        pack(&lu, yb);
+    });
 }
 
 /// `dequantize_row_q5_1` for one block.
