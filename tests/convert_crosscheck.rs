@@ -86,18 +86,7 @@ fn quantized_outputs_match_llama_quantize() {
 
 /// The reference converter's GGUF of tiny-qwen2, pre-tokenizer lookup answered `qwen2`.
 fn qwen2_ref(outtype: &str) -> PathBuf {
-    let out = cache_dir().join(format!("tiny-qwen2-ref-pre-{outtype}.gguf"));
-    cached(&out, |tmp| {
-        run(Command::new(ref_python())
-            .arg(repo_root().join("tests/py/convert_with_pre.py"))
-            .arg(ref_llama_src())
-            .arg("qwen2")
-            .arg(fixture_model("tiny-qwen2"))
-            .arg("--outtype")
-            .arg(outtype)
-            .arg("--outfile")
-            .arg(tmp));
-    })
+    common::ref_converted_with_pre("tiny-qwen2", "qwen2", outtype)
 }
 
 #[test]

@@ -9,29 +9,9 @@
 
 mod common;
 
-/// The reference converter's F16 GGUF of a fixture. Serialized: `common::cached` names its
-/// temporary file by process id, so two tests of this binary making the same artifact at once
-/// would collide.
+/// The reference converter's F16 GGUF of a fixture.
 fn converted(model: &str) -> std::path::PathBuf {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if model == "tiny-qwen2" {
-        // The pinned converter refuses tiny-qwen2's pre-tokenizer hash; run it with the lookup
-        // answered "qwen2" (tests/py/convert_with_pre.py): every tensor is the converter's own.
-        let out = common::cache_dir().join("plan-tiny-qwen2-ref-f16.gguf");
-        return common::cached(&out, |tmp| {
-            common::run(
-                std::process::Command::new(common::ref_python())
-                    .arg(common::repo_root().join("tests/py/convert_with_pre.py"))
-                    .arg(common::ref_llama_src())
-                    .arg("qwen2")
-                    .arg(common::fixture_model("tiny-qwen2"))
-                    .args(["--outtype", "f16", "--outfile"])
-                    .arg(tmp),
-            );
-        });
-    }
-    common::ref_converted(model, "f16")
+    common::ref_converted_fixture_f16(model)
 }
 
 use std::path::Path;

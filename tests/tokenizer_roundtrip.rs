@@ -17,18 +17,7 @@ use serde_json::{json, Value as Json};
 use tokenizer_util::{hf_ids, llama_cpp_ids, sample_text};
 
 fn qwen2_gguf() -> PathBuf {
-    let out = common::cache_dir().join("tiny-qwen2-ref-qwen2pre-f16.gguf");
-    common::cached(&out, |tmp| {
-        common::run(
-            Command::new(common::ref_python())
-                .arg(common::repo_root().join("tests/py/convert_with_pre.py"))
-                .arg(common::ref_llama_src())
-                .arg("qwen2")
-                .arg(common::fixture_model("tiny-qwen2"))
-                .args(["--outtype", "f16", "--outfile"])
-                .arg(tmp),
-        );
-    })
+    common::ref_converted_with_pre("tiny-qwen2", "qwen2", "f16")
 }
 
 #[test]
@@ -96,15 +85,7 @@ fn check_pre(expected: &str, pre_tokenizer: Json, ignore_merges: bool, clean_up:
     assert_eq!(pre, Some(json!(expected)), "recognised pre-tokenizer");
 
     let gguf = tmp.path().join("model.gguf");
-    common::run(
-        Command::new(common::ref_python())
-            .arg(common::repo_root().join("tests/py/convert_with_pre.py"))
-            .arg(common::ref_llama_src())
-            .arg(expected)
-            .arg(&dir)
-            .args(["--outtype", "f16", "--outfile"])
-            .arg(&gguf),
-    );
+    common::convert_with_pre(&dir, expected, "f16", &gguf);
     assert_tokenizes_alike(expected, &gguf, &dir.join("tokenizer.json"));
 }
 

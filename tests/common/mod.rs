@@ -129,6 +129,39 @@ pub fn ref_converted(model: &str, outtype: &str) -> PathBuf {
     })
 }
 
+/// The pinned converter on `model_dir` with its BPE pre-tokenizer lookup answered `pre`
+/// (tests/py/convert_with_pre.py runs the unmodified converter; only the hash lookup, which
+/// refuses unknown tokenizers such as tiny-qwen2's, is answered), writing `out`.
+pub fn convert_with_pre(model_dir: &Path, pre: &str, outtype: &str, out: &Path) {
+    run(Command::new(ref_python())
+        .arg(repo_root().join("tests/py/convert_with_pre.py"))
+        .arg(ref_llama_src())
+        .arg(pre)
+        .arg(model_dir)
+        .args(["--outtype", outtype, "--outfile"])
+        .arg(out));
+}
+
+/// [`convert_with_pre`] on a fixture, cached.
+pub fn ref_converted_with_pre(model: &str, pre: &str, outtype: &str) -> PathBuf {
+    let out = cache_dir().join(format!("{model}-ref-{pre}pre-{outtype}.gguf"));
+    cached(&out, |tmp| convert_with_pre(&fixture_model(model), pre, outtype, tmp))
+}
+
+/// The reference converter's F16 GGUF of any fixture: tiny-qwen2's through
+/// [`ref_converted_with_pre`] answered "qwen2" (the converter refuses its pre-tokenizer hash),
+/// the others through [`ref_converted`]. Serialized within a test binary, so that tests asking
+/// for the same artifact at once run the converter once.
+pub fn ref_converted_fixture_f16(model: &str) -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if model == "tiny-qwen2" {
+        ref_converted_with_pre(model, "qwen2", "f16")
+    } else {
+        ref_converted(model, "f16")
+    }
+}
+
 /// `llama-quantize [extra args] IN OUT TYPE` with the pinned build, cached under `name`.
 pub fn ref_quantized(input: &Path, ty: &str, extra: &[&str], name: &str) -> PathBuf {
     let out = cache_dir().join(name);
