@@ -37,8 +37,7 @@ pub fn quantize_row(logits: &[f32], tok: usize, out: &mut [u16]) -> f64 {
         min = min.min(v);
     }
     let min = min.max(max - 16.0);
-    let sum_exp: f64 = logits.iter().map(|&v| (v - max).exp() as f64).sum();
-    let log_sum_exp = sum_exp.ln() as f32;
+    let log_sum_exp = crate::metrics::log_sum_exp(logits, max);
     let min_log_prob = min - max - log_sum_exp;
     let scale = (max - min) / 65535.0;
     let (head, body) = out.split_at_mut(4);

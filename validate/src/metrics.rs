@@ -4,20 +4,11 @@
 use crate::logits_file;
 use serde::Serialize;
 
-/// Negative log-likelihood of `tok` under a row of logits, plus the row's argmax.
-pub fn nll_row(logits: &[f32], tok: usize) -> (f64, usize) {
-    let mut max = f32::NEG_INFINITY;
-    let mut imax = 0;
-    for (i, &v) in logits.iter().enumerate() {
-        if v > max {
-            max = v;
-            imax = i;
-        }
-    }
+/// `ln Σ exp(v − max)` over a row of logits whose largest value is `max`, summed in f64 as
+/// llama-perplexity does.
+pub fn log_sum_exp(logits: &[f32], max: f32) -> f32 {
     let sum_exp: f64 = logits.iter().map(|&v| (v - max).exp() as f64).sum();
-    let log_sum_exp = sum_exp.ln() as f32;
-    let tok_logit = logits.get(tok).copied().unwrap_or(f32::NEG_INFINITY);
-    ((max + log_sum_exp - tok_logit) as f64, imax)
+    sum_exp.ln() as f32
 }
 
 /// A mean and its standard error, as llama-perplexity's `mean_and_uncertainty`.
@@ -81,8 +72,7 @@ pub fn compare_row(logits: &[f32], base_row: &[u16], tok: usize) -> TokenKld {
             imax = i;
         }
     }
-    let sum_exp: f64 = logits.iter().map(|&v| (v - max).exp() as f64).sum();
-    let log_sum_exp = sum_exp.ln() as f32;
+    let log_sum_exp = log_sum_exp(logits, max);
     let (scale, min_log_prob) = logits_file::row_header(base_row);
     let base = base_row.get(4..).unwrap_or(&[]);
     let tok_logit = logits.get(tok).copied().unwrap_or(f32::NEG_INFINITY);
