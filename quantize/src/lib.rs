@@ -231,28 +231,24 @@ fn convert_chunk(src: &Source<'_>, bytes: &[u8], out: &mut [f32]) -> Option<usiz
                 // SAFETY: AVX2 and F16C were detected; bytes hold out.len() f16 values.
                 return unsafe { simd::x86::f16_to_f32(bytes, out) };
             }
-            let mut bad = None;
-            for (i, (o, b)) in out.iter_mut().zip(bytes.chunks_exact(2)).enumerate() {
-                let h = u16::from_le_bytes([b[0], b[1]]);
-                if h & 0x7c00 == 0x7c00 && bad.is_none() {
-                    bad = Some(i);
-                }
-                *o = fp::f16_to_f32(h);
-            }
-            bad
+            convert_halves(bytes, out, 0x7c00, fp::f16_to_f32)
         }
-        Source::BF16(_) => {
-            let mut bad = None;
-            for (i, (o, b)) in out.iter_mut().zip(bytes.chunks_exact(2)).enumerate() {
-                let h = u16::from_le_bytes([b[0], b[1]]);
-                if h & 0x7f80 == 0x7f80 && bad.is_none() {
-                    bad = Some(i);
-                }
-                *o = fp::bf16_to_f32(h);
-            }
-            bad
-        }
+        Source::BF16(_) => convert_halves(bytes, out, 0x7f80, fp::bf16_to_f32),
     }
+}
+
+/// 16-bit floats (`exp_mask`: the bits of their all-ones exponent, Inf/NaN) to f32 with
+/// `to_f32`; returns the index of the first non-finite value, if any.
+fn convert_halves(bytes: &[u8], out: &mut [f32], exp_mask: u16, to_f32: impl Fn(u16) -> f32) -> Option<usize> {
+    let mut bad = None;
+    for (i, (o, b)) in out.iter_mut().zip(bytes.chunks_exact(2)).enumerate() {
+        let h = u16::from_le_bytes([b[0], b[1]]);
+        if h & exp_mask == exp_mask && bad.is_none() {
+            bad = Some(i);
+        }
+        *o = to_f32(h);
+    }
+    bad
 }
 
 /// A kernel that quantizes f16 bytes straight to blocks (conversion in registers, no f32
