@@ -32,6 +32,6 @@ pub static SPEC: ArchSpec = ArchSpec {
     tied_default: true,
     tensors: TENSORS,
     skip: &["lm_head.weight"],
-    params: &[context_length, embedding_length, block_count, feed_forward_length, head_count, head_count_kv, rms_eps, head_dim, keys::file_type],
+    params: &[&[context_length, embedding_length, block_count, feed_forward_length, head_count, head_count_kv, rms_eps, head_dim, keys::file_type]],
     extra: no_extra,
 };

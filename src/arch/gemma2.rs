@@ -34,6 +34,6 @@ pub static SPEC: ArchSpec = ArchSpec {
     tied_default: true,
     tensors: TENSORS,
     skip: &["lm_head.weight"],
-    params: &[context_length, embedding_length, block_count, feed_forward_length, head_count, head_count_kv, rms_eps, head_dim, keys::file_type, attn_softcap, final_softcap, sliding_window],
+    params: &[&[context_length, embedding_length, block_count, feed_forward_length, head_count, head_count_kv, rms_eps, head_dim, keys::file_type, attn_softcap, final_softcap, sliding_window]],
     extra: no_extra,
 };

@@ -4,7 +4,7 @@
 
 use gguf::Value;
 
-use super::keys::{self, *};
+use super::keys::*;
 use super::{ArchError, ArchSpec, Dim::*, ExtraTensor, Hparams, TensorRule, Transform, When};
 
 const W: &[&str] = &[".weight"];
@@ -82,24 +82,6 @@ pub static SPEC: ArchSpec = ArchSpec {
     tied_default: false,
     tensors: TENSORS,
     skip: &[],
-    params: &[
-        block_count,
-        context_length_any,
-        embedding_length_any,
-        feed_forward_length_any,
-        head_count_any,
-        head_count_kv_any,
-        causal,
-        rope_scaling,
-        rope_freq_base_opt,
-        rope_freq_base_swa,
-        rms_eps_any,
-        norm_eps_any,
-        experts,
-        head_dim_opt,
-        keys::file_type,
-        vocab_size,
-        rope_dimension_count,
-    ],
+    params: &[TEXT_MODEL, &[vocab_size, rope_dimension_count]],
     extra,
 };

@@ -199,8 +199,10 @@ pub struct ArchSpec {
     pub tensors: &'static [TensorRule],
     /// Hugging Face tensor names (exact) that the converter drops.
     pub skip: &'static [&'static str],
-    /// The model-parameter keys (`set_gguf_parameters`), in the converter's order.
-    pub params: &'static [KeyFn],
+    /// The model-parameter keys (`set_gguf_parameters`), in the converter's order: groups of
+    /// key functions, a base class's list (e.g. [`keys::TEXT_MODEL`]) before the model's own, as
+    /// the converter calls `super().set_gguf_parameters()` first.
+    pub params: &'static [&'static [KeyFn]],
     /// Computed tensors, and keys the converter writes while making them (before `general.type`).
     pub extra: fn(&Hparams, &str) -> Result<(Vec<ExtraTensor>, Vec<(String, Value)>), ArchError>,
 }
@@ -343,7 +345,7 @@ pub fn config_metadata(config: &Json, file_type: u32) -> Result<Vec<(String, Val
 /// `set_gguf_parameters`: the architecture's parameter keys with `general.file_type` filled in.
 pub fn model_params(spec: &ArchSpec, hp: &Hparams, file_type: u32) -> Result<Vec<(String, Value)>, ArchError> {
     let mut out = Vec::new();
-    for f in spec.params {
+    for f in spec.params.iter().copied().flatten() {
         for (k, v) in f(hp, spec.name)? {
             let v = if k == keys::FILE_TYPE { Value::U32(file_type) } else { v };
             out.push((k, v));

@@ -44,6 +44,6 @@ pub static SPEC: ArchSpec = ArchSpec {
     tied_default: false,
     tensors: TENSORS,
     skip: &[],
-    params: &[context_length_pos, embedding_length, ff4, block_count, head_count, kv_eq_heads, norm_eps, rope_dims_partial, keys::file_type, no_bos],
+    params: &[&[context_length_pos, embedding_length, ff4, block_count, head_count, kv_eq_heads, norm_eps, rope_dims_partial, keys::file_type, no_bos]],
     extra: no_extra,
 };

@@ -91,6 +91,6 @@ pub static SPEC: ArchSpec = ArchSpec {
     tied_default: false,
     tensors: TENSORS,
     skip: &[],
-    params: &[context_length_pos, orig_ctx_key, embedding_length, feed_forward_length, block_count, head_count, head_count_kv, rms_eps, rope_dims, rope_base, keys::file_type, sliding],
+    params: &[&[context_length_pos, orig_ctx_key, embedding_length, feed_forward_length, block_count, head_count, head_count_kv, rms_eps, rope_dims, rope_base, keys::file_type, sliding]],
     extra,
 };

@@ -34,6 +34,6 @@ pub static SPEC: ArchSpec = ArchSpec {
     tied_default: false,
     tensors: TENSORS,
     skip: &[],
-    params: TEXT_MODEL,
+    params: &[TEXT_MODEL],
     extra: no_extra,
 };
