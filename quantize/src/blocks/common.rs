@@ -58,11 +58,10 @@ fn rmse_weight(rmse_type: i32, x: f32) -> f32 {
     }
 }
 
-/// Symmetric quantization of `x` to integers in `[-nmax, nmax-1]` (stored as `l + nmax` in `l_out`)
-/// with a scale search (`make_qx_quants`). `qw`: per-element weights, or `None` for the weighting
-/// chosen by `rmse_type`. Returns the scale.
-pub fn make_qx_quants(nmax: i32, x: &[f32], l_out: &mut [i8], rmse_type: i32, qw: Option<&[f32]>) -> f32 {
-    let n = x.len();
+/// The element of largest magnitude (the first on ties) and that magnitude: `(max, amax)`, as
+/// ggml's `max`/`amax` loops find them (`(0, 0)` for an empty or all-zero slice).
+#[inline]
+pub fn max_by_abs(x: &[f32]) -> (f32, f32) {
     let mut max = 0.0f32;
     let mut amax = 0.0f32;
     for &xi in x {
@@ -72,6 +71,15 @@ pub fn make_qx_quants(nmax: i32, x: &[f32], l_out: &mut [i8], rmse_type: i32, qw
             max = xi;
         }
     }
+    (max, amax)
+}
+
+/// Symmetric quantization of `x` to integers in `[-nmax, nmax-1]` (stored as `l + nmax` in `l_out`)
+/// with a scale search (`make_qx_quants`). `qw`: per-element weights, or `None` for the weighting
+/// chosen by `rmse_type`. Returns the scale.
+pub fn make_qx_quants(nmax: i32, x: &[f32], l_out: &mut [i8], rmse_type: i32, qw: Option<&[f32]>) -> f32 {
+    let n = x.len();
+    let (max, amax) = max_by_abs(x);
     if amax < GROUP_MAX_EPS {
         l_out[..n].fill(0);
         return 0.0;
@@ -250,15 +258,7 @@ pub fn requantize_group(x: &[f32], add: f32, d: f32, lo: i32, hi: i32, off: i32,
 /// `[-nmax, nmax-1]`, stored as `l + nmax`. Returns the scale.
 pub fn make_q3_quants(nmax: i32, x: &[f32], l_out: &mut [i8], do_rmse: bool) -> f32 {
     let n = x.len();
-    let mut max = 0.0f32;
-    let mut amax = 0.0f32;
-    for &xi in x {
-        let ax = xi.abs();
-        if ax > amax {
-            amax = ax;
-            max = xi;
-        }
-    }
+    let (max, amax) = max_by_abs(x);
     if amax < GROUP_MAX_EPS {
         l_out[..n].fill(0);
         return 0.0;

@@ -104,15 +104,7 @@ pub fn quantize_blocks(x: &[f32], y: &mut [u8]) {
 /// The rest of `quantize_row_q3_K_ref` once the 16 group scales and levels are known: the
 /// super-block scale, the 6-bit group scale codes, requantization and packing.
 fn scale_and_finish(x: &[f32], l: &mut [i8; QK_K], scales: &[f32; 16], y: &mut [u8]) {
-    let mut max_scale = 0.0f32;
-    let mut amax = 0.0f32;
-    for j in 0..16 {
-        let scale = scales[j].abs();
-        if scale > amax {
-            amax = scale;
-            max_scale = scales[j];
-        }
-    }
+    let (max_scale, _) = super::common::max_by_abs(scales);
     if max_scale != 0.0 {
         let iscale = -32.0f32 / max_scale;
         let mut ls = [0i32; 16];

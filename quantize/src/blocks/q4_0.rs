@@ -1,7 +1,7 @@
 //! Q4_0: blocks of 32 weights, one f16 scale, 4-bit symmetric quants (offset 8).
 //! Layout: `d: f16, qs: [u8; 16]` (low nibbles = elements 0..16, high nibbles = 16..32).
 
-use super::common::{c_f32_to_i32, read_f16, write_f16};
+use super::common::{c_f32_to_i32, max_by_abs, read_f16, write_f16};
 
 /// Elements per block.
 pub const BLOCK: usize = 32;
@@ -10,14 +10,7 @@ pub const BYTES: usize = 18;
 
 /// `quantize_row_q4_0_ref` for one block.
 pub fn quantize_block(x: &[f32], y: &mut [u8]) {
-    let mut amax = 0.0f32;
-    let mut max = 0.0f32;
-    for &v in &x[..BLOCK] {
-        if amax < v.abs() {
-            amax = v.abs();
-            max = v;
-        }
-    }
+    let (max, _) = max_by_abs(&x[..BLOCK]);
     let d = max / -8.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     write_f16(y, 0, d);

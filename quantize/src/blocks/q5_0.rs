@@ -1,7 +1,7 @@
 //! Q5_0: blocks of 32 weights, one f16 scale, 5-bit symmetric quants (offset 16).
 //! Layout: `d: f16, qh: [u8; 4] (5th bits, little-endian u32), qs: [u8; 16]`.
 
-use super::common::{c_f32_to_i32, read_f16, write_f16};
+use super::common::{c_f32_to_i32, max_by_abs, read_f16, write_f16};
 
 /// Elements per block.
 pub const BLOCK: usize = 32;
@@ -21,14 +21,7 @@ fn pack(l: &[u8; BLOCK], y: &mut [u8]) {
 
 /// `quantize_row_q5_0_ref` for one block.
 pub fn quantize_block(x: &[f32], y: &mut [u8]) {
-    let mut amax = 0.0f32;
-    let mut max = 0.0f32;
-    for &v in &x[..BLOCK] {
-        if amax < v.abs() {
-            amax = v.abs();
-            max = v;
-        }
-    }
+    let (max, _) = max_by_abs(&x[..BLOCK]);
     let d = max / -16.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     write_f16(y, 0, d);

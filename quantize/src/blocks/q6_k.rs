@@ -19,17 +19,8 @@ pub fn quantize_block_with(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
     let x = &x[..QK_K];
     let mut l = [0i8; QK_K];
     let mut scales = [0.0f32; 16];
-    let mut max_scale = 0.0f32;
-    let mut max_abs_scale = 0.0f32;
     qx_16_groups(16, 32, x, qw.map(|q| &q[..QK_K]), &mut l, &mut scales);
-    for ib in 0..16 {
-        let scale = scales[ib];
-        let abs_scale = scale.abs();
-        if abs_scale > max_abs_scale {
-            max_abs_scale = abs_scale;
-            max_scale = scale;
-        }
-    }
+    let (max_scale, max_abs_scale) = super::common::max_by_abs(&scales);
     if max_abs_scale < GROUP_MAX_EPS {
         y[..BYTES].fill(0);
         write_f16(y, D, 0.0);

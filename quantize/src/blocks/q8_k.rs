@@ -12,15 +12,7 @@ pub const BYTES: usize = 292;
 /// `quantize_row_q8_K_ref` for one block.
 pub fn quantize_block(x: &[f32], y: &mut [u8]) {
     let x = &x[..QK_K];
-    let mut max = 0.0f32;
-    let mut amax = 0.0f32;
-    for &v in x {
-        let ax = v.abs();
-        if ax > amax {
-            amax = ax;
-            max = v;
-        }
-    }
+    let (max, amax) = super::common::max_by_abs(x);
     if amax == 0.0 {
         // ggml zeroes d and qs but leaves bsums untouched; we write zeros (the sums of zeros).
         y[..BYTES].fill(0);
