@@ -6,30 +6,18 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 
-const MIXES: &[&str] = &[
-    "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0", "Q4_0",
-    "Q4_1", "Q5_0", "Q5_1", "F16", "BF16",
-];
-
-/// Serialises the making of shared inputs (the cache's temporary names are per process).
-static INPUTS: Mutex<()> = Mutex::new(());
+use common::MIXES;
 
 fn input(model: &str) -> PathBuf {
-    let _g = INPUTS.lock().unwrap_or_else(|e| e.into_inner());
-    match model {
-        "smollm2" => common::smollm2_f16(),
-        "tiny-gemma2" => common::ref_converted("tiny-gemma2", "bf16"),
-        m => common::ref_converted(m, "f16"),
-    }
+    common::quantize_input(model)
 }
 
 /// An importance matrix of `model` by the pinned llama-imatrix on calib.txt (`format`: gguf or
 /// dat), cached.
 fn imatrix(model: &str, format: &str) -> PathBuf {
     let inp = input(model);
-    let _g = INPUTS.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = common::input_lock();
     let out = common::cache_dir().join(format!("{model}-imatrix.{format}"));
     common::cached(&out, |tmp| {
         common::run(

@@ -129,6 +129,30 @@ pub fn ref_converted(model: &str, outtype: &str) -> PathBuf {
     })
 }
 
+/// Serialises the making of shared reference inputs within a test binary, so that tests asking
+/// for the same artifact at once make it once.
+pub fn input_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The file types (mixes) the quantize tests cover, as llama-quantize names them.
+pub const MIXES: &[&str] = &[
+    "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0", "Q4_0",
+    "Q4_1", "Q5_0", "Q5_1", "F16", "BF16",
+];
+
+/// The GGUF the quantize tests re-quantize: `smollm2` ([`smollm2_f16`]), tiny-gemma2's BF16 or
+/// another fixture's F16 reference-converter output.
+pub fn quantize_input(model: &str) -> PathBuf {
+    let _guard = input_lock();
+    match model {
+        "smollm2" => smollm2_f16(),
+        "tiny-gemma2" => ref_converted("tiny-gemma2", "bf16"),
+        m => ref_converted(m, "f16"),
+    }
+}
+
 /// The pinned converter on `model_dir` with its BPE pre-tokenizer lookup answered `pre`
 /// (tests/py/convert_with_pre.py runs the unmodified converter; only the hash lookup, which
 /// refuses unknown tokenizers such as tiny-qwen2's, is answered), writing `out`.
@@ -153,8 +177,7 @@ pub fn ref_converted_with_pre(model: &str, pre: &str, outtype: &str) -> PathBuf 
 /// the others through [`ref_converted`]. Serialized within a test binary, so that tests asking
 /// for the same artifact at once run the converter once.
 pub fn ref_converted_fixture_f16(model: &str) -> PathBuf {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = input_lock();
     if model == "tiny-qwen2" {
         ref_converted_with_pre(model, "qwen2", "f16")
     } else {
