@@ -10,32 +10,26 @@ use std::process::Command;
 
 use common::*;
 
-/// llama-perplexity's "Final estimate: PPL = X +/- Y" line, as printed.
-///
-/// llama.cpp logs through an asynchronous logger thread that can lose its last lines when the
-/// process exits under load (seen here: exit status 0, output cut before the final estimate), so a
-/// run without the final line is repeated, up to 3 runs.
+/// llama-perplexity's "Final estimate: PPL = X +/- Y" line, as printed (read through
+/// [`llama_tool_log`]: its log file, a timeout and retries, since llama.cpp's asynchronous logger
+/// has lost its last lines under load).
 fn ppl(model: &Path) -> String {
-    let mut last = String::new();
-    for _ in 0..3 {
-        let out = Command::new(ref_bin("llama-perplexity"))
-            .arg("-m")
-            .arg(model)
-            .arg("-f")
-            .arg(corpus("eval-pydocs.txt"))
-            // --no-repack: the pinned build's CPU weight repacking crashes (SIGSEGV/SIGILL) on
-            // every quantized file on this machine, llama.cpp's own files included.
-            .args(["-c", "256", "--chunks", "8", "-t", "2", "--no-repack"])
-            .output()
-            .expect("run llama-perplexity");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "llama-perplexity failed on {}:\n{text}", model.display());
-        if let Some(line) = text.lines().find(|l| l.contains("Final estimate: PPL =")) {
-            return line[line.find("PPL =").expect("PPL")..].trim().to_string();
-        }
-        last = text;
-    }
-    panic!("no PPL from llama-perplexity on {} in 3 runs; last output:\n{last}", model.display());
+    let marker = "Final estimate: PPL =";
+    let text = llama_tool_log(
+        "llama-perplexity",
+        &|cmd| {
+            cmd.arg("-m")
+                .arg(model)
+                .arg("-f")
+                .arg(corpus("eval-pydocs.txt"))
+                // --no-repack: the pinned build's CPU weight repacking crashes (SIGSEGV/SIGILL) on
+                // every quantized file on this machine, llama.cpp's own files included.
+                .args(["-c", "256", "--chunks", "8", "-t", "2", "--no-repack"]);
+        },
+        &[marker],
+    );
+    let line = text.lines().find(|l| l.contains(marker)).expect("llama_tool_log checked the marker");
+    line[line.find("PPL =").expect("PPL")..].trim().to_string()
 }
 
 #[test]

@@ -41,25 +41,23 @@ fn sum_mib(log: &str, prefix: &str) -> Option<f64> {
 }
 
 fn llama_report(model: &Path, ctx: u64, batch: u64, kv: &str, fa: &str) -> LlamaReport {
-    let out = Command::new(common::ref_bin("llama-completion"))
-        .arg("-m")
-        .arg(model)
-        .args(["-c", &ctx.to_string(), "-b", &batch.to_string(), "-ub", &batch.to_string()])
-        .args(["-ctk", kv, "-ctv", kv, "-fa", fa])
-        // no weight repacking (extra CPU buffers), no fitting, one token, verbose buffer logs
-        .args(["-nr", "-fit", "off", "--no-warmup", "-n", "1", "-p", "hi", "-no-cnv", "-t", "2", "-lv", "4"])
-        .output()
-        .expect("run llama-completion");
-    let log = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "llama-completion failed on {}:\n{log}", model.display());
+    const MARKERS: [&str; 3] = ["CPU_Mapped model buffer size =", "llama_kv_cache: size =", "CPU compute buffer size ="];
+    let log = common::llama_tool_log(
+        "llama-completion",
+        &|cmd| {
+            cmd.arg("-m")
+                .arg(model)
+                .args(["-c", &ctx.to_string(), "-b", &batch.to_string(), "-ub", &batch.to_string()])
+                .args(["-ctk", kv, "-ctv", kv, "-fa", fa])
+                // no weight repacking (extra CPU buffers), no fitting, one token, verbose buffer logs
+                .args(["-nr", "-fit", "off", "--no-warmup", "-n", "1", "-p", "hi", "-no-cnv", "-t", "2", "-lv", "4"]);
+        },
+        &MARKERS,
+    );
     let get = |prefix: &str| {
-        sum_mib(&log, prefix).unwrap_or_else(|| panic!("no '{prefix}' in the llama-completion log:\n{log}"))
+        sum_mib(&log, prefix).unwrap_or_else(|| panic!("no '{prefix}' <number> MiB in the llama-completion log:\n{log}"))
     };
-    LlamaReport {
-        model: get("CPU_Mapped model buffer size ="),
-        kv: get("llama_kv_cache: size ="),
-        compute: get("CPU compute buffer size ="),
-    }
+    LlamaReport { model: get(MARKERS[0]), kv: get(MARKERS[1]), compute: get(MARKERS[2]) }
 }
 
 /// The plan's numbers (MiB) for the GGUF's own types ("as-is" row).

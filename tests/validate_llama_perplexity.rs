@@ -16,14 +16,6 @@ const CTX: &str = "256";
 // AMX tile state to the process); the plain ggml-cpu kernels compute the same model.
 const CHUNKS: &str = "4";
 
-/// Runs a command, returns stdout + stderr; panics with both on failure.
-fn run_all(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{cmd:?} failed with {}\n{text}", out.status);
-    text
-}
-
 /// The number after `prefix` on the line that contains it.
 fn number_after(text: &str, prefix: &str) -> f64 {
     let line = text.lines().find(|l| l.contains(prefix)).unwrap_or_else(|| panic!("no {prefix:?} in:\n{text}"));
@@ -31,27 +23,17 @@ fn number_after(text: &str, prefix: &str) -> f64 {
     rest.split_whitespace().next().unwrap().parse().unwrap_or_else(|e| panic!("{line}: {e}"))
 }
 
-/// One llama-perplexity run at a time, and up to three tries: under load the pinned tool at
-/// times exits 0 before its asynchronous logger has written the closing statistics.
-fn llama_perplexity(args: &mut dyn FnMut(&mut Command), marker: &str) -> String {
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut last = String::new();
-    for _ in 0..3 {
-        let mut cmd = Command::new(common::ref_bin("llama-perplexity"));
-        args(&mut cmd);
-        last = run_all(&mut cmd);
-        if last.contains(marker) {
-            return last;
-        }
-    }
-    panic!("llama-perplexity never printed {marker:?}; last output:\n{last}");
+/// llama-perplexity's log once it holds `marker`, through [`common::llama_tool_log`] (log file,
+/// timeout, up to three runs: under load the pinned tool has exited 0 before its asynchronous
+/// logger wrote the closing statistics; runs are serialised there).
+fn llama_perplexity(args: &dyn Fn(&mut Command), marker: &str) -> String {
+    common::llama_tool_log("llama-perplexity", args, &[marker])
 }
 
 fn llama_ppl(model: &Path) -> f64 {
     let marker = "Final estimate: PPL = ";
     let text = llama_perplexity(
-        &mut |cmd| {
+        &|cmd| {
             cmd.arg("-m")
                 .arg(model)
                 .arg("-f")
@@ -67,7 +49,7 @@ fn llama_ppl(model: &Path) -> f64 {
 fn llama_kld_base(base_model: &Path, name: &str) -> PathBuf {
     common::cached(&common::cache_dir().join(format!("{name}.c{CTX}x{CHUNKS}.kld")), |tmp| {
         llama_perplexity(
-            &mut |cmd| {
+            &|cmd| {
                 cmd.arg("-m")
                     .arg(base_model)
                     .arg("-f")
@@ -83,7 +65,7 @@ fn llama_kld_base(base_model: &Path, name: &str) -> PathBuf {
 
 fn llama_kld(model: &Path, base: &Path) -> (f64, f64) {
     let text = llama_perplexity(
-        &mut |cmd| {
+        &|cmd| {
             cmd.arg("-m")
                 .arg(model)
                 .arg("--kl-divergence-base")

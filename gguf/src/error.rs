@@ -19,6 +19,11 @@ pub enum GgufError {
         source: std::io::Error,
     },
 
+    /// [`crate::GgufWriter::finish_new`] found a file at the output path (written meanwhile by
+    /// another process): it was left as it is.
+    #[error("{}: another file appeared at the output path while this one was being written; it was left as it is (use --force to replace it)", path.display())]
+    OutputExists { path: PathBuf },
+
     /// The file does not start with `GGUF`.
     #[error("{}: not a GGUF file: magic is {found:02x?}, expected \"GGUF\" (47 47 55 46)", path.display())]
     BadMagic { path: PathBuf, found: [u8; 4] },

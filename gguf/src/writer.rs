@@ -233,8 +233,22 @@ impl GgufWriter {
     }
 
     /// Checks that all tensor data was written, flushes, syncs the file to disk and renames it
-    /// into place.
-    pub fn finish(mut self) -> Result<(), GgufError> {
+    /// into place, replacing any file there.
+    pub fn finish(self) -> Result<(), GgufError> {
+        self.finish_with(true)
+    }
+
+    /// As [`GgufWriter::finish`], but never replaces a file: when one appeared at the output path
+    /// since [`GgufWriter::create`] (say another process writing the same output), the temporary
+    /// file is removed, the file already there is left whole, and the answer is
+    /// [`GgufError::OutputExists`]. The check and the rename are one atomic step
+    /// (`renameat2(RENAME_NOREPLACE)` on Linux, else a hard link, through tempfile's
+    /// `persist_noclobber`), so of two writers racing for one path exactly one wins.
+    pub fn finish_new(self) -> Result<(), GgufError> {
+        self.finish_with(false)
+    }
+
+    fn finish_with(mut self, replace: bool) -> Result<(), GgufError> {
         if let Some(t) = self.tensors.get(self.current) {
             return Err(GgufError::IncompleteData {
                 path: self.path.clone(),
@@ -250,7 +264,15 @@ impl GgufWriter {
         };
         let tmp = out.into_inner().map_err(|e| io("flush", e.into_error()))?;
         tmp.as_file().sync_all().map_err(|e| io("sync", e))?;
-        tmp.persist(&self.path).map_err(|e| io("rename into place", e.error))?;
+        if replace {
+            tmp.persist(&self.path).map_err(|e| io("rename into place", e.error))?;
+        } else {
+            // a failed persist hands the temporary file back; dropping it removes it
+            tmp.persist_noclobber(&self.path).map_err(|e| match e.error.kind() {
+                std::io::ErrorKind::AlreadyExists => GgufError::OutputExists { path: self.path.clone() },
+                _ => io("rename into place", e.error),
+            })?;
+        }
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             // Make the rename itself durable; not every platform can sync a folder.
             if let Ok(d) = std::fs::File::open(dir) {

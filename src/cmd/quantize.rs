@@ -158,7 +158,12 @@ pub fn run(args: Args) -> Result<()> {
         writer.write_tensor_data(&buf)?;
         size_out += out_len as u64;
     }
-    writer.finish()?;
+    // without --force, never replace a file that appeared meanwhile (a second run to the same path)
+    if args.force {
+        writer.finish()?;
+    } else {
+        writer.finish_new()?;
+    }
     eprintln!(
         "quantized {} to {} as {}: {} tensors, {:.2} MiB -> {:.2} MiB{}",
         args.input.display(),

@@ -491,7 +491,16 @@ pub fn convert(opts: &Options, on_progress: &mut dyn FnMut(Progress)) -> Result<
         (_, Ok(Err(e))) | (Err(e), Ok(Ok(_))) => return Err(e),
         (Ok(()), Ok(Ok(w))) => w,
     };
-    w.finish()?;
+    // without --force a file that appeared at `out` meanwhile (a second conversion to the same
+    // path) is never replaced: of two racing conversions one wins, the other errors
+    if opts.force {
+        w.finish()?;
+    } else {
+        w.finish_new().map_err(|e| match e {
+            gguf::GgufError::OutputExists { path } => ConvertError::OutputExists(path),
+            e => e.into(),
+        })?;
+    }
     let size_bytes = std::fs::metadata(&out).map_err(|source| ConvertError::Io { path: out.clone(), source })?.len();
     let modelfile = modelfile::write(&out, &plan.metadata).map_err(|source| ConvertError::Io { path: modelfile::path_for(&out), source })?;
     let n_params: u64 = plan.tensors.iter().map(Planned::n_elements).sum();

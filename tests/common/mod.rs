@@ -214,3 +214,79 @@ pub fn gguf_py_dump(files: &[&Path]) -> Vec<serde_json::Value> {
     let out = run(Command::new(ref_python()).arg(repo_root().join("tests/py/gguf_tensors.py")).args(files));
     serde_json::from_str(&out).expect("gguf_tensors.py output is JSON")
 }
+
+/// How long one run of a reference tool may take before it is killed and retried: generous, so
+/// that a machine loaded by other test runs never trips it; `GGUFKIT_TOOL_TIMEOUT_S` overrides it.
+pub fn tool_timeout() -> std::time::Duration {
+    let secs = std::env::var("GGUFKIT_TOOL_TIMEOUT_S").ok().and_then(|s| s.parse().ok()).unwrap_or(1200);
+    std::time::Duration::from_secs(secs)
+}
+
+/// Waits for `child` up to `limit`; kills it when it runs longer. `None` means it was killed.
+pub fn wait_with_timeout(child: &mut std::process::Child, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+    let start = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if start.elapsed() < limit => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            Err(e) => panic!("waiting for a child process: {e}"),
+        }
+    }
+}
+
+/// Runs the pinned llama.cpp tool `tool` (arguments from `args`) until its log holds every one of
+/// `markers`, and returns that log.
+///
+/// llama.cpp logs through an asynchronous worker thread (common/log.cpp). Under load its last
+/// lines have gone missing from stdout/stderr of runs that exited 0 (plan_memory,
+/// validate_llama_perplexity and convert_perplexity all saw it), and a worker whose ring buffer is
+/// full when the process exits can wait forever. So each run:
+/// - writes `--log-file` (every entry, debug included, flushed entry by entry and closed on exit)
+///   besides stdout and stderr, which go to files rather than pipes;
+/// - is killed after [`tool_timeout`];
+/// - is repeated (3 runs at most) when neither the log file nor stdout+stderr hold every marker.
+///
+/// The returned text is ONE of the two sources (the log file when it is complete, else
+/// stdout+stderr), never both joined, so that callers may sum repeated lines. A failing exit
+/// status panics at once with the output: that is a real failure, not a lost log. Runs are
+/// serialised within a test binary: each tool already uses both cores of the CI machine.
+pub fn llama_tool_log(tool: &str, args: &dyn Fn(&mut Command), markers: &[&str]) -> String {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().expect("temporary folder for a tool's log");
+    let mut tries = Vec::new();
+    for attempt in 1..=3 {
+        let log = tmp.path().join(format!("log{attempt}.txt"));
+        let (out_path, err_path) = (tmp.path().join(format!("out{attempt}.txt")), tmp.path().join(format!("err{attempt}.txt")));
+        let mut cmd = Command::new(ref_bin(tool));
+        args(&mut cmd);
+        cmd.arg("--log-file").arg(&log);
+        cmd.stdout(std::fs::File::create(&out_path).expect("stdout file"));
+        cmd.stderr(std::fs::File::create(&err_path).expect("stderr file"));
+        cmd.stdin(std::process::Stdio::null());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        let status = wait_with_timeout(&mut child, tool_timeout());
+        let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+        let (file_text, console) = (read(&log), read(&out_path) + &read(&err_path));
+        match status {
+            None => tries.push(format!("run {attempt}: killed after {:?}\n{console}", tool_timeout())),
+            Some(s) if !s.success() => panic!("{cmd:?} failed with {s}\n--- stdout+stderr\n{console}"),
+            Some(_) => {
+                if markers.iter().all(|m| file_text.contains(m)) {
+                    return file_text;
+                }
+                if markers.iter().all(|m| console.contains(m)) {
+                    return console;
+                }
+                let missing: Vec<&&str> = markers.iter().filter(|m| !console.contains(**m)).collect();
+                tries.push(format!("run {attempt}: exit 0 without {missing:?}\n--- stdout+stderr\n{console}"));
+            }
+        }
+    }
+    panic!("{tool} never logged all of {markers:?} in 3 runs:\n{}", tries.join("\n"));
+}
