@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): builds/finds the reference tools, then runs every test of the
-# workspace against them. Reference tools are cached outside the checkout (see
+# workspace against them, then a short run of every fuzz target (scripts/fuzz.sh all 63: about 9 s
+# each; GGUFKIT_FUZZ=off skips it, saying so). Reference tools are cached outside the checkout (see
 # scripts/setup-reference-tools.sh), so only the first run on a machine builds them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REF=$(bash scripts/setup-reference-tools.sh | tail -n 1)
 export GGUFKIT_REF="$REF"
-cargo test --workspace --release --locked --no-fail-fast "$@"
+status=0
+cargo test --workspace --release --locked --no-fail-fast "$@" || status=$?
+bash scripts/fuzz.sh all 63 || status=$?
+exit "$status"

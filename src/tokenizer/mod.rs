@@ -25,8 +25,10 @@ use special::{SpecialVocab, TokenizerConfig};
 /// largest real vocabularies have about 262 k tokens).
 pub const MAX_VOCAB: usize = 1 << 22;
 
-/// Largest tokenizer file we read (bytes).
-const MAX_FILE: u64 = 1 << 30;
+/// Largest tokenizer file we read (bytes): bounds memory before anything is read (parsing costs
+/// up to about 15 × the file). Real tokenizer.json files stay under 40 MB; a bigger file (say one
+/// token string of 1 GB) is refused by its size alone.
+const MAX_FILE: u64 = 256 << 20;
 
 /// A tokenizer conversion error: which file, what is wrong.
 #[derive(Debug, thiserror::Error)]

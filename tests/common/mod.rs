@@ -75,18 +75,38 @@ pub fn cache_dir() -> PathBuf {
     d
 }
 
-/// Runs a command; panics with its whole output when it fails. Returns stdout.
+/// How a [`run_to_files`] run ended: its status (`None`: killed after [`tool_timeout`]), stdout
+/// and stderr.
+pub struct Finished {
+    pub status: Option<std::process::ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs a command with stdin empty and stdout/stderr going to files (not pipes), read once the
+/// process has exited; kills it after [`tool_timeout`], so that a hung tool fails its test
+/// instead of hanging the suite.
+pub fn run_to_files(cmd: &mut Command) -> Finished {
+    let tmp = tempfile::tempdir().expect("temporary folder for a command's output");
+    let (out_path, err_path) = (tmp.path().join("stdout"), tmp.path().join("stderr"));
+    cmd.stdout(std::fs::File::create(&out_path).expect("stdout file"));
+    cmd.stderr(std::fs::File::create(&err_path).expect("stderr file"));
+    cmd.stdin(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let status = wait_with_timeout(&mut child, tool_timeout());
+    let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+    Finished { status, stdout: read(&out_path), stderr: read(&err_path) }
+}
+
+/// Runs a command ([`run_to_files`]); panics with its whole output when it fails or was killed.
+/// Returns stdout.
 pub fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    if !out.status.success() {
-        panic!(
-            "{cmd:?} failed with {}\n--- stdout\n{}\n--- stderr\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let Finished { status, stdout, stderr } = run_to_files(cmd);
+    match status {
+        Some(s) if s.success() => stdout,
+        Some(s) => panic!("{cmd:?} failed with {s}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"),
+        None => panic!("{cmd:?} ran past {:?} and was killed\n--- stdout\n{stdout}\n--- stderr\n{stderr}", tool_timeout()),
     }
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Makes `path` once: when it is absent, `make(tmp)` writes a temporary file that is then
@@ -262,17 +282,11 @@ pub fn llama_tool_log(tool: &str, args: &dyn Fn(&mut Command), markers: &[&str])
     let mut tries = Vec::new();
     for attempt in 1..=3 {
         let log = tmp.path().join(format!("log{attempt}.txt"));
-        let (out_path, err_path) = (tmp.path().join(format!("out{attempt}.txt")), tmp.path().join(format!("err{attempt}.txt")));
         let mut cmd = Command::new(ref_bin(tool));
         args(&mut cmd);
         cmd.arg("--log-file").arg(&log);
-        cmd.stdout(std::fs::File::create(&out_path).expect("stdout file"));
-        cmd.stderr(std::fs::File::create(&err_path).expect("stderr file"));
-        cmd.stdin(std::process::Stdio::null());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-        let status = wait_with_timeout(&mut child, tool_timeout());
-        let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
-        let (file_text, console) = (read(&log), read(&out_path) + &read(&err_path));
+        let Finished { status, stdout, stderr } = run_to_files(&mut cmd);
+        let (file_text, console) = (String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned(), stdout + &stderr);
         match status {
             None => tries.push(format!("run {attempt}: killed after {:?}\n{console}", tool_timeout())),
             Some(s) if !s.success() => panic!("{cmd:?} failed with {s}\n--- stdout+stderr\n{console}"),

@@ -133,10 +133,12 @@ impl LogitsReader {
         if n_ctx < 4 || n_vocab == 0 {
             return Err(bad(format!("bad header: n_ctx {n_ctx}, n_vocab {n_vocab}")));
         }
-        let expected = 20u64
-            + 4 * (n_ctx as u64) * (n_chunk as u64)
-            + 2 * (n_chunk as u64) * (scored_per_chunk(n_ctx) as u64) * (row_len(n_vocab) as u64);
-        if file_len != expected {
+        // in u128: with u32 header fields the products reach 2^97, past u64 (found by fuzzing:
+        // fuzz/regressions/validate_logits/)
+        let expected = 20u128
+            + 4 * (n_ctx as u128) * (n_chunk as u128)
+            + 2 * (n_chunk as u128) * (scored_per_chunk(n_ctx) as u128) * (row_len(n_vocab) as u128);
+        if u128::from(file_len) != expected {
             return Err(bad(format!("size {file_len} bytes, expected {expected} for n_ctx {n_ctx}, n_vocab {n_vocab}, {n_chunk} chunks")));
         }
         let mut raw = vec![0u8; 4 * n_ctx * n_chunk];
