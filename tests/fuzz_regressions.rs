@@ -44,3 +44,27 @@ fn validate_logits() {
         Err(e) => Err(format!("unexpected error: {e}")),
     });
 }
+
+/// config.json dimensions whose products overflowed 64 bits (`num_attention_heads` ≈ 2^63 times
+/// `head_dim`): now refused, naming the limit, when converting tiny-llama's weights with that
+/// config (`plan` refuses such a config earlier, by its own head-count bound).
+#[test]
+fn config_arch() {
+    assert!(!inputs("config_arch").is_empty(), "the regression inputs are missing");
+    each("config_arch", |p| {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        for e in std::fs::read_dir(common::fixture_model("tiny-llama")).map_err(|e| e.to_string())? {
+            let f = e.map_err(|e| e.to_string())?.path();
+            std::fs::copy(&f, dir.path().join(f.file_name().unwrap_or_default())).map_err(|e| e.to_string())?;
+        }
+        std::fs::copy(p, dir.path().join("config.json")).map_err(|e| e.to_string())?;
+        let out = dir.path().join("out.gguf");
+        let mut cmd = std::process::Command::new(common::ggufkit());
+        cmd.arg("convert").arg(dir.path()).args(["-t", "F16", "-o"]).arg(&out);
+        let r = common::run_to_files(&mut cmd);
+        match r.status.and_then(|s| s.code()) {
+            Some(1) if r.stderr.contains("at most") && !r.stderr.contains("panicked") => Ok(()),
+            other => Err(format!("exit {other:?}, expected a refusal naming the limit:\n{}", r.stderr)),
+        }
+    });
+}

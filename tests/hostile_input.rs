@@ -33,7 +33,14 @@ struct Bounded {
 fn ggufkit(args: &[&std::ffi::OsStr]) -> Bounded {
     let tmp = tempfile::tempdir().expect("tempdir");
     let e = tmp.path().join("err");
-    let child = Command::new(common::ggufkit())
+    let mut cmd = Command::new(common::ggufkit());
+    // A plain fork, not posix_spawn's vfork: a vforked child execs from the parent's own memory,
+    // and the kernel then counts the parent's high-water mark as the child's (execve keeps the
+    // old memory's peak in ru_maxrss). A forked child's old memory is what the parent holds now
+    // (callers drop their big buffers first), so the figure is the child's own peak plus that.
+    // SAFETY: the closure does nothing, so nothing unsafe runs between fork and exec.
+    unsafe { std::os::unix::process::CommandExt::pre_exec(&mut cmd, || Ok(())) };
+    let child = cmd
         .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(&e).expect("stderr file"))
@@ -162,10 +169,10 @@ fn safetensors_header_just_under_100mb_is_parsed_within_bounds() {
     let out = tempfile::tempdir().unwrap();
     let filler = "x".repeat(99_900_000);
     let header = format!(
-        r#"{{"__metadata__":{{"format":"pt","filler":"{filler}"}},"model.norm.weight":{{"dtype":"F16","shape":[64],"data_offsets":[0,128]}}}}"#
+        r#"{{"__metadata__":{{"format":"pt","filler":"{filler}"}},"model.norm.weight":{{"dtype":"F16","shape":[256],"data_offsets":[0,512]}}}}"#
     );
     drop(filler);
-    write_safetensors(&model.path().join("model.safetensors"), header.as_bytes(), 128);
+    write_safetensors(&model.path().join("model.safetensors"), header.as_bytes(), 512);
     drop(header);
     convert(model.path(), out.path()).refused("99.9 MB header", &["no tensor"], 1024 * MIB);
 }
@@ -292,16 +299,17 @@ fn chat_template_of_100mb_is_handled_within_bounds() {
     let model = model_without_weights("tiny-llama");
     let tc_path = model.path().join("tokenizer_config.json");
     let mut tc: serde_json::Value = serde_json::from_slice(&std::fs::read(&tc_path).unwrap()).unwrap();
-    let template: String = "{{ m }}".chars().cycle().take(100_000_000).collect();
-    tc["chat_template"] = template.clone().into();
+    let template = || -> String { "{{ m }}".chars().cycle().take(100_000_000).collect() };
+    tc["chat_template"] = template().into();
     std::fs::write(&tc_path, serde_json::to_vec(&tc).unwrap()).unwrap();
+    drop(tc); // made again below: the child's memory figure includes what this process holds
     let out = tempfile::tempdir().unwrap();
     let gguf_path = out.path().join("vocab.gguf");
     let r = ggufkit(&[os("tokenizer"), model.path().as_os_str(), os("--gguf"), gguf_path.as_os_str()]);
     r.handled("100 MB chat template", 1024 * MIB);
     let f = gguf::GgufFile::open(&gguf_path).expect("the vocabulary GGUF");
     let got = f.get("tokenizer.chat_template").and_then(gguf::Value::as_str).expect("tokenizer.chat_template");
-    assert!(got == template, "the chat template changed on the way ({} bytes written)", got.len());
+    assert!(got == template(), "the chat template changed on the way ({} bytes written)", got.len());
 }
 
 /// Symlinks in a model folder are followed, wherever they point. A model downloaded by
@@ -312,7 +320,8 @@ fn chat_template_of_100mb_is_handled_within_bounds() {
 #[test]
 fn symlinks_in_a_model_folder_are_followed() {
     let root = tempfile::tempdir().unwrap();
-    let (blobs, snapshot) = (root.path().join("blobs"), root.path().join("snapshots/abc"));
+    // (the snapshot folder is named like the fixture: the GGUF's general.name comes from it)
+    let (blobs, snapshot) = (root.path().join("blobs"), root.path().join("snapshots/tiny-llama"));
     std::fs::create_dir_all(&blobs).unwrap();
     std::fs::create_dir_all(&snapshot).unwrap();
     let src = common::fixture_model("tiny-llama");

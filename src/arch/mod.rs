@@ -78,6 +78,12 @@ pub enum Dim {
     Qkv,
 }
 
+/// Most layers a model may have: llama.cpp's `LLAMA_MAX_LAYERS`.
+pub const MAX_LAYERS: u64 = 512;
+
+/// Largest tensor dimension: llama.cpp keeps vocabulary and widths in `int32_t`/`uint32_t`.
+pub const MAX_DIM: u64 = i32::MAX as u64;
+
 /// A model's dimensions, read once from the config.
 #[derive(Debug, Clone, Copy)]
 pub struct Dims {
@@ -98,32 +104,53 @@ pub struct Dims {
 }
 
 impl Dims {
-    /// Reads the dimensions from the config.
+    /// Reads the dimensions from the config. Refuses what llama.cpp could not load: more than
+    /// [`MAX_LAYERS`] layers, or a dimension (derived ones included) over [`MAX_DIM`]; so every
+    /// dimension, and every product of two, fits in 64 bits (config values of 2^63 once
+    /// overflowed here: fuzz/regressions/config_arch/).
     pub fn new(hp: &Hparams) -> Result<Dims, ArchError> {
         let embd = hp.n_embd()?;
-        Ok(Dims {
+        let dims = Dims {
             vocab: hp.u64_req(&["vocab_size"])?,
             embd,
-            ff: hp.u64_opt(&["intermediate_size", "n_inner"])?.unwrap_or(4 * embd),
+            ff: hp.u64_opt(&["intermediate_size", "n_inner"])?.unwrap_or(embd.saturating_mul(4)),
             n_head: hp.n_head()?,
             n_head_kv: hp.n_head_kv()?,
             head_dim: hp.head_dim()?,
             n_layer: hp.n_layer()?,
-        })
+        };
+        let too_big = |field: &str, found: String, expected| ArchError::BadField { field: field.into(), expected, found };
+        if dims.n_layer > MAX_LAYERS {
+            return Err(too_big("num_hidden_layers", dims.n_layer.to_string(), "at most 512 layers (llama.cpp's LLAMA_MAX_LAYERS)"));
+        }
+        for d in [Dim::Vocab, Dim::Embd, Dim::Ff, Dim::Ff2, Dim::Ff4Embd, Dim::Q, Dim::Kv, Dim::Qkv] {
+            match dims.checked(d) {
+                Some(v) if v <= MAX_DIM => {}
+                v => {
+                    let found = v.map_or_else(|| "a value past 2^64".to_string(), |v| v.to_string());
+                    return Err(too_big(&format!("{d:?} dimension"), found, "at most 2^31 - 1 (llama.cpp's int32 sizes)"));
+                }
+            }
+        }
+        Ok(dims)
     }
 
-    /// The value of a symbolic dimension.
-    pub fn get(&self, d: Dim) -> u64 {
+    fn checked(&self, d: Dim) -> Option<u64> {
         match d {
-            Dim::Vocab => self.vocab,
-            Dim::Embd => self.embd,
-            Dim::Ff => self.ff,
-            Dim::Ff2 => 2 * self.ff,
-            Dim::Ff4Embd => 4 * self.embd,
-            Dim::Q => self.n_head * self.head_dim,
-            Dim::Kv => self.n_head_kv * self.head_dim,
-            Dim::Qkv => (self.n_head + 2 * self.n_head_kv) * self.head_dim,
+            Dim::Vocab => Some(self.vocab),
+            Dim::Embd => Some(self.embd),
+            Dim::Ff => Some(self.ff),
+            Dim::Ff2 => self.ff.checked_mul(2),
+            Dim::Ff4Embd => self.embd.checked_mul(4),
+            Dim::Q => self.n_head.checked_mul(self.head_dim),
+            Dim::Kv => self.n_head_kv.checked_mul(self.head_dim),
+            Dim::Qkv => self.n_head_kv.checked_mul(2)?.checked_add(self.n_head)?.checked_mul(self.head_dim),
         }
+    }
+
+    /// The value of a symbolic dimension (at most [`MAX_DIM`]: checked by [`Dims::new`]).
+    pub fn get(&self, d: Dim) -> u64 {
+        self.checked(d).unwrap_or(u64::MAX)
     }
 }
 
