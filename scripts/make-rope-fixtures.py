@@ -6,7 +6,9 @@ the test cache rather than committed.
 Each case is an HF folder: config.json, model.safetensors (F32), tiny-llama's or tiny-phi3's
 tokenizer files (4096 tokens, so `ggufkit convert` accepts the folder), and
 reference_logits.safetensors with `input_ids` (I64, [48]) and `logits` (F32, [48, 4096]), the
-layout of the trained fixtures' reference logits.
+layout of the trained fixtures' reference logits, plus `logits_unscaled`: the same weights with
+RoPE unscaled, so the test can show that the scaling changes the logits far beyond its tolerance.
+Weights are drawn with std 0.5 (initializer_range) so the logits reach ~10 and position matters.
 
 Cases:
   llama-linear       rope_scaling linear, factor 4
@@ -37,10 +39,10 @@ def factors(n, lo, hi, seed):
 
 
 def cases(root):
-    llama = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+    llama = dict(initializer_range=0.5, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                  num_key_value_heads=2, vocab_size=4096, max_position_embeddings=2048, rms_norm_eps=1e-5,
                  tie_word_embeddings=False, bos_token_id=1, eos_token_id=2)
-    phi3 = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+    phi3 = dict(initializer_range=0.5, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                 num_key_value_heads=4, vocab_size=4096, rms_norm_eps=1e-5, tie_word_embeddings=False,
                 bos_token_id=1, eos_token_id=2, pad_token_id=None, sliding_window=None)
     real = json.load(open(root / "configs/phi-3.5-mini-instruct/config.json"))
@@ -90,11 +92,18 @@ def main():
         ids[0, 0] = 1
         with torch.no_grad():
             logits = model(ids).logits[0].float().contiguous()
-        save_file({"input_ids": ids[0].to(torch.int64).contiguous(), "logits": logits},
+        plain = cfg.to_dict()
+        plain["rope_scaling"] = None
+        plain_model = AutoModelForCausalLM.from_config(type(cfg).from_dict(plain), torch_dtype=torch.float32).eval()
+        plain_model.load_state_dict(model.state_dict())
+        with torch.no_grad():
+            unscaled = plain_model(ids).logits[0].float().contiguous()
+        save_file({"input_ids": ids[0].to(torch.int64).contiguous(), "logits": logits, "logits_unscaled": unscaled},
                   str(tmp / "reference_logits.safetensors"))
         shutil.rmtree(d, ignore_errors=True)
         tmp.rename(d)
-        print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, rope_scaling {cfg.rope_scaling}")
+        print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, max |logit| {logits.abs().max():.2f}, "
+              f"max |scaled - unscaled| {(logits - unscaled).abs().max():.3f}")
 
 
 if __name__ == "__main__":
