@@ -30,7 +30,16 @@ fn vocabulary_mismatch() {
     let other = common::smollm2_q4_1();
     let text = common::corpus("eval-pydocs.txt");
     fails_with(
-        &[model.as_os_str(), other.as_os_str(), "--text".as_ref(), text.as_os_str(), "--ctx".as_ref(), "64".as_ref(), "--chunks".as_ref(), "1".as_ref()],
+        &[
+            model.as_os_str(),
+            other.as_os_str(),
+            "--text".as_ref(),
+            text.as_os_str(),
+            "--ctx".as_ref(),
+            "64".as_ref(),
+            "--chunks".as_ref(),
+            "1".as_ref(),
+        ],
         "vocabulary mismatch",
     );
 }
@@ -40,7 +49,10 @@ fn unsupported_architecture() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.json"), r#"{"model_type": "mamba", "hidden_size": 64}"#).unwrap();
     let text = common::corpus("eval-pydocs.txt");
-    fails_with(&[dir.path().as_os_str(), dir.path().as_os_str(), "--text".as_ref(), text.as_os_str()], "unsupported architecture \"mamba\"");
+    fails_with(
+        &[dir.path().as_os_str(), dir.path().as_os_str(), "--text".as_ref(), text.as_os_str()],
+        "unsupported architecture \"mamba\"",
+    );
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -51,5 +63,51 @@ fn cuda_without_the_feature() {
     fails_with(
         &[model.as_os_str(), model.as_os_str(), "--text".as_ref(), text.as_os_str(), "--device".as_ref(), "cuda".as_ref()],
         "built without CUDA support",
+    );
+}
+
+#[test]
+fn budget_too_small_says_what_it_needs() {
+    let model = common::fixture_model("tiny-llama");
+    let text = common::corpus("eval-pydocs.txt");
+    fails_with(
+        &[
+            model.as_os_str(),
+            model.as_os_str(),
+            "--text".as_ref(),
+            text.as_os_str(),
+            "--ctx".as_ref(),
+            "64".as_ref(),
+            "--max-memory".as_ref(),
+            "1M".as_ref(),
+        ],
+        "needs at least",
+    );
+}
+
+#[test]
+fn bad_budget_size() {
+    let model = common::fixture_model("tiny-llama");
+    fails_with(&[model.as_os_str(), model.as_os_str(), "--max-memory".as_ref(), "lots".as_ref()], "is not a size");
+}
+
+#[test]
+fn architecture_mismatch() {
+    // Both fixtures have 4096 tokens; a Gemma 2 file cannot be a quantization of a Llama.
+    let model = common::fixture_model("tiny-llama");
+    let other = common::fixture_model("tiny-gemma2");
+    let text = common::corpus("eval-pydocs.txt");
+    fails_with(
+        &[
+            model.as_os_str(),
+            other.as_os_str(),
+            "--text".as_ref(),
+            text.as_os_str(),
+            "--ctx".as_ref(),
+            "64".as_ref(),
+            "--chunks".as_ref(),
+            "1".as_ref(),
+        ],
+        "cannot be compared with the reference",
     );
 }

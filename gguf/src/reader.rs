@@ -148,6 +148,24 @@ impl GgufFile {
         }
     }
 
+    /// Drops the mapped pages of a tensor's data from this process's resident set
+    /// (`madvise(MADV_DONTNEED)` on the whole pages inside it): after its bytes were copied
+    /// elsewhere, they no longer count twice. The mapping stays valid; a later read faults the
+    /// pages in again from the file. Does nothing for an in-memory image.
+    pub fn release_tensor(&self, info: &TensorInfo) {
+        let Storage::Mmap(map) = &self.storage else { return };
+        let (Some(start), Ok(len)) = (self.data_offset.checked_add(info.offset), usize::try_from(info.size)) else { return };
+        let Ok(start) = usize::try_from(start) else { return };
+        let page = 4096;
+        let first = start.div_ceil(page) * page;
+        let end = start.saturating_add(len).min(map.len()) / page * page;
+        if end > first {
+            // SAFETY: a read-only private file mapping: dropping its pages only makes later reads
+            // fault them in again from the file; no reference into the range is invalidated.
+            let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, first, end - first) };
+        }
+    }
+
     /// Byte offset of the data section from the start of the file.
     pub fn data_offset(&self) -> u64 {
         self.data_offset

@@ -1,10 +1,13 @@
 //! `ggufkit validate REFERENCE FILE... --text TEXT`: perplexity and KL divergence of quantized
 //! files against a reference (HF folder, F16/F32 GGUF, or stored log-probabilities).
 
-use anyhow::Context;
+use anyhow::{anyhow, Context};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use validate::memory::{self, Mode};
 use validate::plot::{self, PlotPoint};
-use validate::run::{self, Options, Report};
+use validate::run::{self, Budget, MemoryReport, Options, Report};
 
 /// Arguments of `ggufkit validate`.
 #[derive(clap::Args)]
@@ -33,12 +36,33 @@ pub struct Args {
     /// Keep the reference log-probabilities in this file (reusable as REFERENCE).
     #[arg(long)]
     pub save_reference: Option<PathBuf>,
+    /// Memory the evaluation may use on the device (e.g. 7G, 7.5GiB, 800M): each model is held
+    /// resident when it fits, else streamed one block at a time. Default: the GPU's free memory
+    /// (CUDA) or the available RAM (CPU), minus 512 MiB.
+    #[arg(long, value_parser = parse_max_memory)]
+    pub max_memory: Option<u64>,
+    /// Stream every model one block at a time whatever the budget (the least memory).
+    #[arg(long)]
+    pub stream: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
     /// Draw KLD and ΔPPL against file size into this SVG file.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+}
+
+fn parse_max_memory(s: &str) -> Result<u64, String> {
+    memory::parse_size(s).ok_or_else(|| format!("{s:?} is not a size (bytes, or a number with K, M, G or T)"))
+}
+
+fn memory_line(m: &MemoryReport) -> String {
+    let mode = match m.plan.mode {
+        Mode::Resident => "resident".to_owned(),
+        Mode::Streamed => format!("streamed, {} windows per pass", m.plan.windows_kept),
+    };
+    let peak = m.peak_bytes.map_or("unknown".into(), memory::gib);
+    format!("{mode}, peak {peak} (budget {})", memory::gib(m.plan.budget))
 }
 
 fn print_table(r: &Report) {
@@ -53,6 +77,9 @@ fn print_table(r: &Report) {
         rf.scored_tokens,
         r.device
     );
+    if let Some(m) = &rf.memory {
+        println!("reference memory: {}", memory_line(m));
+    }
     println!(
         "{:<32} {:>8} {:>10} {:>6} {:>18} {:>8} {:>20} {:>9} {:>9} {:>16}",
         "file", "type", "size MiB", "bpw", "PPL", "ΔPPL %", "mean KLD", "KLD p99", "RMS Δp %", "top-1 %"
@@ -73,6 +100,10 @@ fn print_table(r: &Report) {
             100.0 * s.rms_dp.value,
             format!("{:.2} ± {:.2}", 100.0 * s.same_top.value, 100.0 * s.same_top.uncertainty),
         );
+    }
+    for f in &r.files {
+        let name = f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        println!("{name} memory: {}, {:.1} tokens/s", memory_line(&f.memory), f.timing.tokens_per_second());
     }
 }
 
@@ -107,12 +138,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         chunks: args.chunks,
         save_reference: args.save_reference,
     };
-    let report = run::run(&opts, &device, |what, done, total| {
-        eprint!("\r{what}: window {done}/{total}");
-        if done == total {
-            eprintln!();
+    // Progress on a terminal only: a bar per model in window-blocks (one window through one
+    // block), with the windows scored, the block, tokens/s and the ETA.
+    let draw = if std::io::stderr().is_terminal() && !args.json { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+    let bar = ProgressBar::with_draw_target(None, draw);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {msg} ETA {eta}")
+            .map_err(|e| anyhow!("progress bar template: {e}"))?,
+    );
+    let mut current = String::new();
+    let mut started = std::time::Instant::now();
+    let budget = Budget { max_memory: args.max_memory, force: args.stream.then_some(Mode::Streamed) };
+    let result = run::run_with(&opts, &budget, &device, |what, p| {
+        if what != current {
+            current = what.to_owned();
+            started = std::time::Instant::now();
+            bar.reset();
+            bar.set_prefix(current.clone());
         }
-    })?;
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+        let secs = started.elapsed().as_secs_f64();
+        let tps = if secs > 0.0 { p.done as f64 / p.n_layer.max(1) as f64 * p.n_ctx as f64 / secs } else { 0.0 };
+        let layer = if p.layer > 0 { format!(", block {}/{}", p.layer, p.n_layer) } else { String::new() };
+        bar.set_message(format!("windows {}/{}{layer}, {tps:.0} tokens/s", p.windows_done, p.windows_total));
+    });
+    bar.finish_and_clear();
+    let report = result?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -116,8 +116,7 @@ const GEMMA2_LAYER: &[(&str, &str)] = &[
     ("ffn_down", "mlp.down_proj"),
 ];
 
-const COMMON_GLOBAL: &[(&str, &str)] =
-    &[("token_embd", "model.embed_tokens"), ("output_norm", "model.norm"), ("output", "lm_head")];
+const COMMON_GLOBAL: &[(&str, &str)] = &[("token_embd", "model.embed_tokens"), ("output_norm", "model.norm"), ("output", "lm_head")];
 
 const PHI2_GLOBAL: &[(&str, &str)] =
     &[("token_embd", "model.embed_tokens"), ("output_norm", "model.final_layernorm"), ("output", "lm_head")];
@@ -252,6 +251,21 @@ impl ArchInfo {
     }
 }
 
+impl ArchInfo {
+    /// The GGUF name of an HF tensor name (the inverse of [`ArchInfo::hf_name`]).
+    pub fn gguf_name_of(&self, hf_name: &str) -> Option<String> {
+        let (stem, kind) = hf_name.rsplit_once('.')?;
+        if let Some(rest) = stem.strip_prefix("model.layers.") {
+            let (layer, base) = rest.split_once('.')?;
+            let g = self.hf_layer_names.iter().find(|(_, h)| *h == base)?.0;
+            Some(format!("blk.{layer}.{g}.{kind}"))
+        } else {
+            let g = self.hf_global_names.iter().find(|(_, h)| *h == stem)?.0;
+            Some(format!("{g}.{kind}"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,11 +273,11 @@ mod tests {
     #[test]
     fn hf_names_map_layers_and_globals() {
         let gemma2 = by_gguf_name("gemma2").unwrap();
-        assert_eq!(
-            gemma2.hf_name("blk.2.ffn_norm.weight").as_deref(),
-            Some("model.layers.2.pre_feedforward_layernorm.weight")
-        );
+        assert_eq!(gemma2.hf_name("blk.2.ffn_norm.weight").as_deref(), Some("model.layers.2.pre_feedforward_layernorm.weight"));
         assert_eq!(by_gguf_name("phi2").unwrap().hf_name("output_norm.bias").as_deref(), Some("model.final_layernorm.bias"));
         assert_eq!(gemma2.hf_name("blk.0.nonsense.weight"), None);
+        assert_eq!(gemma2.gguf_name_of("model.layers.2.pre_feedforward_layernorm.weight").as_deref(), Some("blk.2.ffn_norm.weight"));
+        assert_eq!(gemma2.gguf_name_of("lm_head.weight").as_deref(), Some("output.weight"));
+        assert_eq!(gemma2.gguf_name_of("model.layers.0.rotary_emb.inv_freq"), None);
     }
 }

@@ -4,6 +4,149 @@ use crate::arch::{self, ArchInfo};
 use crate::error::{Result, ValidateError};
 use serde_json::Value as Json;
 
+/// RoPE frequency scaling as the converter writes it (linear, llama3, LongRoPE); YaRN is refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RopeScaling {
+    /// Frequency i is divided by `freq_factors[i]` (llama3's computed factors, `rope_freqs.weight`);
+    /// empty = none.
+    pub freq_factors: Vec<f64>,
+    /// LongRoPE: (short factors, long factors, original context); the long ones apply when the
+    /// sequence is longer than the original context (transformers and llama.cpp alike).
+    pub longrope: Option<(Vec<f64>, Vec<f64>, usize)>,
+    /// Positions are divided by this (linear scaling; 1 = none).
+    pub linear_factor: f64,
+    /// cos and sin are multiplied by this (LongRoPE's attention factor; 1 = none).
+    pub attn_factor: f64,
+}
+
+impl Default for RopeScaling {
+    fn default() -> Self {
+        RopeScaling { freq_factors: Vec::new(), longrope: None, linear_factor: 1.0, attn_factor: 1.0 }
+    }
+}
+
+impl RopeScaling {
+    /// The per-frequency divisors for sequences of `n_pos` tokens (empty = none).
+    pub fn factors_for(&self, n_pos: usize) -> &[f64] {
+        match &self.longrope {
+            Some((short, long, orig)) => {
+                if n_pos > *orig {
+                    long
+                } else {
+                    short
+                }
+            }
+            None => &self.freq_factors,
+        }
+    }
+
+    /// From an HF `rope_scaling` (or `rope_parameters`) block; `cfg` for the top-level fields.
+    fn from_hf(block: &Json, cfg: &Json, theta: f64, rotary_dim: usize, source_name: &str) -> Result<RopeScaling> {
+        let kind = block.get("rope_type").or_else(|| block.get("type")).and_then(Json::as_str).unwrap_or("default");
+        let f = |k: &str| json_f64(block, k);
+        let err = |m: String| cfg_err(source_name, "rope_scaling", m);
+        let factors = |k: &str| -> Result<Vec<f64>> {
+            let v: Vec<f64> =
+                block.get(k).and_then(Json::as_array).map(|a| a.iter().filter_map(Json::as_f64).collect()).unwrap_or_default();
+            if v.len() * 2 != rotary_dim {
+                return Err(err(format!("{k} has {} numbers, expected rotary_dim/2 = {}", v.len(), rotary_dim / 2)));
+            }
+            Ok(v)
+        };
+        Ok(match kind {
+            "default" => RopeScaling::default(),
+            "linear" => {
+                RopeScaling { linear_factor: f("factor").ok_or_else(|| err("linear scaling without factor".into()))?, ..Default::default() }
+            }
+            "llama3" => {
+                let need = |k: &str| f(k).ok_or_else(|| err(format!("llama3 scaling without {k}")));
+                let (factor, low, high) = (need("factor")?, need("low_freq_factor")?, need("high_freq_factor")?);
+                let old_ctx = need("original_max_position_embeddings")?;
+                let (low_wavelen, high_wavelen) = (old_ctx / low, old_ctx / high);
+                // transformers' _compute_llama3_parameters, as divisors of the base frequencies.
+                let freq_factors = (0..rotary_dim / 2)
+                    .map(|i| {
+                        let freq = 1.0 / theta.powf((2 * i) as f64 / rotary_dim as f64);
+                        let wavelen = 2.0 * std::f64::consts::PI / freq;
+                        if wavelen < high_wavelen {
+                            1.0
+                        } else if wavelen > low_wavelen {
+                            factor
+                        } else {
+                            let smooth = (old_ctx / wavelen - low) / (high - low);
+                            1.0 / ((1.0 - smooth) / factor + smooth)
+                        }
+                    })
+                    .collect();
+                RopeScaling { freq_factors, ..Default::default() }
+            }
+            "longrope" | "su" => {
+                let orig = json_usize(block, "original_max_position_embeddings")
+                    .or_else(|| json_usize(cfg, "original_max_position_embeddings"))
+                    .ok_or_else(|| err("longrope without original_max_position_embeddings".into()))?;
+                let max_pos = json_usize(cfg, "max_position_embeddings").unwrap_or(orig);
+                // transformers' _compute_longrope_parameters: an explicit attention_factor, else
+                // sqrt(1 + ln(scale) / ln(original)) for scale = max / original positions > 1.
+                let scale = max_pos as f64 / orig as f64;
+                let attn_factor = match f("attention_factor") {
+                    Some(a) => a,
+                    None if scale > 1.0 => (1.0 + scale.ln() / (orig as f64).ln()).sqrt(),
+                    None => 1.0,
+                };
+                RopeScaling { longrope: Some((factors("short_factor")?, factors("long_factor")?, orig)), attn_factor, ..Default::default() }
+            }
+            other => return Err(err(format!("RoPE scaling {other:?} is not supported yet (supported: linear, llama3, longrope)"))),
+        })
+    }
+
+    /// From GGUF metadata and the factor tensors the converter writes (`rope_freqs.weight`,
+    /// `rope_factors_short/long.weight`), as llama.cpp reads them.
+    pub fn from_gguf(
+        meta: &dyn GgufMeta,
+        arch: &str,
+        tensor: &dyn Fn(&str) -> Option<Vec<f32>>,
+        rotary_dim: usize,
+        source_name: &str,
+    ) -> Result<RopeScaling> {
+        let key = |k: &str| format!("{arch}.{k}");
+        let err = |k: &str, m: String| cfg_err(source_name, &key(k), m);
+        let as_f64 = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+        let check = |name: &str, v: Vec<f32>| -> Result<Vec<f64>> {
+            if v.len() * 2 != rotary_dim {
+                return Err(cfg_err(source_name, name, format!("{} factors, expected rotary_dim/2 = {}", v.len(), rotary_dim / 2)));
+            }
+            Ok(as_f64(v))
+        };
+        let mut r = RopeScaling::default();
+        match meta.meta_str(&key("rope.scaling.type")).as_deref() {
+            None | Some("none") | Some("longrope") => {}
+            Some("linear") => {
+                let f = meta.meta_f64(&key("rope.scaling.factor")).ok_or_else(|| err("rope.scaling.factor", "missing".into()))?;
+                if f > 0.0 {
+                    r.linear_factor = f;
+                }
+            }
+            Some(other) => {
+                return Err(err(
+                    "rope.scaling.type",
+                    format!("RoPE scaling {other:?} is not supported yet (supported: linear, llama3, longrope)"),
+                ))
+            }
+        }
+        if let Some(v) = tensor("rope_freqs.weight") {
+            r.freq_factors = check("rope_freqs.weight", v)?;
+        }
+        if let (Some(short), Some(long)) = (tensor("rope_factors_short.weight"), tensor("rope_factors_long.weight")) {
+            let orig = meta
+                .meta_u64(&key("rope.scaling.original_context_length"))
+                .ok_or_else(|| err("rope.scaling.original_context_length", "missing next to rope_factors_long".into()))?;
+            r.longrope = Some((check("rope_factors_short.weight", short)?, check("rope_factors_long.weight", long)?, orig as usize));
+            r.attn_factor = meta.meta_f64(&key("rope.scaling.attn_factor")).unwrap_or(1.0);
+        }
+        Ok(r)
+    }
+}
+
 /// What the forward pass needs to know about a model.
 #[derive(Debug, Clone)]
 pub struct ModelConfig {
@@ -31,6 +174,8 @@ pub struct ModelConfig {
     pub rotary_dim: usize,
     /// RoPE on interleaved pairs (llama.cpp "normal", GGUF llama) rather than rotate-half.
     pub rope_interleaved: bool,
+    /// RoPE frequency scaling.
+    pub rope_scaling: RopeScaling,
     /// Attention score scale.
     pub attn_scale: f64,
     /// `attn_logit_softcapping`.
@@ -84,20 +229,17 @@ impl ModelConfig {
         }
         let head_dim = json_usize(cfg, "head_dim").unwrap_or(hidden / n_head);
         let rope = cfg.get("rope_parameters");
-        let rope_theta = json_f64(cfg, "rope_theta")
-            .or_else(|| rope.and_then(|r| json_f64(r, "rope_theta")))
-            .unwrap_or(10000.0);
-        for scaling in [cfg.get("rope_scaling"), rope] {
-            if let Some(kind) = scaling.and_then(|s| s.get("rope_type").or_else(|| s.get("type"))).and_then(Json::as_str) {
-                if kind != "default" {
-                    return Err(cfg_err(source_name, "rope_scaling", format!("RoPE scaling {kind:?} is not supported yet")));
-                }
+        let rope_theta = json_f64(cfg, "rope_theta").or_else(|| rope.and_then(|r| json_f64(r, "rope_theta"))).unwrap_or(10000.0);
+        let partial =
+            json_f64(cfg, "partial_rotary_factor").or_else(|| rope.and_then(|r| json_f64(r, "partial_rotary_factor"))).unwrap_or(1.0);
+        let rotary_dim = ((head_dim as f64) * partial) as usize;
+        let mut rope_scaling = RopeScaling::default();
+        for block in [cfg.get("rope_scaling"), rope].into_iter().flatten().filter(|b| b.is_object()) {
+            let r = RopeScaling::from_hf(block, cfg, rope_theta, rotary_dim, source_name)?;
+            if r != RopeScaling::default() {
+                rope_scaling = r;
             }
         }
-        let partial = json_f64(cfg, "partial_rotary_factor")
-            .or_else(|| rope.and_then(|r| json_f64(r, "partial_rotary_factor")))
-            .unwrap_or(1.0);
-        let rotary_dim = ((head_dim as f64) * partial) as usize;
         let norm_eps = json_f64(cfg, "rms_norm_eps").or_else(|| json_f64(cfg, "layer_norm_eps")).unwrap_or(1e-5);
         let attn_scale = match json_f64(cfg, "query_pre_attn_scalar") {
             Some(s) if arch.arch == arch::Arch::Gemma2 => 1.0 / s.sqrt(),
@@ -111,12 +253,19 @@ impl ModelConfig {
                         Some(types) => types.get(il).and_then(Json::as_str) == Some("sliding_attention"),
                         None => il % 2 == 0,
                     };
-                    if sliding { window.or(Some(4096)) } else { None }
+                    if sliding {
+                        window.or(Some(4096))
+                    } else {
+                        None
+                    }
                 }
                 arch::Arch::Phi3 | arch::Arch::Qwen2 => {
-                    let use_sw = arch.arch == arch::Arch::Phi3
-                        || cfg.get("use_sliding_window").and_then(Json::as_bool).unwrap_or(false);
-                    if use_sw { window } else { None }
+                    let use_sw = arch.arch == arch::Arch::Phi3 || cfg.get("use_sliding_window").and_then(Json::as_bool).unwrap_or(false);
+                    if use_sw {
+                        window
+                    } else {
+                        None
+                    }
                 }
                 arch::Arch::Llama if model_type == "mistral" => window,
                 _ => None,
@@ -135,6 +284,7 @@ impl ModelConfig {
             rope_theta,
             rotary_dim,
             rope_interleaved: false,
+            rope_scaling,
             attn_scale,
             attn_softcap: json_f64(cfg, "attn_logit_softcapping"),
             final_softcap: json_f64(cfg, "final_logit_softcapping"),
@@ -143,8 +293,14 @@ impl ModelConfig {
         .and_then(|c| c.checked(source_name))
     }
 
-    /// From GGUF metadata, as llama.cpp reads it; `n_vocab` comes from the embedding tensor.
-    pub fn from_gguf(meta: &dyn GgufMeta, n_vocab: usize, source_name: &str) -> Result<ModelConfig> {
+    /// From GGUF metadata, as llama.cpp reads it; `n_vocab` comes from the embedding tensor,
+    /// `tensor` reads the RoPE factor tensors (f32) when present.
+    pub fn from_gguf(
+        meta: &dyn GgufMeta,
+        n_vocab: usize,
+        tensor: &dyn Fn(&str) -> Option<Vec<f32>>,
+        source_name: &str,
+    ) -> Result<ModelConfig> {
         let name = meta.meta_str("general.architecture").unwrap_or_default();
         let arch = arch::by_gguf_name(&name).ok_or_else(|| ValidateError::UnsupportedArchitecture {
             source_name: source_name.into(),
@@ -167,11 +323,6 @@ impl ModelConfig {
         }
         let head_dim = meta.meta_u64(&key("attention.key_length")).map(|v| v as usize).unwrap_or(hidden / n_head);
         let rotary_dim = meta.meta_u64(&key("rope.dimension_count")).map(|v| v as usize).unwrap_or(head_dim);
-        if let Some(kind) = meta.meta_str(&key("rope.scaling.type")) {
-            if kind != "none" {
-                return Err(cfg_err(source_name, &key("rope.scaling.type"), format!("RoPE scaling {kind:?} is not supported yet")));
-            }
-        }
         let norm_eps = meta
             .meta_f64(&key("attention.layer_norm_rms_epsilon"))
             .or_else(|| meta.meta_f64(&key("attention.layer_norm_epsilon")))
@@ -203,6 +354,7 @@ impl ModelConfig {
             rope_theta: meta.meta_f64(&key("rope.freq_base")).unwrap_or(10000.0),
             rotary_dim,
             rope_interleaved: arch.gguf_rope_interleaved,
+            rope_scaling: RopeScaling::from_gguf(meta, &name, tensor, rotary_dim, source_name)?,
             attn_scale,
             attn_softcap: meta.meta_f64(&key("attn_logit_softcapping")),
             final_softcap: meta.meta_f64(&key("final_logit_softcapping")),

@@ -87,7 +87,9 @@ pub enum ValidateError {
         message: String,
     },
     /// The text is too short for one evaluation window.
-    #[error("{path}: the text tokenizes to {tokens} tokens, fewer than one context window of {ctx}; give a longer text or a smaller --ctx")]
+    #[error(
+        "{path}: the text tokenizes to {tokens} tokens, fewer than one context window of {ctx}; give a longer text or a smaller --ctx"
+    )]
     TextTooShort {
         /// The text file.
         path: PathBuf,
@@ -97,7 +99,9 @@ pub enum ValidateError {
         ctx: usize,
     },
     /// Reference and evaluated model do not share a vocabulary.
-    #[error("vocabulary mismatch: {reference} has {reference_vocab} tokens, {other} has {other_vocab}; KL divergence needs the same vocabulary")]
+    #[error(
+        "vocabulary mismatch: {reference} has {reference_vocab} tokens, {other} has {other_vocab}; KL divergence needs the same vocabulary"
+    )]
     VocabMismatch {
         /// The reference model or logits file.
         reference: String,
@@ -150,6 +154,32 @@ pub enum ValidateError {
     #[error("evaluation batch: {message}")]
     Batch {
         /// What is wrong.
+        message: String,
+    },
+    /// A model does not fit the memory budget even with its blocks streamed one at a time.
+    #[error("{what}: needs at least {} streamed one block at a time ({} resident), but the budget is {}; give a larger --max-memory, a smaller --ctx, or another device", crate::memory::gib(*needed), crate::memory::gib(*resident), crate::memory::gib(*budget))]
+    NotEnoughMemory {
+        /// The model.
+        what: String,
+        /// Bytes needed streamed (the largest block, one group's temporaries and its hidden states).
+        needed: u64,
+        /// Bytes needed resident.
+        resident: u64,
+        /// The budget, bytes.
+        budget: u64,
+    },
+    /// Reference and evaluated model are of different architectures or shapes.
+    #[error("{other} ({other_arch}) cannot be compared with the reference {reference} ({reference_arch}): {message}")]
+    ModelMismatch {
+        /// The reference.
+        reference: String,
+        /// Its architecture and shape.
+        reference_arch: String,
+        /// The evaluated model.
+        other: String,
+        /// Its architecture and shape.
+        other_arch: String,
+        /// What differs.
         message: String,
     },
     /// A computation in candle failed.

@@ -5,7 +5,8 @@
 use crate::error::{Result, ValidateError};
 use crate::logits_file::{self, LogitsReader, LogitsWriter};
 use crate::metrics::{self, KldAccumulator, PplAccumulator};
-use crate::model::Model;
+use crate::model::{Model, Observer};
+use candle_core::Tensor;
 use rayon::prelude::*;
 use std::time::Instant;
 
@@ -35,7 +36,11 @@ pub struct Timing {
 impl Timing {
     /// Tokens per second.
     pub fn tokens_per_second(&self) -> f64 {
-        if self.seconds > 0.0 { self.tokens as f64 / self.seconds } else { 0.0 }
+        if self.seconds > 0.0 {
+            self.tokens as f64 / self.seconds
+        } else {
+            0.0
+        }
     }
 }
 
@@ -58,68 +63,147 @@ pub fn windows_per_pass(n_vocab: usize, rows: usize) -> usize {
     (LOGITS_BUDGET_BYTES / per_window).clamp(1, MAX_WINDOWS_PER_PASS)
 }
 
-/// Scored logits of windows `chunks` (row-major: window, position, vocab) and the forward time.
-fn scored_logits(
-    model: &Model,
-    tokens: &[u32],
-    n_ctx: usize,
-    chunks: std::ops::Range<usize>,
-    bos: Option<u32>,
-) -> Result<(Vec<f32>, f64)> {
-    let t0 = Instant::now();
-    let windows: Vec<Vec<u32>> = chunks.map(|c| window_tokens(tokens, n_ctx, c, bos)).collect();
-    let refs: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();
-    let rows = logits_file::scored_per_chunk(n_ctx);
-    let logits = model.forward_batch(&refs, n_ctx / 2, rows)?;
-    let v = logits.flatten_all()?.to_vec1::<f32>()?;
-    Ok((v, t0.elapsed().as_secs_f64()))
+/// Where an evaluation stands, after each block of each pass and after each scored group.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Work done, in window-blocks (a window through one block), out of `total`.
+    pub done: usize,
+    /// All window-blocks of the evaluation.
+    pub total: usize,
+    /// Windows scored.
+    pub windows_done: usize,
+    /// Windows to score.
+    pub windows_total: usize,
+    /// Block just finished (1-based; 0 when scoring).
+    pub layer: usize,
+    /// Blocks of the model.
+    pub n_layer: usize,
+    /// Tokens per window.
+    pub n_ctx: usize,
 }
 
-/// Runs windows `0..n_chunk` through the model, several per forward pass, and hands each
-/// window's scored logits (`rows × n_vocab`) and its target tokens to `score`, in order.
+/// How windows are grouped: `per_pass` go through the device together, `kept` have their hidden
+/// states kept between blocks (one pass through the blocks; equal to `per_pass` when resident).
+#[derive(Debug, Clone, Copy)]
+pub struct Grouping {
+    /// Windows per device operation.
+    pub per_pass: usize,
+    /// Windows per pass through the blocks.
+    pub kept: usize,
+}
+
+/// Runs windows `0..n_chunk` through the model and hands each window's scored logits
+/// (`rows × n_vocab`) and its target tokens to `score`, in order.
+#[allow(clippy::too_many_arguments)]
 fn for_each_window(
-    model: &Model,
+    model: &Model<'_>,
     tokens: &[u32],
     n_ctx: usize,
     n_chunk: usize,
     bos: Option<u32>,
-    mut score: impl FnMut(usize, &[f32], &[u32]) -> Result<()>,
+    grouping: Grouping,
+    progress: &mut dyn FnMut(Progress),
+    score: &mut dyn FnMut(usize, &[f32], &[u32]) -> Result<()>,
 ) -> Result<Timing> {
-    let n_vocab = model.config.n_vocab;
+    struct Scorer<'s> {
+        chunk0: usize,
+        per_pass: usize,
+        rows: usize,
+        n_vocab: usize,
+        n_ctx: usize,
+        tokens: &'s [u32],
+        base: Progress,
+        forward_seconds: f64,
+        pass_start: Instant,
+        progress: &'s mut dyn FnMut(Progress),
+        score: &'s mut dyn FnMut(usize, &[f32], &[u32]) -> Result<()>,
+    }
+    impl Observer for Scorer<'_> {
+        fn layer_done(&mut self, il: usize, windows: usize) {
+            let mut p = self.base;
+            p.done += (il + 1) * windows;
+            p.layer = il + 1;
+            (self.progress)(p);
+        }
+        fn logits(&mut self, group: usize, logits: Tensor) -> Result<()> {
+            let v = logits.flatten_all()?.to_vec1::<f32>()?;
+            self.forward_seconds += self.pass_start.elapsed().as_secs_f64();
+            let first = self.n_ctx / 2;
+            for (i, window_logits) in v.chunks_exact(self.rows * self.n_vocab).enumerate() {
+                let c = self.chunk0 + group * self.per_pass + i;
+                let n_ctx = self.n_ctx;
+                (self.score)(c, window_logits, &self.tokens[c * n_ctx + first + 1..c * n_ctx + n_ctx])?;
+                self.base.windows_done += 1;
+            }
+            let mut p = self.base;
+            p.layer = 0;
+            (self.progress)(p);
+            self.pass_start = Instant::now();
+            Ok(())
+        }
+    }
+    let c = &model.config;
     let rows = logits_file::scored_per_chunk(n_ctx);
-    let first = n_ctx / 2;
-    let per_pass = windows_per_pass(n_vocab, rows);
-    let mut forward_seconds = 0.0;
+    let per_pass = grouping.per_pass.max(1);
+    let kept = grouping.kept.max(per_pass);
     let t0 = Instant::now();
+    let mut scorer = Scorer {
+        chunk0: 0,
+        per_pass,
+        rows,
+        n_vocab: c.n_vocab,
+        n_ctx,
+        tokens,
+        base: Progress {
+            done: 0,
+            total: n_chunk * c.n_layer,
+            windows_done: 0,
+            windows_total: n_chunk,
+            layer: 0,
+            n_layer: c.n_layer,
+            n_ctx,
+        },
+        forward_seconds: 0.0,
+        pass_start: t0,
+        progress,
+        score,
+    };
     let mut chunk = 0;
     while chunk < n_chunk {
-        let end = (chunk + per_pass).min(n_chunk);
-        let (logits, fs) = scored_logits(model, tokens, n_ctx, chunk..end, bos)?;
-        forward_seconds += fs;
-        for (i, window_logits) in logits.chunks_exact(rows * n_vocab).enumerate() {
-            let c = chunk + i;
-            score(c, window_logits, &tokens[c * n_ctx + first + 1..c * n_ctx + n_ctx])?;
-        }
+        let end = (chunk + kept).min(n_chunk);
+        let windows: Vec<Vec<u32>> = (chunk..end).map(|w| window_tokens(tokens, n_ctx, w, bos)).collect();
+        let groups: Vec<Vec<&[u32]>> = windows.chunks(per_pass).map(|g| g.iter().map(Vec::as_slice).collect()).collect();
+        scorer.chunk0 = chunk;
+        scorer.pass_start = Instant::now();
+        model.forward_groups(&groups, n_ctx / 2, rows, &mut scorer)?;
+        scorer.base.done += (end - chunk) * c.n_layer;
         chunk = end;
     }
-    Ok(Timing { tokens: n_chunk * n_ctx, seconds: t0.elapsed().as_secs_f64(), forward_seconds, windows_per_pass: per_pass })
+    Ok(Timing {
+        tokens: n_chunk * n_ctx,
+        seconds: t0.elapsed().as_secs_f64(),
+        forward_seconds: scorer.forward_seconds,
+        windows_per_pass: per_pass,
+    })
 }
 
 /// Evaluates the reference model: its perplexity, and (with `writer`) its stored log-probabilities.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_reference(
-    model: &Model,
+    model: &Model<'_>,
     tokens: &[u32],
     n_ctx: usize,
     n_chunk: usize,
     bos: Option<u32>,
+    grouping: Grouping,
     mut writer: Option<&mut LogitsWriter>,
-    mut progress: impl FnMut(usize, usize),
+    mut progress: impl FnMut(Progress),
 ) -> Result<(PplAccumulator, Timing)> {
     let n_vocab = model.config.n_vocab;
     let nv = logits_file::row_len(n_vocab);
     let mut acc = PplAccumulator::default();
     let mut stored = vec![0u16; logits_file::scored_per_chunk(n_ctx) * nv];
-    let timing = for_each_window(model, tokens, n_ctx, n_chunk, bos, |c, logits, targets| {
+    let timing = for_each_window(model, tokens, n_ctx, n_chunk, bos, grouping, &mut progress, &mut |_, logits, targets| {
         let nlls: Vec<f64> = logits
             .par_chunks(n_vocab)
             .zip(stored.par_chunks_mut(nv))
@@ -130,7 +214,6 @@ pub fn evaluate_reference(
         if let Some(w) = writer.as_deref_mut() {
             w.write_rows(&stored)?;
         }
-        progress(c + 1, n_chunk);
         Ok(())
     })?;
     Ok((acc, timing))
@@ -138,11 +221,12 @@ pub fn evaluate_reference(
 
 /// Evaluates a model against stored reference log-probabilities.
 pub fn evaluate_against(
-    model: &Model,
+    model: &Model<'_>,
     base: &mut LogitsReader,
     n_chunk: usize,
     bos: Option<u32>,
-    mut progress: impl FnMut(usize, usize),
+    grouping: Grouping,
+    mut progress: impl FnMut(Progress),
 ) -> Result<(KldAccumulator, Timing)> {
     let n_vocab = model.config.n_vocab;
     if n_vocab != base.n_vocab {
@@ -159,7 +243,7 @@ pub fn evaluate_against(
     let mut acc = KldAccumulator::default();
     let mut stored = vec![0u16; logits_file::scored_per_chunk(n_ctx) * nv];
     let tokens = base.tokens.clone();
-    let timing = for_each_window(model, &tokens, n_ctx, n_chunk, bos, |c, logits, targets| {
+    let timing = for_each_window(model, &tokens, n_ctx, n_chunk, bos, grouping, &mut progress, &mut |_, logits, targets| {
         base.read_rows(&mut stored)?;
         let per_token: Vec<metrics::TokenKld> = logits
             .par_chunks(n_vocab)
@@ -168,7 +252,6 @@ pub fn evaluate_against(
             .map(|((row, base_row), &tok)| metrics::compare_row(row, base_row, tok as usize))
             .collect();
         per_token.into_iter().for_each(|t| acc.add(t));
-        progress(c + 1, n_chunk);
         Ok(())
     })?;
     Ok((acc, timing))

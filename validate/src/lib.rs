@@ -4,7 +4,9 @@
 pub mod arch;
 pub mod config;
 pub mod error;
+pub mod linear;
 pub mod loader;
+pub mod memory;
 pub mod model;
 pub mod rope;
 pub mod weights;

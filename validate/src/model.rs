@@ -1,30 +1,23 @@
 //! The forward pass: token ids → logits for every position, in f32, on a candle device.
+//!
+//! Evaluation is layer-major: every group of windows passes block i before block i+1. A resident
+//! model holds all its blocks on the device; a streamed one loads each block from its source (in
+//! its stored type) when the windows reach it and frees it after, so only one block, the kept
+//! activations and one group's temporaries are on the device at a time.
 
 use crate::arch::{Activation, NormKind};
 use crate::config::ModelConfig;
 use crate::error::{Result, ValidateError};
+use crate::linear::Linear;
+use crate::loader;
+use crate::memory;
 use crate::rope;
+use crate::weights::WeightSource;
 use candle_core::{DType, Device, Tensor, D};
-
-/// A linear layer `y = x · Wᵀ + b`, W is `[out, in]`.
-pub struct Linear {
-    /// Weight `[out, in]`.
-    pub weight: Tensor,
-    /// Optional bias `[out]`.
-    pub bias: Option<Tensor>,
-}
-
-impl Linear {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.matmul(&self.weight.t()?)?;
-        Ok(match &self.bias {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        })
-    }
-}
+use std::borrow::Cow;
 
 /// A norm layer holding its effective multiplier (Gemma's 1 + w already added).
+#[derive(Clone)]
 pub struct Norm {
     /// Multiplier `[hidden]`.
     pub weight: Tensor,
@@ -33,6 +26,7 @@ pub struct Norm {
 }
 
 /// One transformer block.
+#[derive(Clone)]
 pub struct Layer {
     /// Norm before attention.
     pub attn_norm: Norm,
@@ -58,20 +52,34 @@ pub struct Layer {
     pub post_ffn_norm: Option<Norm>,
 }
 
-/// A loaded model, ready to evaluate.
-pub struct Model {
-    /// Hyperparameters.
-    pub config: ModelConfig,
-    /// Token embeddings `[n_vocab, hidden]`.
-    pub embed: Tensor,
-    /// The blocks.
-    pub layers: Vec<Layer>,
+/// The final norm and the output projection.
+pub struct Head {
     /// Final norm.
     pub final_norm: Norm,
     /// Output projection (the embeddings when tied).
     pub lm_head: Linear,
-    /// The device the weights live on.
+}
+
+/// A model ready to evaluate, its weights resident on the device or streamed from its source.
+/// Token embeddings are looked up in the source (rows converted on the host), never copied whole.
+pub struct Model<'a> {
+    /// Hyperparameters.
+    pub config: ModelConfig,
+    source: &'a dyn WeightSource,
+    /// The blocks (empty when streamed).
+    layers: Vec<Layer>,
+    /// Final norm and output projection (None when streamed).
+    head: Option<Head>,
+    /// The device the evaluation runs on.
     pub device: Device,
+}
+
+/// What a forward pass reports as it goes.
+pub trait Observer {
+    /// Block `il` has been applied to `windows` windows.
+    fn layer_done(&mut self, il: usize, windows: usize);
+    /// Scored logits `[windows · rows, n_vocab]` (f32, on the device) of group `group`.
+    fn logits(&mut self, group: usize, logits: Tensor) -> Result<()>;
 }
 
 fn causal_mask(n: usize, window: Option<usize>, device: &Device) -> Result<Tensor> {
@@ -91,7 +99,47 @@ fn softcap(x: &Tensor, cap: f64) -> Result<Tensor> {
     Ok(((x / cap)?.tanh()? * cap)?)
 }
 
-impl Model {
+impl<'a> Model<'a> {
+    /// Loads every block and the head onto `device`.
+    pub fn resident(config: ModelConfig, source: &'a dyn WeightSource, device: &Device) -> Result<Model<'a>> {
+        loader::check_embeddings(&config, source)?;
+        let layers = (0..config.n_layer).map(|il| loader::load_layer(&config, source, device, il)).collect::<Result<Vec<_>>>()?;
+        let head = Some(loader::load_head(&config, source, device)?);
+        memory::sample(device);
+        Ok(Model { config, source, layers, head, device: device.clone() })
+    }
+
+    /// A model whose blocks are loaded when the windows reach them, and freed after.
+    pub fn streamed(config: ModelConfig, source: &'a dyn WeightSource, device: &Device) -> Result<Model<'a>> {
+        loader::check_embeddings(&config, source)?;
+        Ok(Model { config, source, layers: Vec::new(), head: None, device: device.clone() })
+    }
+
+    /// Whether blocks are streamed from the source.
+    pub fn is_streamed(&self) -> bool {
+        self.head.is_none()
+    }
+
+    fn layer(&self, il: usize) -> Result<Cow<'_, Layer>> {
+        match self.layers.get(il) {
+            Some(l) => Ok(Cow::Borrowed(l)),
+            None => Ok(Cow::Owned(loader::load_layer(&self.config, self.source, &self.device, il)?)),
+        }
+    }
+
+    fn embed(&self, ids: &[u32]) -> Result<Tensor> {
+        let c = &self.config;
+        if let Some(&bad) = ids.iter().find(|&&t| t as usize >= c.n_vocab) {
+            return Err(ValidateError::TokenOutOfRange { source_name: self.source.source_name().into(), token: bad, vocab: c.n_vocab });
+        }
+        let rows = self.source.stored("token_embd.weight")?.rows_f32(ids)?;
+        let mut x = Tensor::from_vec(rows, (ids.len(), c.hidden), &self.device)?;
+        if c.arch.embed_scale {
+            x = (x * (c.hidden as f64).sqrt())?;
+        }
+        Ok(x)
+    }
+
     fn norm(&self, n: &Norm, x: &Tensor) -> Result<Tensor> {
         let eps = self.config.norm_eps as f32;
         Ok(match (self.config.arch.norm, &n.bias) {
@@ -109,11 +157,7 @@ impl Model {
         let c = &self.config;
         let apply = |t: &Tensor| -> Result<Tensor> {
             let t = t.contiguous()?;
-            Ok(if c.rope_interleaved {
-                candle_nn::rotary_emb::rope_i(&t, cos, sin)?
-            } else {
-                candle_nn::rotary_emb::rope(&t, cos, sin)?
-            })
+            Ok(if c.rope_interleaved { candle_nn::rotary_emb::rope_i(&t, cos, sin)? } else { candle_nn::rotary_emb::rope(&t, cos, sin)? })
         };
         if c.rotary_dim == c.head_dim {
             apply(x)
@@ -131,9 +175,7 @@ impl Model {
         let (nh, nkv, hd) = (c.n_head, c.n_head_kv, c.head_dim);
         let group = nh / nkv;
         // [b·t, n·hd] → [b, n, t, hd]
-        let heads = |x: Tensor, n: usize| -> Result<Tensor> {
-            Ok(x.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?)
-        };
+        let heads = |x: Tensor, n: usize| -> Result<Tensor> { Ok(x.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?) };
         let q = self.rope(&heads(layer.q.forward(h)?, nh)?, cos, sin)?;
         let k = self.rope(&heads(layer.k.forward(h)?, nkv)?, cos, sin)?;
         let v = heads(layer.v.forward(h)?, nkv)?;
@@ -166,81 +208,137 @@ impl Model {
         layer.down.forward(&inner)
     }
 
+    /// One block applied to the hidden states `x` `[b·t, hidden]` of `b` sequences.
+    #[allow(clippy::too_many_arguments)]
+    fn block(&self, il: usize, layer: &Layer, x: Tensor, b: usize, cos: &Tensor, sin: &Tensor, masks: &Masks) -> Result<Tensor> {
+        let c = &self.config;
+        let mask = masks.for_layer(c.sliding_window.get(il).copied().flatten());
+        let h = self.norm(&layer.attn_norm, &x)?;
+        Ok(if c.arch.parallel_block {
+            let a = self.attention(layer, &h, b, cos, sin, mask)?;
+            let m = self.ffn(layer, &h)?;
+            ((x + a)? + m)?
+        } else {
+            let mut a = self.attention(layer, &h, b, cos, sin, mask)?;
+            if let Some(n) = &layer.post_attn_norm {
+                a = self.norm(n, &a)?;
+            }
+            let x = (x + a)?;
+            let h = match &layer.ffn_norm {
+                Some(n) => self.norm(n, &x)?,
+                None => x.clone(),
+            };
+            let mut m = self.ffn(layer, &h)?;
+            if let Some(n) = &layer.post_ffn_norm {
+                m = self.norm(n, &m)?;
+            }
+            (x + m)?
+        })
+    }
+
     /// Logits `[T, n_vocab]` (f32) for every position of `tokens` (one sequence, positions 0..T).
     pub fn forward(&self, tokens: &[u32]) -> Result<Tensor> {
         self.forward_batch(&[tokens], 0, tokens.len())
     }
 
     /// Logits `[b·rows, n_vocab]` (f32) of positions `first..first + rows` of each of `b`
-    /// sequences of equal length (each from position 0), sequence by sequence. Evaluating several
-    /// windows in one pass makes fewer, larger device operations; the output projection runs only
-    /// on the positions asked for.
+    /// sequences of equal length (each from position 0), sequence by sequence.
     pub fn forward_batch(&self, sequences: &[&[u32]], first: usize, rows: usize) -> Result<Tensor> {
-        let c = &self.config;
-        let b = sequences.len();
-        let t = sequences.first().map_or(0, |s| s.len());
-        if b == 0 || t == 0 || sequences.iter().any(|s| s.len() != t) || first + rows > t {
-            return Err(ValidateError::Batch { message: format!(
-                "forward_batch: {b} sequences of lengths {:?}, positions {first}..{}",
-                sequences.iter().map(|s| s.len()).collect::<Vec<_>>(),
-                first + rows
-            ) });
-        }
-        let flat: Vec<u32> = sequences.iter().flat_map(|s| s.iter().copied()).collect();
-        if let Some(&bad) = flat.iter().find(|&&t| t as usize >= c.n_vocab) {
-            return Err(ValidateError::TokenOutOfRange { source_name: "model".into(), token: bad, vocab: c.n_vocab });
-        }
-        let ids = Tensor::from_slice(&flat, b * t, &self.device)?;
-        let mut x = self.embed.index_select(&ids, 0)?;
-        if c.arch.embed_scale {
-            x = (x * (c.hidden as f64).sqrt())?;
-        }
-        let (cos, sin) = rope::tables(t, c.rotary_dim, c.rope_theta, &self.device)?;
-        let full_mask = causal_mask(t, None, &self.device)?;
-        let mut window_masks: Vec<(usize, Tensor)> = Vec::new();
-        for (il, layer) in self.layers.iter().enumerate() {
-            let mask = match c.sliding_window.get(il).copied().flatten() {
-                Some(w) if w < t => {
-                    if !window_masks.iter().any(|(ww, _)| *ww == w) {
-                        window_masks.push((w, causal_mask(t, Some(w), &self.device)?));
-                    }
-                    window_masks.iter().find(|(ww, _)| *ww == w).map(|(_, m)| m).unwrap_or(&full_mask)
-                }
-                _ => &full_mask,
-            };
-            let h = self.norm(&layer.attn_norm, &x)?;
-            if c.arch.parallel_block {
-                let a = self.attention(layer, &h, b, &cos, &sin, mask)?;
-                let m = self.ffn(layer, &h)?;
-                x = ((x + a)? + m)?;
-            } else {
-                let mut a = self.attention(layer, &h, b, &cos, &sin, mask)?;
-                if let Some(n) = &layer.post_attn_norm {
-                    a = self.norm(n, &a)?;
-                }
-                x = (x + a)?;
-                let h = match &layer.ffn_norm {
-                    Some(n) => self.norm(n, &x)?,
-                    None => x.clone(),
-                };
-                let mut m = self.ffn(layer, &h)?;
-                if let Some(n) = &layer.post_ffn_norm {
-                    m = self.norm(n, &m)?;
-                }
-                x = (x + m)?;
+        struct Keep(Option<Tensor>);
+        impl Observer for Keep {
+            fn layer_done(&mut self, _: usize, _: usize) {}
+            fn logits(&mut self, _: usize, logits: Tensor) -> Result<()> {
+                self.0 = Some(logits);
+                Ok(())
             }
         }
-        // Only the positions asked for go through the final norm and the output projection.
-        let x = if first == 0 && rows == t {
-            x
-        } else {
-            x.reshape((b, t, c.hidden))?.narrow(1, first, rows)?.reshape((b * rows, c.hidden))?
-        };
-        let x = self.norm(&self.final_norm, &x)?;
-        let mut logits = self.lm_head.forward(&x)?;
-        if let Some(cap) = c.final_softcap {
-            logits = softcap(&logits, cap)?;
+        let mut keep = Keep(None);
+        self.forward_groups(&[sequences.to_vec()], first, rows, &mut keep)?;
+        keep.0.ok_or_else(|| ValidateError::Batch { message: "forward_batch: no logits".into() })
+    }
+
+    /// Evaluates groups of sequences layer-major: every group passes block i before block i+1 is
+    /// loaded (streamed) or used (resident). Each group is one set of device operations (several
+    /// windows together); the hidden states of all groups are kept between blocks. After the last
+    /// block, each group's logits of positions `first..first + rows` (`[b·rows, n_vocab]`, f32)
+    /// go to `observer`, group by group. All sequences have the same length.
+    pub fn forward_groups(&self, groups: &[Vec<&[u32]>], first: usize, rows: usize, observer: &mut dyn Observer) -> Result<()> {
+        let c = &self.config;
+        let t = groups.first().and_then(|g| g.first()).map_or(0, |s| s.len());
+        let bad = groups.iter().any(|g| g.is_empty() || g.iter().any(|s| s.len() != t));
+        if t == 0 || bad || first + rows > t {
+            return Err(ValidateError::Batch {
+                message: format!(
+                    "forward_groups: {} groups of sequences of lengths {:?}, positions {first}..{}",
+                    groups.len(),
+                    groups.iter().map(|g| g.iter().map(|s| s.len()).collect::<Vec<_>>()).collect::<Vec<_>>(),
+                    first + rows
+                ),
+            });
         }
-        Ok(logits.to_dtype(DType::F32)?)
+        let mut xs = groups
+            .iter()
+            .map(|g| self.embed(&g.iter().flat_map(|s| s.iter().copied()).collect::<Vec<u32>>()))
+            .collect::<Result<Vec<Tensor>>>()?;
+        let windows: usize = groups.iter().map(Vec::len).sum();
+        let (cos, sin) = rope::tables(t, c.rotary_dim, c.rope_theta, &c.rope_scaling, &self.device)?;
+        let masks = Masks::new(c, t, &self.device)?;
+        for il in 0..c.n_layer {
+            let layer = self.layer(il)?;
+            for (x, g) in xs.iter_mut().zip(groups) {
+                let h = std::mem::replace(x, Tensor::zeros(1, DType::F32, &self.device)?);
+                *x = self.block(il, &layer, h, g.len(), &cos, &sin, &masks)?;
+            }
+            memory::sample(&self.device);
+            drop(layer);
+            observer.layer_done(il, windows);
+        }
+        let loaded;
+        let head = match &self.head {
+            Some(h) => h,
+            None => {
+                loaded = loader::load_head(c, self.source, &self.device)?;
+                &loaded
+            }
+        };
+        for (gi, (x, g)) in xs.into_iter().zip(groups).enumerate() {
+            let b = g.len();
+            // Only the positions asked for go through the final norm and the output projection.
+            let x = if first == 0 && rows == t {
+                x
+            } else {
+                x.reshape((b, t, c.hidden))?.narrow(1, first, rows)?.reshape((b * rows, c.hidden))?
+            };
+            let x = self.norm(&head.final_norm, &x)?;
+            let mut logits = head.lm_head.forward(&x)?;
+            if let Some(cap) = c.final_softcap {
+                logits = softcap(&logits, cap)?;
+            }
+            memory::sample(&self.device);
+            observer.logits(gi, logits.to_dtype(DType::F32)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// The causal masks of one sequence length: full, and one per sliding window shorter than it.
+struct Masks {
+    full: Tensor,
+    windows: Vec<(usize, Tensor)>,
+}
+
+impl Masks {
+    fn new(c: &ModelConfig, t: usize, device: &Device) -> Result<Masks> {
+        let mut windows: Vec<(usize, Tensor)> = Vec::new();
+        for w in c.sliding_window.iter().flatten().copied() {
+            if w < t && !windows.iter().any(|(ww, _)| *ww == w) {
+                windows.push((w, causal_mask(t, Some(w), device)?));
+            }
+        }
+        Ok(Masks { full: causal_mask(t, None, device)?, windows })
+    }
+
+    fn for_layer(&self, window: Option<usize>) -> &Tensor {
+        window.and_then(|w| self.windows.iter().find(|(ww, _)| *ww == w)).map_or(&self.full, |(_, m)| m)
     }
 }

@@ -2,8 +2,9 @@
 //! log-probabilities), then every other file against it.
 
 use crate::error::{Result, ValidateError};
-use crate::eval::{self, Timing};
+use crate::eval::{self, Grouping, Progress, Timing};
 use crate::logits_file::{LogitsReader, LogitsWriter};
+use crate::memory::{self, Mode, Need, Plan};
 use crate::metrics::{Estimate, KldSummary};
 use crate::source::ModelFile;
 use crate::tokenize::TextTokenizer;
@@ -30,6 +31,26 @@ pub struct Options {
     pub save_reference: Option<PathBuf>,
 }
 
+/// The memory budget of a run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Budget {
+    /// Bytes the evaluation may use on the device (weights, activations, temporaries); None =
+    /// [`memory::default_budget`].
+    pub max_memory: Option<u64>,
+    /// Force a mode instead of choosing by the budget (tests, benchmarks).
+    pub force: Option<Mode>,
+}
+
+/// How one model was held and the memory it took.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MemoryReport {
+    /// The plan: resident or streamed, the budget, the expected use.
+    pub plan: Plan,
+    /// Measured peak during the evaluation, bytes: the process's peak RSS on the CPU, the
+    /// sampled GPU memory in use (CUDA context included) on a GPU.
+    pub peak_bytes: Option<u64>,
+}
+
 /// The reference's results.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReferenceReport {
@@ -45,6 +66,8 @@ pub struct ReferenceReport {
     pub scored_tokens: usize,
     /// Speed of the reference evaluation (absent when read from a file).
     pub timing: Option<Timing>,
+    /// Memory of the reference evaluation (absent when read from a file).
+    pub memory: Option<MemoryReport>,
 }
 
 /// One evaluated file's results.
@@ -64,6 +87,8 @@ pub struct FileReport {
     pub stats: KldSummary,
     /// Evaluation speed.
     pub timing: Timing,
+    /// Memory of the evaluation.
+    pub memory: MemoryReport,
 }
 
 /// The whole run.
@@ -91,9 +116,7 @@ impl Drop for TempFile {
 pub fn is_logits_file(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 8];
-    path.is_file()
-        && std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok()
-        && &magic == b"_logits_"
+    path.is_file() && std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == b"_logits_"
 }
 
 fn file_facts(m: &ModelFile, path: &Path) -> Result<(String, u64, f64)> {
@@ -132,13 +155,61 @@ fn file_facts(m: &ModelFile, path: &Path) -> Result<(String, u64, f64)> {
     }
 }
 
+/// A model's name and shape, for mismatch messages.
+fn shape_of(m: &ModelFile) -> String {
+    let c = m.config();
+    format!("{}, {} blocks, hidden {}, vocabulary {}", c.arch.gguf_name, c.n_layer, c.hidden, c.n_vocab)
+}
+
+/// Plans one model's evaluation within the budget (resident or streamed), or says how much it needs.
+fn plan_model(m: &ModelFile, path: &Path, device: &Device, budget: &Budget, ctx: usize, windows: usize) -> Result<(Plan, Grouping)> {
+    let c = m.config();
+    let rows = crate::logits_file::scored_per_chunk(ctx);
+    let per_pass = eval::windows_per_pass(c.n_vocab, rows).min(windows.max(1));
+    let need = Need::of(c, m.weights(), device, ctx, per_pass, rows);
+    let max = match budget.max_memory {
+        Some(b) => b,
+        None => memory::default_budget(device)?,
+    };
+    let mut plan = need.plan(max, windows, per_pass, &path.display().to_string())?;
+    if let Some(mode) = budget.force {
+        if mode == Mode::Streamed && plan.mode == Mode::Resident {
+            plan.windows_kept = windows.max(1);
+        }
+        plan.mode = mode;
+    }
+    let kept = if plan.mode == Mode::Resident { per_pass } else { plan.windows_kept };
+    Ok((plan, Grouping { per_pass, kept }))
+}
+
 /// Runs the evaluation; `progress(what, done, total)` is called after each window.
 pub fn run(opts: &Options, device: &Device, mut progress: impl FnMut(&str, usize, usize)) -> Result<Report> {
+    let mut last = (String::new(), usize::MAX);
+    run_with(opts, &Budget::default(), device, |what, p| {
+        if (what, p.windows_done) != (last.0.as_str(), last.1) {
+            last = (what.to_owned(), p.windows_done);
+            if p.windows_done > 0 {
+                progress(what, p.windows_done, p.windows_total);
+            }
+        }
+    })
+}
+
+/// Runs the evaluation within a memory budget; `progress(what, state)` is called after every
+/// block of every pass and after every scored group.
+pub fn run_with(opts: &Options, budget: &Budget, device: &Device, mut progress: impl FnMut(&str, &Progress)) -> Result<Report> {
     let mut temp = TempFile(None);
-    let (base_path, ref_report, ref_bos) = if is_logits_file(&opts.reference) {
+    // Everything that can be refused is checked before the first forward pass: the text, the
+    // vocabularies and shapes, and every model's memory plan.
+    struct RefModel {
+        model: ModelFile,
+        tokens: Vec<u32>,
+        bos: Option<u32>,
+    }
+    let (reference, ctx, chunks, ref_vocab) = if is_logits_file(&opts.reference) {
         let r = LogitsReader::open(&opts.reference)?;
         let chunks = eval::n_chunks(r.tokens.len(), r.n_ctx, opts.chunks);
-        (opts.reference.clone(), None::<ReferenceReport>, (r.n_ctx, chunks, None))
+        (None, r.n_ctx, chunks, r.n_vocab)
     } else {
         let reference = ModelFile::open(&opts.reference)?;
         let text_path = opts.text.as_ref().ok_or_else(|| ValidateError::Config {
@@ -166,47 +237,80 @@ pub fn run(opts: &Options, device: &Device, mut progress: impl FnMut(&str, usize
             return Err(ValidateError::TokenOutOfRange { source_name: tok_path.display().to_string(), token: bad, vocab: n_vocab });
         }
         let chunks = eval::n_chunks(tokens.len(), opts.ctx, opts.chunks);
-        let base_path = match &opts.save_reference {
-            Some(p) => p.clone(),
-            None => {
-                let p = std::env::temp_dir().join(format!("ggufkit-reference-{}.logits", std::process::id()));
-                temp.0 = Some(p.clone());
-                p
-            }
-        };
-        let model = reference.load(device)?;
-        let mut writer = LogitsWriter::create(&base_path, opts.ctx, n_vocab, &tokens[..chunks * opts.ctx])?;
-        let (acc, timing) =
-            eval::evaluate_reference(&model, &tokens, opts.ctx, chunks, bos, Some(&mut writer), |d, t| progress("reference", d, t))?;
-        writer.finish()?;
-        let report = ReferenceReport {
-            path: opts.reference.clone(),
-            ppl: acc.estimate(),
-            ctx: opts.ctx,
-            chunks,
-            scored_tokens: acc.count(),
-            timing: Some(timing),
-        };
-        (base_path, Some(report), (opts.ctx, chunks, bos))
+        (Some(RefModel { model: reference, tokens, bos }), opts.ctx, chunks, n_vocab)
     };
-    let (ctx, chunks, ref_bos) = ref_bos;
-    let mut files = Vec::with_capacity(opts.files.len());
+    let mut others = Vec::with_capacity(opts.files.len());
     for path in &opts.files {
-        let mut base = LogitsReader::open(&base_path)?;
         let m = ModelFile::open(path)?;
-        if m.config().n_vocab != base.n_vocab {
+        if m.config().n_vocab != ref_vocab {
             return Err(ValidateError::VocabMismatch {
                 reference: opts.reference.display().to_string(),
-                reference_vocab: base.n_vocab,
+                reference_vocab: ref_vocab,
                 other: path.display().to_string(),
                 other_vocab: m.config().n_vocab,
             });
         }
+        if let Some(r) = &reference {
+            let (a, b) = (r.model.config(), m.config());
+            if a.arch.arch != b.arch.arch || a.n_layer != b.n_layer || a.hidden != b.hidden {
+                return Err(ValidateError::ModelMismatch {
+                    reference: opts.reference.display().to_string(),
+                    reference_arch: shape_of(&r.model),
+                    other: path.display().to_string(),
+                    other_arch: shape_of(&m),
+                    message: "a quantized file is compared with the model it was made from".into(),
+                });
+            }
+        }
+        let plan = plan_model(&m, path, device, budget, ctx, chunks)?;
+        others.push((path, m, plan));
+    }
+    let ref_plan = match &reference {
+        Some(r) => Some(plan_model(&r.model, &opts.reference, device, budget, ctx, chunks)?),
+        None => None,
+    };
+
+    let (base_path, ref_report, ref_bos) = match (&reference, ref_plan) {
+        (Some(r), Some((plan, grouping))) => {
+            let base_path = match &opts.save_reference {
+                Some(p) => p.clone(),
+                None => {
+                    let p = std::env::temp_dir().join(format!("ggufkit-reference-{}.logits", std::process::id()));
+                    temp.0 = Some(p.clone());
+                    p
+                }
+            };
+            memory::reset_peak();
+            let model = r.model.model(device, plan.mode)?;
+            let mut writer = LogitsWriter::create(&base_path, ctx, ref_vocab, &r.tokens[..chunks * ctx])?;
+            let (acc, timing) = eval::evaluate_reference(&model, &r.tokens, ctx, chunks, r.bos, grouping, Some(&mut writer), |p| {
+                progress("reference", &p)
+            })?;
+            writer.finish()?;
+            drop(model);
+            let report = ReferenceReport {
+                path: opts.reference.clone(),
+                ppl: acc.estimate(),
+                ctx,
+                chunks,
+                scored_tokens: acc.count(),
+                timing: Some(timing),
+                memory: Some(MemoryReport { plan, peak_bytes: memory::peak(device) }),
+            };
+            (base_path, Some(report), r.bos)
+        }
+        _ => (opts.reference.clone(), None, None),
+    };
+    let mut files = Vec::with_capacity(opts.files.len());
+    for (path, m, (plan, grouping)) in others {
+        let mut base = LogitsReader::open(&base_path)?;
         let bos = m.gguf_bos().unwrap_or(ref_bos);
-        let model = m.load(device)?;
+        memory::reset_peak();
+        let model = m.model(device, plan.mode)?;
         let label = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let (acc, timing) = eval::evaluate_against(&model, &mut base, chunks, bos, |d, t| progress(&label, d, t))?;
+        let (acc, timing) = eval::evaluate_against(&model, &mut base, chunks, bos, grouping, |p| progress(&label, &p))?;
         drop(model);
+        let mem = MemoryReport { plan, peak_bytes: memory::peak(device) };
         let stats = acc.summary();
         let (main_type, file_size, bits_per_weight) = file_facts(&m, path)?;
         let ref_ppl = ref_report.as_ref().map_or(stats.ppl_base.value, |r| r.ppl.value);
@@ -218,6 +322,7 @@ pub fn run(opts: &Options, device: &Device, mut progress: impl FnMut(&str, usize
             dppl_percent: (stats.ppl.value / ref_ppl - 1.0) * 100.0,
             stats,
             timing,
+            memory: mem,
         });
     }
     let reference = match ref_report {
@@ -231,6 +336,7 @@ pub fn run(opts: &Options, device: &Device, mut progress: impl FnMut(&str, usize
                 chunks,
                 scored_tokens: files.first().map_or(0, |f| f.stats.count),
                 timing: None,
+                memory: None,
             }
         }
     };

@@ -2,10 +2,11 @@
 
 use crate::config::{GgufMeta, ModelConfig};
 use crate::error::{Result, ValidateError};
-use crate::loader;
+use crate::memory::Mode;
 use crate::model::Model;
 use crate::weights::gguf::GgufWeights;
 use crate::weights::safetensors::{read_json, HfWeights};
+use crate::weights::WeightSource;
 use candle_core::Device;
 use std::path::{Path, PathBuf};
 
@@ -40,11 +41,11 @@ impl ModelFile {
             Ok(ModelFile::Hf { dir: path.to_path_buf(), config, weights })
         } else {
             let weights = GgufWeights::open(path)?;
-            let n_vocab = weights.rows("token_embd.weight").ok_or_else(|| ValidateError::MissingTensor {
-                source_name: name.clone(),
-                tensor: "token_embd.weight".into(),
-            })?;
-            let config = ModelConfig::from_gguf(&weights, n_vocab, &name)?;
+            let n_vocab = weights
+                .rows("token_embd.weight")
+                .ok_or_else(|| ValidateError::MissingTensor { source_name: name.clone(), tensor: "token_embd.weight".into() })?;
+            let tensor = |t: &str| weights.contains(t).then(|| weights.load(t).ok().map(|r| r.data)).flatten();
+            let config = ModelConfig::from_gguf(&weights, n_vocab, &tensor, &name)?;
             Ok(ModelFile::Gguf { config, weights })
         }
     }
@@ -56,11 +57,24 @@ impl ModelFile {
         }
     }
 
-    /// Loads the weights onto `device`.
-    pub fn load(&self, device: &Device) -> Result<Model> {
+    /// The weights.
+    pub fn weights(&self) -> &dyn WeightSource {
         match self {
-            ModelFile::Hf { config, weights, .. } => loader::load_model(config.clone(), weights, device),
-            ModelFile::Gguf { config, weights } => loader::load_model(config.clone(), weights, device),
+            ModelFile::Hf { weights, .. } => weights,
+            ModelFile::Gguf { weights, .. } => weights,
+        }
+    }
+
+    /// Loads all the weights onto `device` (resident).
+    pub fn load(&self, device: &Device) -> Result<Model<'_>> {
+        Model::resident(self.config().clone(), self.weights(), device)
+    }
+
+    /// The model as the plan says: resident, or streamed block by block.
+    pub fn model(&self, device: &Device, mode: Mode) -> Result<Model<'_>> {
+        match mode {
+            Mode::Resident => self.load(device),
+            Mode::Streamed => Model::streamed(self.config().clone(), self.weights(), device),
         }
     }
 
@@ -79,9 +93,9 @@ impl ModelFile {
             ModelFile::Gguf { weights, .. } => {
                 let add = match weights.meta_u64("tokenizer.ggml.add_bos_token") {
                     Some(v) => v != 0,
-                    None => weights.meta_bool("tokenizer.ggml.add_bos_token").unwrap_or_else(|| {
-                        weights.meta_str("tokenizer.ggml.model").as_deref() == Some("llama")
-                    }),
+                    None => weights
+                        .meta_bool("tokenizer.ggml.add_bos_token")
+                        .unwrap_or_else(|| weights.meta_str("tokenizer.ggml.model").as_deref() == Some("llama")),
                 };
                 let bos = weights.meta_u64("tokenizer.ggml.bos_token_id").map(|v| v as u32);
                 Some(if add { bos } else { None })

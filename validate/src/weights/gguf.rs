@@ -1,7 +1,8 @@
 //! GGUF files (read with the `gguf` crate, memory-mapped): metadata for the configuration,
-//! tensors dequantized to f32 on load with `quantize::dequantize_rows`.
+//! matrices handed out as their stored ggml blocks, norms and biases converted to f32 with
+//! `quantize::dequantize_rows`.
 
-use super::{RawTensor, WeightSource};
+use super::{RawTensor, StoredTensor, WeightSource};
 use crate::config::GgufMeta;
 use crate::error::{Result, ValidateError};
 use gguf::{GgufFile, Value};
@@ -29,8 +30,7 @@ pub struct TensorStorage {
 impl GgufWeights {
     /// Opens (memory-maps) and parses the header of a GGUF file.
     pub fn open(path: &Path) -> Result<GgufWeights> {
-        let file = GgufFile::open(path)
-            .map_err(|e| ValidateError::Gguf { path: path.to_path_buf(), message: e.to_string() })?;
+        let file = GgufFile::open(path).map_err(|e| ValidateError::Gguf { path: path.to_path_buf(), message: e.to_string() })?;
         Ok(GgufWeights { name: path.display().to_string(), file })
     }
 
@@ -102,28 +102,45 @@ impl WeightSource for GgufWeights {
         &self.name
     }
 
+    fn tensor_names(&self) -> Vec<String> {
+        self.file.tensors().iter().map(|t| t.name.clone()).collect()
+    }
+
     fn contains(&self, gguf_name: &str) -> bool {
         self.file.tensor(gguf_name).is_some()
     }
 
     fn load(&self, gguf_name: &str) -> Result<RawTensor> {
+        let t = self.stored(gguf_name)?;
+        let data = t.to_f32().map_err(|e| self.named(e))?;
+        Ok(RawTensor { shape: t.shape, data })
+    }
+
+    fn stored(&self, gguf_name: &str) -> Result<StoredTensor<'_>> {
         let info = self
             .file
             .tensor(gguf_name)
             .ok_or_else(|| ValidateError::MissingTensor { source_name: self.name.clone(), tensor: gguf_name.into() })?;
-        let err = |message: String| ValidateError::Dequantize {
-            source_name: self.name.clone(),
-            tensor: gguf_name.into(),
-            ty: info.ty.name().into(),
-            message,
-        };
-        let n = usize::try_from(info.n_elements()).map_err(|_| err("too many elements".into()))?;
-        let mut data = Vec::new();
-        data.try_reserve_exact(n).map_err(|e| err(format!("cannot allocate {n} floats: {e}")))?;
-        data.resize(n, 0f32);
-        quantize::dequantize_rows(info.ty, self.file.tensor_data(info), &mut data).map_err(|e| err(e.to_string()))?;
         // GGUF dims are ggml order (ne0 = row length first); ours are outermost first.
-        let shape = info.dims.iter().rev().map(|&d| d as usize).collect();
-        Ok(RawTensor { shape, data })
+        let shape = info.dims.iter().rev().map(|&d| usize::try_from(d).unwrap_or(usize::MAX)).collect();
+        Ok(StoredTensor { shape, ty: info.ty, bytes: self.file.tensor_data(info), name: gguf_name.into() })
+    }
+
+    fn release(&self, gguf_name: &str) {
+        if let Some(info) = self.file.tensor(gguf_name) {
+            self.file.release_tensor(info);
+        }
+    }
+}
+
+impl GgufWeights {
+    /// Fills in the file name of a conversion error.
+    fn named(&self, e: ValidateError) -> ValidateError {
+        match e {
+            ValidateError::Dequantize { tensor, ty, message, .. } => {
+                ValidateError::Dequantize { source_name: self.name.clone(), tensor, ty, message }
+            }
+            other => other,
+        }
     }
 }

@@ -1,11 +1,13 @@
 //! Where weights come from: HF safetensors checkpoints (the reference) or GGUF files. Both hand
-//! out f32 tensors under their GGUF names (`blk.N.attn_q.weight`), in row-major order, outermost
-//! dimension first; the loader fixes layout differences between the two.
+//! out tensors under their GGUF names (`blk.N.attn_q.weight`), in row-major order, outermost
+//! dimension first: as f32 ([`WeightSource::load`], for norms and biases) or as their stored
+//! bytes ([`WeightSource::stored`], for matrices, which stay in their stored type).
 
 pub mod gguf;
 pub mod safetensors;
 
-use crate::error::Result;
+use crate::error::{Result, ValidateError};
+use ::gguf::GgmlType;
 
 /// A tensor converted to f32.
 #[derive(Debug)]
@@ -16,12 +18,89 @@ pub struct RawTensor {
     pub data: Vec<f32>,
 }
 
+/// A tensor's bytes as stored (ggml blocks, or F32/F16/BF16 elements), borrowed from the mapping.
+#[derive(Debug, Clone)]
+pub struct StoredTensor<'a> {
+    /// Row-major shape, outermost first.
+    pub shape: Vec<usize>,
+    /// Element type (safetensors F32/F16/BF16 map to the ggml types of the same name).
+    pub ty: GgmlType,
+    /// The data: whole rows of `ty`.
+    pub bytes: &'a [u8],
+    /// The source and tensor, for messages.
+    pub name: String,
+}
+
+impl<'a> StoredTensor<'a> {
+    /// Elements per row (innermost dimension).
+    pub fn row_len(&self) -> usize {
+        self.shape.last().copied().unwrap_or(0)
+    }
+
+    /// Rows (product of the outer dimensions).
+    pub fn n_rows(&self) -> usize {
+        self.shape.iter().rev().skip(1).product()
+    }
+
+    fn bad(&self, message: String) -> ValidateError {
+        ValidateError::Dequantize { source_name: String::new(), tensor: self.name.clone(), ty: self.ty.name().into(), message }
+    }
+
+    /// Bytes of one row.
+    pub fn row_bytes(&self) -> Result<usize> {
+        self.ty
+            .row_size(self.row_len() as u64)
+            .and_then(|b| usize::try_from(b).ok())
+            .ok_or_else(|| self.bad(format!("rows of {} elements are not whole blocks", self.row_len())))
+    }
+
+    /// Rows `start..start + n` of a matrix, as a tensor of its own (fused projections split by rows).
+    pub fn rows(&self, start: usize, n: usize) -> Result<StoredTensor<'a>> {
+        let rb = self.row_bytes()?;
+        let bytes = self
+            .bytes
+            .get(start * rb..(start + n) * rb)
+            .ok_or_else(|| self.bad(format!("rows {start}..{} beyond {} rows", start + n, self.n_rows())))?;
+        Ok(StoredTensor { shape: vec![n, self.row_len()], ty: self.ty, bytes, name: self.name.clone() })
+    }
+
+    /// Rows `ids` of a matrix converted to f32, `[ids.len(), row_len]` row-major (embedding lookup).
+    pub fn rows_f32(&self, ids: &[u32]) -> Result<Vec<f32>> {
+        let (rb, n) = (self.row_bytes()?, self.row_len());
+        let mut out = vec![0f32; ids.len() * n];
+        for (dst, &id) in out.chunks_exact_mut(n.max(1)).zip(ids) {
+            let id = id as usize;
+            let src = self.bytes.get(id * rb..(id + 1) * rb).ok_or_else(|| self.bad(format!("row {id} beyond {} rows", self.n_rows())))?;
+            quantize::dequantize_rows(self.ty, src, dst).map_err(|e| self.bad(e.to_string()))?;
+        }
+        Ok(out)
+    }
+
+    /// All values converted to f32.
+    pub fn to_f32(&self) -> Result<Vec<f32>> {
+        let n: usize = self.shape.iter().product();
+        let mut data = Vec::new();
+        data.try_reserve_exact(n).map_err(|e| self.bad(format!("cannot allocate {n} floats: {e}")))?;
+        data.resize(n, 0f32);
+        quantize::dequantize_rows(self.ty, self.bytes, &mut data).map_err(|e| self.bad(e.to_string()))?;
+        Ok(data)
+    }
+}
+
 /// A store of named weights.
 pub trait WeightSource {
     /// The file or folder, for messages.
     fn source_name(&self) -> &str;
+    /// Every tensor's GGUF name.
+    fn tensor_names(&self) -> Vec<String>;
     /// Whether a tensor (GGUF name) exists.
     fn contains(&self, gguf_name: &str) -> bool;
-    /// Loads a tensor (GGUF name) as f32.
+    /// Loads a tensor (GGUF name) as f32, with the converter's value transforms applied (Gemma's
+    /// norm + 1): for norms and biases.
     fn load(&self, gguf_name: &str) -> Result<RawTensor>;
+    /// A matrix's stored bytes (GGUF name), with no transform: for linear layers and embeddings.
+    fn stored(&self, gguf_name: &str) -> Result<StoredTensor<'_>>;
+    /// Drops a tensor's mapped pages from the resident set once it was copied (see
+    /// `GgufFile::release_tensor`); a no-op where not supported.
+    fn release(&self, gguf_name: &str);
 }

