@@ -100,7 +100,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.dry_run {
         let mut total = 0;
         if !json {
-            println!("{:<40} {:>16} {:>12}  {}", "job", "bytes", "MiB", "status");
+            println!("{:<40} {:>16} {:>12}  status", "job", "bytes", "MiB");
         }
         for j in &outcome.jobs {
             if j.status == "pending" {
