@@ -100,11 +100,24 @@ mod tests {
 
     #[test]
     fn balanced_by_cost() {
-        let ids = ["a", "b", "c", "d", "e"];
-        let costs = [10, 1, 9, 2, 8];
-        let s = assign(&ids, &costs, 2);
-        let load = |k| ids.iter().enumerate().filter(|(j, _)| s[*j] == k).map(|(j, _)| costs[j]).sum::<u64>();
-        assert_eq!(load(0) + load(1), 30);
-        assert!(load(0).abs_diff(load(1)) <= 2, "{s:?}");
+        let ids = ["a", "b", "c", "d", "e", "f", "g"];
+        let costs = [10, 1, 9, 2, 8, 7, 5];
+        for count in 1..=4 {
+            let s = assign(&ids, &costs, count);
+            let max_load = (0..count).map(|k| (0..ids.len()).filter(|&j| s[j] == k).map(|j| costs[j]).sum::<u64>()).max().unwrap();
+            // the best possible largest load, by trying every assignment
+            let mut best = u64::MAX;
+            for code in 0..count.pow(ids.len() as u32) {
+                let mut load = vec![0; count];
+                let mut c = code;
+                for &cost in &costs {
+                    load[c % count] += cost;
+                    c /= count;
+                }
+                best = best.min(*load.iter().max().unwrap());
+            }
+            assert!(3 * max_load <= 4 * best, "{count} shards: largest load {max_load}, best {best}");
+            assert_eq!(s, assign(&ids, &costs, count), "deterministic");
+        }
     }
 }
