@@ -23,7 +23,7 @@ if ! command -v sbatch >/dev/null || ! command -v munged >/dev/null; then
     apt-get update -q >/dev/null
     apt-get install -y -q slurm-wlm munge >/dev/null
 fi
-step "slurm $(sbatch --version | cut -d' ' -f2), munge $(munged --version 2>&1 | head -1 | cut -d' ' -f1)"
+step "$(sinfo --version 2>/dev/null || echo slurm ?), $(munged --version 2>&1 | head -1 | cut -d' ' -f1)"
 
 TMP=$(mktemp -d /tmp/ggufkit-slurm.XXXXXX)
 HOST=$(hostname -s)
@@ -83,7 +83,7 @@ SlurmctldPidFile=$TMP/slurmctld.pid
 SlurmdPidFile=$TMP/slurmd.pid
 SlurmctldLogFile=$TMP/slurmctld.log
 SlurmdLogFile=$TMP/slurmd.log
-NodeName=$HOST CPUs=$(nproc) State=UNKNOWN
+NodeName=$HOST CPUs=$(nproc) RealMemory=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 512 )) State=UNKNOWN
 PartitionName=test Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
 export SLURM_CONF=$TMP/slurm.conf
@@ -107,7 +107,7 @@ types = ["Q8_0", "Q4_K_M"]
 path = "models/tiny-*"
 EOF
 export GGUFKIT=$BIN
-sbatch --array=0-3 --wait --cpus-per-task=1 --chdir="$TMP" --output="$TMP/task-%a.log" \
+sbatch --array=0-3 --wait --cpus-per-task=1 --mem=1G --chdir="$TMP" --output="$TMP/task-%a.log" \
     "$ROOT/deploy/slurm/batch.sbatch" "$TMP/manifest.toml" >&2
 step "sbatch --array=0-3 --wait finished"
 for i in 0 1 2 3; do
