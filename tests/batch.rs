@@ -357,3 +357,30 @@ fn report_numbers_equal_inspect_validate_plan_and_sha256sum() {
     assert!(md.contains("| tiny-llama | Q4_K_M |"), "{md}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn two_runs_on_one_folder_at_once_share_the_work_and_the_state_file() {
+    let dir = workspace("twice", &["tiny-llama", "tiny-qwen2", "tiny-phi3"]);
+    let m = write_manifest(&dir, "output = \"out\"\ntypes = [\"Q8_0\", \"Q4_K_M\"]\n[[model]]\npath = \"models/tiny-*\"\n");
+    let spawn = || Command::new(ggufkit()).arg("batch").arg(&m).args(["--json", "--threads", "1"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let (a, b) = (spawn(), spawn());
+    let mut finished = Vec::new();
+    for child in [a, b] {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let events: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+        finished.extend(ids(&events, "finished"));
+    }
+    let all: BTreeSet<String> = ["tiny-llama", "tiny-qwen2", "tiny-phi3"].iter().flat_map(|m| ["Q8_0", "Q4_K_M"].map(|t| format!("{m}/{t}"))).collect();
+    // every job finished in one run or the other (a job both ran, one after the other, is fine)
+    assert_eq!(finished.iter().cloned().collect::<BTreeSet<_>>(), all);
+    let out = dir.join("out");
+    let state: Value = serde_json::from_slice(&read(&out.join("batch-state.json"))).expect("the state file is whole JSON");
+    let recorded: BTreeSet<String> = state["finished"].as_object().expect("finished").keys().cloned().collect();
+    assert_eq!(recorded, all);
+    assert_eq!(temp_files(&out), Vec::<String>::new());
+    let (ok, events, err) = batch(&m, &[]);
+    assert!(ok, "{err}");
+    assert_eq!(ids(&events, "skipped"), all, "each recorded output matches its file");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -334,6 +334,8 @@ pub fn run(manifest_path: &Path, opts: &RunOptions, on_event: &mut dyn FnMut(&Ev
                 continue;
             }
         };
+        // what other runs finished since this one started (read again, now that it matters)
+        let (now_known, _) = if opts.force { Default::default() } else { state::read_all(&m.output)? };
         let mut run_now: Vec<usize> = Vec::new();
         for j in pending {
             let job = &all[j];
@@ -342,6 +344,10 @@ pub fn run(manifest_path: &Path, opts: &RunOptions, on_event: &mut dyn FnMut(&Ev
                 fail(&mut outcome, on_event, j, e.clone())?;
             } else if !locks.try_lock(&key) {
                 on_event(&Event::Skipped { id: job.id.clone(), reason: "another process is converting it now".into() });
+                outcome.jobs[j].status = "skipped";
+            } else if let Some(r) = now_known.finished.get(&job.id).filter(|r| stale_reason(r, &job.output, &fp).is_none()) {
+                locks.unlock(&key);
+                on_event(&Event::Skipped { id: job.id.clone(), reason: format!("finished by another run meanwhile (sha256 {})", &r.sha256[..12.min(r.sha256.len())]) });
                 outcome.jobs[j].status = "skipped";
             } else {
                 // a killed run's temporary output (the GGUF writer names it like `write_atomic`)
