@@ -46,14 +46,29 @@ pub fn run(args: Args) -> Result<()> {
         Some(s) => Some(Shard::parse(s)?),
         None => Shard::from_env(|k| std::env::var(k).ok())?,
     };
-    let opts = RunOptions { force: args.force, dry_run: args.dry_run, shard, stop_on_failure: args.stop_on_failure };
+    let opts = RunOptions {
+        force: args.force,
+        dry_run: args.dry_run,
+        shard,
+        stop_on_failure: args.stop_on_failure,
+    };
     let tty = std::io::stderr().is_terminal() && !args.json;
-    let multi = MultiProgress::with_draw_target(if tty { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+    let multi = MultiProgress::with_draw_target(if tty {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
     let overall = multi.add(ProgressBar::new(0));
-    overall.set_style(ProgressStyle::with_template("jobs {pos}/{len} {wide_bar} {msg}").map_err(|e| anyhow!("progress bar template: {e}"))?);
+    overall.set_style(
+        ProgressStyle::with_template("jobs {pos}/{len} {wide_bar} {msg}")
+            .map_err(|e| anyhow!("progress bar template: {e}"))?,
+    );
     let current = multi.add(ProgressBar::new(0));
     current.set_style(
-        ProgressStyle::with_template("pass [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} ETA {eta}").map_err(|e| anyhow!("progress bar template: {e}"))?,
+        ProgressStyle::with_template(
+            "pass [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} ETA {eta}",
+        )
+        .map_err(|e| anyhow!("progress bar template: {e}"))?,
     );
     let json = args.json;
     let mut on_event = |e: &Event| {
@@ -69,10 +84,17 @@ pub fn run(args: Args) -> Result<()> {
                 current.set_position(p.bytes);
             }
             Event::Started { id, .. } => overall.set_message(id.clone()),
-            Event::Finished { id, size_bytes, seconds, .. } => {
+            Event::Finished {
+                id,
+                size_bytes,
+                seconds,
+                ..
+            } => {
                 overall.inc(1);
                 if !json {
-                    multi.suspend(|| eprintln!("finished {id}: {} in {seconds:.2} s", mib(*size_bytes)));
+                    multi.suspend(|| {
+                        eprintln!("finished {id}: {} in {seconds:.2} s", mib(*size_bytes))
+                    });
                 }
             }
             Event::Failed { id, error } => {
@@ -90,7 +112,10 @@ pub fn run(args: Args) -> Result<()> {
     };
     let outcome = match args.threads {
         Some(n) => {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build().context("building the thread pool")?;
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .build()
+                .context("building the thread pool")?;
             pool.install(|| batch::run(&args.manifest, &opts, &mut on_event))
         }
         None => batch::run(&args.manifest, &opts, &mut on_event),
@@ -107,30 +132,58 @@ pub fn run(args: Args) -> Result<()> {
                 total += j.predicted_bytes.unwrap_or(0);
             }
             if !json {
-                let bytes = j.predicted_bytes.map(|b| b.to_string()).unwrap_or_else(|| "cannot plan".into());
+                let bytes = j
+                    .predicted_bytes
+                    .map(|b| b.to_string())
+                    .unwrap_or_else(|| "cannot plan".into());
                 let mb = j.predicted_bytes.map(mib).unwrap_or_default();
                 let shard = j.shard.map(|s| format!(" (shard {s})")).unwrap_or_default();
-                println!("{:<40} {:>16} {:>12}  {}{shard} -> {}", j.id, bytes, mb, j.status, j.output.display());
+                println!(
+                    "{:<40} {:>16} {:>12}  {}{shard} -> {}",
+                    j.id,
+                    bytes,
+                    mb,
+                    j.status,
+                    j.output.display()
+                );
             }
         }
         if json {
-            println!("{}", serde_json::json!({"event": "dry_run", "jobs": outcome.jobs, "bytes_to_write": total}));
+            println!(
+                "{}",
+                serde_json::json!({"event": "dry_run", "jobs": outcome.jobs, "bytes_to_write": total})
+            );
         } else {
-            println!("disk needed for pending jobs: {total} bytes ({})", mib(total));
+            println!(
+                "disk needed for pending jobs: {total} bytes ({})",
+                mib(total)
+            );
         }
         return Ok(());
     }
-    let report = crate::report::write_for_batch(&outcome.output_dir).context("writing the report")?;
+    let report =
+        crate::report::write_for_batch(&outcome.output_dir).context("writing the report")?;
     if json {
-        println!("{}", serde_json::json!({"event": "done", "failed": outcome.failed, "state_file": outcome.state_file, "report": report}));
+        println!(
+            "{}",
+            serde_json::json!({"event": "done", "failed": outcome.failed, "state_file": outcome.state_file, "report": report})
+        );
     } else {
         for p in &report {
             eprintln!("report: {}", p.display());
         }
     }
     if !outcome.failed.is_empty() {
-        let list: Vec<String> = outcome.failed.iter().map(|f| format!("  {}: {}", f.id, f.error)).collect();
-        return Err(anyhow!("{} job(s) failed:\n{}", outcome.failed.len(), list.join("\n")));
+        let list: Vec<String> = outcome
+            .failed
+            .iter()
+            .map(|f| format!("  {}: {}", f.id, f.error))
+            .collect();
+        return Err(anyhow!(
+            "{} job(s) failed:\n{}",
+            outcome.failed.len(),
+            list.join("\n")
+        ));
     }
     Ok(())
 }
