@@ -100,6 +100,20 @@ fn convert_single(model: &Path, ty: &str, dir: &Path) -> PathBuf {
     out
 }
 
+/// Each job's output in `dir/out` (ids `model/TYPE`) equals `ggufkit convert -t TYPE` of the model.
+fn assert_outputs_equal_single_conversions(dir: &Path, jobs: &[String]) {
+    let reference = dir.join("single");
+    for id in jobs {
+        let (model, ty) = id.split_once('/').expect("model/TYPE");
+        let name = format!("{model}-{ty}.gguf");
+        let single = convert_single(&dir.join("models").join(model), ty, &reference);
+        assert!(
+            read(&dir.join("out").join(&name)) == read(&single),
+            "{name} differs from `convert -t {ty}`"
+        );
+    }
+}
+
 #[test]
 fn dry_run_sizes_equal_the_produced_files() {
     let dir = workspace("dry", &["tiny-llama", "tiny-phi3", "tiny-gemma2"]);
@@ -233,21 +247,11 @@ fn a_run_killed_mid_pass_resumes_without_stray_files() {
             Vec::<String>::new(),
             "stray temporary files"
         );
-        let reference = dir.join("single");
-        for model in models {
-            for ty in types {
-                let name = format!("{model}-{ty}.gguf");
-                assert!(
-                    read(&out.join(&name))
-                        == read(&convert_single(
-                            &dir.join("models").join(model),
-                            ty,
-                            &reference
-                        )),
-                    "{name} differs from `convert -t {ty}`"
-                );
-            }
-        }
+        let jobs: Vec<String> = models
+            .iter()
+            .flat_map(|m| types.iter().map(move |t| format!("{m}/{t}")))
+            .collect();
+        assert_outputs_equal_single_conversions(&dir, &jobs);
         // only expected files: outputs, Modelfiles, state, locks, report
         for e in std::fs::read_dir(&out).expect("ls") {
             let n = e.expect("entry").file_name().to_string_lossy().into_owned();
@@ -423,20 +427,7 @@ fn shards_cover_every_job_exactly_once_and_merge_into_one_report() {
         .collect();
     assert_eq!(rows.len(), all.len(), "{rows:?}");
     assert_eq!(rows.into_iter().collect::<BTreeSet<_>>(), all);
-    let reference = dir.join("single");
-    for id in &all {
-        let (model, ty) = id.split_once('/').unwrap();
-        let name = format!("{model}-{ty}.gguf");
-        assert!(
-            read(&out.join(&name))
-                == read(&convert_single(
-                    &dir.join("models").join(model),
-                    ty,
-                    &reference
-                )),
-            "{name}"
-        );
-    }
+    assert_outputs_equal_single_conversions(&dir, &all.iter().cloned().collect::<Vec<_>>());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
