@@ -119,7 +119,8 @@ fn dry_run_sizes_equal_the_produced_files() {
     let dir = workspace("dry", &["tiny-llama", "tiny-phi3", "tiny-gemma2"]);
     let m = write_manifest(
         &dir,
-        "output = \"out\"\ntypes = [\"Q4_K_M\", \"Q8_0\", \"F16\", \"BF16\", \"F32\", \"Q3_K_S\", \"Q5_0\"]\n\
+        "output = \"out\"\nname = \"{type}/{model}.{type}.gguf\"\nmodelfile = false\n\
+         types = [\"Q4_K_M\", \"Q8_0\", \"F16\", \"BF16\", \"F32\", \"Q3_K_S\", \"Q5_0\"]\n\
          [[model]]\npath = \"models/tiny-*\"\n",
     );
     let (ok, events, err) = batch(&m, &["--dry-run"]);
@@ -138,6 +139,23 @@ fn dry_run_sizes_equal_the_produced_files() {
     for j in jobs {
         let predicted = j["predicted_bytes"].as_u64().expect("predicted size");
         let out = PathBuf::from(j["output"].as_str().expect("output"));
+        let (id, ty) = (
+            j["id"].as_str().unwrap(),
+            out.parent().unwrap().file_name().unwrap(),
+        );
+        assert_eq!(
+            format!(
+                "{}.{}.gguf",
+                id.split('/').next().unwrap(),
+                ty.to_string_lossy()
+            ),
+            out.file_name().unwrap().to_string_lossy(),
+            "name template"
+        );
+        assert!(
+            !out.with_extension("Modelfile").exists(),
+            "modelfile = false"
+        );
         let actual = std::fs::metadata(&out)
             .unwrap_or_else(|e| panic!("{}: {e}", out.display()))
             .len();
@@ -145,6 +163,12 @@ fn dry_run_sizes_equal_the_produced_files() {
         total += predicted;
     }
     assert_eq!(dry["bytes_to_write"].as_u64(), Some(total));
+    // the report finds the outputs in their subfolders
+    let report: Value =
+        serde_json::from_slice(&read(&dir.join("out/report.json"))).expect("report JSON");
+    for r in report.as_array().expect("rows") {
+        assert!(r["n_params"].as_u64().is_some_and(|n| n > 0), "{r}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

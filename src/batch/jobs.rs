@@ -32,6 +32,8 @@ pub struct Job {
     pub file_type: FileType,
     /// The output file.
     pub output: PathBuf,
+    /// The output file's path in the output folder (the name template's expansion).
+    pub relative_output: String,
     /// The exact size of the output, predicted from headers; `None` when the model cannot be
     /// planned (the job will fail with the reason).
     pub predicted_bytes: Option<u64>,
@@ -179,6 +181,7 @@ pub fn jobs(m: &Manifest, models: &[(Model, Vec<FileType>)]) -> Vec<Job> {
                 model: mi,
                 file_type: ft,
                 output: m.output.join(file_name(&m.name, &model.name, ft)),
+                relative_output: file_name(&m.name, &model.name, ft),
                 predicted_bytes,
                 plan_error,
             });

@@ -442,11 +442,7 @@ pub fn run(
         let mut run_now: Vec<usize> = Vec::new();
         for j in pending {
             let job = &all[j];
-            let key = job
-                .output
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let key = job.relative_output.clone();
             if let Some(e) = &job.plan_error {
                 fail(&mut outcome, on_event, j, e.clone())?;
             } else if !locks.try_lock(&key) {
@@ -480,13 +476,7 @@ pub fn run(
         }
         let unlock_all = |js: &[usize]| {
             for &j in js {
-                locks.unlock(
-                    &all[j]
-                        .output
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                );
+                locks.unlock(&all[j].relative_output);
             }
         };
         // the pass writes all its outputs at once: they must fit together
@@ -514,6 +504,16 @@ pub fn run(
                 output: all[j].output.clone(),
                 predicted_bytes: all[j].predicted_bytes.unwrap_or(0),
             });
+        }
+        // a name template may put outputs in subfolders
+        for &j in &run_now {
+            if let Some(parent) = all[j].output.parent() {
+                std::fs::create_dir_all(parent).map_err(|source| BatchError::Io {
+                    path: parent.to_path_buf(),
+                    op: "create the output folder",
+                    source,
+                })?;
+            }
         }
         let outputs: Vec<Output> = run_now
             .iter()
@@ -566,11 +566,7 @@ pub fn run(
                 id: job.id.clone(),
                 model: model.name.clone(),
                 file_type: job.file_type.name().to_string(),
-                file: job
-                    .output
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
+                file: job.relative_output.clone(),
                 size_bytes: s.size_bytes,
                 sha256: hash.clone(),
                 n_params: s.n_params,
