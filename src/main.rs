@@ -3,11 +3,13 @@
 use clap::{Parser, Subcommand};
 
 mod arch;
+mod batch;
 mod cmd;
 mod convert;
 mod input;
 mod tokenizer;
 mod plan;
+mod report;
 
 #[derive(Parser)]
 #[command(name = "ggufkit", version, about = "Hugging Face checkpoints to GGUF for llama.cpp and Ollama")]
@@ -30,6 +32,10 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Perplexity and KL divergence of quantized files against a reference model.
     Validate(cmd::validate::Args),
+    /// Convert many models × types from a TOML manifest: resumable, sharded on job arrays, with a report.
+    Batch(cmd::batch::Args),
+    /// Size report (size, bits/weight, sha256, …) of GGUF files or of batch output folders.
+    Report(cmd::report::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +47,8 @@ fn main() -> std::process::ExitCode {
         Command::Quantize(args) => cmd::quantize::run(args),
         Command::Plan(args) => cmd::plan::run(args),
         Command::Validate(args) => cmd::validate::run(args),
+        Command::Batch(args) => cmd::batch::run(args),
+        Command::Report(args) => cmd::report::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,4 +1,4 @@
-//! `ggufkit convert MODEL_DIR -t TYPE [-o OUT] [--imatrix FILE] [--threads N] [--force] [--json]`.
+//! `ggufkit convert MODEL_DIR -t TYPE[,TYPE…] [-o OUT] [--imatrix FILE] [--threads N] [--force] [--json]`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -15,10 +15,12 @@ pub struct Args {
     /// The Hugging Face model folder (config.json, *.safetensors, tokenizer files).
     pub model_dir: PathBuf,
     /// Output type: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S/M/L, Q4_K_S/M,
-    /// Q5_K_S/M, Q6_K.
+    /// Q5_K_S/M, Q6_K. Several, comma-separated (`Q4_K_M,Q8_0`), convert each tensor once and
+    /// write one file per type into the `-o` folder.
     #[arg(short = 't', long = "type", default_value = "F16")]
     pub ty: String,
-    /// Output file, or folder for the default name `<model-dir-name>-<TYPE>.gguf`.
+    /// Output file, or folder for the default name `<model-dir-name>-<TYPE>.gguf` (a folder with
+    /// several types).
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
     /// Importance matrix (llama-imatrix output, .dat or .gguf) for the quantized types.
@@ -41,7 +43,14 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let file_type = FileType::from_name(&args.ty).ok_or_else(|| convert::ConvertError::UnknownType(args.ty.clone()))?;
+    let mut types = Vec::new();
+    for name in args.ty.split(',').map(str::trim) {
+        let ft = FileType::from_name(name).ok_or_else(|| convert::ConvertError::UnknownType(name.to_string()))?;
+        if !types.contains(&ft) {
+            types.push(ft);
+        }
+    }
+    let file_type = types.first().copied().ok_or_else(|| convert::ConvertError::UnknownType(args.ty.clone()))?;
     let opts = Options {
         model_dir: args.model_dir.clone(),
         file_type,
@@ -60,18 +69,26 @@ pub fn run(args: Args) -> Result<()> {
         bar.set_position(p.bytes);
         bar.set_message(format!("tensors {}/{}", p.tensors, p.total_tensors));
     };
+    let outputs = convert::outputs_for(&opts, &types)?;
     let result = match args.threads {
         Some(n) => {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build().context("building the thread pool")?;
-            pool.install(|| convert::convert(&opts, &mut on_progress))
+            pool.install(|| convert::convert_many(&opts, &outputs, &mut on_progress))
         }
-        None => convert::convert(&opts, &mut on_progress),
+        None => convert::convert_many(&opts, &outputs, &mut on_progress),
     };
     bar.finish_and_clear();
-    let summary = result?;
+    let summaries = result?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
+        // one type: the summary object as before; several: an array of them
+        match summaries.as_slice() {
+            [one] => println!("{}", serde_json::to_string_pretty(one)?),
+            all => println!("{}", serde_json::to_string_pretty(all)?),
+        }
+        return Ok(());
+    }
+    for summary in &summaries {
+        let modelfile = summary.modelfile.as_deref().unwrap_or(summary.output.as_path()).display();
         println!(
             "{}: {} {}, {:.2} MiB, {:.2} bits/weight, {} tensors, {:.2} s (Modelfile: {}; next: ollama create NAME -f {})",
             summary.output.display(),
@@ -81,8 +98,8 @@ pub fn run(args: Args) -> Result<()> {
             summary.bits_per_weight,
             summary.n_tensors,
             summary.seconds,
-            summary.modelfile.display(),
-            summary.modelfile.display(),
+            modelfile,
+            modelfile,
         );
     }
     Ok(())

@@ -75,6 +75,14 @@ pub enum ConvertError {
     /// The output exists and `--force` was not given.
     #[error("{0}: already exists (use --force to overwrite)")]
     OutputExists(PathBuf),
+
+    /// Several types asked with `-o` naming a file rather than a folder.
+    #[error("{0}: several types need an output folder for their `<model>-<TYPE>.gguf` files, not a file name (create the folder or drop -o)")]
+    MultiTypeOutput(PathBuf),
+
+    /// Two outputs of one conversion name the same file.
+    #[error("{0}: named twice as an output of one conversion (each type needs its own file)")]
+    DuplicateOutput(PathBuf),
     /// The type policy failed.
     #[error("type policy: {0}")]
     Policy(String),

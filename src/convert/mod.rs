@@ -60,8 +60,9 @@ pub struct Options {
 pub struct Summary {
     /// The GGUF file.
     pub output: PathBuf,
-    /// The Ollama Modelfile written next to it.
-    pub modelfile: PathBuf,
+    /// The Ollama Modelfile written next to it (none when not asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modelfile: Option<PathBuf>,
     /// File type name (`Q4_K_M`).
     pub file_type: String,
     /// `general.architecture`.
@@ -113,10 +114,10 @@ impl Planned {
         self.dims.iter().product()
     }
 
-    /// Bytes of this tensor's data in the output.
-    fn out_bytes(&self) -> u64 {
+    /// Bytes of this tensor's data when written as `ty`.
+    fn out_bytes_as(&self, ty: GgmlType) -> u64 {
         let n_per_row = self.dims.first().copied().unwrap_or(1).max(1);
-        self.ty.row_size(n_per_row).unwrap_or(0) * (self.n_elements() / n_per_row)
+        ty.row_size(n_per_row).unwrap_or(0) * (self.n_elements() / n_per_row)
     }
 }
 
@@ -192,7 +193,7 @@ fn open_imatrix(p: &Path) -> Result<ImatrixFile, ConvertError> {
     Ok(m)
 }
 
-fn plan(opts: &Options) -> Result<Plan, ConvertError> {
+fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
     let dir = &opts.model_dir;
     if !dir.is_dir() {
         return Err(ConvertError::MissingFile { path: dir.clone(), what: "model folder" });
@@ -205,7 +206,7 @@ fn plan(opts: &Options) -> Result<Plan, ConvertError> {
     let hp = Hparams::new(&config)?;
     let dims = Dims::new(&hp)?;
     let ckpt = Checkpoint::open(dir)?;
-    let outtype = intermediate_type(opts.file_type);
+    let outtype = intermediate_type(file_type);
 
     let (extra, extra_keys) = (spec.extra)(&hp, spec.name)?;
     let mut tensors: Vec<Planned> = extra
@@ -266,8 +267,8 @@ fn plan(opts: &Options) -> Result<Plan, ConvertError> {
         };
         set_key(&mut metadata, k, v);
     }
-    let converter_ftype = match opts.file_type {
-        FileType::AllF32 | FileType::MostlyBF16 => opts.file_type,
+    let converter_ftype = match file_type {
+        FileType::AllF32 | FileType::MostlyBF16 => file_type,
         _ => FileType::MostlyF16,
     };
     for (k, v) in arch::model_params(spec, &hp, converter_ftype.id())? {
@@ -282,7 +283,7 @@ fn plan(opts: &Options) -> Result<Plan, ConvertError> {
     let imatrix = opts.imatrix.as_deref().map(open_imatrix).transpose()?;
 
     // The quantized types: llama-quantize's view of the converter's F16 file.
-    if !matches!(opts.file_type, FileType::AllF32 | FileType::MostlyF16 | FileType::MostlyBF16) {
+    if !matches!(file_type, FileType::AllF32 | FileType::MostlyF16 | FileType::MostlyBF16) {
         let model = ModelInfo {
             arch: spec.name.to_string(),
             n_layer: dims.n_layer as u32,
@@ -291,7 +292,7 @@ fn plan(opts: &Options) -> Result<Plan, ConvertError> {
             n_head_kv: dims.n_head_kv as u32,
         };
         let options = PolicyOptions { has_imatrix: opts.imatrix.is_some(), ..PolicyOptions::default() };
-        let policy = TypePolicy::new(opts.file_type, options, &model).map_err(|e| ConvertError::Policy(e.to_string()))?;
+        let policy = TypePolicy::new(file_type, options, &model).map_err(|e| ConvertError::Policy(e.to_string()))?;
         let refs: Vec<TensorRef> = tensors.iter().map(|t| TensorRef { name: &t.name, dims: &t.dims, ty: t.conv }).collect();
         let choices = policy.choose_types(&refs).map_err(|e| ConvertError::Policy(e.to_string()))?;
         for (t, c) in tensors.iter_mut().zip(choices) {
@@ -302,13 +303,23 @@ fn plan(opts: &Options) -> Result<Plan, ConvertError> {
         let mut slots: Vec<Option<Planned>> = tensors.into_iter().map(Some).collect();
         tensors = order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)).collect();
         // llama-quantize copies the metadata, then edits it (remove + append) as this does
-        quantize::metadata::apply_quantize_edits(&mut metadata, opts.file_type, imatrix.as_ref().zip(opts.imatrix.as_deref()));
+        quantize::metadata::apply_quantize_edits(&mut metadata, file_type, imatrix.as_ref().zip(opts.imatrix.as_deref()));
     }
     Ok(Plan { spec, metadata, tensors, ckpt, imatrix })
 }
 
-/// Produces one tensor's data, slab by slab, into the [`Pipe`] to the writer thread.
-fn write_tensor(pipe: &mut Pipe, ckpt: &Checkpoint, t: &Planned, imatrix: Option<&[f32]>, buf: &mut Vec<u8>) -> Result<(), ConvertError> {
+/// One output of a shared pass: its file type, its per-tensor types (in the pass's tensor order)
+/// and its pipe to a writer thread.
+struct Sink {
+    file_type: FileType,
+    types: Vec<GgmlType>,
+    pipe: Pipe,
+}
+
+/// Produces one tensor's data, slab by slab, into every sink's [`Pipe`]: each slab of the
+/// checkpoint is read, transformed and rounded to the converter type once, then copied (outputs
+/// that keep the converter type) or quantized (the others) for each output in turn.
+fn write_tensor(sinks: &mut [Sink], i: usize, ckpt: &Checkpoint, t: &Planned, imatrix: Option<&[f32]>, buf: &mut Vec<u8>) -> Result<(), ConvertError> {
     let n_per_row = t.dims.first().copied().unwrap_or(1) as usize;
     let n_rows = (t.n_elements() as usize).checked_div(n_per_row).unwrap_or(0);
     let computed_bytes: Vec<u8>;
@@ -338,29 +349,29 @@ fn write_tensor(pipe: &mut Pipe, ckpt: &Checkpoint, t: &Planned, imatrix: Option
     while r < n_rows {
         let nr = slab_rows.min(n_rows - r);
         let non_finite = |index| ConvertError::NonFinite { path: path.clone(), tensor: t.hf_name.clone(), index };
-        let slab = if t.ty == t.conv {
-            let mut out = pipe.buffer();
-            out.resize(nr * conv_row_bytes, 0);
-            stage.convert_rows(r, &mut out).map_err(non_finite)?;
-            out
-        } else {
-            buf.resize(nr * conv_row_bytes, 0);
-            stage.convert_rows(r, buf).map_err(non_finite)?;
-            let row_size = t.ty.row_size(n_per_row as u64).unwrap_or(0) as usize;
-            let mut out = pipe.buffer();
-            out.resize(nr * row_size, 0);
-            let source = match t.conv {
-                GgmlType::F32 => quantize::Source::F32(buf),
-                GgmlType::BF16 => quantize::Source::BF16(buf),
-                _ => quantize::Source::F16(buf),
-            };
-            quantize::quantize_tensor(t.ty, source, n_per_row, imatrix, &mut out).map_err(|source| match source {
-                quantize::QuantizeError::NonFinite { index } => non_finite(r * n_per_row + index),
-                source => ConvertError::Quantize { tensor: t.hf_name.clone(), gguf: t.name.clone(), source },
-            })?;
-            out
-        };
-        pipe.send(slab)?;
+        buf.resize(nr * conv_row_bytes, 0);
+        stage.convert_rows(r, buf).map_err(non_finite)?;
+        for sink in sinks.iter_mut() {
+            let ty = sink.types[i];
+            let mut out = sink.pipe.buffer();
+            if ty == t.conv {
+                out.clear();
+                out.extend_from_slice(buf);
+            } else {
+                let row_size = ty.row_size(n_per_row as u64).unwrap_or(0) as usize;
+                out.resize(nr * row_size, 0);
+                let source = match t.conv {
+                    GgmlType::F32 => quantize::Source::F32(buf),
+                    GgmlType::BF16 => quantize::Source::BF16(buf),
+                    _ => quantize::Source::F16(buf),
+                };
+                quantize::quantize_tensor(ty, source, n_per_row, imatrix, &mut out).map_err(|source| match source {
+                    quantize::QuantizeError::NonFinite { index } => non_finite(r * n_per_row + index),
+                    source => ConvertError::Quantize { tensor: t.hf_name.clone(), gguf: t.name.clone(), source },
+                })?;
+            }
+            sink.pipe.send(out)?;
+        }
         r += nr;
         // the checkpoint rows below `consumed` are done with: drop their pages now, so that the
         // resident part of the mapping stays about one slab whatever the tensor's size
@@ -412,39 +423,45 @@ fn writer_loop(mut w: GgufWriter, full: std::sync::mpsc::Receiver<Vec<u8>>, empt
     Ok(w)
 }
 
-/// Converts and quantizes every tensor in file order into the pipe, reporting progress.
-fn produce(plan: &Plan, opts: &Options, pipe: &mut Pipe, on_progress: &mut dyn FnMut(Progress)) -> Result<(), ConvertError> {
-    let mut buf = Vec::new();
-    let mut written = 0u64;
-    let total_bytes: u64 = plan.tensors.iter().map(Planned::out_bytes).sum();
-    let total_tensors = plan.tensors.len();
-    on_progress(Progress { bytes: 0, total_bytes, tensors: 0, total_tensors });
-    for (i, t) in plan.tensors.iter().enumerate() {
-        // llama-quantize: the entry of the same name when it has ne0 values (the token embedding
-        // never has usable data: a size mismatch there is ignored, elsewhere an error)
-        let im = plan.imatrix.as_ref().and_then(|m| m.get(&t.name));
-        let im = match im {
-            Some(v) if v.len() as u64 != t.dims.first().copied().unwrap_or(0) => {
-                if t.name == "token_embd.weight" {
-                    None
-                } else {
-                    return Err(ConvertError::Imatrix {
-                        path: opts.imatrix.clone().unwrap_or_default(),
-                        reason: format!("entry `{}` has {} values, expected {} for tensor shape {:?}", t.name, v.len(), t.dims[0], t.dims),
-                    });
-                }
+/// The importance data llama-quantize uses for a tensor: the entry of the same name when it has
+/// ne0 values (the token embedding never has usable data: a size mismatch there is ignored,
+/// elsewhere an error).
+fn imatrix_for<'m>(plan: &'m Plan, opts: &Options, t: &Planned) -> Result<Option<&'m [f32]>, ConvertError> {
+    match plan.imatrix.as_ref().and_then(|m| m.get(&t.name)) {
+        Some(v) if v.len() as u64 != t.dims.first().copied().unwrap_or(0) => {
+            if t.name == "token_embd.weight" {
+                Ok(None)
+            } else {
+                Err(ConvertError::Imatrix {
+                    path: opts.imatrix.clone().unwrap_or_default(),
+                    reason: format!("entry `{}` has {} values, expected {} for tensor shape {:?}", t.name, v.len(), t.dims[0], t.dims),
+                })
             }
-            other => other,
-        };
-        if t.ty != t.conv && im.is_none() && quantize::policy::requires_imatrix(&t.name, t.ty, opts.file_type) {
-            return Err(ConvertError::Imatrix {
-                path: opts.imatrix.clone().unwrap_or_default(),
-                reason: format!("tensor `{}`: quantizing to {} needs importance data for it (--imatrix)", t.name, t.ty.name()),
-            });
         }
-        write_tensor(pipe, &plan.ckpt, t, if t.ty != t.conv { im } else { None }, &mut buf)?;
-        written += t.out_bytes();
-        on_progress(Progress { bytes: written, total_bytes, tensors: i + 1, total_tensors });
+        other => Ok(other),
+    }
+}
+
+/// Converts every tensor of `plan` once, in file order, into every sink; `progress` counts the
+/// bytes of all outputs of all passes.
+fn produce(plan: &Plan, opts: &Options, sinks: &mut [Sink], progress: &mut ProgressCounter<'_>) -> Result<(), ConvertError> {
+    let mut buf = Vec::new();
+    for (i, t) in plan.tensors.iter().enumerate() {
+        let im = imatrix_for(plan, opts, t)?;
+        let mut needs_im = false;
+        for sink in sinks.iter() {
+            let ty = sink.types[i];
+            if ty != t.conv && im.is_none() && quantize::policy::requires_imatrix(&t.name, ty, sink.file_type) {
+                return Err(ConvertError::Imatrix {
+                    path: opts.imatrix.clone().unwrap_or_default(),
+                    reason: format!("tensor `{}`: quantizing to {} needs importance data for it (--imatrix)", t.name, ty.name()),
+                });
+            }
+            needs_im |= ty != t.conv;
+        }
+        write_tensor(sinks, i, &plan.ckpt, t, if needs_im { im } else { None }, &mut buf)?;
+        let bytes: u64 = sinks.iter().map(|s| t.out_bytes_as(s.types[i])).sum();
+        progress.advance(bytes, 1);
     }
     Ok(())
 }
@@ -462,57 +479,167 @@ pub struct Progress {
     pub total_tensors: usize,
 }
 
-/// Converts a model (see the module documentation), reporting progress to `on_progress`.
-pub fn convert(opts: &Options, on_progress: &mut dyn FnMut(Progress)) -> Result<Summary, ConvertError> {
-    let started = Instant::now();
-    let out = output_path(opts);
-    if out.exists() && !opts.force {
-        return Err(ConvertError::OutputExists(out));
-    }
-    let plan = plan(opts)?;
+/// Progress over all outputs of a conversion.
+struct ProgressCounter<'a> {
+    done: Progress,
+    report: &'a mut dyn FnMut(Progress),
+}
 
-    let specs: Vec<TensorSpec> = plan.tensors.iter().map(|t| TensorSpec::new(t.name.clone(), &t.dims, t.ty)).collect();
-    let w = GgufWriter::create(&out, &plan.metadata, &specs)?;
-    // Output I/O runs on its own thread, concurrently with converting and quantizing the next
-    // slabs (rayon's threads); the bounded channel keeps the slabs in flight to PIPE_DEPTH.
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel(PIPE_DEPTH);
-    let (empty_tx, empty_rx) = std::sync::mpsc::channel();
-    let (produced, writer) = std::thread::scope(|s| {
-        let writer = s.spawn(move || writer_loop(w, full_rx, empty_tx));
-        let mut pipe = Pipe { full: full_tx, empty: empty_rx };
-        let produced = produce(&plan, opts, &mut pipe, on_progress);
-        drop(pipe); // hang up: the writer drains what is queued and returns
-        (produced, writer.join())
-    });
-    // The writer's own error first: a producer that saw it stop only reports WriterStopped. A
-    // writer dropped unfinished removes its temporary file.
-    let w = match (produced, writer) {
-        (_, Err(_)) => return Err(ConvertError::WriterStopped),
-        (_, Ok(Err(e))) | (Err(e), Ok(Ok(_))) => return Err(e),
-        (Ok(()), Ok(Ok(w))) => w,
-    };
-    // without --force a file that appeared at `out` meanwhile (a second conversion to the same
-    // path) is never replaced: of two racing conversions one wins, the other errors
-    if opts.force {
-        w.finish()?;
-    } else {
-        w.finish_new().map_err(|e| match e {
-            gguf::GgufError::OutputExists { path } => ConvertError::OutputExists(path),
-            e => e.into(),
-        })?;
+impl ProgressCounter<'_> {
+    fn advance(&mut self, bytes: u64, tensors: usize) {
+        self.done.bytes += bytes;
+        self.done.tensors += tensors;
+        (self.report)(self.done);
     }
-    let size_bytes = std::fs::metadata(&out).map_err(|source| ConvertError::Io { path: out.clone(), source })?.len();
-    let modelfile = modelfile::write(&out, &plan.metadata).map_err(|source| ConvertError::Io { path: modelfile::path_for(&out), source })?;
-    let n_params: u64 = plan.tensors.iter().map(Planned::n_elements).sum();
-    Ok(Summary {
-        output: out,
-        modelfile,
-        file_type: opts.file_type.name().to_string(),
-        architecture: plan.spec.name.to_string(),
-        n_tensors: plan.tensors.len(),
-        n_params,
-        size_bytes,
-        bits_per_weight: if n_params > 0 { size_bytes as f64 * 8.0 / n_params as f64 } else { 0.0 },
-        seconds: started.elapsed().as_secs_f64(),
-    })
+}
+
+/// One output of [`convert_many`].
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Its file type.
+    pub file_type: FileType,
+    /// The GGUF file to write.
+    pub path: PathBuf,
+    /// Also write the Ollama Modelfile `<stem>.Modelfile` next to it.
+    pub modelfile: bool,
+}
+
+/// Resolves the outputs of `convert -t A,B,…`: one type → as [`output_path`]; several types → each
+/// `<model-dir-name>-<TYPE>.gguf` in the folder `-o` names (or the current folder).
+pub fn outputs_for(opts: &Options, types: &[FileType]) -> Result<Vec<Output>, ConvertError> {
+    if let [ft] = types {
+        let one = Options { file_type: *ft, ..opts.clone() };
+        return Ok(vec![Output { file_type: *ft, path: output_path(&one), modelfile: true }]);
+    }
+    let dir = match &opts.output {
+        None => PathBuf::new(),
+        Some(p) if p.is_dir() => p.clone(),
+        Some(p) => return Err(ConvertError::MultiTypeOutput(p.clone())),
+    };
+    Ok(types.iter().map(|&ft| Output { file_type: ft, path: dir.join(default_file_name(&opts.model_dir, ft)), modelfile: true }).collect())
+}
+
+/// The exact size in bytes of the file `convert` writes for `file_type`, from the checkpoint's
+/// headers, the config and the tokenizer only (no tensor data is read).
+pub fn predicted_size(opts: &Options, file_type: FileType) -> Result<u64, ConvertError> {
+    let plan = plan(opts, file_type)?;
+    let specs: Vec<TensorSpec> = plan.tensors.iter().map(|t| TensorSpec::new(t.name.clone(), &t.dims, t.ty)).collect();
+    Ok(gguf::layout(&plan.metadata, &specs)?.file_size)
+}
+
+/// Whether two plans can share one pass: the same tensors in the same order with the same
+/// converter types (all quantized types share llama-quantize's order and the F16 rounding; F32,
+/// F16 and BF16 outputs each need their own pass).
+fn same_pass(a: &Plan, b: &Plan) -> bool {
+    a.tensors.len() == b.tensors.len() && a.tensors.iter().zip(&b.tensors).all(|(x, y)| x.name == y.name && x.conv == y.conv)
+}
+
+/// Converts a model into several outputs, reading and converting each checkpoint tensor once per
+/// pass: all quantized outputs share one pass (each output is the file a single-type conversion
+/// writes, byte for byte), float outputs of another rounding get a pass of their own.
+/// `opts.file_type` and `opts.output` are not used: `outputs` says what to write.
+pub fn convert_many(opts: &Options, outputs: &[Output], on_progress: &mut dyn FnMut(Progress)) -> Result<Vec<Summary>, ConvertError> {
+    for (k, o) in outputs.iter().enumerate() {
+        if outputs[..k].iter().any(|p| p.path == o.path) {
+            return Err(ConvertError::DuplicateOutput(o.path.clone()));
+        }
+        if o.path.exists() && !opts.force {
+            return Err(ConvertError::OutputExists(o.path.clone()));
+        }
+    }
+    // Plan every output (headers only), then group the outputs that can share a pass; a pass
+    // reads the checkpoint through its first plan.
+    struct Member {
+        index: usize,
+        types: Vec<GgmlType>,
+        metadata: Vec<(String, Value)>,
+    }
+    let mut groups: Vec<(Plan, Vec<Member>)> = Vec::new();
+    for (index, o) in outputs.iter().enumerate() {
+        let p = plan(opts, o.file_type)?;
+        let member = Member { index, types: p.tensors.iter().map(|t| t.ty).collect(), metadata: p.metadata.clone() };
+        match groups.iter_mut().find(|(g, _)| same_pass(g, &p)) {
+            Some((_, members)) => members.push(member),
+            None => groups.push((p, vec![member])),
+        }
+    }
+    let total_bytes: u64 = groups
+        .iter()
+        .flat_map(|(p, members)| members.iter().map(move |m| p.tensors.iter().zip(&m.types).map(|(t, &ty)| t.out_bytes_as(ty)).sum::<u64>()))
+        .sum();
+    let total_tensors: usize = groups.iter().map(|(p, _)| p.tensors.len()).sum();
+    let mut progress = ProgressCounter { done: Progress { bytes: 0, total_bytes, tensors: 0, total_tensors }, report: on_progress };
+    (progress.report)(progress.done);
+
+    let mut summaries: Vec<Option<Summary>> = vec![None; outputs.len()];
+    for (plan, members) in &groups {
+        let started = Instant::now();
+        let mut writers = Vec::with_capacity(members.len());
+        for m in members {
+            let specs: Vec<TensorSpec> = plan.tensors.iter().zip(&m.types).map(|(t, &ty)| TensorSpec::new(t.name.clone(), &t.dims, ty)).collect();
+            writers.push(GgufWriter::create(&outputs[m.index].path, &m.metadata, &specs)?);
+        }
+        // Output I/O runs on one thread per output, concurrently with converting and quantizing
+        // the next slabs (rayon's threads); the bounded channels keep the slabs in flight to
+        // PIPE_DEPTH per output.
+        let (produced, joined) = std::thread::scope(|s| {
+            let mut sinks = Vec::with_capacity(members.len());
+            let mut handles = Vec::with_capacity(members.len());
+            for (m, w) in members.iter().zip(writers) {
+                let (full_tx, full_rx) = std::sync::mpsc::sync_channel(PIPE_DEPTH);
+                let (empty_tx, empty_rx) = std::sync::mpsc::channel();
+                handles.push(s.spawn(move || writer_loop(w, full_rx, empty_tx)));
+                sinks.push(Sink { file_type: outputs[m.index].file_type, types: m.types.clone(), pipe: Pipe { full: full_tx, empty: empty_rx } });
+            }
+            let produced = produce(plan, opts, &mut sinks, &mut progress);
+            drop(sinks); // hang up: the writers drain what is queued and return
+            (produced, handles.into_iter().map(|h| h.join()).collect::<Vec<_>>())
+        });
+        // A writer's own error first: a producer that saw it stop only reports WriterStopped. A
+        // writer dropped unfinished removes its temporary file.
+        let mut finished = Vec::with_capacity(joined.len());
+        for j in joined {
+            match j {
+                Err(_) => return Err(ConvertError::WriterStopped),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(w)) => finished.push(w),
+            }
+        }
+        produced?;
+        // without --force a file that appeared at an output path meanwhile (a second conversion
+        // to the same path) is never replaced: of two racing conversions one wins, the other errors
+        for w in finished {
+            if opts.force {
+                w.finish()?;
+            } else {
+                w.finish_new().map_err(|e| match e {
+                    gguf::GgufError::OutputExists { path } => ConvertError::OutputExists(path),
+                    e => e.into(),
+                })?;
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let n_params: u64 = plan.tensors.iter().map(Planned::n_elements).sum();
+        for m in members {
+            let o = &outputs[m.index];
+            let size_bytes = std::fs::metadata(&o.path).map_err(|source| ConvertError::Io { path: o.path.clone(), source })?.len();
+            let modelfile = if o.modelfile {
+                Some(modelfile::write(&o.path, &m.metadata).map_err(|source| ConvertError::Io { path: modelfile::path_for(&o.path), source })?)
+            } else {
+                None
+            };
+            summaries[m.index] = Some(Summary {
+                output: o.path.clone(),
+                modelfile,
+                file_type: o.file_type.name().to_string(),
+                architecture: plan.spec.name.to_string(),
+                n_tensors: plan.tensors.len(),
+                n_params,
+                size_bytes,
+                bits_per_weight: if n_params > 0 { size_bytes as f64 * 8.0 / n_params as f64 } else { 0.0 },
+                seconds,
+            });
+        }
+    }
+    Ok(summaries.into_iter().flatten().collect())
 }
