@@ -30,7 +30,7 @@ impl Rng {
     }
 }
 
-const TYPES: [GgmlType; 14] = [
+const TYPES: [GgmlType; 18] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -45,6 +45,10 @@ const TYPES: [GgmlType; 14] = [
     GgmlType::Q5_K,
     GgmlType::Q6_K,
     GgmlType::Q8_K,
+    GgmlType::IQ4_NL,
+    GgmlType::IQ4_XS,
+    GgmlType::TQ1_0,
+    GgmlType::TQ2_0,
 ];
 
 /// Rows of 512 elements (two super-blocks, sixteen 32-blocks): random rows at several scales,
@@ -173,6 +177,8 @@ fn round_trip_error_bounds() {
         (GgmlType::Q4_0, 0.14),
         (GgmlType::Q4_1, 0.14),
         (GgmlType::Q4_K, 0.14),
+        (GgmlType::IQ4_NL, 0.14),
+        (GgmlType::IQ4_XS, 0.14),
         (GgmlType::Q3_K, 0.3),
         (GgmlType::Q2_K, 0.6),
     ];
@@ -239,7 +245,7 @@ fn tensor_output_independent_of_threads_and_alignment() {
     let mut unaligned = vec![0u8; f16b.len() + 1];
     unaligned[1..].copy_from_slice(&f16b);
     let xf16: Vec<f32> = f16b.chunks_exact(2).map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()).collect();
-    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q3_K, GgmlType::F16, GgmlType::BF16] {
+    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q3_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS, GgmlType::TQ1_0, GgmlType::F16, GgmlType::BF16] {
         let size = rows * ty.row_size(n as u64).unwrap() as usize;
         for imatrix in [None, Some(w.as_slice())] {
             let mut expected = vec![0u8; size];
