@@ -423,6 +423,75 @@ fn simd_qx_groups_equal_scalar() {
     }
 }
 
+/// The lane-per-group AVX2 IQ4 scale search equals the scalar `group_scale` on random and
+/// edge-case groups (weights `x²` and importance-style weights), the AVX2 level indices equal
+/// `best_index` (values between, on and beyond the levels), and the IQ4_NL / IQ4_XS row paths
+/// built on them equal the scalar per-block reference.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn simd_iq4_equal_scalar() {
+    use quantize::blocks::{iq4_nl, iq4_xs};
+    assert!(quantize::simd::has_avx2(), "this test needs AVX2+F16C");
+    let rows = edge_rows();
+    let mut rng = Rng(23);
+    for x in rows.chunks_exact(256) {
+        let wq: Vec<f32> = x
+            .iter()
+            .map(|v| rng.uniform() * (v * v + 1e-3).sqrt())
+            .collect();
+        let wx: Vec<f32> = x.iter().map(|v| v * v).collect();
+        for w in [&wx, &wq] {
+            let mut s1 = [0f32; 8];
+            // SAFETY: AVX2 present; x and w hold 256 values.
+            unsafe { quantize::simd::x86::iq4_groups(x, w, &mut s1) };
+            for g in 0..8 {
+                let r = 32 * g..32 * (g + 1);
+                let s2 = iq4_nl::group_scale(&x[r.clone()], &w[r.clone()]);
+                assert_eq!(s1[g].to_bits(), s2.to_bits(), "group {:?}", &x[r]);
+            }
+        }
+        let imatrix: Vec<f32> = (0..256)
+            .map(|i| {
+                if i % 37 == 0 {
+                    0.0
+                } else {
+                    rng.uniform() * 4.0
+                }
+            })
+            .collect();
+        for qw in [None, Some(imatrix.as_slice())] {
+            let (mut a, mut b) = (vec![0u8; 136], vec![0u8; 136]);
+            match qw {
+                Some(w) => iq4_xs::quantize_block_weighted(x, w, &mut a),
+                None => iq4_xs::quantize_block(x, &mut a),
+            }
+            iq4_xs::quantize_block_scalar(x, qw, &mut b);
+            assert_same(GgmlType::IQ4_XS, &a, &b, x, "simd vs scalar");
+            let (mut a, mut b) = (vec![0u8; 8 * 18], vec![0u8; 8 * 18]);
+            iq4_nl::quantize_row(x, qw, &mut a);
+            for (k, (xb, yb)) in x.chunks_exact(32).zip(b.chunks_exact_mut(18)).enumerate() {
+                match qw {
+                    Some(w) => iq4_nl::quantize_block_weighted(xb, &w[32 * k..32 * k + 32], yb),
+                    None => iq4_nl::quantize_block(xb, yb),
+                }
+            }
+            assert_same(GgmlType::IQ4_NL, &a, &b, x, "simd vs scalar");
+        }
+    }
+    // Indices: a sweep through [-140, 140] in steps of 1/8 (every level, every midpoint) plus
+    // random values, against best_index.
+    let mut vals: Vec<f32> = (-1120..=1120).map(|i| i as f32 / 8.0).collect();
+    vals.extend((0..4096).map(|_| rng.normal() * 60.0));
+    for id in [1.0f32, 0.37, -2.5, 0.0] {
+        let mut l = vec![0u8; vals.len()];
+        // SAFETY: AVX2 present; l is as long as vals.
+        unsafe { quantize::simd::x86::iq4_indices(&vals, id, &mut l) };
+        for (v, l) in vals.iter().zip(&l) {
+            assert_eq!(*l as usize, iq4_nl::best_index(id * v), "value {v} × {id}");
+        }
+    }
+}
+
 /// The lane-per-group AVX2 `make_q3_quants` equals the scalar function on random and edge-case
 /// groups (Q3_K's n = 16, nmax = 4, and a wider case).
 #[test]

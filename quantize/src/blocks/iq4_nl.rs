@@ -12,7 +12,9 @@ pub const BYTES: usize = 18;
 /// The 16 levels of IQ4_NL and IQ4_XS, part of the format's definition: ggml's `kvalues_iq4nl`
 /// (`ggml-common.h`), the same values as gguf-py's `IQ4_NL.kvalues` (`gguf/quants.py`). They were
 /// fitted once to the distribution of trained weights (llama.cpp PR #5590) and are not derivable.
-pub const KVALUES_IQ4NL: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+pub const KVALUES_IQ4NL: [i8; 16] = [
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+];
 
 /// Sub-block size of the shared search (both types scale groups of 32).
 const SUB: usize = 32;
@@ -48,16 +50,12 @@ pub fn best_index(x: f32) -> usize {
 }
 
 /// Weighted sums `(Σ w·q·x, Σ w·q²)` of `x` mapped with scale inverse `id` onto the levels, in
-/// ggml's order; the chosen indices go to `l` when given.
+/// ggml's order.
 #[inline(always)]
-fn fit(xb: &[f32], w: &[f32], id: f32, mut l: Option<&mut [u8]>) -> (f32, f32) {
+fn fit(xb: &[f32], w: &[f32], id: f32) -> (f32, f32) {
     let (mut sumqx, mut sumq2) = (0.0f32, 0.0f32);
     for j in 0..xb.len() {
-        let i = best_index(id * xb[j]);
-        if let Some(l) = l.as_deref_mut() {
-            l[j] = i as u8;
-        }
-        let q = KVALUES_IQ4NL[i] as f32;
+        let q = KVALUES_IQ4NL[best_index(id * xb[j])] as f32;
         sumqx += w[j] * q * xb[j];
         sumq2 += w[j] * q * q;
     }
@@ -65,41 +63,67 @@ fn fit(xb: &[f32], w: &[f32], id: f32, mut l: Option<&mut [u8]>) -> (f32, f32) {
 }
 
 /// The scale of one group of 32 (ggml's per-block loop of `quantize_row_iq4_nl_impl` with
-/// `ntry` 7): the least-squares scale at `max/127`, then the best of 15 steps of the inverse
-/// scale around it. `weight` is the group's weights; the initial indices go to `lb`. `None` when
-/// the group is all (near) zero.
-pub(crate) fn group_scale(xb: &[f32], weight: &[f32], lb: &mut [u8]) -> Option<f32> {
+/// `ntry` 7), the scalar reference: the least-squares scale at `max/127`, then the best of 15
+/// steps of the inverse scale around it. `weight` is the group's weights. 0 when the group is all
+/// (near) zero. (ggml also keeps the first search's indices; both types recompute them from the
+/// final scale, so they are not kept here.)
+pub fn group_scale(xb: &[f32], weight: &[f32]) -> f32 {
     let (max, amax) = max_by_abs(xb);
     if amax < GROUP_MAX_EPS {
-        return None;
+        return 0.0;
     }
     let v0 = KVALUES_IQ4NL[0] as f32;
     let d = -max / v0;
-    let (sumqx, sumq2) = fit(xb, weight, 1.0 / d, Some(lb));
+    let (sumqx, sumq2) = fit(xb, weight, 1.0 / d);
     let mut d = if sumq2 > 0.0 { sumqx / sumq2 } else { 0.0 };
     let mut best = d * sumqx;
     for itry in -NTRY..=NTRY {
         let id = (itry as f32 + v0) / max;
-        let (sumqx, sumq2) = fit(xb, weight, id, None);
+        let (sumqx, sumq2) = fit(xb, weight, id);
         if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
             d = sumqx / sumq2;
             best = d * sumqx;
         }
     }
-    Some(d)
+    d
 }
 
-/// Per-element weights of a group: `qw·sqrt(σ² + x²)` with importance weights, else `x²`.
-pub(crate) fn group_weights(xb: &[f32], qw: Option<&[f32]>, sigma2: f32, out: &mut [f32; SUB]) {
+/// [`group_scale`] on 8 consecutive groups of 32 (`x`, `w`: 256 values): the AVX2 lane-per-group
+/// kernel when available, else the scalar one.
+pub(crate) fn scales_8_groups(x: &[f32], w: &[f32], scales: &mut [f32; 8]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2() {
+        // SAFETY: AVX2/F16C detected; the kernel checks the slice lengths.
+        return unsafe { crate::simd::x86::iq4_groups(x, w, scales) };
+    }
+    for (g, s) in scales.iter_mut().enumerate() {
+        *s = group_scale(&x[SUB * g..SUB * (g + 1)], &w[SUB * g..SUB * (g + 1)]);
+    }
+}
+
+/// Level indices of `x · id` ([`best_index`] per element) into `l`.
+pub(crate) fn indices(x: &[f32], id: f32, l: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2() {
+        // SAFETY: AVX2/F16C detected; the kernel checks the slice lengths.
+        return unsafe { crate::simd::x86::iq4_indices(x, id, l) };
+    }
+    for (l, &v) in l.iter_mut().zip(x) {
+        *l = best_index(id * v) as u8;
+    }
+}
+
+/// Per-element weights: `qw·sqrt(σ² + x²)` with importance weights, else `x²`.
+pub(crate) fn group_weights(xb: &[f32], qw: Option<&[f32]>, sigma2: f32, out: &mut [f32]) {
     match qw {
         Some(qw) => {
-            for j in 0..SUB {
-                out[j] = qw[j] * (sigma2 + xb[j] * xb[j]).sqrt();
+            for ((o, &x), &q) in out.iter_mut().zip(xb).zip(qw) {
+                *o = q * (sigma2 + x * x).sqrt();
             }
         }
         None => {
-            for j in 0..SUB {
-                out[j] = xb[j] * xb[j];
+            for (o, &x) in out.iter_mut().zip(xb) {
+                *o = x * x;
             }
         }
     }
@@ -121,29 +145,74 @@ pub(crate) fn pack(l: &[u8], qs: &mut [u8]) {
 
 /// `quantize_iq4_nl` for one block (`quantize_row_iq4_nl_impl` with one group of 32 and `ntry`
 /// 7), with importance weights `qw` or without (weights `x²`): llama-quantize takes this path
-/// both ways (ggml's `_ref` variant with `ntry` -1 is not used to write files).
+/// both ways (ggml's `_ref` variant with `ntry` -1 is not used to write files). The scalar
+/// reference of [`quantize_row`].
 fn quantize(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
     let x = &x[..BLOCK];
     let mut weight = [0.0f32; SUB];
     group_weights(x, qw, sigma2(x), &mut weight);
-    let mut l = [0u8; BLOCK];
-    let d = group_scale(x, &weight, &mut l).unwrap_or(0.0);
-    write_f16(y, 0, d);
+    let d = group_scale(x, &weight);
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let mut l = [0u8; BLOCK];
     for j in 0..BLOCK {
         l[j] = best_index(id * x[j]) as u8;
     }
+    write_f16(y, 0, d);
     pack(&l, &mut y[2..2 + BLOCK / 2]);
 }
 
-/// Quantizes one block without importance weights.
+/// Quantizes one block without importance weights (scalar reference).
 pub fn quantize_block(x: &[f32], y: &mut [u8]) {
     quantize(x, None, y)
 }
 
-/// Quantizes one block with importance weights `qw` (32 values).
+/// Quantizes one block with importance weights `qw` (32 values; scalar reference).
 pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
     quantize(x, Some(qw), y)
+}
+
+/// `quantize_iq4_nl` on whole blocks (`x.len()` a multiple of 32, `qw` as long as `x` when
+/// given): eight blocks searched at once through [`scales_8_groups`], the rest one by one.
+pub fn quantize_row(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
+    let nb = x.len() / BLOCK;
+    let mut ib = 0;
+    let mut weight = [0.0f32; 8 * BLOCK];
+    let mut scales = [0.0f32; 8];
+    let mut l = [0u8; BLOCK];
+    while ib + 8 <= nb {
+        let xs = &x[ib * BLOCK..(ib + 8) * BLOCK];
+        for (g, xb) in xs.chunks_exact(BLOCK).enumerate() {
+            let w = &mut weight[g * BLOCK..(g + 1) * BLOCK];
+            group_weights(
+                xb,
+                qw.map(|q| &q[(ib + g) * BLOCK..(ib + g + 1) * BLOCK]),
+                sigma2(xb),
+                w,
+            );
+        }
+        scales_8_groups(xs, &weight, &mut scales);
+        for (g, xb) in xs.chunks_exact(BLOCK).enumerate() {
+            let d = scales[g];
+            let yb = &mut y[(ib + g) * BYTES..(ib + g + 1) * BYTES];
+            write_f16(yb, 0, d);
+            indices(xb, if d != 0.0 { 1.0 / d } else { 0.0 }, &mut l);
+            pack(&l, &mut yb[2..]);
+        }
+        ib += 8;
+    }
+    for ib in ib..nb {
+        let r = ib * BLOCK..(ib + 1) * BLOCK;
+        quantize(
+            &x[r.clone()],
+            qw.map(|q| &q[r.clone()]),
+            &mut y[ib * BYTES..(ib + 1) * BYTES],
+        );
+    }
+}
+
+/// [`quantize_row`] with importance weights (the kernel table's per-row entry).
+pub fn quantize_row_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
+    quantize_row(x, Some(qw), y)
 }
 
 /// `dequantize_row_iq4_nl` for one block.

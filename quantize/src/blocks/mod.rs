@@ -169,7 +169,7 @@ pub static BLOCK_KERNELS: &[BlockKernel] = &[
     kernel!(Q5_K, q5_k, Weighted::PerBlock(q5_k::quantize_block_weighted)),
     kernel!(Q6_K, q6_k, Weighted::PerBlock(q6_k::quantize_block_weighted)),
     kernel!(Q8_K, q8_k, Weighted::Ignored),
-    kernel!(IQ4_NL, iq4_nl, Weighted::PerBlock(iq4_nl::quantize_block_weighted)),
+    kernel!(IQ4_NL, iq4_nl, Weighted::PerRow(iq4_nl::quantize_row_weighted)),
     kernel!(IQ4_XS, iq4_xs, Weighted::PerBlock(iq4_xs::quantize_block_weighted)),
     kernel!(TQ1_0, tq1_0, Weighted::Ignored),
     kernel!(TQ2_0, tq2_0, Weighted::Ignored),
