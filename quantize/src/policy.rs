@@ -49,6 +49,23 @@ pub enum PolicyError {
         /// The chosen type.
         ty: GgmlType,
     },
+    /// A `--tensor-type` option is malformed.
+    #[error("--tensor-type {arg:?}: {problem}")]
+    BadTensorType {
+        /// The option's value.
+        arg: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A `--tensor-type` pattern is not a valid regular expression.
+    #[error("--tensor-type pattern {pattern:?} is not a valid regular expression")]
+    BadPattern {
+        /// The pattern.
+        pattern: String,
+        /// The parser's complaint.
+        #[source]
+        source: regex::Error,
+    },
     /// A required metadata key is missing or has the wrong type.
     #[error("metadata key {key}: {problem}")]
     Metadata {
@@ -150,6 +167,39 @@ pub struct PolicyOptions {
     pub leave_output_tensor: bool,
     /// An importance matrix is given (changes some rules).
     pub has_imatrix: bool,
+    /// `--tensor-type PATTERN=TYPE`, in the order given: the first pattern (a regular expression
+    /// searched anywhere in the tensor name, as `std::regex_search`) that matches a quantizable
+    /// tensor gives its type instead of the mix rules; llama-quantize's fallback still applies.
+    pub tensor_types: Vec<TensorTypeOverride>,
+    /// Do not fail when a tensor's type needs an importance matrix and there is none
+    /// (llama-quantize's `--dry-run` only warns); [`requires_imatrix`] says which tensors would.
+    pub skip_imatrix_check: bool,
+}
+
+/// One `--tensor-type PATTERN=TYPE` option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorTypeOverride {
+    /// The pattern, lowercased (as llama-quantize stores it).
+    pub pattern: String,
+    /// The type of the tensors it matches.
+    pub ty: GgmlType,
+}
+
+impl TensorTypeOverride {
+    /// Parses `PATTERN=TYPE` as llama-quantize's `parse_tensor_type` does: split at the first
+    /// `=`, the pattern lowercased, the type a ggml type name (case-insensitive: `q8_0`, `iq4_xs`).
+    pub fn parse(arg: &str) -> Result<TensorTypeOverride, PolicyError> {
+        let bad = |problem: &str| PolicyError::BadTensorType { arg: arg.to_string(), problem: problem.to_string() };
+        let (name, ty) = arg.split_once('=').ok_or_else(|| bad("malformed, expected PATTERN=TYPE (e.g. attn_v=q8_0)"))?;
+        if name.is_empty() {
+            return Err(bad("missing tensor name"));
+        }
+        if ty.is_empty() {
+            return Err(bad("missing quantization type"));
+        }
+        let ty = GgmlType::from_name(ty).ok_or_else(|| bad("invalid quantization type (a ggml type name: q8_0, q4_K, iq4_xs, f16, ...)"))?;
+        Ok(TensorTypeOverride { pattern: name.to_lowercase(), ty })
+    }
 }
 
 /// A tensor as the policy sees it.
@@ -695,13 +745,20 @@ pub struct TypePolicy {
     default_type: GgmlType,
     opts: PolicyOptions,
     model: ModelInfo,
+    /// `opts.tensor_types`, compiled.
+    patterns: Vec<(regex::Regex, GgmlType)>,
 }
 
 impl TypePolicy {
     /// A policy; fails for file types llama-quantize cannot produce.
     pub fn new(ftype: FileType, options: PolicyOptions, model: &ModelInfo) -> Result<TypePolicy, PolicyError> {
         let default_type = ftype.default_type().ok_or(PolicyError::InvalidFileType(ftype))?;
-        Ok(TypePolicy { ftype, default_type, opts: options, model: model.clone() })
+        let patterns = options
+            .tensor_types
+            .iter()
+            .map(|o| regex::Regex::new(&o.pattern).map(|r| (r, o.ty)).map_err(|source| PolicyError::BadPattern { pattern: o.pattern.clone(), source }))
+            .collect::<Result<_, _>>()?;
+        Ok(TypePolicy { ftype, default_type, opts: options, model: model.clone(), patterns })
     }
 
     /// The file type.
@@ -733,9 +790,15 @@ impl TypePolicy {
         }
         let cat = category(t.name);
         let choice = |ty| TensorChoice { ty, allows_quantization: true, fallback: false };
-        // Explicit types for the token embedding and the output tensor win over everything.
+        // The first --tensor-type pattern found in the name, if any.
+        let manual = self.patterns.iter().find(|(r, _)| r.is_match(t.name)).map(|(_, ty)| *ty);
+        // Explicit types for the token embedding and the output tensor win over everything
+        // (but a --tensor-type naming per_layer_token_embd.weight wins over
+        // --token-embedding-type).
         if let (Some(ty), Category::TokenEmbd) = (self.opts.token_embedding_type, cat) {
-            return Ok(choice(ty));
+            if !(t.name == "per_layer_token_embd.weight" && manual.is_some()) {
+                return Ok(choice(ty));
+            }
         }
         if let (Some(ty), Category::Output) = (self.opts.output_tensor_type, cat) {
             return Ok(choice(ty));
@@ -745,14 +808,16 @@ impl TypePolicy {
         // Mixes and fallbacks only apply to quantized file types (F16/BF16/F32 files: all
         // quantizable tensors get the default type).
         if ty.is_quantized() {
-            if !self.opts.pure {
+            if let Some(m) = manual {
+                ty = m;
+            } else if !self.opts.pure {
                 let m = MixInput { name: t.name, dims: t.dims, category: cat, ftype: self.ftype, model: &self.model, opts: &self.opts };
                 ty = mix_type(&m, c, ty)?;
             }
             let ncols = t.dims.first().copied().unwrap_or(0);
             (ty, fell_back) = fallback(t.name, ncols, ty)?;
         }
-        if !self.opts.has_imatrix && requires_imatrix(t.name, ty, self.ftype) {
+        if !self.opts.has_imatrix && !self.opts.skip_imatrix_check && requires_imatrix(t.name, ty, self.ftype) {
             return Err(PolicyError::RequiresImatrix { name: t.name.into(), ty });
         }
         Ok(TensorChoice { ty, allows_quantization: true, fallback: fell_back })
