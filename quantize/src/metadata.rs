@@ -117,3 +117,21 @@ fn truncate(s: &str, max: usize) -> String {
     }
     s[..end].to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kv_overrides_parse_like_llama_cpp() {
+        let v = |a: &str| KvOverride::parse(a).map(|o| (o.key, o.value));
+        assert_eq!(v("a.b=int:-512").unwrap(), ("a.b".to_string(), Value::U32(512)));
+        assert_eq!(v("a=int: 12abc").unwrap().1, Value::U32(12));
+        assert_eq!(v("a=float:0.25").unwrap().1, Value::F32(0.25));
+        assert_eq!(v("a=bool:false").unwrap().1, Value::Bool(false));
+        assert_eq!(v("a=str:x=y").unwrap().1, Value::String("x=y".into()));
+        for bad in ["a", "a=bool:yes", "a=u32:1", &format!("a=str:{}", "x".repeat(128))] {
+            assert!(KvOverride::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -66,6 +66,14 @@ pub enum PolicyError {
         #[source]
         source: regex::Error,
     },
+    /// A `--prune-layers` item is not a layer number.
+    #[error("--prune-layers {arg:?}: invalid layer id {item:?} (expected comma-separated block numbers, e.g. 20,21)")]
+    BadPruneLayers {
+        /// The option's value.
+        arg: String,
+        /// The bad item.
+        item: String,
+    },
     /// A required metadata key is missing or has the wrong type.
     #[error("metadata key {key}: {problem}")]
     Metadata {
@@ -475,6 +483,65 @@ pub fn llama_tensor_order<S: AsRef<str>>(names: &[S]) -> Vec<usize> {
     idx
 }
 
+/// Parses `--prune-layers N,N,...` as llama-quantize does (`std::stoi` per item: leading blanks,
+/// a sign and digits, the rest ignored; negative or unreadable ids are errors), sorted, without
+/// duplicates.
+pub fn parse_prune_layers(arg: &str) -> Result<Vec<u32>, PolicyError> {
+    let mut ids = Vec::new();
+    for item in arg.split(',') {
+        let t = item.trim_start();
+        let (sign, digits) = match t.as_bytes().first() {
+            Some(b'-') => (-1i64, &t[1..]),
+            Some(b'+') => (1, &t[1..]),
+            _ => (1, t),
+        };
+        let end = digits.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(digits.len());
+        let id = digits[..end].parse::<i64>().ok().map(|v| sign * v).filter(|v| (0..=i32::MAX as i64).contains(v));
+        match id {
+            Some(v) => ids.push(v as u32),
+            None => return Err(PolicyError::BadPruneLayers { arg: arg.to_string(), item: item.to_string() }),
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// llama-quantize's `--prune-layers` renaming (`remap_layer`, walked in [`llama_tensor_order`]):
+/// tensors of the pruned blocks are dropped (`None`), the remaining blocks renumbered
+/// consecutively in the first `blk.N.` of their names. Returns the new names (in the order of
+/// `names`) and the new block count (written to `<arch>.block_count`). `prune` is sorted.
+pub fn prune_layers<S: AsRef<str>>(names: &[S], prune: &[u32]) -> (Vec<Option<String>>, u32) {
+    let mut out: Vec<Option<String>> = names.iter().map(|n| Some(n.as_ref().to_string())).collect();
+    let Some(&first) = prune.first() else { return (out, 0) };
+    let mut mapped: std::collections::BTreeMap<u64, Option<u64>> = std::collections::BTreeMap::new();
+    let mut next_id = 0u64;
+    for i in llama_tensor_order(names) {
+        let name = names[i].as_ref();
+        // The first "blk.<digits>." anywhere in the name (`std::regex_search` of `blk\.(\d+)\.`).
+        let found = name.match_indices("blk.").find_map(|(at, _)| {
+            let digits = &name[at + 4..];
+            let end = digits.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(digits.len());
+            (end > 0 && digits.as_bytes().get(end) == Some(&b'.')).then_some((at + 4, end))
+        });
+        let Some((start, len)) = found else { continue };
+        let blk = name[start..start + len].parse::<u64>().unwrap_or(u64::MAX);
+        let new = *mapped.entry(blk).or_insert_with(|| {
+            if u32::try_from(blk).is_ok_and(|b| prune.binary_search(&b).is_ok()) {
+                None
+            } else if blk < first as u64 {
+                next_id = blk + 1;
+                Some(blk)
+            } else {
+                next_id += 1;
+                Some(next_id - 1)
+            }
+        });
+        out[i] = new.map(|b| format!("{}{b}{}", &name[..start], &name[start + len..]));
+    }
+    (out, next_id.min(u32::MAX as u64) as u32)
+}
+
 /// llama.cpp's `use_more_bits`: the first and last eighth of the layers and every third layer
 /// between get more bits.
 fn use_more_bits(i_layer: i64, n_layers: i64) -> bool {
@@ -827,6 +894,28 @@ impl TypePolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prune_renumbers_blocks_in_llama_order() {
+        let names = ["blk.10.ffn_up.weight", "token_embd.weight", "blk.2.attn_q.weight", "blk.1.attn_q.weight", "blk.0.attn_q.weight", "blk.3.x.blk.3.y"];
+        let (out, n) = prune_layers(&names, &[1, 3]);
+        let out: Vec<Option<&str>> = out.iter().map(|o| o.as_deref()).collect();
+        assert_eq!(out, [Some("blk.2.ffn_up.weight"), Some("token_embd.weight"), Some("blk.1.attn_q.weight"), None, Some("blk.0.attn_q.weight"), None]);
+        assert_eq!(n, 3);
+        assert_eq!(parse_prune_layers(" 3,1,+3,2x").unwrap(), [1, 2, 3]);
+        assert!(parse_prune_layers("1,-2").is_err());
+        assert!(parse_prune_layers("a").is_err());
+        assert!(parse_prune_layers("").is_err());
+    }
+
+    #[test]
+    fn tensor_type_options_parse_like_llama_quantize() {
+        let o = TensorTypeOverride::parse("FFN_(UP|gate)=Q8_0").unwrap();
+        assert_eq!((o.pattern.as_str(), o.ty), ("ffn_(up|gate)", GgmlType::Q8_0));
+        for bad in ["attn_v", "=q8_0", "attn_v=", "attn_v=q9_9"] {
+            assert!(TensorTypeOverride::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn order_is_non_layer_first_then_by_layer_then_name() {
