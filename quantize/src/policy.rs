@@ -182,6 +182,8 @@ pub struct PolicyOptions {
     /// Do not fail when a tensor's type needs an importance matrix and there is none
     /// (llama-quantize's `--dry-run` only warns); [`requires_imatrix`] says which tensors would.
     pub skip_imatrix_check: bool,
+    /// llama-quantize's `COPY` type: no tensor is quantized, all are copied as they are.
+    pub only_copy: bool,
 }
 
 /// One `--tensor-type PATTERN=TYPE` option.
@@ -378,6 +380,9 @@ fn n_dims(dims: &[u64]) -> usize {
 
 /// Whether llama-quantize may change this tensor's type at all (`tensor_allows_quantization`).
 pub fn allows_quantization(arch: &str, opts: &PolicyOptions, name: &str, dims: &[u64]) -> bool {
+    if opts.only_copy {
+        return false;
+    }
     // Only 2-D and 3-D (expert) tensors are quantized.
     if n_dims(dims) < 2 {
         return false;
