@@ -444,10 +444,10 @@ fn simd_iq4_equal_scalar() {
             let mut s1 = [0f32; 8];
             // SAFETY: AVX2 present; x and w hold 256 values.
             unsafe { quantize::simd::x86::iq4_groups(x, w, &mut s1) };
-            for g in 0..8 {
+            for (g, s1) in s1.iter().enumerate() {
                 let r = 32 * g..32 * (g + 1);
                 let s2 = iq4_nl::group_scale(&x[r.clone()], &w[r.clone()]);
-                assert_eq!(s1[g].to_bits(), s2.to_bits(), "group {:?}", &x[r]);
+                assert_eq!(s1.to_bits(), s2.to_bits(), "group {:?}", &x[r]);
             }
         }
         let imatrix: Vec<f32> = (0..256)

@@ -239,6 +239,57 @@ fn split_output_matches_gguf_split() {
     }
 }
 
+/// Split input (the first piece of a llama-gguf-split set) to one file, and `--keep-split`
+/// (the output cut as the input is): the same files as llama-quantize's.
+#[test]
+fn split_input_and_keep_split_match_llama_quantize() {
+    for (model, ty) in [("tiny-llama", "Q4_K_M"), ("smollm2", "IQ4_NL")] {
+        let inp = input(model);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        common::run(Command::new(common::ref_bin("llama-gguf-split")).args(["--split", "--split-max-tensors", "25"]).arg(&inp).arg(d.join("in")));
+        let first = std::fs::read_dir(d)
+            .expect("read dir")
+            .map(|e| e.expect("entry").path())
+            .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("in-00001-of-")))
+            .expect("llama-gguf-split made no first piece");
+        for keep in [false, true] {
+            let (theirs, ours) = if keep { (d.join("theirs"), d.join("ours")) } else { (d.join("theirs.gguf"), d.join("ours.gguf")) };
+            let mut lq = Command::new(common::ref_bin("llama-quantize"));
+            if keep {
+                lq.arg("--keep-split");
+            }
+            common::run(lq.arg(&first).arg(&theirs).args([ty, "2"]));
+            let mut gk = Command::new(common::ggufkit());
+            gk.arg("quantize").arg(&first).arg(&ours).args(["-t", ty]);
+            if keep {
+                gk.arg("--keep-split");
+            }
+            common::run(&mut gk);
+            let list = |prefix: &str| {
+                let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+                    .expect("read dir")
+                    .map(|e| e.expect("entry").path())
+                    .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix)))
+                    .collect();
+                v.sort();
+                v
+            };
+            let (o, t) = (list("ours"), list("theirs"));
+            assert!(!t.is_empty() && o.len() == t.len(), "{model} keep {keep}: ours {o:?}, llama-quantize {t:?}");
+            if keep {
+                assert!(t.len() >= 2, "{model}: llama-quantize --keep-split made {t:?}");
+            }
+            for (a, b) in o.iter().zip(&t) {
+                assert_same_bytes(a, b, &format!("{model} {ty} split input, keep-split {keep}: {}", a.display())).unwrap();
+            }
+            for p in o.iter().chain(&t) {
+                std::fs::remove_file(p).expect("remove output");
+            }
+        }
+    }
+}
+
 /// `--allow-requantize`: quantized input (llama-quantize's own Q8_0 of tiny-llama, SmolLM2's
 /// original Q4_1 release) dequantized and quantized again, byte-identical to llama-quantize with
 /// the same flag; without the flag both refuse.

@@ -17,7 +17,8 @@ use quantize::{QuantizeError, Source};
 /// Arguments of `ggufkit quantize`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Input GGUF (F32/F16/BF16 tensors), e.g. from `ggufkit convert` or convert_hf_to_gguf.py.
+    /// Input GGUF (F32/F16/BF16 tensors), e.g. from `ggufkit convert` or convert_hf_to_gguf.py;
+    /// for a gguf-split model, its first piece (…-00001-of-0000N.gguf).
     pub input: PathBuf,
     /// Output GGUF (not needed with --dry-run).
     #[arg(required_unless_present = "dry_run")]
@@ -72,12 +73,16 @@ pub struct Args {
     pub exclude_weights: Vec<String>,
     /// Write the output as gguf-split's pieces of at most N tensors each:
     /// OUTPUT-00001-of-0000K.gguf, … (OUTPUT without its .gguf), all metadata in the first.
-    #[arg(long, value_name = "N", conflicts_with = "split_max_size")]
+    #[arg(long, value_name = "N", conflicts_with_all = ["split_max_size", "keep_split"])]
     pub split_max_tensors: Option<usize>,
     /// As --split-max-tensors, with at most this much tensor data per piece: N followed by M
     /// (10^6 bytes) or G (10^9 bytes), as gguf-split --split-max-size.
-    #[arg(long, value_name = "N(M|G)")]
+    #[arg(long, value_name = "N(M|G)", conflicts_with = "keep_split")]
     pub split_max_size: Option<String>,
+    /// Split the output as the input is split (OUTPUT-00001-of-0000N.gguf, …, OUTPUT without its
+    /// .gguf), as llama-quantize --keep-split.
+    #[arg(long)]
+    pub keep_split: bool,
     /// Print each tensor's type and size and the totals, as llama-quantize --dry-run; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -113,7 +118,7 @@ pub fn run(args: Args) -> Result<()> {
         (Some(o), false) => Some(o.as_path()),
         (None, false) => bail!("no output file given (or use --dry-run)"),
     };
-    let splitting = args.split_max_tensors.is_some() || args.split_max_size.is_some();
+    let splitting = args.split_max_tensors.is_some() || args.split_max_size.is_some() || args.keep_split;
     if let Some(out) = output.filter(|o| o.exists() && !splitting) {
         if same_file(&args.input, out) {
             bail!("input and output are the same file: {}", args.input.display());
@@ -142,7 +147,8 @@ pub fn run(args: Args) -> Result<()> {
         None => None,
     };
 
-    let input = GgufFile::open(&args.input)?;
+    let inputs = open_inputs(&args.input)?;
+    let input = &inputs[0];
     let model = ModelInfo::from_metadata(input.metadata()).with_context(|| format!("{}", args.input.display()))?;
     let options = PolicyOptions {
         pure: args.pure,
@@ -157,9 +163,12 @@ pub fn run(args: Args) -> Result<()> {
     let policy = TypePolicy::new(ftype, options, &model)?;
 
     // --prune-layers: the tensors kept (`infos`) and their names in the output.
-    let (renamed, n_blocks) = policy::prune_layers(&input.tensors().iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), &prune);
-    let (infos, out_names): (Vec<&gguf::TensorInfo>, Vec<String>) =
-        input.tensors().iter().zip(renamed).filter_map(|(t, n)| n.map(|n| (t, n))).unzip();
+    // Every tensor of every input piece with its piece number, in file order.
+    let all: Vec<(usize, &gguf::TensorInfo)> = inputs.iter().enumerate().flat_map(|(p, f)| f.tensors().iter().map(move |t| (p, t))).collect();
+    let (renamed, n_blocks) = policy::prune_layers(&all.iter().map(|(_, t)| t.name.as_str()).collect::<Vec<_>>(), &prune);
+    let (pieces_infos, out_names): (Vec<(usize, &gguf::TensorInfo)>, Vec<String>) =
+        all.iter().zip(renamed).filter_map(|(t, n)| n.map(|n| (*t, n))).unzip();
+    let infos: Vec<&gguf::TensorInfo> = pieces_infos.iter().map(|(_, t)| *t).collect();
     // ggml keeps no trailing dims of size 1 (ggml_n_dims); llama-quantize writes tensors that way.
     let dims: Vec<Vec<u64>> = infos.iter().map(|t| trim_dims(&t.dims)).collect();
     let refs: Vec<TensorRef> = infos
@@ -170,14 +179,23 @@ pub fn run(args: Args) -> Result<()> {
         .collect();
     let choices = policy.choose_types(&refs).with_context(|| format!("{}", args.input.display()))?;
     let names: Vec<&str> = out_names.iter().map(|n| n.as_str()).collect();
-    let order = policy::llama_tensor_order(&names);
+    let llama_order = policy::llama_tensor_order(&names);
+    // --keep-split writes the tensors piece by piece in file order (llama-quantize sorts them by
+    // piece and offset), else in llama's order.
+    let order: Vec<usize> = if args.keep_split {
+        let mut o: Vec<usize> = (0..infos.len()).collect();
+        o.sort_by_key(|&i| (pieces_infos[i].0, infos[i].offset));
+        o
+    } else {
+        llama_order.clone()
+    };
 
     let mut metadata = input.metadata().to_vec();
     quantize::metadata::apply_quantize_edits_with_overrides(&mut metadata, ftype, &overrides, imatrix.as_ref().zip(args.imatrix.as_deref()));
     if only_copy {
         // The input's file type (or the loader's guess), in place of ALL_F32.
         let declared = input.metadata().iter().find(|(k, _)| k == "general.file_type").and_then(|(_, v)| v.as_u32());
-        let value = quantize::ftype::copy_file_type(declared, order.iter().map(|&i| infos[i].ty));
+        let value = quantize::ftype::copy_file_type(declared, llama_order.iter().map(|&i| infos[i].ty));
         if let Some((_, v)) = metadata.iter_mut().find(|(k, _)| k == "general.file_type") {
             *v = gguf::Value::U32(value);
         }
@@ -203,6 +221,7 @@ pub fn run(args: Args) -> Result<()> {
         (Some(n), _) if n > 0 => Some(SplitBy::Tensors(n)),
         (Some(_), _) => bail!("--split-max-tensors must be at least 1"),
         (None, Some(s)) => Some(SplitBy::Bytes(split_size(s)?)),
+        (None, None) if args.keep_split => Some(SplitBy::Pieces(order.iter().map(|&i| pieces_infos[i].0).collect())),
         (None, None) => None,
     };
     let mut writer = SplitWriter::create(output, &metadata, specs, split, args.force)?;
@@ -211,7 +230,7 @@ pub fn run(args: Args) -> Result<()> {
     for (k, &i) in order.iter().enumerate() {
         let info = infos[i];
         let choice = choices[i];
-        let data = input.tensor_data(info);
+        let data = inputs[pieces_infos[i].0].tensor_data(info);
         if data.len() as u64 != info.size {
             bail!("{}: tensor {} data is truncated", args.input.display(), info.name);
         }
@@ -256,13 +275,45 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// How gguf-split cuts a file (`split_strategy::should_split`).
-#[derive(Debug, Clone, Copy)]
+/// How the output is cut: as gguf-split does (`split_strategy::should_split`), or as the input
+/// is (--keep-split).
+#[derive(Debug, Clone)]
 enum SplitBy {
+    /// The input piece of each tensor, in output order: a new piece where it changes.
+    Pieces(Vec<usize>),
     /// At most this many tensors per piece.
     Tensors(usize),
     /// At most this many bytes of tensor data (each tensor padded to 32 bytes) per piece.
     Bytes(u64),
+}
+
+/// The input GGUF and, when it is the first piece of a gguf-split set (`split.count` > 1), the
+/// other pieces (`PREFIX-0000I-of-0000N.gguf`), in order, as llama.cpp's model loader finds them.
+fn open_inputs(path: &Path) -> Result<Vec<GgufFile>> {
+    let first = GgufFile::open(path)?;
+    let count = first.get("split.count").and_then(|v| v.as_u32()).unwrap_or(0);
+    if count <= 1 {
+        return Ok(vec![first]);
+    }
+    let no = first.get("split.no").and_then(|v| v.as_u32()).unwrap_or(0);
+    if no != 0 {
+        bail!("{}: this is piece {} of {count} of a split model; give the first piece (…-00001-of-{count:05}.gguf)", path.display(), no + 1);
+    }
+    let name = path.to_string_lossy();
+    let suffix = format!("-00001-of-{count:05}.gguf");
+    let prefix = name
+        .strip_suffix(&suffix)
+        .ok_or_else(|| anyhow!("{}: split.count is {count}, but the file name does not end in {suffix} (gguf-split's naming)", path.display()))?;
+    let mut pieces = vec![first];
+    for i in 1..count {
+        let p = PathBuf::from(format!("{prefix}-{:05}-of-{count:05}.gguf", i + 1));
+        let f = GgufFile::open(&p).with_context(|| format!("piece {} of {count} of {}", i + 1, path.display()))?;
+        if f.get("split.no").and_then(|v| v.as_u32()) != Some(i) {
+            bail!("{}: split.no is not {i}: not piece {} of {}", p.display(), i + 1, path.display());
+        }
+        pieces.push(f);
+    }
+    Ok(pieces)
 }
 
 /// gguf-split's `--split-max-size` value: a positive number then `M` (10^6) or `G` (10^9).
@@ -300,9 +351,10 @@ impl SplitWriter {
         for (i, t) in specs.iter().enumerate() {
             let bytes = t.ty.row_size(t.dims[0]).unwrap_or(0) * t.dims[1..].iter().product::<u64>();
             let padded = bytes.div_ceil(32) * 32;
-            let cut = match by {
+            let cut = match &by {
+                SplitBy::Pieces(p) => i > 0 && p[i] != p[i - 1],
                 SplitBy::Tensors(n) => i > 0 && i % n == 0,
-                SplitBy::Bytes(max) => size + padded > max,
+                SplitBy::Bytes(max) => size + padded > *max,
             };
             if cut {
                 if starts.last() == Some(&i) {
@@ -335,8 +387,11 @@ impl SplitWriter {
                 bail!("{} exists; use --force to overwrite it", path.display());
             }
             let mut md = if no == 0 { metadata.to_vec() } else { Vec::new() };
-            for (k, v) in split_keys(no) {
-                quantize::metadata::set(&mut md, &k, v);
+            // llama-quantize --keep-split of a single file writes one piece without split keys.
+            if n > 1 {
+                for (k, v) in split_keys(no) {
+                    quantize::metadata::set(&mut md, &k, v);
+                }
             }
             parts.push((GgufWriter::create(&path, &md, &specs[start..end])?, start));
         }

@@ -29,7 +29,8 @@ fn pack_trits(x: &[f32], m: usize, stride: usize, count: usize, id: f32) -> u8 {
         // The first value goes to the most significant of five trits.
         q *= 3;
     }
-    ((q * 256 + 242) / 243) as u8
+    // Ceiling division: the byte is the smallest b with b·243 ≥ q·256.
+    (q * 256).div_ceil(243) as u8
 }
 
 /// The absolute maximum of a super-block and its inverse (0 for an all-zero block).
