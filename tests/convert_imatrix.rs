@@ -38,8 +38,8 @@ fn compare(ours: &Path, reference: &Path) {
 #[test]
 fn imatrix_conversions_match_llama_quantize() {
     for (model, format, types) in [
-        ("tiny-llama", "gguf", &["Q4_K_M", "Q2_K", "Q3_K_S", "Q5_K_S", "Q4_0", "Q6_K"][..]),
-        ("tiny-gemma2", "gguf", &["Q4_K_M", "Q5_0"][..]),
+        ("tiny-llama", "gguf", &["Q4_K_M", "Q2_K", "Q3_K_S", "Q5_K_S", "Q4_0", "Q6_K", "IQ4_XS", "IQ4_NL", "TQ2_0"][..]),
+        ("tiny-gemma2", "gguf", &["Q4_K_M", "Q5_0", "IQ4_XS"][..]),
         ("tiny-llama", "dat", &["Q4_K_M", "Q4_1"][..]),
     ] {
         let im = imatrix(model, format);
@@ -56,4 +56,23 @@ fn imatrix_conversions_match_llama_quantize() {
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
+}
+
+/// `ggufkit convert DIR -t IQ4_XS --imatrix m.gguf` (byte-identical to the two-step path above)
+/// loads in the pinned llama-completion and generates.
+#[test]
+fn iq4_xs_conversion_loads_in_llama_completion() {
+    let im = imatrix("tiny-llama", "gguf");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ours = dir.path().join("m.gguf");
+    run(Command::new(ggufkit()).arg("convert").arg(fixture_model("tiny-llama")).args(["-t", "IQ4_XS", "--imatrix"]).arg(&im).arg("-o").arg(&ours));
+    let out = Command::new(ref_bin("llama-completion"))
+        .arg("-m")
+        .arg(&ours)
+        .args(["-n", "8", "-p", "def main():", "-no-cnv", "--no-warmup", "-t", "2", "--temp", "0"])
+        .output()
+        .expect("run llama-completion");
+    let log = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "llama-completion failed on our IQ4_XS file:\n{log}");
+    assert!(log.contains("file type   = IQ4_XS"), "llama-completion did not report the IQ4_XS file type:\n{log}");
 }

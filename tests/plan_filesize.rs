@@ -13,7 +13,7 @@ fn converted(model: &str) -> std::path::PathBuf {
 use std::path::Path;
 use std::process::Command;
 
-const TYPES: &[&str] = &["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q4_K_M", "Q4_K_S", "Q4_0", "Q3_K_M", "Q3_K_L", "Q2_K"];
+const TYPES: &[&str] = &["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q4_K_M", "Q4_K_S", "IQ4_NL", "IQ4_XS", "Q4_0", "Q3_K_M", "Q3_K_L", "Q2_K", "TQ2_0", "TQ1_0"];
 
 fn plan_json(model: &Path, types: &[&str]) -> serde_json::Value {
     let out = common::run(
@@ -69,7 +69,7 @@ fn file_size_tiny_qwen2() {
 #[test]
 fn file_size_smollm2_135m() {
     let f16 = common::smollm2_f16();
-    check_sizes("plan-smollm2", &f16, &["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"]);
+    check_sizes("plan-smollm2", &f16, &["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "IQ4_NL", "IQ4_XS", "Q4_0", "Q3_K_M", "Q2_K", "TQ2_0", "TQ1_0"]);
 }
 
 /// From the HF folder, the plan's tensors are the reference converter's: the same weights bytes

@@ -30,7 +30,7 @@ impl Rng {
     }
 }
 
-const TYPES: [GgmlType; 14] = [
+const TYPES: [GgmlType; 18] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -45,6 +45,10 @@ const TYPES: [GgmlType; 14] = [
     GgmlType::Q5_K,
     GgmlType::Q6_K,
     GgmlType::Q8_K,
+    GgmlType::IQ4_NL,
+    GgmlType::IQ4_XS,
+    GgmlType::TQ1_0,
+    GgmlType::TQ2_0,
 ];
 
 /// Rows of 512 elements (two super-blocks, sixteen 32-blocks): random rows at several scales,
@@ -173,6 +177,8 @@ fn round_trip_error_bounds() {
         (GgmlType::Q4_0, 0.14),
         (GgmlType::Q4_1, 0.14),
         (GgmlType::Q4_K, 0.14),
+        (GgmlType::IQ4_NL, 0.14),
+        (GgmlType::IQ4_XS, 0.14),
         (GgmlType::Q3_K, 0.3),
         (GgmlType::Q2_K, 0.6),
     ];
@@ -239,7 +245,7 @@ fn tensor_output_independent_of_threads_and_alignment() {
     let mut unaligned = vec![0u8; f16b.len() + 1];
     unaligned[1..].copy_from_slice(&f16b);
     let xf16: Vec<f32> = f16b.chunks_exact(2).map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()).collect();
-    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q3_K, GgmlType::F16, GgmlType::BF16] {
+    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q3_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS, GgmlType::TQ1_0, GgmlType::F16, GgmlType::BF16] {
         let size = rows * ty.row_size(n as u64).unwrap() as usize;
         for imatrix in [None, Some(w.as_slice())] {
             let mut expected = vec![0u8; size];
@@ -413,6 +419,75 @@ fn simd_qx_groups_equal_scalar() {
                     assert_eq!(&l1[r.clone()], &l2[..], "n {n} nmax {nmax} group {:?}", &x[r]);
                 }
             }
+        }
+    }
+}
+
+/// The lane-per-group AVX2 IQ4 scale search equals the scalar `group_scale` on random and
+/// edge-case groups (weights `x²` and importance-style weights), the AVX2 level indices equal
+/// `best_index` (values between, on and beyond the levels), and the IQ4_NL / IQ4_XS row paths
+/// built on them equal the scalar per-block reference.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn simd_iq4_equal_scalar() {
+    use quantize::blocks::{iq4_nl, iq4_xs};
+    assert!(quantize::simd::has_avx2(), "this test needs AVX2+F16C");
+    let rows = edge_rows();
+    let mut rng = Rng(23);
+    for x in rows.chunks_exact(256) {
+        let wq: Vec<f32> = x
+            .iter()
+            .map(|v| rng.uniform() * (v * v + 1e-3).sqrt())
+            .collect();
+        let wx: Vec<f32> = x.iter().map(|v| v * v).collect();
+        for w in [&wx, &wq] {
+            let mut s1 = [0f32; 8];
+            // SAFETY: AVX2 present; x and w hold 256 values.
+            unsafe { quantize::simd::x86::iq4_groups(x, w, &mut s1) };
+            for (g, s1) in s1.iter().enumerate() {
+                let r = 32 * g..32 * (g + 1);
+                let s2 = iq4_nl::group_scale(&x[r.clone()], &w[r.clone()]);
+                assert_eq!(s1.to_bits(), s2.to_bits(), "group {:?}", &x[r]);
+            }
+        }
+        let imatrix: Vec<f32> = (0..256)
+            .map(|i| {
+                if i % 37 == 0 {
+                    0.0
+                } else {
+                    rng.uniform() * 4.0
+                }
+            })
+            .collect();
+        for qw in [None, Some(imatrix.as_slice())] {
+            let (mut a, mut b) = (vec![0u8; 136], vec![0u8; 136]);
+            match qw {
+                Some(w) => iq4_xs::quantize_block_weighted(x, w, &mut a),
+                None => iq4_xs::quantize_block(x, &mut a),
+            }
+            iq4_xs::quantize_block_scalar(x, qw, &mut b);
+            assert_same(GgmlType::IQ4_XS, &a, &b, x, "simd vs scalar");
+            let (mut a, mut b) = (vec![0u8; 8 * 18], vec![0u8; 8 * 18]);
+            iq4_nl::quantize_row(x, qw, &mut a);
+            for (k, (xb, yb)) in x.chunks_exact(32).zip(b.chunks_exact_mut(18)).enumerate() {
+                match qw {
+                    Some(w) => iq4_nl::quantize_block_weighted(xb, &w[32 * k..32 * k + 32], yb),
+                    None => iq4_nl::quantize_block(xb, yb),
+                }
+            }
+            assert_same(GgmlType::IQ4_NL, &a, &b, x, "simd vs scalar");
+        }
+    }
+    // Indices: a sweep through [-140, 140] in steps of 1/8 (every level, every midpoint) plus
+    // random values, against best_index.
+    let mut vals: Vec<f32> = (-1120..=1120).map(|i| i as f32 / 8.0).collect();
+    vals.extend((0..4096).map(|_| rng.normal() * 60.0));
+    for id in [1.0f32, 0.37, -2.5, 0.0] {
+        let mut l = vec![0u8; vals.len()];
+        // SAFETY: AVX2 present; l is as long as vals.
+        unsafe { quantize::simd::x86::iq4_indices(&vals, id, &mut l) };
+        for (v, l) in vals.iter().zip(&l) {
+            assert_eq!(*l as usize, iq4_nl::best_index(id * v), "value {v} × {id}");
         }
     }
 }

@@ -51,7 +51,12 @@ fn assert_same_bytes(ours: &Path, theirs: &Path, what: &str) -> Result<(), Strin
 
 /// Runs every mix through both tools with the same options; panics listing the differences.
 fn check(model: &str, mixes: &[&str], extra: &[&str], tag: &str) {
-    let inp = input(model);
+    check_input(model, &input(model), mixes, extra, tag);
+}
+
+/// [`check`] on a given input file (`model`: its label in file names).
+fn check_input(model: &str, inp: &Path, mixes: &[&str], extra: &[&str], tag: &str) {
+    let inp = inp.to_path_buf();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut bad = Vec::new();
     for mix in mixes {
@@ -114,6 +119,229 @@ fn byte_identical_with_options() {
             &["--output-tensor-type", "q5_0", "--token-embedding-type", "q4_0"],
             "-out-q5_0-emb-q4_0",
         );
+    }
+}
+
+/// The IQ4 and ternary file types (kernels of issue #13), mixes and --pure, on every model,
+/// without and with an importance matrix.
+#[test]
+fn byte_identical_iq4_and_ternary() {
+    const TYPES: &[&str] = &["IQ4_NL", "IQ4_XS", "TQ1_0", "TQ2_0"];
+    for model in ["tiny-llama", "tiny-phi3", "tiny-gemma2", "smollm2"] {
+        check(model, TYPES, &[], "");
+    }
+    for model in ["tiny-llama", "smollm2"] {
+        check(model, TYPES, &["--pure"], "-pure");
+        let im = imatrix(model, "gguf");
+        let im = im.to_str().expect("utf-8 path");
+        check(model, TYPES, &["--imatrix", im], "-imatrix-gguf");
+    }
+}
+
+/// `--tensor-type PATTERN=TYPE` (regular expressions searched in the tensor name, first match
+/// wins, patterns lowercased, llama-quantize's fallback still applied): the same file as
+/// llama-quantize with the same options, for a mix, --pure and an i-quant.
+#[test]
+fn byte_identical_with_tensor_type() {
+    let opts = [
+        "--tensor-type",
+        "attn_v=q8_0",
+        "--tensor-type",
+        "FFN_(UP|GATE)=iq4_nl",
+        "--tensor-type",
+        r"blk\.[0-2]\.ffn_down=Q6_K",
+        "--tensor-type",
+        "token_embd=q5_0",
+    ];
+    for model in ["tiny-llama", "smollm2"] {
+        check(model, &["Q4_K_M", "IQ4_XS", "Q3_K_S"], &opts, "-tensor-type");
+        let pure: Vec<&str> = opts.iter().copied().chain(["--pure"]).collect();
+        check(model, &["Q5_K_M"], &pure, "-tensor-type-pure");
+    }
+}
+
+/// `--prune-layers` (blocks dropped and renumbered, block_count rewritten, importance data found
+/// under the original names), `--override-kv` (int written as u32 of the absolute value, float,
+/// bool, str; new and existing keys) and `--include-weights` / `--exclude-weights` (importance
+/// entries filtered by substring; none left: no importance matrix at all): the same file as
+/// llama-quantize with the same options.
+#[test]
+fn byte_identical_with_prune_override_and_weight_filters() {
+    let kv = [
+        "--override-kv",
+        "general.name=str:renamed by a test",
+        "--override-kv",
+        "llama.context_length=int:-512",
+        "--override-kv",
+        "test.flag=bool:true",
+        "--override-kv",
+        "test.scale=float:0.25",
+    ];
+    for model in ["tiny-llama", "smollm2"] {
+        check(model, &["Q4_K_M", "IQ4_XS"], &["--prune-layers", "1,3"], "-prune-1-3");
+        check(model, &["Q4_K_M", "Q8_0"], &kv, "-override-kv");
+        let im = imatrix(model, "gguf");
+        let im = im.to_str().expect("utf-8 path");
+        check(model, &["Q4_K_M", "IQ4_XS"], &["--imatrix", im, "--prune-layers", "0,2"], "-imatrix-prune-0-2");
+        check(model, &["Q4_K_M", "IQ4_NL"], &["--imatrix", im, "--include-weights", "ffn"], "-imatrix-include-ffn");
+        check(model, &["Q4_K_M"], &["--imatrix", im, "--exclude-weights", "attn_v", "--exclude-weights", "ffn_down"], "-imatrix-exclude");
+        check(model, &["Q4_K_M"], &["--imatrix", im, "--include-weights", "no-such-tensor"], "-imatrix-include-none");
+    }
+}
+
+/// `COPY`: every tensor copied as it is, `general.file_type` the input's (F16, BF16 and a
+/// quantized input), with and without other options; the same file as llama-quantize's.
+#[test]
+fn byte_identical_copy() {
+    for model in ["tiny-llama", "tiny-gemma2", "smollm2"] {
+        check(model, &["COPY"], &[], "");
+    }
+    check("tiny-llama", &["COPY"], &["--prune-layers", "2", "--override-kv", "general.name=str:copy"], "-prune-2-kv");
+    let q8 = common::ref_quantized(&input("tiny-llama"), "Q8_0", &[], "tiny-llama-Q8_0.gguf");
+    check_input("tiny-llama-q8_0", &q8, &["COPY"], &[], "");
+}
+
+/// `--split-max-tensors` / `--split-max-size`: the pieces equal, byte for byte, what
+/// llama-gguf-split --split makes of llama-quantize's single file, and llama-completion loads
+/// them (from the first piece).
+#[test]
+fn split_output_matches_gguf_split() {
+    for (model, ty, opt, val) in [("tiny-llama", "Q4_K_M", "--split-max-tensors", "20"), ("smollm2", "IQ4_XS", "--split-max-size", "30M"), ("tiny-llama", "Q8_0", "--split-max-size", "3M")] {
+        let inp = input(model);
+        let single = common::ref_quantized(&inp, ty, &[], &format!("{model}-{ty}.gguf"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let theirs = dir.path().join("theirs");
+        common::run(Command::new(common::ref_bin("llama-gguf-split")).args(["--split", opt, val]).arg(&single).arg(&theirs));
+        common::run(Command::new(common::ggufkit()).arg("quantize").arg(&inp).arg(dir.path().join("ours.gguf")).args(["-t", ty, opt, val]));
+        let pieces = |prefix: &str| {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(dir.path())
+                .expect("read dir")
+                .map(|e| e.expect("dir entry").path())
+                .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix)))
+                .collect();
+            v.sort();
+            v
+        };
+        let (ours, refs) = (pieces("ours-"), pieces("theirs-"));
+        assert!(refs.len() >= 2, "{model} {ty} {opt} {val}: gguf-split made {} piece(s)", refs.len());
+        assert_eq!(ours.len(), refs.len(), "{model} {ty} {opt} {val}: piece count");
+        for (o, r) in ours.iter().zip(&refs) {
+            assert_same_bytes(o, r, &format!("{model} {ty} {opt} {val} {}", o.display())).unwrap();
+        }
+        let out = Command::new(common::ref_bin("llama-completion"))
+            .arg("-m")
+            .arg(&ours[0])
+            .args(["-n", "4", "-p", "hello", "-no-cnv", "--no-warmup", "-t", "2"])
+            .output()
+            .expect("run llama-completion");
+        let log = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "llama-completion on our pieces:\n{log}");
+    }
+}
+
+/// Split input (the first piece of a llama-gguf-split set) to one file, and `--keep-split`
+/// (the output cut as the input is): the same files as llama-quantize's.
+#[test]
+fn split_input_and_keep_split_match_llama_quantize() {
+    for (model, ty) in [("tiny-llama", "Q4_K_M"), ("smollm2", "IQ4_NL")] {
+        let inp = input(model);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        common::run(Command::new(common::ref_bin("llama-gguf-split")).args(["--split", "--split-max-tensors", "25"]).arg(&inp).arg(d.join("in")));
+        let first = std::fs::read_dir(d)
+            .expect("read dir")
+            .map(|e| e.expect("entry").path())
+            .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("in-00001-of-")))
+            .expect("llama-gguf-split made no first piece");
+        for keep in [false, true] {
+            let (theirs, ours) = if keep { (d.join("theirs"), d.join("ours")) } else { (d.join("theirs.gguf"), d.join("ours.gguf")) };
+            let mut lq = Command::new(common::ref_bin("llama-quantize"));
+            if keep {
+                lq.arg("--keep-split");
+            }
+            common::run(lq.arg(&first).arg(&theirs).args([ty, "2"]));
+            let mut gk = Command::new(common::ggufkit());
+            gk.arg("quantize").arg(&first).arg(&ours).args(["-t", ty]);
+            if keep {
+                gk.arg("--keep-split");
+            }
+            common::run(&mut gk);
+            let list = |prefix: &str| {
+                let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+                    .expect("read dir")
+                    .map(|e| e.expect("entry").path())
+                    .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix)))
+                    .collect();
+                v.sort();
+                v
+            };
+            let (o, t) = (list("ours"), list("theirs"));
+            assert!(!t.is_empty() && o.len() == t.len(), "{model} keep {keep}: ours {o:?}, llama-quantize {t:?}");
+            if keep {
+                assert!(t.len() >= 2, "{model}: llama-quantize --keep-split made {t:?}");
+            }
+            for (a, b) in o.iter().zip(&t) {
+                assert_same_bytes(a, b, &format!("{model} {ty} split input, keep-split {keep}: {}", a.display())).unwrap();
+            }
+            for p in o.iter().chain(&t) {
+                std::fs::remove_file(p).expect("remove output");
+            }
+        }
+    }
+}
+
+/// `--allow-requantize`: quantized input (llama-quantize's own Q8_0 of tiny-llama, SmolLM2's
+/// original Q4_1 release) dequantized and quantized again, byte-identical to llama-quantize with
+/// the same flag; without the flag both refuse.
+#[test]
+fn requantize_matches_llama_quantize() {
+    let q8 = common::ref_quantized(&input("tiny-llama"), "Q8_0", &[], "tiny-llama-Q8_0.gguf");
+    let q4_1 = common::smollm2_q4_1();
+    for (label, inp) in [("tiny-llama-q8_0", &q8), ("smollm2-q4_1", &q4_1)] {
+        check_input(label, inp, &["Q4_K_M", "IQ4_XS", "Q5_0", "Q8_0"], &["--allow-requantize"], "-requant");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new(common::ggufkit())
+            .arg("quantize")
+            .arg(inp)
+            .arg(dir.path().join("x.gguf"))
+            .args(["-t", "Q4_K_M"])
+            .output()
+            .expect("run ggufkit");
+        assert!(!out.status.success(), "{label}: requantizing without --allow-requantize succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--allow-requantize"), "{label}: {err}");
+    }
+}
+
+/// The `model size` / `quant size` totals llama-quantize prints (`--dry-run` or a real run).
+fn size_lines(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| ["model size", "quant size"].iter().find_map(|k| l.find(k).map(|i| l[i..].trim_end().to_string())))
+        .collect()
+}
+
+/// `--dry-run`: no file written, and the totals (MiB and bits per weight) equal llama-quantize
+/// --dry-run's, also for a type that would need an importance matrix (a warning, not an error).
+#[test]
+fn dry_run_totals_match_llama_quantize() {
+    for model in ["tiny-llama", "smollm2"] {
+        let inp = input(model);
+        for ty in ["Q4_K_M", "IQ4_XS", "Q2_K_S", "TQ2_0"] {
+            let out = Command::new(common::ref_bin("llama-quantize"))
+                .arg("--dry-run")
+                .arg(&inp)
+                .arg(ty)
+                .arg("2")
+                .output()
+                .expect("run llama-quantize");
+            assert!(out.status.success(), "llama-quantize --dry-run {ty}: {}", String::from_utf8_lossy(&out.stderr));
+            let theirs = size_lines(&format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+            assert_eq!(theirs.len(), 2, "llama-quantize --dry-run {ty}: no size lines");
+            let dir = tempfile::tempdir().expect("tempdir");
+            let ours = common::run(Command::new(common::ggufkit()).current_dir(dir.path()).arg("quantize").arg(&inp).args(["-t", ty, "--dry-run"]));
+            assert_eq!(size_lines(&ours), theirs, "{model} {ty}");
+            assert_eq!(std::fs::read_dir(dir.path()).expect("read dir").count(), 0, "{model} {ty}: --dry-run wrote a file");
+        }
     }
 }
 

@@ -116,6 +116,74 @@ pub const FTYPE_ALIASES: &[(&str, FileType)] = &[
     ("Q5_K", FileType::MostlyQ5_K_M),
 ];
 
+/// The flag llama.cpp sets on a file type it guessed from the tensor types (`LLAMA_FTYPE_GUESSED`).
+pub const LLAMA_FTYPE_GUESSED: u32 = 1024;
+
+/// The file type llama.cpp's model loader guesses from a file's most common tensor type when
+/// `general.file_type` is absent (`llama_model_loader`'s `switch (type_max)`); other types guess
+/// `ALL_F32`.
+pub const GUESSED_FTYPE: &[(GgmlType, FileType)] = {
+    use FileType::*;
+    use GgmlType as G;
+    &[
+        (G::F32, AllF32),
+        (G::F16, MostlyF16),
+        (G::BF16, MostlyBF16),
+        (G::Q4_0, MostlyQ4_0),
+        (G::Q4_1, MostlyQ4_1),
+        (G::Q5_0, MostlyQ5_0),
+        (G::Q5_1, MostlyQ5_1),
+        (G::Q8_0, MostlyQ8_0),
+        (G::Q2_K, MostlyQ2_K),
+        (G::Q3_K, MostlyQ3_K_M),
+        (G::Q4_K, MostlyQ4_K_M),
+        (G::Q5_K, MostlyQ5_K_M),
+        (G::Q6_K, MostlyQ6_K),
+        (G::TQ1_0, MostlyTQ1_0),
+        (G::TQ2_0, MostlyTQ2_0),
+        (G::IQ2_XXS, MostlyIQ2_XXS),
+        (G::IQ2_XS, MostlyIQ2_XS),
+        (G::IQ2_S, MostlyIQ2_S),
+        (G::IQ3_XXS, MostlyIQ3_XXS),
+        (G::IQ1_S, MostlyIQ1_S),
+        (G::IQ1_M, MostlyIQ1_M),
+        (G::IQ4_NL, MostlyIQ4_NL),
+        (G::IQ4_XS, MostlyIQ4_XS),
+        (G::IQ3_S, MostlyIQ3_S),
+        (G::NVFP4, MostlyNVFP4),
+        (G::Q1_0, MostlyQ1_0),
+        (G::Q2_0, MostlyQ2_0),
+    ]
+};
+
+/// The `general.file_type` value llama-quantize's `COPY` writes: the input's own
+/// `general.file_type` when present, else the loader's guess from the tensor types in llama's
+/// tensor order (the first type to reach the highest count) with [`LLAMA_FTYPE_GUESSED`] set.
+pub fn copy_file_type(declared: Option<u32>, types_in_order: impl IntoIterator<Item = GgmlType>) -> u32 {
+    if let Some(v) = declared {
+        return v;
+    }
+    let mut counts: Vec<(GgmlType, usize)> = Vec::new();
+    let (mut best, mut best_n) = (None, 0usize);
+    for ty in types_in_order {
+        let n = match counts.iter_mut().find(|(t, _)| *t == ty) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                counts.push((ty, 1));
+                1
+            }
+        };
+        if n > best_n {
+            (best, best_n) = (Some(ty), n);
+        }
+    }
+    let guess = best.and_then(|t| GUESSED_FTYPE.iter().find(|(g, _)| *g == t)).map_or(FileType::AllF32, |(_, f)| *f);
+    guess.id() | LLAMA_FTYPE_GUESSED
+}
+
 impl FileType {
     /// This file type's row of [`FTYPE_TABLE`].
     pub fn info(self) -> &'static FileTypeInfo {

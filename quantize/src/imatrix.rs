@@ -208,6 +208,12 @@ impl ImatrixFile {
         self.entries.get(tensor_name).map(|v| v.as_slice())
     }
 
+    /// Keeps only the entries whose name satisfies `keep` (llama-quantize's `--include-weights`
+    /// / `--exclude-weights` filter the entries before use).
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.entries.retain(|k, _| keep(k));
+    }
+
     /// The number of entries (`quantize.imatrix.entries_count`).
     pub fn len(&self) -> usize {
         self.entries.len()

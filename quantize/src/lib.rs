@@ -111,6 +111,10 @@ fn quantize_rows_unchecked(ty: GgmlType, src: &[f32], n_per_row: usize, row_byte
                 // Whole super-blocks, several searched at once (rows are whole super-blocks).
                 return blocks::q3_k::quantize_blocks(src, dst);
             }
+            if ty == GgmlType::IQ4_NL && imatrix.is_none() {
+                // Whole blocks, eight searched at once (rows are whole blocks).
+                return blocks::iq4_nl::quantize_row(src, None, dst);
+            }
             for (x, y) in src.chunks_exact(n_per_row).zip(dst.chunks_exact_mut(row_bytes)) {
                 match (imatrix, k.weighted) {
                     (Some(w), Weighted::PerRow(f)) => f(x, w, y),

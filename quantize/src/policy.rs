@@ -49,6 +49,31 @@ pub enum PolicyError {
         /// The chosen type.
         ty: GgmlType,
     },
+    /// A `--tensor-type` option is malformed.
+    #[error("--tensor-type {arg:?}: {problem}")]
+    BadTensorType {
+        /// The option's value.
+        arg: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A `--tensor-type` pattern is not a valid regular expression.
+    #[error("--tensor-type pattern {pattern:?} is not a valid regular expression")]
+    BadPattern {
+        /// The pattern.
+        pattern: String,
+        /// The parser's complaint.
+        #[source]
+        source: regex::Error,
+    },
+    /// A `--prune-layers` item is not a layer number.
+    #[error("--prune-layers {arg:?}: invalid layer id {item:?} (expected comma-separated block numbers, e.g. 20,21)")]
+    BadPruneLayers {
+        /// The option's value.
+        arg: String,
+        /// The bad item.
+        item: String,
+    },
     /// A required metadata key is missing or has the wrong type.
     #[error("metadata key {key}: {problem}")]
     Metadata {
@@ -150,6 +175,41 @@ pub struct PolicyOptions {
     pub leave_output_tensor: bool,
     /// An importance matrix is given (changes some rules).
     pub has_imatrix: bool,
+    /// `--tensor-type PATTERN=TYPE`, in the order given: the first pattern (a regular expression
+    /// searched anywhere in the tensor name, as `std::regex_search`) that matches a quantizable
+    /// tensor gives its type instead of the mix rules; llama-quantize's fallback still applies.
+    pub tensor_types: Vec<TensorTypeOverride>,
+    /// Do not fail when a tensor's type needs an importance matrix and there is none
+    /// (llama-quantize's `--dry-run` only warns); [`requires_imatrix`] says which tensors would.
+    pub skip_imatrix_check: bool,
+    /// llama-quantize's `COPY` type: no tensor is quantized, all are copied as they are.
+    pub only_copy: bool,
+}
+
+/// One `--tensor-type PATTERN=TYPE` option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorTypeOverride {
+    /// The pattern, lowercased (as llama-quantize stores it).
+    pub pattern: String,
+    /// The type of the tensors it matches.
+    pub ty: GgmlType,
+}
+
+impl TensorTypeOverride {
+    /// Parses `PATTERN=TYPE` as llama-quantize's `parse_tensor_type` does: split at the first
+    /// `=`, the pattern lowercased, the type a ggml type name (case-insensitive: `q8_0`, `iq4_xs`).
+    pub fn parse(arg: &str) -> Result<TensorTypeOverride, PolicyError> {
+        let bad = |problem: &str| PolicyError::BadTensorType { arg: arg.to_string(), problem: problem.to_string() };
+        let (name, ty) = arg.split_once('=').ok_or_else(|| bad("malformed, expected PATTERN=TYPE (e.g. attn_v=q8_0)"))?;
+        if name.is_empty() {
+            return Err(bad("missing tensor name"));
+        }
+        if ty.is_empty() {
+            return Err(bad("missing quantization type"));
+        }
+        let ty = GgmlType::from_name(ty).ok_or_else(|| bad("invalid quantization type (a ggml type name: q8_0, q4_K, iq4_xs, f16, ...)"))?;
+        Ok(TensorTypeOverride { pattern: name.to_lowercase(), ty })
+    }
 }
 
 /// A tensor as the policy sees it.
@@ -320,6 +380,9 @@ fn n_dims(dims: &[u64]) -> usize {
 
 /// Whether llama-quantize may change this tensor's type at all (`tensor_allows_quantization`).
 pub fn allows_quantization(arch: &str, opts: &PolicyOptions, name: &str, dims: &[u64]) -> bool {
+    if opts.only_copy {
+        return false;
+    }
     // Only 2-D and 3-D (expert) tensors are quantized.
     if n_dims(dims) < 2 {
         return false;
@@ -423,6 +486,65 @@ pub fn llama_tensor_order<S: AsRef<str>>(names: &[S]) -> Vec<usize> {
     };
     idx.sort_by(|&a, &b| key(a).cmp(&key(b)));
     idx
+}
+
+/// Parses `--prune-layers N,N,...` as llama-quantize does (`std::stoi` per item: leading blanks,
+/// a sign and digits, the rest ignored; negative or unreadable ids are errors), sorted, without
+/// duplicates.
+pub fn parse_prune_layers(arg: &str) -> Result<Vec<u32>, PolicyError> {
+    let mut ids = Vec::new();
+    for item in arg.split(',') {
+        let t = item.trim_start();
+        let (sign, digits) = match t.as_bytes().first() {
+            Some(b'-') => (-1i64, &t[1..]),
+            Some(b'+') => (1, &t[1..]),
+            _ => (1, t),
+        };
+        let end = digits.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(digits.len());
+        let id = digits[..end].parse::<i64>().ok().map(|v| sign * v).filter(|v| (0..=i32::MAX as i64).contains(v));
+        match id {
+            Some(v) => ids.push(v as u32),
+            None => return Err(PolicyError::BadPruneLayers { arg: arg.to_string(), item: item.to_string() }),
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// llama-quantize's `--prune-layers` renaming (`remap_layer`, walked in [`llama_tensor_order`]):
+/// tensors of the pruned blocks are dropped (`None`), the remaining blocks renumbered
+/// consecutively in the first `blk.N.` of their names. Returns the new names (in the order of
+/// `names`) and the new block count (written to `<arch>.block_count`). `prune` is sorted.
+pub fn prune_layers<S: AsRef<str>>(names: &[S], prune: &[u32]) -> (Vec<Option<String>>, u32) {
+    let mut out: Vec<Option<String>> = names.iter().map(|n| Some(n.as_ref().to_string())).collect();
+    let Some(&first) = prune.first() else { return (out, 0) };
+    let mut mapped: std::collections::BTreeMap<u64, Option<u64>> = std::collections::BTreeMap::new();
+    let mut next_id = 0u64;
+    for i in llama_tensor_order(names) {
+        let name = names[i].as_ref();
+        // The first "blk.<digits>." anywhere in the name (`std::regex_search` of `blk\.(\d+)\.`).
+        let found = name.match_indices("blk.").find_map(|(at, _)| {
+            let digits = &name[at + 4..];
+            let end = digits.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(digits.len());
+            (end > 0 && digits.as_bytes().get(end) == Some(&b'.')).then_some((at + 4, end))
+        });
+        let Some((start, len)) = found else { continue };
+        let blk = name[start..start + len].parse::<u64>().unwrap_or(u64::MAX);
+        let new = *mapped.entry(blk).or_insert_with(|| {
+            if u32::try_from(blk).is_ok_and(|b| prune.binary_search(&b).is_ok()) {
+                None
+            } else if blk < first as u64 {
+                next_id = blk + 1;
+                Some(blk)
+            } else {
+                next_id += 1;
+                Some(next_id - 1)
+            }
+        });
+        out[i] = new.map(|b| format!("{}{b}{}", &name[..start], &name[start + len..]));
+    }
+    (out, next_id.min(u32::MAX as u64) as u32)
 }
 
 /// llama.cpp's `use_more_bits`: the first and last eighth of the layers and every third layer
@@ -695,13 +817,20 @@ pub struct TypePolicy {
     default_type: GgmlType,
     opts: PolicyOptions,
     model: ModelInfo,
+    /// `opts.tensor_types`, compiled.
+    patterns: Vec<(regex::Regex, GgmlType)>,
 }
 
 impl TypePolicy {
     /// A policy; fails for file types llama-quantize cannot produce.
     pub fn new(ftype: FileType, options: PolicyOptions, model: &ModelInfo) -> Result<TypePolicy, PolicyError> {
         let default_type = ftype.default_type().ok_or(PolicyError::InvalidFileType(ftype))?;
-        Ok(TypePolicy { ftype, default_type, opts: options, model: model.clone() })
+        let patterns = options
+            .tensor_types
+            .iter()
+            .map(|o| regex::Regex::new(&o.pattern).map(|r| (r, o.ty)).map_err(|source| PolicyError::BadPattern { pattern: o.pattern.clone(), source }))
+            .collect::<Result<_, _>>()?;
+        Ok(TypePolicy { ftype, default_type, opts: options, model: model.clone(), patterns })
     }
 
     /// The file type.
@@ -733,9 +862,15 @@ impl TypePolicy {
         }
         let cat = category(t.name);
         let choice = |ty| TensorChoice { ty, allows_quantization: true, fallback: false };
-        // Explicit types for the token embedding and the output tensor win over everything.
+        // The first --tensor-type pattern found in the name, if any.
+        let manual = self.patterns.iter().find(|(r, _)| r.is_match(t.name)).map(|(_, ty)| *ty);
+        // Explicit types for the token embedding and the output tensor win over everything
+        // (but a --tensor-type naming per_layer_token_embd.weight wins over
+        // --token-embedding-type).
         if let (Some(ty), Category::TokenEmbd) = (self.opts.token_embedding_type, cat) {
-            return Ok(choice(ty));
+            if !(t.name == "per_layer_token_embd.weight" && manual.is_some()) {
+                return Ok(choice(ty));
+            }
         }
         if let (Some(ty), Category::Output) = (self.opts.output_tensor_type, cat) {
             return Ok(choice(ty));
@@ -745,14 +880,16 @@ impl TypePolicy {
         // Mixes and fallbacks only apply to quantized file types (F16/BF16/F32 files: all
         // quantizable tensors get the default type).
         if ty.is_quantized() {
-            if !self.opts.pure {
+            if let Some(m) = manual {
+                ty = m;
+            } else if !self.opts.pure {
                 let m = MixInput { name: t.name, dims: t.dims, category: cat, ftype: self.ftype, model: &self.model, opts: &self.opts };
                 ty = mix_type(&m, c, ty)?;
             }
             let ncols = t.dims.first().copied().unwrap_or(0);
             (ty, fell_back) = fallback(t.name, ncols, ty)?;
         }
-        if !self.opts.has_imatrix && requires_imatrix(t.name, ty, self.ftype) {
+        if !self.opts.has_imatrix && !self.opts.skip_imatrix_check && requires_imatrix(t.name, ty, self.ftype) {
             return Err(PolicyError::RequiresImatrix { name: t.name.into(), ty });
         }
         Ok(TensorChoice { ty, allows_quantization: true, fallback: fell_back })
@@ -762,6 +899,28 @@ impl TypePolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prune_renumbers_blocks_in_llama_order() {
+        let names = ["blk.10.ffn_up.weight", "token_embd.weight", "blk.2.attn_q.weight", "blk.1.attn_q.weight", "blk.0.attn_q.weight", "blk.3.x.blk.3.y"];
+        let (out, n) = prune_layers(&names, &[1, 3]);
+        let out: Vec<Option<&str>> = out.iter().map(|o| o.as_deref()).collect();
+        assert_eq!(out, [Some("blk.2.ffn_up.weight"), Some("token_embd.weight"), Some("blk.1.attn_q.weight"), None, Some("blk.0.attn_q.weight"), None]);
+        assert_eq!(n, 3);
+        assert_eq!(parse_prune_layers(" 3,1,+3,2x").unwrap(), [1, 2, 3]);
+        assert!(parse_prune_layers("1,-2").is_err());
+        assert!(parse_prune_layers("a").is_err());
+        assert!(parse_prune_layers("").is_err());
+    }
+
+    #[test]
+    fn tensor_type_options_parse_like_llama_quantize() {
+        let o = TensorTypeOverride::parse("FFN_(UP|gate)=Q8_0").unwrap();
+        assert_eq!((o.pattern.as_str(), o.ty), ("ffn_(up|gate)", GgmlType::Q8_0));
+        for bad in ["attn_v", "=q8_0", "attn_v=", "attn_v=q9_9"] {
+            assert!(TensorTypeOverride::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn order_is_non_layer_first_then_by_layer_then_name() {

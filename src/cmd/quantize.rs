@@ -10,18 +10,21 @@ use anyhow::{anyhow, bail, Context, Result};
 use gguf::{GgmlType, GgufFile, GgufWriter, TensorSpec};
 use quantize::ftype::{FileType, FTYPE_ALIASES, FTYPE_TABLE};
 use quantize::imatrix::ImatrixFile;
-use quantize::policy::{self, ModelInfo, PolicyOptions, TensorRef, TypePolicy};
+use quantize::metadata::KvOverride;
+use quantize::policy::{self, ModelInfo, PolicyOptions, TensorRef, TensorTypeOverride, TypePolicy};
 use quantize::{QuantizeError, Source};
 
 /// Arguments of `ggufkit quantize`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Input GGUF (F32/F16/BF16 tensors), e.g. from `ggufkit convert` or convert_hf_to_gguf.py.
+    /// Input GGUF (F32/F16/BF16 tensors), e.g. from `ggufkit convert` or convert_hf_to_gguf.py;
+    /// for a gguf-split model, its first piece (…-00001-of-0000N.gguf).
     pub input: PathBuf,
-    /// Output GGUF.
-    pub output: PathBuf,
+    /// Output GGUF (not needed with --dry-run).
+    #[arg(required_unless_present = "dry_run")]
+    pub output: Option<PathBuf>,
     /// File type, as llama-quantize names it (case-insensitive): Q4_K_M, Q4_K (= Q4_K_M), Q8_0,
-    /// Q5_K_S, F16, … or its general.file_type number.
+    /// Q5_K_S, F16, … or its general.file_type number; COPY copies every tensor as it is.
     #[arg(short = 't', long = "type")]
     pub ty: String,
     /// Importance matrix from llama-imatrix (GGUF or legacy .dat).
@@ -45,11 +48,52 @@ pub struct Args {
     /// Overwrite the output file if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Type of the tensors whose name matches a regular expression, instead of the mix's
+    /// (repeatable, the first match wins; as llama-quantize): `--tensor-type attn_v=q8_0`,
+    /// `--tensor-type 'ffn_(up|gate)=iq4_xs'`.
+    #[arg(long = "tensor-type", value_name = "PATTERN=TYPE")]
+    pub tensor_type: Vec<String>,
+    /// Accept quantized input tensors: dequantized to f32 (as ggml's to_float) then quantized to
+    /// their new type, as llama-quantize --allow-requantize (tensors keeping their type are copied).
+    #[arg(long)]
+    pub allow_requantize: bool,
+    /// Set a metadata key in the output: `KEY=TYPE:VALUE`, TYPE one of int (written as u32 of the
+    /// absolute value), float, bool, str (repeatable; as llama-quantize).
+    #[arg(long = "override-kv", value_name = "KEY=TYPE:VALUE")]
+    pub override_kv: Vec<String>,
+    /// Remove these blocks (comma-separated numbers) and renumber the rest, as llama-quantize
+    /// --prune-layers.
+    #[arg(long = "prune-layers", value_name = "N,N,...")]
+    pub prune_layers: Option<String>,
+    /// Use importance data only for tensors whose name contains this text (repeatable).
+    #[arg(long = "include-weights", value_name = "TEXT", conflicts_with = "exclude_weights")]
+    pub include_weights: Vec<String>,
+    /// Use no importance data for tensors whose name contains this text (repeatable).
+    #[arg(long = "exclude-weights", value_name = "TEXT")]
+    pub exclude_weights: Vec<String>,
+    /// Write the output as gguf-split's pieces of at most N tensors each:
+    /// OUTPUT-00001-of-0000K.gguf, … (OUTPUT without its .gguf), all metadata in the first.
+    #[arg(long, value_name = "N", conflicts_with_all = ["split_max_size", "keep_split"])]
+    pub split_max_tensors: Option<usize>,
+    /// As --split-max-tensors, with at most this much tensor data per piece: N followed by M
+    /// (10^6 bytes) or G (10^9 bytes), as gguf-split --split-max-size.
+    #[arg(long, value_name = "N(M|G)", conflicts_with = "keep_split")]
+    pub split_max_size: Option<String>,
+    /// Split the output as the input is split (OUTPUT-00001-of-0000N.gguf, …, OUTPUT without its
+    /// .gguf), as llama-quantize --keep-split.
+    #[arg(long)]
+    pub keep_split: bool,
+    /// Print each tensor's type and size and the totals, as llama-quantize --dry-run; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Runs `ggufkit quantize`.
 pub fn run(args: Args) -> Result<()> {
-    let ftype = FileType::from_name(&args.ty).ok_or_else(|| {
+    // llama-quantize's COPY: file type ALL_F32 for the policy, every tensor copied.
+    let only_copy = args.ty.eq_ignore_ascii_case("COPY");
+    let ftype = if only_copy { Some(FileType::AllF32) } else { FileType::from_name(&args.ty) };
+    let ftype = ftype.ok_or_else(|| {
         let names: Vec<&str> = FTYPE_TABLE
             .iter()
             .filter(|r| r.default_type.is_some())
@@ -66,27 +110,45 @@ pub fn run(args: Args) -> Result<()> {
     let output_tensor_type = ggml_type(&args.output_tensor_type, "--output-tensor-type")?;
     let token_embedding_type = ggml_type(&args.token_embedding_type, "--token-embedding-type")?;
 
-    if args.output.exists() {
-        if same_file(&args.input, &args.output) {
+    let tensor_types = args.tensor_type.iter().map(|a| TensorTypeOverride::parse(a)).collect::<Result<Vec<_>, _>>()?;
+    let prune = args.prune_layers.as_deref().map(policy::parse_prune_layers).transpose()?.unwrap_or_default();
+    let overrides = args.override_kv.iter().map(|a| KvOverride::parse(a)).collect::<Result<Vec<_>, _>>()?;
+    let output = match (&args.output, args.dry_run) {
+        (_, true) => None,
+        (Some(o), false) => Some(o.as_path()),
+        (None, false) => bail!("no output file given (or use --dry-run)"),
+    };
+    let splitting = args.split_max_tensors.is_some() || args.split_max_size.is_some() || args.keep_split;
+    if let Some(out) = output.filter(|o| o.exists() && !splitting) {
+        if same_file(&args.input, out) {
             bail!("input and output are the same file: {}", args.input.display());
         }
         if !args.force {
-            bail!("{} exists; use --force to overwrite it", args.output.display());
+            bail!("{} exists; use --force to overwrite it", out.display());
         }
     }
 
     let imatrix = match &args.imatrix {
         Some(p) => {
-            let m = ImatrixFile::open(p)?;
+            let mut m = ImatrixFile::open(p)?;
             if let Some((name, i)) = m.first_non_finite() {
                 bail!("{}: importance matrix entry {name} holds a non-finite value at index {i}", p.display());
             }
-            Some(m)
+            // As llama-quantize: excluded entries dropped, or only included ones kept; an
+            // importance matrix left without entries is not used at all.
+            if !args.exclude_weights.is_empty() {
+                m.retain(|k| !args.exclude_weights.iter().any(|w| k.contains(w.as_str())));
+            }
+            if !args.include_weights.is_empty() {
+                m.retain(|k| args.include_weights.iter().any(|w| k.contains(w.as_str())));
+            }
+            (!m.is_empty()).then_some(m)
         }
         None => None,
     };
 
-    let input = GgufFile::open(&args.input)?;
+    let inputs = open_inputs(&args.input)?;
+    let input = &inputs[0];
     let model = ModelInfo::from_metadata(input.metadata()).with_context(|| format!("{}", args.input.display()))?;
     let options = PolicyOptions {
         pure: args.pure,
@@ -94,40 +156,81 @@ pub fn run(args: Args) -> Result<()> {
         token_embedding_type,
         leave_output_tensor: args.leave_output_tensor,
         has_imatrix: imatrix.is_some(),
+        tensor_types,
+        skip_imatrix_check: args.dry_run,
+        only_copy,
     };
     let policy = TypePolicy::new(ftype, options, &model)?;
 
+    // --prune-layers: the tensors kept (`infos`) and their names in the output.
+    // Every tensor of every input piece with its piece number, in file order.
+    let all: Vec<(usize, &gguf::TensorInfo)> = inputs.iter().enumerate().flat_map(|(p, f)| f.tensors().iter().map(move |t| (p, t))).collect();
+    let (renamed, n_blocks) = policy::prune_layers(&all.iter().map(|(_, t)| t.name.as_str()).collect::<Vec<_>>(), &prune);
+    let (pieces_infos, out_names): (Vec<(usize, &gguf::TensorInfo)>, Vec<String>) =
+        all.iter().zip(renamed).filter_map(|(t, n)| n.map(|n| (*t, n))).unzip();
+    let infos: Vec<&gguf::TensorInfo> = pieces_infos.iter().map(|(_, t)| *t).collect();
     // ggml keeps no trailing dims of size 1 (ggml_n_dims); llama-quantize writes tensors that way.
-    let dims: Vec<Vec<u64>> = input.tensors().iter().map(|t| trim_dims(&t.dims)).collect();
-    let refs: Vec<TensorRef> = input
-        .tensors()
+    let dims: Vec<Vec<u64>> = infos.iter().map(|t| trim_dims(&t.dims)).collect();
+    let refs: Vec<TensorRef> = infos
         .iter()
+        .zip(&out_names)
         .zip(&dims)
-        .map(|(t, d)| TensorRef { name: &t.name, dims: d, ty: t.ty })
+        .map(|((t, name), d)| TensorRef { name, dims: d, ty: t.ty })
         .collect();
     let choices = policy.choose_types(&refs).with_context(|| format!("{}", args.input.display()))?;
-    let names: Vec<&str> = input.tensors().iter().map(|t| t.name.as_str()).collect();
-    let order = policy::llama_tensor_order(&names);
+    let names: Vec<&str> = out_names.iter().map(|n| n.as_str()).collect();
+    let llama_order = policy::llama_tensor_order(&names);
+    // --keep-split writes the tensors piece by piece in file order (llama-quantize sorts them by
+    // piece and offset), else in llama's order.
+    let order: Vec<usize> = if args.keep_split {
+        let mut o: Vec<usize> = (0..infos.len()).collect();
+        o.sort_by_key(|&i| (pieces_infos[i].0, infos[i].offset));
+        o
+    } else {
+        llama_order.clone()
+    };
 
     let mut metadata = input.metadata().to_vec();
-    quantize::metadata::apply_quantize_edits(&mut metadata, ftype, imatrix.as_ref().zip(args.imatrix.as_deref()));
+    quantize::metadata::apply_quantize_edits_with_overrides(&mut metadata, ftype, &overrides, imatrix.as_ref().zip(args.imatrix.as_deref()));
+    if only_copy {
+        // The input's file type (or the loader's guess), in place of ALL_F32.
+        let declared = input.metadata().iter().find(|(k, _)| k == "general.file_type").and_then(|(_, v)| v.as_u32());
+        let value = quantize::ftype::copy_file_type(declared, llama_order.iter().map(|&i| infos[i].ty));
+        if let Some((_, v)) = metadata.iter_mut().find(|(k, _)| k == "general.file_type") {
+            *v = gguf::Value::U32(value);
+        }
+    }
+    if !prune.is_empty() {
+        quantize::metadata::set(&mut metadata, &format!("{}.block_count", model.arch), gguf::Value::U32(n_blocks));
+    }
     let specs: Vec<TensorSpec> = order
         .iter()
         .map(|&i| TensorSpec::new(names[i], &dims[i], choices[i].ty))
         .collect();
+
+    let Some(output) = output else {
+        return dry_run(&infos, &args.input, ftype, &order, &choices, &dims, imatrix.is_some());
+    };
 
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.unwrap_or(0))
         .build()
         .context("cannot start worker threads")?;
 
-    let mut writer = GgufWriter::create(&args.output, &metadata, &specs)?;
+    let split = match (args.split_max_tensors, args.split_max_size.as_deref()) {
+        (Some(n), _) if n > 0 => Some(SplitBy::Tensors(n)),
+        (Some(_), _) => bail!("--split-max-tensors must be at least 1"),
+        (None, Some(s)) => Some(SplitBy::Bytes(split_size(s)?)),
+        (None, None) if args.keep_split => Some(SplitBy::Pieces(order.iter().map(|&i| pieces_infos[i].0).collect())),
+        (None, None) => None,
+    };
+    let mut writer = SplitWriter::create(output, &metadata, specs, split, args.force)?;
     let (mut size_in, mut size_out, mut n_fallback) = (0u64, 0u64, 0usize);
     let mut buf: Vec<u8> = Vec::new();
-    for &i in &order {
-        let info = &input.tensors()[i];
+    for (k, &i) in order.iter().enumerate() {
+        let info = infos[i];
         let choice = choices[i];
-        let data = input.tensor_data(info);
+        let data = inputs[pieces_infos[i].0].tensor_data(info);
         if data.len() as u64 != info.size {
             bail!("{}: tensor {} data is truncated", args.input.display(), info.name);
         }
@@ -138,7 +241,7 @@ pub fn run(args: Args) -> Result<()> {
             if let Some(index) = first_non_finite(info.ty, data) {
                 bail!("{}: tensor {}: non-finite value (NaN or Inf) at element {index} of the tensor", args.input.display(), info.name);
             }
-            writer.write_tensor_data(data)?;
+            writer.write(k, data)?;
             size_out += info.size;
             continue;
         }
@@ -153,9 +256,9 @@ pub fn run(args: Args) -> Result<()> {
         let nrows = info.n_elements() / dims[i][0];
         let out_len = usize::try_from(nrows * row_bytes).context("tensor too large")?;
         buf.resize(out_len, 0);
-        pool.install(|| quantize_one(info, data, &dims[i], choice.ty, weights, &mut buf))
+        pool.install(|| quantize_one(info, data, &dims[i], choice.ty, weights, args.allow_requantize, &mut buf))
             .with_context(|| format!("{}: tensor {}", args.input.display(), info.name))?;
-        writer.write_tensor_data(&buf)?;
+        writer.write(k, &buf)?;
         size_out += out_len as u64;
     }
     // without --force, never replace a file that appeared meanwhile (a second run to the same path)
@@ -167,7 +270,7 @@ pub fn run(args: Args) -> Result<()> {
     eprintln!(
         "quantized {} to {} as {}: {} tensors, {:.2} MiB -> {:.2} MiB{}",
         args.input.display(),
-        args.output.display(),
+        output.display(),
         ftype,
         order.len(),
         size_in as f64 / 1048576.0,
@@ -177,31 +280,215 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Quantizes one tensor (all its expert matrices) into `out`.
-fn quantize_one(
-    info: &gguf::TensorInfo,
-    data: &[u8],
-    dims: &[u64],
-    ty: GgmlType,
-    weights: Option<&[f32]>,
-    out: &mut [u8],
-) -> Result<()> {
+/// How the output is cut: as gguf-split does (`split_strategy::should_split`), or as the input
+/// is (--keep-split).
+#[derive(Debug, Clone)]
+enum SplitBy {
+    /// The input piece of each tensor, in output order: a new piece where it changes.
+    Pieces(Vec<usize>),
+    /// At most this many tensors per piece.
+    Tensors(usize),
+    /// At most this many bytes of tensor data (each tensor padded to 32 bytes) per piece.
+    Bytes(u64),
+}
+
+/// The input GGUF and, when it is the first piece of a gguf-split set (`split.count` > 1), the
+/// other pieces (`PREFIX-0000I-of-0000N.gguf`), in order, as llama.cpp's model loader finds them.
+fn open_inputs(path: &Path) -> Result<Vec<GgufFile>> {
+    let first = GgufFile::open(path)?;
+    let count = first.get("split.count").and_then(|v| v.as_u32()).unwrap_or(0);
+    if count <= 1 {
+        return Ok(vec![first]);
+    }
+    let no = first.get("split.no").and_then(|v| v.as_u32()).unwrap_or(0);
+    if no != 0 {
+        bail!("{}: this is piece {} of {count} of a split model; give the first piece (…-00001-of-{count:05}.gguf)", path.display(), no + 1);
+    }
+    let name = path.to_string_lossy();
+    let suffix = format!("-00001-of-{count:05}.gguf");
+    let prefix = name
+        .strip_suffix(&suffix)
+        .ok_or_else(|| anyhow!("{}: split.count is {count}, but the file name does not end in {suffix} (gguf-split's naming)", path.display()))?;
+    let mut pieces = vec![first];
+    for i in 1..count {
+        let p = PathBuf::from(format!("{prefix}-{:05}-of-{count:05}.gguf", i + 1));
+        let f = GgufFile::open(&p).with_context(|| format!("piece {} of {count} of {}", i + 1, path.display()))?;
+        if f.get("split.no").and_then(|v| v.as_u32()) != Some(i) {
+            bail!("{}: split.no is not {i}: not piece {} of {}", p.display(), i + 1, path.display());
+        }
+        pieces.push(f);
+    }
+    Ok(pieces)
+}
+
+/// gguf-split's `--split-max-size` value: a positive number then `M` (10^6) or `G` (10^9).
+fn split_size(s: &str) -> Result<u64> {
+    let unit = match s.chars().last() {
+        Some('M') => 1_000_000u64,
+        Some('G') => 1_000_000_000,
+        _ => bail!("--split-max-size {s:?}: supported units are M (megabytes) or G (gigabytes)"),
+    };
+    let n: u64 = s[..s.len() - 1].trim().parse().map_err(|_| anyhow!("--split-max-size {s:?}: expected a number then M or G (e.g. 500M, 2G)"))?;
+    if n == 0 {
+        bail!("--split-max-size {s:?}: size must be a positive value");
+    }
+    Ok(n * unit)
+}
+
+/// The output: one file, or gguf-split's pieces (`PREFIX-00001-of-00003.gguf`, …: the first holds
+/// all metadata, every piece `split.no`, `split.count` and `split.tensors.count`). All pieces are
+/// created (as temporary files) up front and renamed into place by [`SplitWriter::finish`].
+struct SplitWriter {
+    /// Each piece's writer and the index of its first tensor.
+    parts: Vec<(GgufWriter, usize)>,
+    /// The piece being written.
+    current: usize,
+}
+
+impl SplitWriter {
+    fn create(output: &Path, metadata: &[(String, gguf::Value)], specs: Vec<TensorSpec>, split: Option<SplitBy>, force: bool) -> Result<SplitWriter> {
+        let Some(by) = split else {
+            return Ok(SplitWriter { parts: vec![(GgufWriter::create(output, metadata, &specs)?, 0)], current: 0 });
+        };
+        // Piece starts, as gguf-split's split_strategy decides them.
+        let mut starts = vec![0usize];
+        let mut size = 0u64;
+        for (i, t) in specs.iter().enumerate() {
+            let bytes = t.ty.row_size(t.dims[0]).unwrap_or(0) * t.dims[1..].iter().product::<u64>();
+            let padded = bytes.div_ceil(32) * 32;
+            let cut = match &by {
+                SplitBy::Pieces(p) => i > 0 && p[i] != p[i - 1],
+                SplitBy::Tensors(n) => i > 0 && i % n == 0,
+                SplitBy::Bytes(max) => size + padded > *max,
+            };
+            if cut {
+                if starts.last() == Some(&i) {
+                    bail!("--split-max-size is smaller than tensor {} ({bytes} bytes): a piece would hold no tensor", t.name);
+                }
+                starts.push(i);
+                size = padded;
+            } else {
+                size += padded;
+            }
+        }
+        let n = starts.len();
+        let prefix = output.to_string_lossy();
+        let prefix = prefix.strip_suffix(".gguf").unwrap_or(&prefix);
+        let split_keys = |no: usize| {
+            vec![
+                ("split.no".to_string(), gguf::Value::U16(no as u16)),
+                ("split.count".to_string(), gguf::Value::U16(n as u16)),
+                ("split.tensors.count".to_string(), gguf::Value::I32(specs.len() as i32)),
+            ]
+        };
+        if n > u16::MAX as usize {
+            bail!("{n} pieces: gguf-split's split.count holds at most {}", u16::MAX);
+        }
+        let mut parts = Vec::with_capacity(n);
+        for (no, &start) in starts.iter().enumerate() {
+            let end = starts.get(no + 1).copied().unwrap_or(specs.len());
+            let path = PathBuf::from(format!("{prefix}-{:05}-of-{n:05}.gguf", no + 1));
+            if path.exists() && !force {
+                bail!("{} exists; use --force to overwrite it", path.display());
+            }
+            let mut md = if no == 0 { metadata.to_vec() } else { Vec::new() };
+            // llama-quantize --keep-split of a single file writes one piece without split keys.
+            if n > 1 {
+                for (k, v) in split_keys(no) {
+                    quantize::metadata::set(&mut md, &k, v);
+                }
+            }
+            parts.push((GgufWriter::create(&path, &md, &specs[start..end])?, start));
+        }
+        Ok(SplitWriter { parts, current: 0 })
+    }
+
+    /// Writes the data of tensor `k` (in output order).
+    fn write(&mut self, k: usize, data: &[u8]) -> Result<()> {
+        while self.parts.get(self.current + 1).is_some_and(|(_, start)| *start <= k) {
+            self.current += 1;
+        }
+        self.parts[self.current].0.write_tensor_data(data)?;
+        Ok(())
+    }
+
+    /// Finishes every piece (in order).
+    fn finish(self) -> Result<()> {
+        for (w, _) in self.parts {
+            w.finish()?;
+        }
+        Ok(())
+    }
+}
+
+/// `--dry-run`: each tensor's type and size, then the totals, as llama-quantize prints them
+/// (`model size` / `quant size` in MiB and bits per weight: tensor data only); nothing written.
+fn dry_run(infos: &[&gguf::TensorInfo], path: &Path, ftype: FileType, order: &[usize], choices: &[policy::TensorChoice], dims: &[Vec<u64>], has_imatrix: bool) -> Result<()> {
+    let mib = |b: u64| b as f64 / 1048576.0;
+    let (mut size_org, mut size_new, mut n_elements, mut needs_imatrix) = (0u64, 0u64, 0u64, false);
+    println!("calculating quantization size for {} as {ftype}", path.display());
+    for (k, &i) in order.iter().enumerate() {
+        let info = infos[i];
+        let ty = choices[i].ty;
+        n_elements += info.n_elements();
+        print!("[{:4}/{:4}] {:<36} - [{}], type = {:>6}, ", k + 1, order.len(), info.name, dims_text(&dims[i]), info.ty.name());
+        let new_size = if ty == info.ty {
+            println!("size = {:8.3} MiB", mib(info.size));
+            info.size
+        } else {
+            let row = ty.row_size(dims[i][0]).ok_or_else(|| anyhow!("tensor {}: row length {} does not fit type {ty}", info.name, dims[i][0]))?;
+            let size = info.n_elements() / dims[i][0] * row;
+            println!("size = {:8.2} MiB -> {:8.2} MiB ({})", mib(info.size), mib(size), ty.name());
+            needs_imatrix |= policy::requires_imatrix(&info.name, ty, ftype);
+            size
+        };
+        size_org += info.size;
+        size_new += new_size;
+    }
+    let bpw = |b: u64| b as f64 * 8.0 / n_elements.max(1) as f64;
+    println!("model size  = {:8.2} MiB ({:.2} BPW)", mib(size_org), bpw(size_org));
+    println!("quant size  = {:8.2} MiB ({:.2} BPW)", mib(size_new), bpw(size_new));
+    if needs_imatrix && !has_imatrix {
+        eprintln!("warning: dry run completed, but actually completing this quantization will require an importance matrix (--imatrix)");
+    }
+    Ok(())
+}
+
+/// ggml dims as llama-quantize prints them (`llama_format_tensor_shape`): `  576,  1536,     1,     1`.
+fn dims_text(dims: &[u64]) -> String {
+    (0..4).map(|k| format!("{:5}", dims.get(k).copied().unwrap_or(1))).collect::<Vec<_>>().join(", ")
+}
+
+/// Quantizes one tensor (all its expert matrices) into `out`; a quantized input tensor only with
+/// `allow_requantize` (dequantized to f32 first, as llama-quantize's `llama_tensor_dequantize_impl`).
+fn quantize_one(info: &gguf::TensorInfo, data: &[u8], dims: &[u64], ty: GgmlType, weights: Option<&[f32]>, allow_requantize: bool, out: &mut [u8]) -> Result<()> {
     let ne0 = dims[0] as usize;
     let n_mat = dims.get(2..).map_or(1, |d| d.iter().product::<u64>()) as usize;
+    let dequantized: Vec<u8>;
+    let (data, in_ty) = match info.ty {
+        GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => (data, info.ty),
+        other if !allow_requantize => bail!("requantizing from type {other} is disabled (use --allow-requantize, as with llama-quantize)"),
+        other => {
+            let n = usize::try_from(info.n_elements()).context("tensor too large")?;
+            let mut f = vec![0f32; n];
+            quantize::dequantize_rows(other, data, &mut f).map_err(|e| anyhow!("cannot requantize from {other}: {e}"))?;
+            dequantized = f.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (dequantized.as_slice(), GgmlType::F32)
+        }
+    };
     let mat_in = data.len() / n_mat.max(1);
     let mat_out = out.len() / n_mat.max(1);
-    let elems_per_mat = mat_in / bytes_per_element(info.ty)?;
+    let elems_per_mat = mat_in / bytes_per_element(in_ty)?;
     for (e, (src, dst)) in data.chunks(mat_in.max(1)).zip(out.chunks_mut(mat_out.max(1))).enumerate() {
         // Each expert matrix has its own slice of the importance matrix.
         let w = match weights {
             Some(w) => Some(w.get(e * ne0..(e + 1) * ne0).ok_or_else(|| anyhow!("importance matrix too short for matrix {e}"))?),
             None => None,
         };
-        let source = match info.ty {
+        let source = match in_ty {
             GgmlType::F32 => Source::F32(src),
             GgmlType::F16 => Source::F16(src),
-            GgmlType::BF16 => Source::BF16(src),
-            other => bail!("input type {other} cannot be re-quantized (requantizing is disabled, as in llama-quantize)"),
+            _ => Source::BF16(src),
         };
         quantize::quantize_tensor(ty, source, ne0, w, dst).map_err(|err| match err {
             QuantizeError::NonFinite { index } => {

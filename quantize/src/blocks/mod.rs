@@ -2,6 +2,8 @@
 //! kernels. Each kernel reproduces the pinned ggml's scalar code bit for bit.
 
 pub mod common;
+pub mod iq4_nl;
+pub mod iq4_xs;
 pub mod q2_k;
 pub mod q3_k;
 pub mod q4_0;
@@ -13,6 +15,8 @@ pub mod q5_k;
 pub mod q6_k;
 pub mod q8_0;
 pub mod q8_k;
+pub mod tq1_0;
+pub mod tq2_0;
 
 use gguf::GgmlType;
 
@@ -114,7 +118,7 @@ pub(crate) fn asymmetric_weighted_row(x: &[f32], qw: &[f32], y: &mut [u8], nmax:
 /// How a type uses an importance matrix (ggml's `quantize_<type>(…, quant_weights)`).
 #[derive(Clone, Copy)]
 pub enum Weighted {
-    /// The type ignores importance weights (Q8_0, Q8_K).
+    /// The type ignores importance weights (Q8_0, Q8_K, TQ1_0, TQ2_0).
     Ignored,
     /// A whole-row function (the legacy types use the row's mean square): `(row, weights, out)`.
     PerRow(fn(&[f32], &[f32], &mut [u8])),
@@ -165,6 +169,10 @@ pub static BLOCK_KERNELS: &[BlockKernel] = &[
     kernel!(Q5_K, q5_k, Weighted::PerBlock(q5_k::quantize_block_weighted)),
     kernel!(Q6_K, q6_k, Weighted::PerBlock(q6_k::quantize_block_weighted)),
     kernel!(Q8_K, q8_k, Weighted::Ignored),
+    kernel!(IQ4_NL, iq4_nl, Weighted::PerRow(iq4_nl::quantize_row_weighted)),
+    kernel!(IQ4_XS, iq4_xs, Weighted::PerBlock(iq4_xs::quantize_block_weighted)),
+    kernel!(TQ1_0, tq1_0, Weighted::Ignored),
+    kernel!(TQ2_0, tq2_0, Weighted::Ignored),
 ];
 
 /// The kernels of `ty`, if it is a supported block type.

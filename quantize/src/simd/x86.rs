@@ -664,3 +664,147 @@ pub unsafe fn quantize_q5_1(x: &[f32], y: &mut [u8]) {
         pack_nibbles(&q, yb.as_mut_ptr().add(8));
     }
 }
+
+/// The 16 IQ4 levels as f32, low and high halves (for `vpermps` lookups).
+#[inline(always)]
+unsafe fn iq4_tables() -> (__m256, __m256) {
+    let v = &crate::blocks::iq4_nl::KVALUES_IQ4NL;
+    let f = |i: usize| v[i] as f32;
+    (
+        _mm256_setr_ps(f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7)),
+        _mm256_setr_ps(f(8), f(9), f(10), f(11), f(12), f(13), f(14), f(15)),
+    )
+}
+
+/// Level `idx` (0..16 per lane) of the IQ4 table.
+#[inline(always)]
+unsafe fn iq4_level(t: (__m256, __m256), idx: __m256i) -> __m256 {
+    let hi = _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(7)));
+    _mm256_blendv_ps(
+        _mm256_permutevar8x32_ps(t.0, idx),
+        _mm256_permutevar8x32_ps(t.1, idx),
+        hi,
+    )
+}
+
+/// ggml's `best_index_int8` on the IQ4 table for 8 values: the bisection's final pair is the
+/// first level above `x` (`mu` = number of levels ≤ x) and the one below; the lower wins only
+/// when strictly nearer, with the scalar's f32 subtractions; below the first / above the last
+/// level give 0 / 15.
+#[inline(always)]
+unsafe fn iq4_best_index(t: (__m256, __m256), x: __m256) -> __m256i {
+    let v = &crate::blocks::iq4_nl::KVALUES_IQ4NL;
+    let mut mu = _mm256_set1_epi32(1);
+    for &lv in &v[1..15] {
+        let le = _mm256_castps_si256(_mm256_cmp_ps(_mm256_set1_ps(lv as f32), x, _CMP_LE_OQ));
+        mu = _mm256_sub_epi32(mu, le);
+    }
+    let one = _mm256_set1_epi32(1);
+    let lo_i = _mm256_sub_epi32(mu, one);
+    let lo = iq4_level(t, lo_i);
+    let hi = iq4_level(t, mu);
+    let take_lo = _mm256_castps_si256(_mm256_cmp_ps(
+        _mm256_sub_ps(x, lo),
+        _mm256_sub_ps(hi, x),
+        _CMP_LT_OQ,
+    ));
+    let r = _mm256_blendv_epi8(mu, lo_i, take_lo);
+    let below = _mm256_castps_si256(_mm256_cmp_ps(x, _mm256_set1_ps(v[0] as f32), _CMP_LE_OQ));
+    let above = _mm256_castps_si256(_mm256_cmp_ps(x, _mm256_set1_ps(v[15] as f32), _CMP_GE_OQ));
+    let r = _mm256_andnot_si256(below, r);
+    _mm256_blendv_epi8(r, _mm256_set1_epi32(15), above)
+}
+
+/// The IQ4 group-scale search (`crate::blocks::iq4_nl::group_scale`) on 8 consecutive groups
+/// of 32 at once, one group per lane, each lane doing the scalar sequence of operations.
+/// `x`, `w`: 256 values; writes group g's scale (0 for an all-zero group) to `scales[g]`.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `x` and `w` hold at least 256 values, `scales` 8.
+#[target_feature(enable = "avx2,f16c")]
+pub unsafe fn iq4_groups(x: &[f32], w: &[f32], scales: &mut [f32]) {
+    const N: usize = 32;
+    assert!(x.len() >= 8 * N && w.len() >= 8 * N && scales.len() >= 8);
+    let t = iq4_tables();
+    let mut xt = [_mm256_setzero_ps(); N];
+    let mut wt = [_mm256_setzero_ps(); N];
+    let idx = _mm256_mullo_epi32(
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        _mm256_set1_epi32(N as i32),
+    );
+    for i in 0..N {
+        xt[i] = _mm256_i32gather_ps::<4>(x.as_ptr().add(i), idx);
+        wt[i] = _mm256_i32gather_ps::<4>(w.as_ptr().add(i), idx);
+    }
+    let zero = _mm256_setzero_ps();
+    let absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    let (mut max, mut amax) = (zero, zero);
+    for xi in &xt {
+        let ax = _mm256_and_ps(*xi, absmask);
+        let gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
+        amax = blend(amax, ax, gt);
+        max = blend(max, *xi, gt);
+    }
+    let tiny = _mm256_cmp_ps(
+        amax,
+        _mm256_set1_ps(crate::blocks::common::GROUP_MAX_EPS),
+        _CMP_LT_OQ,
+    );
+    let fit = |id: __m256| {
+        let (mut sumqx, mut sumq2) = (zero, zero);
+        for i in 0..N {
+            let q = iq4_level(t, iq4_best_index(t, _mm256_mul_ps(id, xt[i])));
+            let wq = _mm256_mul_ps(wt[i], q);
+            sumqx = _mm256_add_ps(sumqx, _mm256_mul_ps(wq, xt[i]));
+            sumq2 = _mm256_add_ps(sumq2, _mm256_mul_ps(wq, q));
+        }
+        (sumqx, sumq2)
+    };
+    let v0 = crate::blocks::iq4_nl::KVALUES_IQ4NL[0] as f32;
+    let neg_max = _mm256_xor_ps(max, _mm256_set1_ps(-0.0));
+    let d = _mm256_div_ps(neg_max, _mm256_set1_ps(v0));
+    let (sumqx, sumq2) = fit(_mm256_div_ps(_mm256_set1_ps(1.0), d));
+    let pos = _mm256_cmp_ps(sumq2, zero, _CMP_GT_OQ);
+    let mut d = _mm256_and_ps(pos, _mm256_div_ps(sumqx, sumq2));
+    let mut best = _mm256_mul_ps(d, sumqx);
+    for itry in -7i32..=7 {
+        let id = _mm256_div_ps(_mm256_set1_ps(itry as f32 + v0), max);
+        let (sumqx, sumq2) = fit(id);
+        let better = _mm256_and_ps(
+            _mm256_cmp_ps(sumq2, zero, _CMP_GT_OQ),
+            _mm256_cmp_ps(
+                _mm256_mul_ps(sumqx, sumqx),
+                _mm256_mul_ps(best, sumq2),
+                _CMP_GT_OQ,
+            ),
+        );
+        let s = _mm256_div_ps(sumqx, sumq2);
+        d = blend(d, s, better);
+        best = blend(best, _mm256_mul_ps(s, sumqx), better);
+    }
+    _mm256_storeu_ps(scales.as_mut_ptr(), blend(d, zero, tiny));
+}
+
+/// IQ4 level indices of `x · id` (ggml's `best_index_int8` per element) into `l`.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `l.len() >= x.len()`.
+#[target_feature(enable = "avx2,f16c")]
+pub unsafe fn iq4_indices(x: &[f32], id: f32, l: &mut [u8]) {
+    assert!(l.len() >= x.len());
+    let t = iq4_tables();
+    let idv = _mm256_set1_ps(id);
+    let mut i = 0;
+    while i + 8 <= x.len() {
+        let r = iq4_best_index(t, _mm256_mul_ps(idv, _mm256_loadu_ps(x.as_ptr().add(i))));
+        let mut a = [0i32; 8];
+        _mm256_storeu_si256(a.as_mut_ptr() as *mut __m256i, r);
+        for k in 0..8 {
+            l[i + k] = a[k] as u8;
+        }
+        i += 8;
+    }
+    for k in i..x.len() {
+        l[k] = crate::blocks::iq4_nl::best_index(id * x[k]) as u8;
+    }
+}
