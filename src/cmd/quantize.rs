@@ -262,11 +262,7 @@ pub fn run(args: Args) -> Result<()> {
         size_out += out_len as u64;
     }
     // without --force, never replace a file that appeared meanwhile (a second run to the same path)
-    if args.force {
-        writer.finish()?;
-    } else {
-        writer.finish_new()?;
-    }
+    writer.finish(args.force)?;
     eprintln!(
         "quantized {} to {} as {}: {} tensors, {:.2} MiB -> {:.2} MiB{}",
         args.input.display(),
@@ -412,10 +408,15 @@ impl SplitWriter {
         Ok(())
     }
 
-    /// Finishes every piece (in order).
-    fn finish(self) -> Result<()> {
+    /// Finishes every piece (in order). Without `replace`, a piece whose path appeared meanwhile
+    /// (another run writing the same output) is never replaced: that piece errors instead.
+    fn finish(self, replace: bool) -> Result<()> {
         for (w, _) in self.parts {
-            w.finish()?;
+            if replace {
+                w.finish()?;
+            } else {
+                w.finish_new()?;
+            }
         }
         Ok(())
     }
