@@ -295,9 +295,11 @@ pub fn llama_tool_log(tool: &str, args: &dyn Fn(&mut Command), markers: &[&str])
                     return file_text;
                 }
                 if markers.iter().all(|m| console.contains(m)) {
+                    eprintln!("{tool}: run {attempt}: the log file lacked a marker that stdout/stderr hold");
                     return console;
                 }
                 let missing: Vec<&&str> = markers.iter().filter(|m| !console.contains(**m)).collect();
+                eprintln!("{tool}: run {attempt}: exit 0 without {missing:?}; running it again");
                 tries.push(format!("run {attempt}: exit 0 without {missing:?}\n--- stdout+stderr\n{console}"));
             }
         }
