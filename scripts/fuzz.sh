@@ -50,10 +50,12 @@ run_one() {
   shift 2
   mkdir -p "fuzz/work/$t" "fuzz/artifacts/$t"
   say "$t: ${s}s"
-  # -timeout=1: an input over 1 s is a failure; -rss_limit_mb=2048 (malloc_limit_mb follows it):
-  # a process over 2 GB or one allocation over 2 GB is a failure.
+  # -timeout: an input running longer is a failure (1 s; wall-clock time, so a loaded machine can
+  # stall a niced fuzzer past it: GGUFKIT_FUZZ_TIMEOUT raises it, as the test command does);
+  # -rss_limit_mb=2048 (malloc_limit_mb follows it): a process over 2 GB or one allocation over
+  # 2 GB is a failure.
   (cd fuzz && cargo +nightly fuzz run -a -s none "$t" "work/$t" "corpus/$t" -- \
-    -max_total_time="$s" -rss_limit_mb=2048 -timeout=1 -print_final_stats=1 \
+    -max_total_time="$s" -rss_limit_mb=2048 -timeout="${GGUFKIT_FUZZ_TIMEOUT:-1}" -print_final_stats=1 \
     -artifact_prefix="artifacts/$t/" "$@")
 }
 

@@ -11,8 +11,8 @@ use std::process::Command;
 use common::*;
 
 /// llama-perplexity's "Final estimate: PPL = X +/- Y" line, as printed (read through
-/// [`llama_tool_log`]: its log file, a timeout and retries, since llama.cpp's asynchronous logger
-/// has lost its last lines under load).
+/// [`llama_tool_log`]: a timeout, and more runs when the output lacks the line, since llama.cpp's
+/// asynchronous logger has lost its last lines under load).
 fn ppl(model: &Path) -> String {
     let marker = "Final estimate: PPL =";
     let text = llama_tool_log(

@@ -55,7 +55,7 @@ fn llama_report(model: &Path, ctx: u64, batch: u64, kv: &str, fa: &str) -> Llama
         &MARKERS,
     );
     let get = |prefix: &str| {
-        sum_mib(&log, prefix).unwrap_or_else(|| panic!("no '{prefix}' <number> MiB in the llama-completion log:\n{log}"))
+        sum_mib(&log, prefix).unwrap_or_else(|| panic!("no '{prefix}' <number> MiB in the llama-completion output:\n{log}"))
     };
     LlamaReport { model: get(MARKERS[0]), kv: get(MARKERS[1]), compute: get(MARKERS[2]) }
 }

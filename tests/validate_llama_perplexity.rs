@@ -23,9 +23,9 @@ fn number_after(text: &str, prefix: &str) -> f64 {
     rest.split_whitespace().next().unwrap().parse().unwrap_or_else(|e| panic!("{line}: {e}"))
 }
 
-/// llama-perplexity's log once it holds `marker`, through [`common::llama_tool_log`] (log file,
-/// timeout, up to three runs: under load the pinned tool has exited 0 before its asynchronous
-/// logger wrote the closing statistics; runs are serialised there).
+/// llama-perplexity's output once it holds `marker`, through [`common::llama_tool_log`] (timeout,
+/// more runs: under load the pinned tool has exited 0 before its asynchronous logger wrote the
+/// closing statistics; runs are serialised there).
 fn llama_perplexity(args: &dyn Fn(&mut Command), marker: &str) -> String {
     common::llama_tool_log("llama-perplexity", args, &[marker])
 }
