@@ -38,7 +38,7 @@ gpu_peak() { # gpu_peak LOG CMD...
   "$@"; local rc=$?
   kill $smi 2>/dev/null; wait $smi 2>/dev/null
   local peak; peak=$(sort -n "$log" | tail -1)
-  echo "GPU memory.used: before ${base} MiB, peak ${peak} MiB ($(echo "scale=2; $peak/1024" | bc) GiB; peak minus before $((peak - base)) MiB)"
+  echo "GPU memory.used: before ${base} MiB, peak ${peak} MiB (peak minus before $((peak - base)) MiB)" >&2
   return $rc
 }
 
@@ -58,7 +58,7 @@ cfg = AutoConfig.from_pretrained(d)
 torch.manual_seed(0)
 t = time.time()
 with torch.device("cuda"):
-    m = AutoModelForCausalLM.from_config(cfg, torch_dtype=torch.bfloat16)
+    m = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
 n = sum(p.numel() for p in m.parameters())
 m.save_pretrained(d, safe_serialization=True, max_shard_size="4GB")
 print(f"{d}: {n / 1e9:.3f} B parameters, made and saved in {time.time() - t:.1f} s")
@@ -80,6 +80,7 @@ for name in $MODELS; do
   ls -l "$Q"
   gpu_peak "$OUT/$name-smi.log" "$BIN" validate "$M" "$Q" --text "$TEXT" --ctx 512 --chunks "$CHUNKS" \
     --device cuda --max-memory "$MEM" --json > "$OUT/$name-cuda.json" || echo "FAILED: validate $name"
+  echo "nvidia-smi peak memory.used: $(sort -n "$OUT/$name-smi.log" | tail -1) MiB"
   python3 - "$OUT/$name-cuda.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

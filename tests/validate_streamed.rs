@@ -65,8 +65,8 @@ fn streamed_equals_resident_tiny_phi3() {
 
 #[test]
 fn report_says_mode_and_peak() {
-    let f16 = common::ref_converted("tiny-qwen2", "f16");
-    let r = ours(&f16, &f16, &["--tokenizer", common::fixture_model("tiny-qwen2").join("tokenizer.json").to_str().unwrap()]);
+    let f16 = common::ref_converted("tiny-llama", "f16");
+    let r = ours(&f16, &f16, &["--tokenizer", common::fixture_model("tiny-llama").join("tokenizer.json").to_str().unwrap()]);
     let peak = value_at(&r, &["files", "0", "memory", "peak_bytes"]);
     assert!(peak.as_u64().is_some_and(|p| p > 0), "{r}");
     assert!(value_at(&r, &["files", "0", "memory", "plan", "budget"]).as_u64().is_some_and(|b| b > 0), "{r}");
