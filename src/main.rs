@@ -30,6 +30,8 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Perplexity and KL divergence of quantized files against a reference model.
     Validate(cmd::validate::Args),
+    /// Write the Ollama Modelfile for a GGUF file (chat TEMPLATE, stop tokens).
+    Modelfile(cmd::modelfile::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +43,7 @@ fn main() -> std::process::ExitCode {
         Command::Quantize(args) => cmd::quantize::run(args),
         Command::Plan(args) => cmd::plan::run(args),
         Command::Validate(args) => cmd::validate::run(args),
+        Command::Modelfile(args) => cmd::modelfile::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

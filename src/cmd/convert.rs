@@ -37,6 +37,16 @@ pub struct Args {
     /// Print a JSON summary on stdout instead of the one-line summary.
     #[arg(long)]
     pub json: bool,
+    /// A `SYSTEM` prompt for the Ollama Modelfile.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Pin Ollama's context size in the Modelfile (`PARAMETER num_ctx N`); by default Ollama
+    /// chooses it.
+    #[arg(long, value_name = "N")]
+    pub num_ctx: Option<u32>,
+    /// Write no Ollama Modelfile.
+    #[arg(long, conflicts_with_all = ["system", "num_ctx"])]
+    pub no_modelfile: bool,
 }
 
 /// Runs the subcommand.
@@ -49,6 +59,7 @@ pub fn run(args: Args) -> Result<()> {
         imatrix: args.imatrix.clone(),
         force: args.force,
         name: args.name.clone(),
+        modelfile: (!args.no_modelfile).then(|| convert::modelfile::Options { system: args.system.clone(), num_ctx: args.num_ctx }),
     };
     let bar = ProgressBar::with_draw_target(None, if std::io::stderr().is_terminal() && !args.json { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
     bar.set_style(
@@ -72,8 +83,18 @@ pub fn run(args: Args) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
+        let modelfile = match &summary.modelfile {
+            Some(p) => format!(
+                " (Modelfile: {}{}, chat template: {}; next: ollama create NAME -f {})",
+                p.display(),
+                if summary.modelfile_written { "" } else { " kept as it was, use --force to replace it" },
+                summary.chat_template.as_deref().unwrap_or("none"),
+                p.display()
+            ),
+            None => String::new(),
+        };
         println!(
-            "{}: {} {}, {:.2} MiB, {:.2} bits/weight, {} tensors, {:.2} s (Modelfile: {}; next: ollama create NAME -f {})",
+            "{}: {} {}, {:.2} MiB, {:.2} bits/weight, {} tensors, {:.2} s{modelfile}",
             summary.output.display(),
             summary.architecture,
             summary.file_type,
@@ -81,9 +102,10 @@ pub fn run(args: Args) -> Result<()> {
             summary.bits_per_weight,
             summary.n_tensors,
             summary.seconds,
-            summary.modelfile.display(),
-            summary.modelfile.display(),
         );
+        for note in &summary.notes {
+            println!("note: {note}");
+        }
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 pub mod convert;
 pub mod inspect;
+pub mod modelfile;
 pub mod quantize;
 pub mod tokenizer;
 pub mod plan;

@@ -16,6 +16,7 @@
 //!    memory is bounded by a few slabs.
 //! 4. Rename into place, then write the Ollama Modelfile `<file>.Modelfile` ([`modelfile`]).
 
+pub mod chat_templates;
 pub mod error;
 pub mod modelfile;
 pub mod transform;
@@ -53,6 +54,8 @@ pub struct Options {
     pub force: bool,
     /// `general.name` override (the converter's `--model-name`).
     pub name: Option<String>,
+    /// The Ollama Modelfile to write next to the output (`None`: none, `--no-modelfile`).
+    pub modelfile: Option<modelfile::Options>,
 }
 
 /// What a conversion produced.
@@ -60,8 +63,14 @@ pub struct Options {
 pub struct Summary {
     /// The GGUF file.
     pub output: PathBuf,
-    /// The Ollama Modelfile written next to it.
-    pub modelfile: PathBuf,
+    /// The Ollama Modelfile next to it (`None` with `--no-modelfile`).
+    pub modelfile: Option<PathBuf>,
+    /// Whether that Modelfile was written now (false: an existing one was kept, no `--force`).
+    pub modelfile_written: bool,
+    /// The chat-template family of its `TEMPLATE` (`None`: no `TEMPLATE`, see `notes`).
+    pub chat_template: Option<String>,
+    /// Things the user should know (unknown chat template: Ollama will use the raw prompt, …).
+    pub notes: Vec<String>,
     /// File type name (`Q4_K_M`).
     pub file_type: String,
     /// `general.architecture`.
@@ -493,11 +502,17 @@ pub fn convert(opts: &Options, on_progress: &mut dyn FnMut(Progress)) -> Result<
     };
     w.finish()?;
     let size_bytes = std::fs::metadata(&out).map_err(|source| ConvertError::Io { path: out.clone(), source })?.len();
-    let modelfile = modelfile::write(&out, &plan.metadata).map_err(|source| ConvertError::Io { path: modelfile::path_for(&out), source })?;
+    let written = match &opts.modelfile {
+        Some(mo) => Some(modelfile::write(&out, &plan.metadata, mo, opts.force).map_err(|source| ConvertError::Io { path: modelfile::path_for(&out), source })?),
+        None => None,
+    };
     let n_params: u64 = plan.tensors.iter().map(Planned::n_elements).sum();
     Ok(Summary {
         output: out,
-        modelfile,
+        modelfile: written.as_ref().map(|w| w.path.clone()),
+        modelfile_written: written.as_ref().is_some_and(|w| w.written),
+        chat_template: written.as_ref().and_then(|w| w.modelfile.family).map(str::to_string),
+        notes: written.map(|w| w.modelfile.notes).unwrap_or_default(),
         file_type: opts.file_type.name().to_string(),
         architecture: plan.spec.name.to_string(),
         n_tensors: plan.tensors.len(),
