@@ -11,20 +11,21 @@ use crate::convert::{self, Options, Progress};
 
 /// Convert a Hugging Face checkpoint to GGUF in one pass (plus an Ollama Modelfile).
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  ggufkit convert ./Phi-3.5-mini-instruct -t Q4_K_M                # Phi-3.5-mini-instruct-Q4_K_M.gguf + .Modelfile\n  ggufkit convert ./Meta-Llama-3-8B-Instruct -t Q8_0 -o models/ --system 'You are terse.'\n  ggufkit convert ./model -t Q4_K_M --imatrix imatrix.gguf --threads 8")]
 pub struct Args {
     /// The Hugging Face model folder (config.json, *.safetensors, tokenizer files).
     pub model_dir: PathBuf,
     /// Output type: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S/M/L, Q4_K_S/M,
-    /// Q5_K_S/M, Q6_K.
-    #[arg(short = 't', long = "type", default_value = "F16")]
-    pub ty: String,
+    /// Q5_K_S/M, Q6_K, … (`ggufkit list types`), or `ftype:N` for a general.file_type number.
+    #[arg(short = 't', long = "type", default_value = "F16", value_parser = crate::cmd::args::file_type)]
+    pub ty: FileType,
     /// Output file, or folder for the default name `<model-dir-name>-<TYPE>.gguf`.
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
     /// Importance matrix (llama-imatrix output, .dat or .gguf) for the quantized types.
     #[arg(long)]
     pub imatrix: Option<PathBuf>,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default, or 0: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Overwrite an existing output file.
@@ -40,18 +41,49 @@ pub struct Args {
     /// A `SYSTEM` prompt for the Ollama Modelfile.
     #[arg(long)]
     pub system: Option<String>,
-    /// Pin Ollama's context size in the Modelfile (`PARAMETER num_ctx N`); by default Ollama
-    /// chooses it.
-    #[arg(long, value_name = "N")]
-    pub num_ctx: Option<u32>,
+    /// Pin Ollama's context size in the Modelfile (`PARAMETER num_ctx N`); `plan` = the largest
+    /// context `ggufkit plan` finds for this type in `--vram` (capped at the training context).
+    /// By default Ollama chooses it.
+    #[arg(long, value_name = "N|plan")]
+    pub num_ctx: Option<String>,
+    /// GPU memory for `--num-ctx plan`, e.g. 8GiB (600 MiB kept free, as `plan` does).
+    #[arg(long, requires = "num_ctx")]
+    pub vram: Option<String>,
     /// Write no Ollama Modelfile.
     #[arg(long, conflicts_with_all = ["system", "num_ctx"])]
     pub no_modelfile: bool,
 }
 
+/// `--num-ctx`: a number, or `plan` with `--vram`.
+fn num_ctx(args: &Args) -> Result<Option<u32>> {
+    let Some(v) = args.num_ctx.as_deref() else { return Ok(None) };
+    if v != "plan" {
+        return v.parse().map(Some).map_err(|_| anyhow!("--num-ctx {v:?}: expected a number of tokens or `plan` (with --vram)"));
+    }
+    let vram = args.vram.as_deref().ok_or_else(|| anyhow!("--num-ctx plan needs --vram, e.g. --vram 8GiB"))?;
+    let opts = crate::plan::PlanOptions {
+        vram: Some(crate::cmd::plan::parse_size(vram)?),
+        margin: crate::cmd::plan::parse_size("600MiB")?,
+        run: crate::plan::memory::RunParams {
+            ctx: 4096,
+            ubatch: 512,
+            kv_type: gguf::GgmlType::F16,
+            backend: crate::plan::memory::Backend::Cuda,
+            flash_attn: None,
+        },
+        types: vec![args.ty.name().to_string()],
+    };
+    let input = crate::plan::input::load(&args.model_dir)?;
+    let plan = crate::plan::plan(&input, &opts)?;
+    let row = plan.rows.iter().find(|r| r.name == args.ty.name()).ok_or_else(|| anyhow!("plan has no row for {}", args.ty))?;
+    let max = row.max_ctx.ok_or_else(|| anyhow!("--num-ctx plan: no context of 256 tokens or more fits {} of {} in {vram}", args.ty, args.model_dir.display()))?;
+    Ok(Some(max.min(plan.n_ctx_train).min(u32::MAX as u64) as u32))
+}
+
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let file_type = FileType::from_name(&args.ty).ok_or_else(|| convert::ConvertError::UnknownType(args.ty.clone()))?;
+    crate::cmd::inputs::check(&args.model_dir, "convert", crate::cmd::inputs::Expect::ModelFolder)?;
+    let file_type = args.ty;
     let opts = Options {
         model_dir: args.model_dir.clone(),
         file_type,
@@ -59,7 +91,7 @@ pub fn run(args: Args) -> Result<()> {
         imatrix: args.imatrix.clone(),
         force: args.force,
         name: args.name.clone(),
-        modelfile: (!args.no_modelfile).then(|| convert::modelfile::Options { system: args.system.clone(), num_ctx: args.num_ctx }),
+        modelfile: if args.no_modelfile { None } else { Some(convert::modelfile::Options { system: args.system.clone(), num_ctx: num_ctx(&args)? }) },
     };
     let bar = ProgressBar::with_draw_target(None, if std::io::stderr().is_terminal() && !args.json { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
     bar.set_style(
@@ -71,13 +103,7 @@ pub fn run(args: Args) -> Result<()> {
         bar.set_position(p.bytes);
         bar.set_message(format!("tensors {}/{}", p.tensors, p.total_tensors));
     };
-    let result = match args.threads {
-        Some(n) => {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build().context("building the thread pool")?;
-            pool.install(|| convert::convert(&opts, &mut on_progress))
-        }
-        None => convert::convert(&opts, &mut on_progress),
-    };
+    let result = crate::cmd::args::with_threads(args.threads, || convert::convert(&opts, &mut on_progress))?;
     bar.finish_and_clear();
     let summary = result?;
     if args.json {
@@ -98,8 +124,8 @@ pub fn run(args: Args) -> Result<()> {
             summary.output.display(),
             summary.architecture,
             summary.file_type,
-            summary.size_bytes as f64 / (1024.0 * 1024.0),
-            summary.bits_per_weight,
+            summary.numbers.file_size as f64 / (1024.0 * 1024.0),
+            summary.numbers.bits_per_weight,
             summary.n_tensors,
             summary.seconds,
         );

@@ -1,7 +1,10 @@
 //! One module per subcommand.
 
+pub mod args;
 pub mod convert;
+pub mod inputs;
 pub mod inspect;
+pub mod list;
 pub mod modelfile;
 pub mod quantize;
 pub mod tokenizer;

@@ -31,6 +31,7 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
+    crate::cmd::inputs::check(&args.file, "modelfile", crate::cmd::inputs::Expect::GgufFile)?;
     let file = GgufFile::open(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let opts = modelfile::Options { system: args.system.clone(), num_ctx: args.num_ctx };
     let (rendered, path) = if args.stdout {

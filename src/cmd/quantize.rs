@@ -8,29 +8,30 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use gguf::{GgmlType, GgufFile, GgufWriter, TensorSpec};
-use quantize::ftype::{FileType, FTYPE_ALIASES, FTYPE_TABLE};
+use quantize::ftype::FileType;
 use quantize::imatrix::ImatrixFile;
 use quantize::policy::{self, ModelInfo, PolicyOptions, TensorRef, TypePolicy};
 use quantize::{QuantizeError, Source};
 
 /// Arguments of `ggufkit quantize`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  ggufkit quantize model-F16.gguf model-Q4_K_M.gguf -t Q4_K_M\n  ggufkit quantize model-F16.gguf model-Q4_K_M.gguf -t Q4_K_M --imatrix imatrix.gguf --threads 8\n  ggufkit modelfile model-Q4_K_M.gguf                              # then: ollama create NAME -f model-Q4_K_M.Modelfile")]
 pub struct Args {
     /// Input GGUF (F32/F16/BF16 tensors), e.g. from `ggufkit convert` or convert_hf_to_gguf.py.
     pub input: PathBuf,
     /// Output GGUF.
     pub output: PathBuf,
     /// File type, as llama-quantize names it (case-insensitive): Q4_K_M, Q4_K (= Q4_K_M), Q8_0,
-    /// Q5_K_S, F16, … or its general.file_type number.
-    #[arg(short = 't', long = "type")]
-    pub ty: String,
+    /// Q5_K_S, F16, … or `ftype:N` for its general.file_type number (`ggufkit list types`).
+    #[arg(short = 't', long = "type", value_parser = crate::cmd::args::file_type)]
+    pub ty: FileType,
     /// Importance matrix from llama-imatrix (GGUF or legacy .dat).
     #[arg(long)]
     pub imatrix: Option<PathBuf>,
     /// No mix: every quantizable tensor gets the type's default tensor type.
     #[arg(long)]
     pub pure: bool,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default, or 0: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// ggml type of output.weight (e.g. q8_0).
@@ -45,19 +46,32 @@ pub struct Args {
     /// Overwrite the output file if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Print a JSON summary on stdout (`docs/json.md`) instead of the summary line on stderr.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `quantize --json` prints (`docs/json.md`).
+#[derive(serde::Serialize)]
+struct Summary<'a> {
+    schema_version: u32,
+    input: &'a Path,
+    output: &'a Path,
+    file_type: &'static str,
+    n_tensors: usize,
+    /// Tensors that got a fallback type (row length not a multiple of the block size).
+    n_fallback: usize,
+    /// Tensor data bytes of the input.
+    input_tensor_bytes: u64,
+    #[serde(flatten)]
+    numbers: crate::numbers::FileNumbers,
+    seconds: f64,
 }
 
 /// Runs `ggufkit quantize`.
 pub fn run(args: Args) -> Result<()> {
-    let ftype = FileType::from_name(&args.ty).ok_or_else(|| {
-        let names: Vec<&str> = FTYPE_TABLE
-            .iter()
-            .filter(|r| r.default_type.is_some())
-            .map(|r| r.name)
-            .chain(FTYPE_ALIASES.iter().map(|(a, _)| *a))
-            .collect();
-        anyhow!("unknown quantization type {:?}; known: {}", args.ty, names.join(", "))
-    })?;
+    crate::cmd::inputs::check(&args.input, "quantize", crate::cmd::inputs::Expect::GgufFile)?;
+    let ftype = args.ty;
     let ggml_type = |opt: &Option<String>, flag: &str| -> Result<Option<GgmlType>> {
         opt.as_deref()
             .map(|s| GgmlType::from_name(s).ok_or_else(|| anyhow!("{flag}: unknown ggml type {s:?} (e.g. q8_0, q6_K, f16)")))
@@ -121,8 +135,11 @@ pub fn run(args: Args) -> Result<()> {
         .build()
         .context("cannot start worker threads")?;
 
+    let started = std::time::Instant::now();
     let mut writer = GgufWriter::create(&args.output, &metadata, &specs)?;
     let (mut size_in, mut size_out, mut n_fallback) = (0u64, 0u64, 0usize);
+    let total_in: u64 = input.tensors().iter().map(|t| t.size).sum();
+    let bar = progress_bar(total_in, !args.json)?;
     let mut buf: Vec<u8> = Vec::new();
     for &i in &order {
         let info = &input.tensors()[i];
@@ -132,6 +149,7 @@ pub fn run(args: Args) -> Result<()> {
             bail!("{}: tensor {} data is truncated", args.input.display(), info.name);
         }
         size_in += info.size;
+        bar.set_position(size_in);
         n_fallback += choice.fallback as usize;
         if choice.ty == info.ty {
             // Copied unchanged; a float tensor is still checked so that NaN/Inf never pass silently.
@@ -159,17 +177,49 @@ pub fn run(args: Args) -> Result<()> {
         size_out += out_len as u64;
     }
     writer.finish()?;
+    bar.finish_and_clear();
+    let file_size = std::fs::metadata(&args.output).with_context(|| format!("{}", args.output.display()))?.len();
+    let n_params: u64 = input.tensors().iter().map(|t| t.n_elements()).sum();
+    let numbers = crate::numbers::FileNumbers::new(file_size, size_out, n_params);
+    if args.json {
+        let summary = Summary {
+            schema_version: crate::numbers::SCHEMA_VERSION,
+            input: &args.input,
+            output: &args.output,
+            file_type: ftype.name(),
+            n_tensors: order.len(),
+            n_fallback,
+            input_tensor_bytes: size_in,
+            numbers,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
     eprintln!(
-        "quantized {} to {} as {}: {} tensors, {:.2} MiB -> {:.2} MiB{}",
+        "quantized {} to {} as {}: {} tensors, {:.2} MiB -> {:.2} MiB, {:.2} bits/weight{}",
         args.input.display(),
         args.output.display(),
         ftype,
         order.len(),
         size_in as f64 / 1048576.0,
         size_out as f64 / 1048576.0,
+        numbers.bits_per_weight,
         if n_fallback > 0 { format!(", {n_fallback} tensor(s) needed a fallback type") } else { String::new() }
     );
     Ok(())
+}
+
+/// A progress bar over the input's tensor bytes on stderr, when it is a terminal and `show`.
+fn progress_bar(total: u64, show: bool) -> Result<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    let target = if show && std::io::stderr().is_terminal() { indicatif::ProgressDrawTarget::stderr() } else { indicatif::ProgressDrawTarget::hidden() };
+    let bar = indicatif::ProgressBar::with_draw_target(Some(total), target);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} ETA {eta}")
+            .map_err(|e| anyhow!("progress bar template: {e}"))?,
+    );
+    Ok(bar)
 }
 
 /// Quantizes one tensor (all its expert matrices) into `out`.

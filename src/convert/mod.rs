@@ -61,6 +61,8 @@ pub struct Options {
 /// What a conversion produced.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Summary {
+    /// [`crate::numbers::SCHEMA_VERSION`] (`docs/json.md`).
+    pub schema_version: u32,
     /// The GGUF file.
     pub output: PathBuf,
     /// The Ollama Modelfile next to it (`None` with `--no-modelfile`).
@@ -77,12 +79,9 @@ pub struct Summary {
     pub architecture: String,
     /// Number of tensors.
     pub n_tensors: usize,
-    /// Number of weights.
-    pub n_params: u64,
-    /// File size in bytes.
-    pub size_bytes: u64,
-    /// Bits per weight of the whole file (size × 8 / weights).
-    pub bits_per_weight: f64,
+    /// `file_size`, `tensor_bytes`, `n_params`, `bits_per_weight` ([`crate::numbers`]).
+    #[serde(flatten)]
+    pub numbers: crate::numbers::FileNumbers,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -156,10 +155,11 @@ fn read_json(path: &Path, what: &'static str) -> Result<Json, ConvertError> {
     serde_json::from_str(&text).map_err(|e| ConvertError::BadJson { path: path.to_path_buf(), reason: e.to_string() })
 }
 
-/// The default output file name: `<model-dir-name>-<TYPE>.gguf`.
+/// The default output file name: `<model-dir-name>-<TYPE>.gguf` (for a Hugging Face cache
+/// snapshot folder, the repo's name: [`arch::general::model_dir_id`]).
 pub fn default_file_name(model_dir: &Path, ft: FileType) -> String {
-    let dir = model_dir.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
-    let dir = dir.or_else(|| model_dir.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_else(|| "model".into());
+    let id = arch::general::model_dir_id(model_dir).unwrap_or_else(|| "model".into());
+    let dir = id.rsplit('/').next().unwrap_or(&id);
     format!("{dir}-{}.gguf", ft.name())
 }
 
@@ -501,13 +501,15 @@ pub fn convert(opts: &Options, on_progress: &mut dyn FnMut(Progress)) -> Result<
         (Ok(()), Ok(Ok(w))) => w,
     };
     w.finish()?;
-    let size_bytes = std::fs::metadata(&out).map_err(|source| ConvertError::Io { path: out.clone(), source })?.len();
+    let file_size = std::fs::metadata(&out).map_err(|source| ConvertError::Io { path: out.clone(), source })?.len();
     let written = match &opts.modelfile {
         Some(mo) => Some(modelfile::write(&out, &plan.metadata, mo, opts.force).map_err(|source| ConvertError::Io { path: modelfile::path_for(&out), source })?),
         None => None,
     };
     let n_params: u64 = plan.tensors.iter().map(Planned::n_elements).sum();
+    let tensor_bytes: u64 = plan.tensors.iter().map(Planned::out_bytes).sum();
     Ok(Summary {
+        schema_version: crate::numbers::SCHEMA_VERSION,
         output: out,
         modelfile: written.as_ref().map(|w| w.path.clone()),
         modelfile_written: written.as_ref().is_some_and(|w| w.written),
@@ -516,9 +518,7 @@ pub fn convert(opts: &Options, on_progress: &mut dyn FnMut(Progress)) -> Result<
         file_type: opts.file_type.name().to_string(),
         architecture: plan.spec.name.to_string(),
         n_tensors: plan.tensors.len(),
-        n_params,
-        size_bytes,
-        bits_per_weight: if n_params > 0 { size_bytes as f64 * 8.0 / n_params as f64 } else { 0.0 },
+        numbers: crate::numbers::FileNumbers::new(file_size, tensor_bytes, n_params),
         seconds: started.elapsed().as_secs_f64(),
     })
 }
