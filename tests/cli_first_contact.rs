@@ -63,7 +63,7 @@ fn errors_point_to_the_fix() {
         (vec!["quantize", g, "out.gguf", "-t", "8"], vec!["did you mean --threads 8?"]),
         (vec!["convert", m, "-t", "2"], vec!["did you mean --threads 2?"]),
         (vec!["plan", m, "--vram", "8"], vec!["8 what? Use 8GiB"]),
-        (vec!["plan", m, "--vram", "8", "--margin", "600"], vec!["what? Use"]),
+        (vec!["plan", m, "--vram", "8GiB", "--margin", "600"], vec!["600 what? Use 600GiB"]),
     ];
     let mut failures = Vec::new();
     for (args, wanted) in &cases {
@@ -161,7 +161,7 @@ fn an_interrupted_conversion_leaves_nothing_behind() {
             std::thread::sleep(std::time::Duration::from_millis(5));
         };
         assert!(tmp_seen, "{name}: no temporary file appeared before the conversion ended");
-        let status = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().unwrap();
+        let status = Command::new("kill").arg(format!("-{}", &name[3..])).arg(child.id().to_string()).status().unwrap();
         assert!(status.success());
         let status = child.wait().unwrap();
         let left: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();

@@ -1,15 +1,15 @@
 """Reference renders of chat templates with transformers' apply_chat_template, and the GGUF facts
 (BOS text, add_bos_token) that decide what llama.cpp puts before an Ollama prompt.
 
-    chat_render.py render   < {"gguf": PATH, "tokenizer_dir": DIR | null, "chat_template": STR | null,
-                                "bos_token": STR, "eos_token": STR, "cases": [{"messages": [...],
-                                "add_generation_prompt": BOOL, "continue_final_message": BOOL}]}
-        -> {"bos": STR, "add_bos": BOOL, "results": [{"text": STR} | {"error": STR}]}
+    chat_render.py render   < [{"gguf": PATH, "tokenizer_dir": DIR | null, "chat_template": STR | null,
+                                 "bos_token": STR, "eos_token": STR, "cases": [{"messages": [...],
+                                 "add_generation_prompt": BOOL, "continue_final_message": BOOL}]}, ...]
+        -> [{"bos": STR, "add_bos": BOOL, "results": [{"text": STR} | {"error": STR}]}, ...]
        With tokenizer_dir the model folder's own tokenizer (and its chat_template) renders; else a
        stand-in tokenizer carrying chat_template, bos_token and eos_token does (the template only
        sees those strings).
-    chat_render.py make-gguf FIXTURE.json OUT.gguf
-        A metadata-only GGUF (no tensors) with the fixture's chat template and special tokens.
+    chat_render.py make-gguf FIXTURE.json OUT.gguf [FIXTURE.json OUT.gguf ...]
+        A metadata-only GGUF (no tensors) with each fixture's chat template and special tokens.
 """
 import json
 import sys
@@ -85,8 +85,9 @@ def make_gguf(fixture_path, out):
 
 if __name__ == "__main__":
     if sys.argv[1] == "render":
-        json.dump(render(json.load(sys.stdin)), sys.stdout, ensure_ascii=False)
+        json.dump([render(r) for r in json.load(sys.stdin)], sys.stdout, ensure_ascii=False)
     elif sys.argv[1] == "make-gguf":
-        make_gguf(sys.argv[2], sys.argv[3])
+        for fixture, out in zip(sys.argv[2::2], sys.argv[3::2]):
+            make_gguf(fixture, out)
     else:
         sys.exit(f"unknown mode {sys.argv[1]}")
