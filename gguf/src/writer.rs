@@ -290,6 +290,8 @@ fn check_free_space(dir: &Path, needed: u64) -> Result<(), GgufError> {
         if unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) } == 0 {
             // SAFETY: statvfs returned 0, so it filled `st`.
             let st = unsafe { st.assume_init() };
+            // The field types differ between platforms (u32 or u64).
+            #[allow(clippy::unnecessary_cast)]
             let available = (st.f_bavail as u64).saturating_mul(st.f_frsize as u64);
             if available < needed {
                 return Err(GgufError::NoSpace { path: dir.to_path_buf(), needed, available });
