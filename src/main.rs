@@ -1,18 +1,51 @@
 //! `ggufkit`: Hugging Face checkpoints to GGUF for llama.cpp and Ollama.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod arch;
 mod batch;
 mod cmd;
 mod convert;
 mod input;
+mod numbers;
 mod tokenizer;
 mod plan;
 mod report;
 
+/// The enabled cargo features, for `--version`.
+#[cfg(feature = "cuda")]
+macro_rules! features {
+    () => {
+        "cuda"
+    };
+}
+#[cfg(not(feature = "cuda"))]
+macro_rules! features {
+    () => {
+        "none (CPU only; build with --features cuda for validate --device cuda)"
+    };
+}
+
+/// `ggufkit --version`: version, git commit, enabled features, and the llama.cpp commit whose
+/// tools the byte identity is tested against (vendored in the PyPI sdist
+/// `llama-cpp-python==0.3.36`, built by `scripts/setup-reference-tools.sh`).
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ngit commit: ",
+    env!("GGUFKIT_GIT_HASH"),
+    "\nfeatures: ",
+    features!(),
+    "\nbyte identity checked against: llama.cpp 0c1e570 (llama-cpp-python==0.3.36), gguf-py 0.19.0"
+);
+
 #[derive(Parser)]
-#[command(name = "ggufkit", version, about = "Hugging Face checkpoints to GGUF for llama.cpp and Ollama")]
+#[command(
+    name = "ggufkit",
+    version,
+    long_version = LONG_VERSION,
+    about = "Hugging Face checkpoints to GGUF for llama.cpp and Ollama",
+    after_help = "Examples:\n  ggufkit plan configs/phi-3.5-mini-instruct --vram 8GiB --ctx 4096\n  ggufkit convert ./Phi-3.5-mini-instruct -t Q4_K_M\n  ollama create phi35 -f Phi-3.5-mini-instruct-Q4_K_M.Modelfile"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -36,10 +69,35 @@ enum Command {
     Batch(cmd::batch::Args),
     /// Size report (size, bits/weight, sha256, …) of GGUF files or of batch output folders.
     Report(cmd::report::Args),
+    /// Write the Ollama Modelfile for a GGUF file (chat TEMPLATE, stop tokens).
+    Modelfile(cmd::modelfile::Args),
+    /// List what ggufkit supports: architectures or output types.
+    List(cmd::list::Args),
+    /// Print a shell completion script (bash, zsh, fish, …) on stdout.
+    #[command(after_help = "Examples:\n  ggufkit completions bash > ~/.local/share/bash-completion/completions/ggufkit\n  ggufkit completions zsh > ~/.zfunc/_ggufkit\n  ggufkit completions fish > ~/.config/fish/completions/ggufkit.fish")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// On SIGINT/SIGTERM, removes the temporary files of unfinished outputs, then dies of the signal
+/// as it would have (a killed process runs no destructors, so they would stay behind).
+fn clean_up_on_signals() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else { return };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            gguf::remove_temporary_files();
+            let _ = signal_hook::low_level::emulate_default_handler(sig);
+            std::process::exit(128 + sig);
+        }
+    });
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    clean_up_on_signals();
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Convert(args) => cmd::convert::run(args),
@@ -49,6 +107,12 @@ fn main() -> std::process::ExitCode {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Batch(args) => cmd::batch::run(args),
         Command::Report(args) => cmd::report::run(args),
+        Command::Modelfile(args) => cmd::modelfile::run(args),
+        Command::List(args) => cmd::list::run(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "ggufkit", &mut std::io::stdout());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -41,3 +41,30 @@ fn one_modelfile_per_conversion_in_a_shared_folder() {
     assert!(!dir.join("Modelfile").exists(), "a shared `Modelfile` was written");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// No `num_ctx` unless asked (a pinned one turns off Ollama's own choice); `--num-ctx N`,
+/// `--num-ctx plan` (plan's largest context for this type in `--vram`, capped at the training
+/// context) and `--system` write what they say.
+#[test]
+fn num_ctx_and_system_only_when_asked() {
+    let dir = cache_dir().join(format!("modelfile-numctx-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create output folder");
+    let model = fixture_model("tiny-llama");
+    let modelfile = |extra: &[&str], name: &str| -> String {
+        let out = dir.join(format!("{name}.gguf"));
+        run(Command::new(ggufkit()).arg("convert").arg(&model).args(["-t", "Q8_0"]).args(extra).arg("-o").arg(&out));
+        std::fs::read_to_string(dir.join(format!("{name}.Modelfile"))).expect("Modelfile")
+    };
+    let plain = modelfile(&[], "plain");
+    assert!(!plain.contains("num_ctx") && !plain.contains("SYSTEM"), "{plain}");
+    let fixed = modelfile(&["--num-ctx", "1536", "--system", "You are \"terse\"."], "fixed");
+    assert!(fixed.lines().any(|l| l == "PARAMETER num_ctx 1536"), "{fixed}");
+    assert!(fixed.contains("SYSTEM \"\"\"You are \"terse\".\"\"\""), "Ollama's parser has no escapes: {fixed}");
+    let planned = modelfile(&["--num-ctx", "plan", "--vram", "1GiB"], "planned");
+    let plan: serde_json::Value =
+        serde_json::from_str(&run(Command::new(ggufkit()).arg("plan").arg(&model).args(["--vram", "1GiB", "--types", "Q8_0", "--json"]))).expect("plan JSON");
+    let max = plan["rows"][0]["max_ctx"].as_u64().expect("max_ctx").min(plan["n_ctx_train"].as_u64().expect("n_ctx_train"));
+    assert!(planned.lines().any(|l| l == format!("PARAMETER num_ctx {max}")), "expected num_ctx {max}:\n{planned}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

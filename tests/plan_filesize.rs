@@ -36,8 +36,8 @@ fn check_sizes(label: &str, f16: &Path, types: &[&str]) {
         let out = common::ref_quantized(f16, ty, &[], &format!("{label}-{ty}.gguf"));
         let want = std::fs::metadata(&out).expect("quantized file").len();
         let r = row(&plan, ty);
-        let got = r["file_bytes"].as_u64().expect("file_bytes");
-        assert_eq!(r["file_bytes_exact"], true, "{label} {ty}: GGUF input gives exact sizes");
+        let got = r["file_size"].as_u64().expect("file_size");
+        assert_eq!(r["file_size_exact"], true, "{label} {ty}: GGUF input gives exact sizes");
         eprintln!("{label} {ty}: llama-quantize {want} bytes, plan {got} bytes");
         if got != want {
             failures.push(format!("{label} {ty}: llama-quantize wrote {want} bytes, plan says {got} ({:+})", got as i64 - want as i64));
@@ -85,7 +85,7 @@ fn config_plan_matches_reference_converter_tensors() {
         for ty in TYPES {
             let (a, b) = (row(&from_gguf, ty), row(&from_folder, ty));
             assert_eq!(a["weights_bytes"], b["weights_bytes"], "{model} {ty}: weights from config vs reference GGUF");
-            let (fa, fb) = (a["file_bytes"].as_u64().unwrap_or(0) as f64, b["file_bytes"].as_u64().unwrap_or(0) as f64);
+            let (fa, fb) = (a["file_size"].as_u64().unwrap_or(0) as f64, b["file_size"].as_u64().unwrap_or(0) as f64);
             // Tokenizer metadata is exact from the folder; the ~1 KiB of architecture and
             // general keys is estimated.
             assert!((fa - fb).abs() < 2048.0, "{model} {ty}: estimated file size {fb} vs {fa}");
@@ -102,12 +102,12 @@ fn folder_plan_equals_convert_output() {
     for model in ["tiny-llama", "tiny-qwen2", "tiny-phi3", "tiny-gemma2"] {
         let dir = common::fixture_model(model);
         let plan = plan_json(&dir, TYPES);
-        assert_eq!(plan["rows"][0]["file_bytes_exact"], true, "{model}: folder with tokenizer files");
+        assert_eq!(plan["rows"][0]["file_size_exact"], true, "{model}: folder with tokenizer files");
         for ty in TYPES {
             let file = out.path().join(format!("{model}-{ty}.gguf"));
             common::run(Command::new(common::ggufkit()).arg("convert").arg(&dir).args(["-t", ty, "--force", "-o"]).arg(&file));
             let want = std::fs::metadata(&file).expect("converted file").len();
-            let got = row(&plan, ty)["file_bytes"].as_u64().expect("file_bytes");
+            let got = row(&plan, ty)["file_size"].as_u64().expect("file_size");
             eprintln!("{model} {ty}: convert {want} bytes, plan {got} bytes");
             if got != want {
                 failures.push(format!("{model} {ty}: convert wrote {want} bytes, plan says {got} ({:+})", got as i64 - want as i64));
@@ -168,7 +168,7 @@ fn folder_plan_reads_safetensors_headers() {
         let file = tmp.path().join(format!("{ty}.gguf"));
         common::run(Command::new(common::ggufkit()).arg("convert").arg(&with_weights).args(["-t", ty, "--force", "-o"]).arg(&file));
         let want = std::fs::metadata(&file).expect("converted file").len();
-        let got = row(&from_folder, ty)["file_bytes"].as_u64().expect("file_bytes");
+        let got = row(&from_folder, ty)["file_size"].as_u64().expect("file_size");
         eprintln!("untied, no lm_head, {ty}: convert {want} bytes, plan {got} bytes");
         assert_eq!(got, want, "{ty}: plan vs convert's file");
     }

@@ -124,4 +124,15 @@ pub enum GgufError {
     /// Writer: `finish` before all tensor data was written.
     #[error("{}: tensor data incomplete: tensor '{tensor}' has {written} of {expected} bytes ({remaining} tensors not finished)", path.display())]
     IncompleteData { path: PathBuf, tensor: String, written: u64, expected: u64, remaining: usize },
+
+    /// Not enough free space for the file about to be written.
+    #[error("{}: not enough free space: the output needs {needed} bytes ({:.2} GiB) but only {available} bytes ({:.2} GiB) are free; free some space or write elsewhere (-o)", path.display(), *needed as f64 / 1073741824.0, *available as f64 / 1073741824.0)]
+    NoSpace {
+        /// The folder written to.
+        path: PathBuf,
+        /// The file's exact size.
+        needed: u64,
+        /// Bytes free for this user.
+        available: u64,
+    },
 }

@@ -81,11 +81,17 @@ impl GgufWriter {
             ".{}.",
             path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
         );
-        let tmp = tempfile::Builder::new()
-            .prefix(&prefix)
-            .suffix(".tmp")
+        check_free_space(&dir, layout.file_size)?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        // The usual mode of a new file (0666 less the umask: 0644 by default), not tempfile's 0600,
+        // which the rename would keep.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let tmp = builder
             .tempfile_in(&dir)
             .map_err(|source| GgufError::Io { path: dir.clone(), op: "create a temporary file in", source })?;
+        temp_files::register(tmp.path());
 
         let mut w = GgufWriter {
             path,
@@ -264,15 +270,19 @@ impl GgufWriter {
         };
         let tmp = out.into_inner().map_err(|e| io("flush", e.into_error()))?;
         tmp.as_file().sync_all().map_err(|e| io("sync", e))?;
-        if replace {
-            tmp.persist(&self.path).map_err(|e| io("rename into place", e.error))?;
+        let tmp_path = tmp.path().to_path_buf();
+        let persisted = if replace {
+            tmp.persist(&self.path).map_err(|e| io("rename into place", e.error))
         } else {
             // a failed persist hands the temporary file back; dropping it removes it
             tmp.persist_noclobber(&self.path).map_err(|e| match e.error.kind() {
                 std::io::ErrorKind::AlreadyExists => GgufError::OutputExists { path: self.path.clone() },
                 _ => io("rename into place", e.error),
-            })?;
-        }
+            })
+        };
+        // renamed into place, or removed when the persist failed: no longer ours to clean up
+        temp_files::unregister(&tmp_path);
+        persisted?;
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             // Make the rename itself durable; not every platform can sync a folder.
             if let Ok(d) = std::fs::File::open(dir) {
@@ -281,6 +291,70 @@ impl GgufWriter {
         }
         Ok(())
     }
+}
+
+impl Drop for GgufWriter {
+    fn drop(&mut self) {
+        // An unfinished writer's temporary file is removed by tempfile as `out` drops.
+        if let Some(out) = &self.out {
+            temp_files::unregister(out.get_ref().path());
+        }
+    }
+}
+
+/// Fails with [`GgufError::NoSpace`] when the file system of `dir` has fewer than `needed` bytes
+/// free for this user (when the free space cannot be read, the write goes ahead).
+fn check_free_space(dir: &Path, needed: u64) -> Result<(), GgufError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else { return Ok(()) };
+        let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+        // SAFETY: `c` is a NUL-terminated path and `st` a buffer statvfs fills when it returns 0.
+        if unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) } == 0 {
+            // SAFETY: statvfs returned 0, so it filled `st`.
+            let st = unsafe { st.assume_init() };
+            // The field types differ between platforms (u32 or u64).
+            #[allow(clippy::unnecessary_cast)]
+            let available = (st.f_bavail as u64).saturating_mul(st.f_frsize as u64);
+            if available < needed {
+                return Err(GgufError::NoSpace { path: dir.to_path_buf(), needed, available });
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (dir, needed);
+    Ok(())
+}
+
+/// The temporary files of the writers in progress, so that a signal handler can remove them
+/// ([`remove_temporary_files`]) before the process dies: a process killed by SIGINT or SIGTERM
+/// runs no destructors.
+mod temp_files {
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    static PATHS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+    pub(super) fn register(p: &Path) {
+        PATHS.lock().unwrap_or_else(|e| e.into_inner()).push(p.to_path_buf());
+    }
+
+    pub(super) fn unregister(p: &Path) {
+        PATHS.lock().unwrap_or_else(|e| e.into_inner()).retain(|q| q != p);
+    }
+
+    pub(super) fn remove_all() {
+        for p in PATHS.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Removes the temporary files of all unfinished writers. For a signal handler that ends the
+/// process next (the writers' own clean-up does not run then); writing on after this fails.
+pub fn remove_temporary_files() {
+    temp_files::remove_all();
 }
 
 /// Where everything goes in the file a [`GgufWriter`] makes from given metadata and tensors.

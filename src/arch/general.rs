@@ -260,6 +260,28 @@ pub fn size_label(total_params: u64) -> String {
     format!("{scaled:.fix$}{suffix}")
 }
 
+/// The model id a folder stands for: its name, as the reference converter takes it
+/// (`dir_model.name`), except for a snapshot folder of the Hugging Face cache
+/// (`…/models--ORG--NAME/snapshots/HASH`), which stands for the repo `ORG/NAME` rather than the
+/// hash. (The pinned converter would name such a model after the hash; this is the one place
+/// where ggufkit's `general.name` knowingly differs from it, see `docs/modelfile.md`.)
+pub fn model_dir_id(model_dir: &std::path::Path) -> Option<String> {
+    let canonical = model_dir.canonicalize().ok();
+    let dir = canonical.as_deref().unwrap_or(model_dir);
+    let name = |p: Option<&std::path::Path>| p.and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
+    let parent = dir.parent();
+    if name(parent).as_deref() == Some("snapshots") {
+        if let Some(repo) = name(parent.and_then(|p| p.parent())).as_deref().and_then(|n| n.strip_prefix("models--")) {
+            if let Some((org, model)) = repo.split_once("--") {
+                if !org.is_empty() && !model.is_empty() {
+                    return Some(format!("{org}/{model}"));
+                }
+            }
+        }
+    }
+    name(Some(dir)).or_else(|| name(Some(model_dir)))
+}
+
 /// The `general.*` keys after `general.architecture`, in the converter's order: `general.type`,
 /// sampling defaults, name, version, organization, finetune, basename, size label.
 pub fn general_keys(model_dir: &std::path::Path, config: &Json, generation_config: Option<&Json>, total_params: u64) -> Vec<(String, Value)> {
@@ -286,8 +308,7 @@ pub fn general_keys(model_dir: &std::path::Path, config: &Json, generation_confi
             apply(model_id_components(id, total_params));
         }
     }
-    let dir_name = model_dir.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).or_else(|| model_dir.file_name().map(|n| n.to_string_lossy().into_owned()));
-    if let Some(d) = dir_name {
+    if let Some(d) = model_dir_id(model_dir) {
         apply(model_id_components(&d, total_params));
     }
     let mut out = vec![("general.type".to_string(), Value::String("model".into()))];

@@ -163,6 +163,7 @@ pub fn convert_options(model: &Model, force: bool) -> convert::Options {
         imatrix: model.imatrix.clone(),
         force,
         name: None,
+        modelfile: Some(convert::modelfile::Options::default()),
     }
 }
 

@@ -567,10 +567,10 @@ pub fn run(
                 model: model.name.clone(),
                 file_type: job.file_type.name().to_string(),
                 file: job.relative_output.clone(),
-                size_bytes: s.size_bytes,
+                size_bytes: s.numbers.file_size,
                 sha256: hash.clone(),
-                n_params: s.n_params,
-                bits_per_weight: s.bits_per_weight,
+                n_params: s.numbers.n_params,
+                bits_per_weight: s.numbers.bits_per_weight,
                 seconds: s.seconds,
                 pass_outputs: summaries.len(),
                 ggufkit_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -586,7 +586,7 @@ pub fn run(
             on_event(&Event::Finished {
                 id: job.id.clone(),
                 output: job.output.clone(),
-                size_bytes: s.size_bytes,
+                size_bytes: s.numbers.file_size,
                 sha256: hash,
                 seconds: s.seconds,
             });

@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quantize::ftype::FileType;
 
@@ -11,14 +11,16 @@ use crate::convert::{self, Options, Progress};
 
 /// Convert a Hugging Face checkpoint to GGUF in one pass (plus an Ollama Modelfile).
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  ggufkit convert ./Phi-3.5-mini-instruct -t Q4_K_M                # Phi-3.5-mini-instruct-Q4_K_M.gguf + .Modelfile\n  ggufkit convert ./Meta-Llama-3-8B-Instruct -t Q8_0 -o models/ --system 'You are terse.'\n  ggufkit convert ./model -t Q4_K_M --imatrix imatrix.gguf --threads 8")]
 pub struct Args {
     /// The Hugging Face model folder (config.json, *.safetensors, tokenizer files).
     pub model_dir: PathBuf,
     /// Output type: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S/M/L, Q4_K_S/M,
-    /// Q5_K_S/M, Q6_K. Several, comma-separated (`Q4_K_M,Q8_0`), convert each tensor once and
-    /// write one file per type into the `-o` folder.
-    #[arg(short = 't', long = "type", default_value = "F16")]
-    pub ty: String,
+    /// Q5_K_S/M, Q6_K, … (`ggufkit list types`), or `ftype:N` for a general.file_type number.
+    /// Several, comma-separated (`Q4_K_M,Q8_0`), convert each tensor once and write one file per
+    /// type into the `-o` folder.
+    #[arg(short = 't', long = "type", default_value = "F16", value_delimiter = ',', value_parser = crate::cmd::args::file_type)]
+    pub ty: Vec<FileType>,
     /// Output file, or folder for the default name `<model-dir-name>-<TYPE>.gguf` (a folder with
     /// several types).
     #[arg(short = 'o', long = "output")]
@@ -26,7 +28,7 @@ pub struct Args {
     /// Importance matrix (llama-imatrix output, .dat or .gguf) for the quantized types.
     #[arg(long)]
     pub imatrix: Option<PathBuf>,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default, or 0: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Overwrite an existing output file.
@@ -39,18 +41,59 @@ pub struct Args {
     /// Print a JSON summary on stdout instead of the one-line summary.
     #[arg(long)]
     pub json: bool,
+    /// A `SYSTEM` prompt for the Ollama Modelfile.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Pin Ollama's context size in the Modelfile (`PARAMETER num_ctx N`); `plan` = the largest
+    /// context `ggufkit plan` finds for this type in `--vram` (capped at the training context).
+    /// By default Ollama chooses it.
+    #[arg(long, value_name = "N|plan")]
+    pub num_ctx: Option<String>,
+    /// GPU memory for `--num-ctx plan`, e.g. 8GiB (600 MiB kept free, as `plan` does).
+    #[arg(long, requires = "num_ctx")]
+    pub vram: Option<String>,
+    /// Write no Ollama Modelfile.
+    #[arg(long, conflicts_with_all = ["system", "num_ctx"])]
+    pub no_modelfile: bool,
+}
+
+/// `--num-ctx`: a number, or `plan` with `--vram`.
+fn num_ctx(args: &Args, types: &[FileType]) -> Result<Option<u32>> {
+    let Some(v) = args.num_ctx.as_deref() else { return Ok(None) };
+    if v != "plan" {
+        return v.parse().map(Some).map_err(|_| anyhow!("--num-ctx {v:?}: expected a number of tokens or `plan` (with --vram)"));
+    }
+    let [ty] = types else { bail!("--num-ctx plan finds the context of one type: convert one type at a time, or give --num-ctx N") };
+    let vram = args.vram.as_deref().ok_or_else(|| anyhow!("--num-ctx plan needs --vram, e.g. --vram 8GiB"))?;
+    let opts = crate::plan::PlanOptions {
+        vram: Some(crate::cmd::plan::parse_size(vram)?),
+        margin: crate::cmd::plan::parse_size("600MiB")?,
+        run: crate::plan::memory::RunParams {
+            ctx: 4096,
+            ubatch: 512,
+            kv_type: gguf::GgmlType::F16,
+            backend: crate::plan::memory::Backend::Cuda,
+            flash_attn: None,
+        },
+        types: vec![ty.name().to_string()],
+    };
+    let input = crate::plan::input::load(&args.model_dir)?;
+    let plan = crate::plan::plan(&input, &opts)?;
+    let row = plan.rows.iter().find(|r| r.name == ty.name()).ok_or_else(|| anyhow!("plan has no row for {}", ty))?;
+    let max = row.max_ctx.ok_or_else(|| anyhow!("--num-ctx plan: no context of 256 tokens or more fits {} of {} in {vram}", ty, args.model_dir.display()))?;
+    Ok(Some(max.min(plan.n_ctx_train).min(u32::MAX as u64) as u32))
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let mut types = Vec::new();
-    for name in args.ty.split(',').map(str::trim) {
-        let ft = FileType::from_name(name).ok_or_else(|| convert::ConvertError::UnknownType(name.to_string()))?;
+    crate::cmd::inputs::check(&args.model_dir, "convert", crate::cmd::inputs::Expect::ModelFolder)?;
+    let mut types: Vec<FileType> = Vec::new();
+    for &ft in &args.ty {
         if !types.contains(&ft) {
             types.push(ft);
         }
     }
-    let file_type = types.first().copied().ok_or_else(|| convert::ConvertError::UnknownType(args.ty.clone()))?;
+    let file_type = *types.first().ok_or_else(|| anyhow!("-t names no type"))?;
     let opts = Options {
         model_dir: args.model_dir.clone(),
         file_type,
@@ -58,6 +101,7 @@ pub fn run(args: Args) -> Result<()> {
         imatrix: args.imatrix.clone(),
         force: args.force,
         name: args.name.clone(),
+        modelfile: if args.no_modelfile { None } else { Some(convert::modelfile::Options { system: args.system.clone(), num_ctx: num_ctx(&args, &types)? }) },
     };
     let bar = ProgressBar::with_draw_target(None, if std::io::stderr().is_terminal() && !args.json { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
     bar.set_style(
@@ -70,17 +114,11 @@ pub fn run(args: Args) -> Result<()> {
         bar.set_message(format!("tensors {}/{}", p.tensors, p.total_tensors));
     };
     let outputs = convert::outputs_for(&opts, &types)?;
-    let result = match args.threads {
-        Some(n) => {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build().context("building the thread pool")?;
-            pool.install(|| convert::convert_many(&opts, &outputs, &mut on_progress))
-        }
-        None => convert::convert_many(&opts, &outputs, &mut on_progress),
-    };
+    let result = crate::cmd::args::with_threads(args.threads, || convert::convert_many(&opts, &outputs, &mut on_progress))?;
     bar.finish_and_clear();
     let summaries = result?;
     if args.json {
-        // one type: the summary object as before; several: an array of them
+        // one type: the summary object; several: an array of them
         match summaries.as_slice() {
             [one] => println!("{}", serde_json::to_string_pretty(one)?),
             all => println!("{}", serde_json::to_string_pretty(all)?),
@@ -88,19 +126,29 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     for summary in &summaries {
-        let modelfile = summary.modelfile.as_deref().unwrap_or(summary.output.as_path()).display();
+        let modelfile = match &summary.modelfile {
+            Some(p) => format!(
+                " (Modelfile: {}{}, chat template: {}; next: ollama create NAME -f {})",
+                p.display(),
+                if summary.modelfile_written { "" } else { " kept as it was, use --force to replace it" },
+                summary.chat_template.as_deref().unwrap_or("none"),
+                p.display()
+            ),
+            None => String::new(),
+        };
         println!(
-            "{}: {} {}, {:.2} MiB, {:.2} bits/weight, {} tensors, {:.2} s (Modelfile: {}; next: ollama create NAME -f {})",
+            "{}: {} {}, {:.2} MiB, {:.2} bits/weight, {} tensors, {:.2} s{modelfile}",
             summary.output.display(),
             summary.architecture,
             summary.file_type,
-            summary.size_bytes as f64 / (1024.0 * 1024.0),
-            summary.bits_per_weight,
+            summary.numbers.file_size as f64 / (1024.0 * 1024.0),
+            summary.numbers.bits_per_weight,
             summary.n_tensors,
             summary.seconds,
-            modelfile,
-            modelfile,
         );
+        for note in &summary.notes {
+            println!("note: {note}");
+        }
     }
     Ok(())
 }

@@ -69,6 +69,7 @@ pub const JSON_SCHEMA_VERSION: u32 = 1;
 
 /// Arguments of `ggufkit inspect`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:\n  ggufkit inspect model-Q4_K_M.gguf\n  ggufkit inspect model-Q4_K_M.gguf --tensors\n  ggufkit inspect model-Q4_K_M.gguf --json | jq .bits_per_weight")]
 pub struct Args {
     /// The GGUF file.
     pub file: PathBuf,
@@ -90,6 +91,7 @@ struct TypeTotal {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    crate::cmd::inputs::check(&args.file, "inspect", crate::cmd::inputs::Expect::GgufFile)?;
     // The error names the file, the offset and what was expected.
     let file = GgufFile::open(&args.file)?;
     let mut totals: BTreeMap<GgmlType, TypeTotal> = BTreeMap::new();

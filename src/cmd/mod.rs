@@ -1,8 +1,12 @@
 //! One module per subcommand.
 
 pub mod batch;
+pub mod args;
 pub mod convert;
+pub mod inputs;
 pub mod inspect;
+pub mod list;
+pub mod modelfile;
 pub mod quantize;
 pub mod report;
 pub mod tokenizer;

@@ -11,6 +11,7 @@ use crate::plan::{self, quality, report, PlanOptions};
 
 /// Arguments of `ggufkit plan`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:\n  ggufkit plan configs/phi-3.5-mini-instruct --vram 8GiB --ctx 4096\n  ggufkit plan ./Meta-Llama-3-8B-Instruct --vram 12GiB --ctx 8192 --kv-type q8_0\n  ggufkit plan model-F16.gguf --json")]
 pub struct Args {
     /// An HF model folder, a lone config.json, or a GGUF file.
     pub model: PathBuf,
@@ -72,15 +73,17 @@ pub enum FlashAttnArg {
 const KV_TYPES: &[GgmlType] =
     &[GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1];
 
-/// Parses `8GiB`, `8 GB`, `7.5G`, `6000MiB`, `512M`, or plain bytes. Binary and decimal units
-/// are honoured (`GiB` = 2^30, `GB` = 10^9); a bare `G`/`M` is binary.
+/// Parses `8GiB`, `8 GB`, `7.5G`, `6000MiB`, `512M`, `1234B`. Binary and decimal units are
+/// honoured (`GiB` = 2^30, `GB` = 10^9); a bare `G`/`M` is binary. A number without a unit is
+/// refused (`--vram 8` is not 8 bytes).
 pub fn parse_size(s: &str) -> anyhow::Result<u64> {
     let t = s.trim();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let num: f64 = num.parse().with_context(|| format!("size {s:?}: expected a number and a unit, e.g. 8GiB"))?;
     let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
+        "" => anyhow::bail!("size {s:?} has no unit: {num} what? Use {num}GiB (or {num}GB, {num}MiB; {num}B for bytes)"),
+        "b" => 1.0,
         "k" | "kib" => 1024.0,
         "kb" => 1e3,
         "m" | "mib" => 1024.0 * 1024.0,
@@ -98,6 +101,7 @@ pub fn parse_size(s: &str) -> anyhow::Result<u64> {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    crate::cmd::inputs::check(&args.model, "plan", crate::cmd::inputs::Expect::FolderConfigOrGguf)?;
     let kv_type = GgmlType::from_name(&args.kv_type)
         .filter(|t| KV_TYPES.contains(t))
         .with_context(|| {
@@ -152,7 +156,8 @@ mod tests {
         assert_eq!(parse_size("8 GB").unwrap(), 8_000_000_000);
         assert_eq!(parse_size("7.5G").unwrap(), 15 << 29);
         assert_eq!(parse_size("600MiB").unwrap(), 600 << 20);
-        assert_eq!(parse_size("1234").unwrap(), 1234);
+        assert_eq!(parse_size("1234B").unwrap(), 1234);
+        assert!(parse_size("8").unwrap_err().to_string().contains("8 what? Use 8GiB"));
         assert!(parse_size("8 parsecs").is_err());
         assert!(parse_size("GiB").is_err());
         assert!(parse_size("1e30").is_err());

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use gguf::{GgmlType, GgufFile, GgufWriter, TensorSpec};
-use quantize::ftype::{FileType, FTYPE_ALIASES, FTYPE_TABLE};
+use quantize::ftype::FileType;
 use quantize::imatrix::ImatrixFile;
 use quantize::metadata::KvOverride;
 use quantize::policy::{self, ModelInfo, PolicyOptions, TensorRef, TensorTypeOverride, TypePolicy};
@@ -16,6 +16,7 @@ use quantize::{QuantizeError, Source};
 
 /// Arguments of `ggufkit quantize`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  ggufkit quantize model-F16.gguf model-Q4_K_M.gguf -t Q4_K_M\n  ggufkit quantize model-F16.gguf model-Q4_K_M.gguf -t Q4_K_M --imatrix imatrix.gguf --threads 8\n  ggufkit modelfile model-Q4_K_M.gguf                              # then: ollama create NAME -f model-Q4_K_M.Modelfile")]
 pub struct Args {
     /// Input GGUF (F32/F16/BF16 tensors), e.g. from `ggufkit convert` or convert_hf_to_gguf.py;
     /// for a gguf-split model, its first piece (…-00001-of-0000N.gguf).
@@ -24,16 +25,17 @@ pub struct Args {
     #[arg(required_unless_present = "dry_run")]
     pub output: Option<PathBuf>,
     /// File type, as llama-quantize names it (case-insensitive): Q4_K_M, Q4_K (= Q4_K_M), Q8_0,
-    /// Q5_K_S, F16, … or its general.file_type number; COPY copies every tensor as it is.
-    #[arg(short = 't', long = "type")]
-    pub ty: String,
+    /// Q5_K_S, F16, … (`ggufkit list types`), `ftype:N` for its general.file_type number, or COPY
+    /// to copy every tensor as it is.
+    #[arg(short = 't', long = "type", value_parser = quantize_to)]
+    pub ty: QuantizeTo,
     /// Importance matrix from llama-imatrix (GGUF or legacy .dat).
     #[arg(long)]
     pub imatrix: Option<PathBuf>,
     /// No mix: every quantizable tensor gets the type's default tensor type.
     #[arg(long)]
     pub pure: bool,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default, or 0: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// ggml type of output.weight (e.g. q8_0).
@@ -86,22 +88,54 @@ pub struct Args {
     /// Print each tensor's type and size and the totals, as llama-quantize --dry-run; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print a JSON summary on stdout (`docs/json.md`) instead of the summary line on stderr.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `quantize --json` prints (`docs/json.md`).
+#[derive(serde::Serialize)]
+struct Summary<'a> {
+    schema_version: u32,
+    input: &'a Path,
+    output: &'a Path,
+    file_type: &'static str,
+    n_tensors: usize,
+    /// Tensors that got a fallback type (row length not a multiple of the block size).
+    n_fallback: usize,
+    /// Tensor data bytes of the input.
+    input_tensor_bytes: u64,
+    #[serde(flatten)]
+    numbers: crate::numbers::FileNumbers,
+    seconds: f64,
+}
+
+/// What `quantize -t` asks for: a file type, or llama-quantize's COPY.
+#[derive(Debug, Clone, Copy)]
+pub enum QuantizeTo {
+    /// Every tensor copied as it is (llama-quantize's `COPY`).
+    Copy,
+    /// Quantize to this file type's mix.
+    Type(FileType),
+}
+
+/// Parses `quantize -t`: COPY, or a file type as every command takes it ([`crate::cmd::args::file_type`]).
+fn quantize_to(s: &str) -> Result<QuantizeTo, String> {
+    if s.trim().eq_ignore_ascii_case("COPY") {
+        Ok(QuantizeTo::Copy)
+    } else {
+        crate::cmd::args::file_type(s).map(QuantizeTo::Type)
+    }
 }
 
 /// Runs `ggufkit quantize`.
 pub fn run(args: Args) -> Result<()> {
+    crate::cmd::inputs::check(&args.input, "quantize", crate::cmd::inputs::Expect::GgufFile)?;
     // llama-quantize's COPY: file type ALL_F32 for the policy, every tensor copied.
-    let only_copy = args.ty.eq_ignore_ascii_case("COPY");
-    let ftype = if only_copy { Some(FileType::AllF32) } else { FileType::from_name(&args.ty) };
-    let ftype = ftype.ok_or_else(|| {
-        let names: Vec<&str> = FTYPE_TABLE
-            .iter()
-            .filter(|r| r.default_type.is_some())
-            .map(|r| r.name)
-            .chain(FTYPE_ALIASES.iter().map(|(a, _)| *a))
-            .collect();
-        anyhow!("unknown quantization type {:?}; known: {}", args.ty, names.join(", "))
-    })?;
+    let (ftype, only_copy) = match args.ty {
+        QuantizeTo::Copy => (FileType::AllF32, true),
+        QuantizeTo::Type(ft) => (ft, false),
+    };
     let ggml_type = |opt: &Option<String>, flag: &str| -> Result<Option<GgmlType>> {
         opt.as_deref()
             .map(|s| GgmlType::from_name(s).ok_or_else(|| anyhow!("{flag}: unknown ggml type {s:?} (e.g. q8_0, q6_K, f16)")))
@@ -217,6 +251,7 @@ pub fn run(args: Args) -> Result<()> {
         .build()
         .context("cannot start worker threads")?;
 
+    let started = std::time::Instant::now();
     let split = match (args.split_max_tensors, args.split_max_size.as_deref()) {
         (Some(n), _) if n > 0 => Some(SplitBy::Tensors(n)),
         (Some(_), _) => bail!("--split-max-tensors must be at least 1"),
@@ -226,6 +261,8 @@ pub fn run(args: Args) -> Result<()> {
     };
     let mut writer = SplitWriter::create(output, &metadata, specs, split, args.force)?;
     let (mut size_in, mut size_out, mut n_fallback) = (0u64, 0u64, 0usize);
+    let total_in: u64 = input.tensors().iter().map(|t| t.size).sum();
+    let bar = progress_bar(total_in, !args.json)?;
     let mut buf: Vec<u8> = Vec::new();
     for (k, &i) in order.iter().enumerate() {
         let info = infos[i];
@@ -235,6 +272,7 @@ pub fn run(args: Args) -> Result<()> {
             bail!("{}: tensor {} data is truncated", args.input.display(), info.name);
         }
         size_in += info.size;
+        bar.set_position(size_in);
         n_fallback += choice.fallback as usize;
         if choice.ty == info.ty {
             // Copied unchanged; a float tensor is still checked so that NaN/Inf never pass silently.
@@ -262,15 +300,34 @@ pub fn run(args: Args) -> Result<()> {
         size_out += out_len as u64;
     }
     // without --force, never replace a file that appeared meanwhile (a second run to the same path)
-    writer.finish(args.force)?;
+    let file_size = writer.finish(args.force)?;
+    bar.finish_and_clear();
+    let n_params: u64 = infos.iter().map(|t| t.n_elements()).sum();
+    let numbers = crate::numbers::FileNumbers::new(file_size, size_out, n_params);
+    if args.json {
+        let summary = Summary {
+            schema_version: crate::numbers::SCHEMA_VERSION,
+            input: &args.input,
+            output,
+            file_type: ftype.name(),
+            n_tensors: order.len(),
+            n_fallback,
+            input_tensor_bytes: size_in,
+            numbers,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
     eprintln!(
-        "quantized {} to {} as {}: {} tensors, {:.2} MiB -> {:.2} MiB{}",
+        "quantized {} to {} as {}: {} tensors, {:.2} MiB -> {:.2} MiB, {:.2} bits/weight{}",
         args.input.display(),
         output.display(),
         ftype,
         order.len(),
         size_in as f64 / 1048576.0,
         size_out as f64 / 1048576.0,
+        numbers.bits_per_weight,
         if n_fallback > 0 { format!(", {n_fallback} tensor(s) needed a fallback type") } else { String::new() }
     );
     Ok(())
@@ -337,6 +394,8 @@ fn split_size(s: &str) -> Result<u64> {
 struct SplitWriter {
     /// Each piece's writer and the index of its first tensor.
     parts: Vec<(GgufWriter, usize)>,
+    /// Each piece's path, in order.
+    paths: Vec<PathBuf>,
     /// The piece being written.
     current: usize,
 }
@@ -344,7 +403,7 @@ struct SplitWriter {
 impl SplitWriter {
     fn create(output: &Path, metadata: &[(String, gguf::Value)], specs: Vec<TensorSpec>, split: Option<SplitBy>, force: bool) -> Result<SplitWriter> {
         let Some(by) = split else {
-            return Ok(SplitWriter { parts: vec![(GgufWriter::create(output, metadata, &specs)?, 0)], current: 0 });
+            return Ok(SplitWriter { parts: vec![(GgufWriter::create(output, metadata, &specs)?, 0)], paths: vec![output.to_path_buf()], current: 0 });
         };
         // Piece starts, as gguf-split's split_strategy decides them.
         let mut starts = vec![0usize];
@@ -381,6 +440,7 @@ impl SplitWriter {
             bail!("{n} pieces: gguf-split's split.count holds at most {}", u16::MAX);
         }
         let mut parts = Vec::with_capacity(n);
+        let mut paths = Vec::with_capacity(n);
         for (no, &start) in starts.iter().enumerate() {
             let end = starts.get(no + 1).copied().unwrap_or(specs.len());
             let path = PathBuf::from(format!("{prefix}-{:05}-of-{n:05}.gguf", no + 1));
@@ -395,8 +455,9 @@ impl SplitWriter {
                 }
             }
             parts.push((GgufWriter::create(&path, &md, &specs[start..end])?, start));
+            paths.push(path);
         }
-        Ok(SplitWriter { parts, current: 0 })
+        Ok(SplitWriter { parts, paths, current: 0 })
     }
 
     /// Writes the data of tensor `k` (in output order).
@@ -408,9 +469,10 @@ impl SplitWriter {
         Ok(())
     }
 
-    /// Finishes every piece (in order). Without `replace`, a piece whose path appeared meanwhile
-    /// (another run writing the same output) is never replaced: that piece errors instead.
-    fn finish(self, replace: bool) -> Result<()> {
+    /// Finishes every piece (in order) and returns the bytes of all pieces. Without `replace`, a
+    /// piece whose path appeared meanwhile (another run writing the same output) is never
+    /// replaced: that piece errors instead.
+    fn finish(self, replace: bool) -> Result<u64> {
         for (w, _) in self.parts {
             if replace {
                 w.finish()?;
@@ -418,7 +480,11 @@ impl SplitWriter {
                 w.finish_new()?;
             }
         }
-        Ok(())
+        let mut bytes = 0;
+        for p in &self.paths {
+            bytes += std::fs::metadata(p).with_context(|| format!("{}", p.display()))?.len();
+        }
+        Ok(bytes)
     }
 }
 
@@ -458,6 +524,18 @@ fn dry_run(infos: &[&gguf::TensorInfo], path: &Path, ftype: FileType, order: &[u
 /// ggml dims as llama-quantize prints them (`llama_format_tensor_shape`): `  576,  1536,     1,     1`.
 fn dims_text(dims: &[u64]) -> String {
     (0..4).map(|k| format!("{:5}", dims.get(k).copied().unwrap_or(1))).collect::<Vec<_>>().join(", ")
+}
+
+/// A progress bar over the input's tensor bytes on stderr, when it is a terminal and `show`.
+fn progress_bar(total: u64, show: bool) -> Result<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    let target = if show && std::io::stderr().is_terminal() { indicatif::ProgressDrawTarget::stderr() } else { indicatif::ProgressDrawTarget::hidden() };
+    let bar = indicatif::ProgressBar::with_draw_target(Some(total), target);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} ETA {eta}")
+            .map_err(|e| anyhow!("progress bar template: {e}"))?,
+    );
+    Ok(bar)
 }
 
 /// Quantizes one tensor (all its expert matrices) into `out`; a quantized input tensor only with

@@ -9,6 +9,7 @@ use crate::tokenizer;
 
 /// Arguments of `ggufkit tokenizer`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:\n  ggufkit tokenizer ./Phi-3.5-mini-instruct")]
 pub struct Args {
     /// The Hugging Face model folder (config.json, tokenizer files).
     pub model_dir: PathBuf,
@@ -26,6 +27,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    crate::cmd::inputs::check(&args.model_dir, "tokenizer", crate::cmd::inputs::Expect::ModelFolder)?;
     let config_path = args.model_dir.join("config.json");
     let text = std::fs::read(&config_path).with_context(|| format!("cannot read {}", config_path.display()))?;
     let config: serde_json::Value =

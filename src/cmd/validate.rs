@@ -11,6 +11,7 @@ use validate::run::{self, Budget, MemoryReport, Options, Report};
 
 /// Arguments of `ggufkit validate`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:\n  ggufkit validate ./model model-Q4_K_M.gguf model-Q8_0.gguf --text eval.txt\n  ggufkit validate model-F16.gguf model-Q4_K_M.gguf --text eval.txt --tokenizer ./model --json")]
 pub struct Args {
     /// The reference: an HF model folder, an F16/BF16/F32 GGUF, or a log-probability file saved
     /// with --save-reference (or by `llama-perplexity --kl-divergence-base`).
@@ -166,7 +167,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let report = result?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(&crate::numbers::Versioned::new(&report))?);
     } else {
         print_table(&report);
     }

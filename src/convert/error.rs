@@ -69,9 +69,6 @@ pub enum ConvertError {
         /// The first bad element (row-major).
         index: usize,
     },
-    /// The output type is not one we can write.
-    #[error("unknown output type `{0}`; use F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M, Q6_K")]
-    UnknownType(String),
     /// The output exists and `--force` was not given.
     #[error("{0}: already exists (use --force to overwrite)")]
     OutputExists(PathBuf),

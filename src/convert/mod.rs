@@ -16,6 +16,7 @@
 //!    memory is bounded by a few slabs.
 //! 4. Rename into place, then write the Ollama Modelfile `<file>.Modelfile` ([`modelfile`]).
 
+pub mod chat_templates;
 pub mod error;
 pub mod modelfile;
 pub mod transform;
@@ -53,28 +54,34 @@ pub struct Options {
     pub force: bool,
     /// `general.name` override (the converter's `--model-name`).
     pub name: Option<String>,
+    /// The Ollama Modelfile to write next to the output (`None`: none, `--no-modelfile`).
+    pub modelfile: Option<modelfile::Options>,
 }
 
 /// What a conversion produced.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Summary {
+    /// [`crate::numbers::SCHEMA_VERSION`] (`docs/json.md`).
+    pub schema_version: u32,
     /// The GGUF file.
     pub output: PathBuf,
-    /// The Ollama Modelfile written next to it (none when not asked for).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The Ollama Modelfile next to it (`None` with `--no-modelfile`).
     pub modelfile: Option<PathBuf>,
+    /// Whether that Modelfile was written now (false: an existing one was kept, no `--force`).
+    pub modelfile_written: bool,
+    /// The chat-template family of its `TEMPLATE` (`None`: no `TEMPLATE`, see `notes`).
+    pub chat_template: Option<String>,
+    /// Things the user should know (unknown chat template: Ollama will use the raw prompt, …).
+    pub notes: Vec<String>,
     /// File type name (`Q4_K_M`).
     pub file_type: String,
     /// `general.architecture`.
     pub architecture: String,
     /// Number of tensors.
     pub n_tensors: usize,
-    /// Number of weights.
-    pub n_params: u64,
-    /// File size in bytes.
-    pub size_bytes: u64,
-    /// Bits per weight of the whole file (size × 8 / weights).
-    pub bits_per_weight: f64,
+    /// `file_size`, `tensor_bytes`, `n_params`, `bits_per_weight` ([`crate::numbers`]).
+    #[serde(flatten)]
+    pub numbers: crate::numbers::FileNumbers,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -148,10 +155,11 @@ fn read_json(path: &Path, what: &'static str) -> Result<Json, ConvertError> {
     serde_json::from_str(&text).map_err(|e| ConvertError::BadJson { path: path.to_path_buf(), reason: e.to_string() })
 }
 
-/// The default output file name: `<model-dir-name>-<TYPE>.gguf`.
+/// The default output file name: `<model-dir-name>-<TYPE>.gguf` (for a Hugging Face cache
+/// snapshot folder, the repo's name: [`arch::general::model_dir_id`]).
 pub fn default_file_name(model_dir: &Path, ft: FileType) -> String {
-    let dir = model_dir.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
-    let dir = dir.or_else(|| model_dir.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_else(|| "model".into());
+    let id = arch::general::model_dir_id(model_dir).unwrap_or_else(|| "model".into());
+    let dir = id.rsplit('/').next().unwrap_or(&id);
     format!("{dir}-{}.gguf", ft.name())
 }
 
@@ -622,21 +630,23 @@ pub fn convert_many(opts: &Options, outputs: &[Output], on_progress: &mut dyn Fn
         let n_params: u64 = plan.tensors.iter().map(Planned::n_elements).sum();
         for m in members {
             let o = &outputs[m.index];
-            let size_bytes = std::fs::metadata(&o.path).map_err(|source| ConvertError::Io { path: o.path.clone(), source })?.len();
-            let modelfile = if o.modelfile {
-                Some(modelfile::write(&o.path, &m.metadata).map_err(|source| ConvertError::Io { path: modelfile::path_for(&o.path), source })?)
-            } else {
-                None
+            let file_size = std::fs::metadata(&o.path).map_err(|source| ConvertError::Io { path: o.path.clone(), source })?.len();
+            let written = match (&opts.modelfile, o.modelfile) {
+                (Some(mo), true) => Some(modelfile::write(&o.path, &m.metadata, mo, opts.force).map_err(|source| ConvertError::Io { path: modelfile::path_for(&o.path), source })?),
+                _ => None,
             };
+            let tensor_bytes: u64 = plan.tensors.iter().zip(&m.types).map(|(t, &ty)| t.out_bytes_as(ty)).sum();
             summaries[m.index] = Some(Summary {
+                schema_version: crate::numbers::SCHEMA_VERSION,
                 output: o.path.clone(),
-                modelfile,
+                modelfile: written.as_ref().map(|w| w.path.clone()),
+                modelfile_written: written.as_ref().is_some_and(|w| w.written),
+                chat_template: written.as_ref().and_then(|w| w.modelfile.family).map(str::to_string),
+                notes: written.map(|w| w.modelfile.notes).unwrap_or_default(),
                 file_type: o.file_type.name().to_string(),
                 architecture: plan.spec.name.to_string(),
                 n_tensors: plan.tensors.len(),
-                n_params,
-                size_bytes,
-                bits_per_weight: if n_params > 0 { size_bytes as f64 * 8.0 / n_params as f64 } else { 0.0 },
+                numbers: crate::numbers::FileNumbers::new(file_size, tensor_bytes, n_params),
                 seconds,
             });
         }

@@ -30,9 +30,9 @@ pub struct TypeRow {
     /// File type name (`Q4_K_M`), or `as-is` for a GGUF input's own types.
     pub name: String,
     /// Bytes of the GGUF file.
-    pub file_bytes: u64,
-    /// Whether `file_bytes` is exact (false when the metadata was estimated).
-    pub file_bytes_exact: bool,
+    pub file_size: u64,
+    /// Whether `file_size` is exact (false when the metadata was estimated).
+    pub file_size_exact: bool,
     /// Bits per weight over all tensor elements (tensor data only).
     pub bits_per_weight: f64,
     /// All tensor data (llama.cpp's model buffer on CPU).
@@ -153,7 +153,7 @@ fn row(input: &ModelInput, opts: &PlanOptions, name: &str, types: &[GgmlType], s
         }
         sized.push(SizedTensor { name: &t.name, dims: &t.dims, ty });
     }
-    let file_bytes = filesize::file_size(input.metadata_bytes, input.alignment, &sized)
+    let file_size = filesize::file_size(input.metadata_bytes, input.alignment, &sized)
         .ok_or_else(|| PlanError::Overflow { file: source.to_string(), what: format!("{name} file size") })?;
     let weights = Weights::new(shape, &input.tensors, types, input.alignment);
     let elements: u64 = input.tensors.iter().map(|t| t.n_elements()).sum();
@@ -178,8 +178,8 @@ fn row(input: &ModelInput, opts: &PlanOptions, name: &str, types: &[GgmlType], s
     };
     Ok(TypeRow {
         name: name.to_string(),
-        file_bytes,
-        file_bytes_exact: input.metadata.is_some(),
+        file_size,
+        file_size_exact: input.metadata.is_some(),
         bits_per_weight: if elements == 0 { 0.0 } else { data_bits as f64 / elements as f64 },
         weights_bytes: weights.total,
         gpu_weights_bytes: fp.weights,

@@ -20,10 +20,10 @@ const HEADERS: [&str; 10] =
     ["type", "file size", "bpw", "weights", "KV cache", "compute", "total", "fits", "GPU layers", "max ctx"];
 
 fn cells(p: &Plan, r: &TypeRow) -> [String; 10] {
-    let approx = if r.file_bytes_exact { "" } else { "~" };
+    let approx = if r.file_size_exact { "" } else { "~" };
     [
         r.name.clone(),
-        format!("{approx}{}", human(r.file_bytes)),
+        format!("{approx}{}", human(r.file_size)),
         format!("{:.2}", r.bits_per_weight),
         human(r.gpu_weights_bytes),
         human(r.kv_bytes),
@@ -77,7 +77,7 @@ fn summary(p: &Plan) -> Vec<String> {
 
 fn footer(p: &Plan) -> Vec<String> {
     let mut lines = Vec::new();
-    if p.rows.iter().any(|r| !r.file_bytes_exact) {
+    if p.rows.iter().any(|r| !r.file_size_exact) {
         lines.push("~ file size estimated: tokenizer metadata not known from config.json alone".into());
     }
     lines.push(
@@ -143,5 +143,5 @@ pub fn markdown(p: &Plan) -> String {
 
 /// JSON (all sizes in bytes).
 pub fn json(p: &Plan) -> String {
-    serde_json::to_string_pretty(p).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    serde_json::to_string_pretty(&crate::numbers::Versioned::new(p)).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }

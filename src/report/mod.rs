@@ -84,7 +84,7 @@ impl GgufStats {
 
     /// Bits per weight as `inspect` prints it.
     pub fn bits_per_weight(&self) -> Option<f64> {
-        (self.n_params > 0).then(|| self.tensor_bytes as f64 * 8.0 / self.n_params as f64)
+        (self.n_params > 0).then(|| crate::numbers::bits_per_weight(self.tensor_bytes, self.n_params))
     }
 }
 

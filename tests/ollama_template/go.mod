@@ -1,0 +1,3 @@
+module ggufkit/tests/ollama_template
+
+go 1.19
