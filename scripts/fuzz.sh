@@ -46,15 +46,15 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 run_one() {
-  local t=$1 s=$2
+  local t=$1 s=$2 work=${WORK:-work}
   shift 2
-  mkdir -p "fuzz/work/$t" "fuzz/artifacts/$t"
+  mkdir -p "fuzz/$work/$t" "fuzz/artifacts/$t"
   say "$t: ${s}s"
   # -timeout: an input running longer is a failure (1 s; wall-clock time, so a loaded machine can
   # stall a niced fuzzer past it: GGUFKIT_FUZZ_TIMEOUT raises it, as the test command does);
   # -rss_limit_mb=2048 (malloc_limit_mb follows it): a process over 2 GB or one allocation over
   # 2 GB is a failure.
-  (cd fuzz && cargo +nightly fuzz run -a -s none "$t" "work/$t" "corpus/$t" -- \
+  (cd fuzz && cargo +nightly fuzz run -a -s none "$t" "$work/$t" "corpus/$t" -- \
     -max_total_time="$s" -rss_limit_mb=2048 -timeout="${GGUFKIT_FUZZ_TIMEOUT:-1}" -print_final_stats=1 \
     -artifact_prefix="artifacts/$t/" "$@")
 }
@@ -63,7 +63,10 @@ if [ "$target" = all ]; then
   (cd fuzz && cargo +nightly fuzz build -a -s none)
   per=$(( seconds / ${#TARGETS[@]} ))
   [ "$per" -ge 1 ] || per=1
-  for t in "${TARGETS[@]}"; do run_one "$t" "$per" "$@"; done
+  # short runs start from the seeds alone (a fresh fuzz/work-all/), so that their length does not
+  # grow with what earlier long runs found (libFuzzer replays the whole corpus before its clock)
+  rm -rf fuzz/work-all
+  for t in "${TARGETS[@]}"; do WORK=work-all run_one "$t" "$per" "$@"; done
 else
   run_one "$target" "$seconds" "$@"
 fi
