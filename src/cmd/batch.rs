@@ -11,6 +11,7 @@ use crate::batch::{self, shard::Shard, Event, RunOptions};
 
 /// Arguments of `ggufkit batch`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  ggufkit batch manifest.toml --dry-run          # jobs, exact sizes, disk needed\n  ggufkit batch manifest.toml                    # convert, validate, plan; report.md in the output folder\n  sbatch --array=0-3 deploy/slurm/batch.sbatch manifest.toml   # one shard per array task")]
 pub struct Args {
     /// The manifest (TOML; see the README's "Converting many models").
     pub manifest: PathBuf,
@@ -27,7 +28,7 @@ pub struct Args {
     /// Stop at the first failed model (default: keep going, exit 1 at the end).
     #[arg(long)]
     pub stop_on_failure: bool,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default, or 0: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// One JSON line per event on stdout (planned, started, finished, failed, skipped), then a
@@ -110,16 +111,7 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
     };
-    let outcome = match args.threads {
-        Some(n) => {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(n.max(1))
-                .build()
-                .context("building the thread pool")?;
-            pool.install(|| batch::run(&args.manifest, &opts, &mut on_event))
-        }
-        None => batch::run(&args.manifest, &opts, &mut on_event),
-    }?;
+    let outcome = crate::cmd::args::with_threads(args.threads, || batch::run(&args.manifest, &opts, &mut on_event))??;
     overall.finish_and_clear();
     current.finish_and_clear();
     if args.dry_run {

@@ -10,6 +10,7 @@ use crate::report;
 
 /// Arguments of `ggufkit report`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  ggufkit report models/                         # report.md/.json/.csv of the GGUF files in models/\n  ggufkit report --merge out/                    # one report from every shard's state file in out/")]
 pub struct Args {
     /// GGUF files, folders of GGUF files, or (with --merge) batch output folders / state files.
     #[arg(required = true)]
