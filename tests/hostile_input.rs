@@ -20,6 +20,15 @@ const TIME_LIMIT: Duration = Duration::from_secs(600);
 
 const MIB: u64 = 1 << 20;
 
+/// Serialises the tests of this file. A forked child's peak RSS (`ru_maxrss`) includes what the
+/// test process held at the fork (execve keeps the old memory's peak), so a test that builds a
+/// 100 MB input on another thread would be counted in this test's child: one test at a time, each
+/// dropping its big buffers before it runs ggufkit, keeps every figure the child's own.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A finished run of the ggufkit binary.
 struct Bounded {
     status: ExitStatus,
@@ -141,6 +150,7 @@ fn convert(model: &Path, out_dir: &Path) -> Bounded {
 /// header length field alone decides (the file is sparse).
 #[test]
 fn safetensors_header_over_100mb_is_refused_unread() {
+    let _one_at_a_time = one_at_a_time();
     let model = model_without_weights("tiny-llama");
     let out = tempfile::tempdir().unwrap();
     let path = model.path().join("model.safetensors");
@@ -165,6 +175,7 @@ impl WriteStart for std::fs::File {
 /// the run ends with the missing-tensor error, within 1 GiB (about 5 × the header).
 #[test]
 fn safetensors_header_just_under_100mb_is_parsed_within_bounds() {
+    let _one_at_a_time = one_at_a_time();
     let model = model_without_weights("tiny-llama");
     let out = tempfile::tempdir().unwrap();
     let filler = "x".repeat(99_900_000);
@@ -181,6 +192,7 @@ fn safetensors_header_just_under_100mb_is_parsed_within_bounds() {
 /// first indexed tensor no shard holds), within 1 GiB.
 #[test]
 fn index_naming_a_million_tensors_is_refused_within_bounds() {
+    let _one_at_a_time = one_at_a_time();
     let model = model_without_weights("tiny-llama");
     let out = tempfile::tempdir().unwrap();
     let src = common::fixture_model("tiny-llama");
@@ -211,6 +223,7 @@ fn index_naming_a_million_tensors_is_refused_within_bounds() {
 /// checked product), and in config.json dimensions (`plan` from a config alone).
 #[test]
 fn overflowing_shapes_are_refused() {
+    let _one_at_a_time = one_at_a_time();
     let model = model_without_weights("tiny-llama");
     let out = tempfile::tempdir().unwrap();
     let big = 1u64 << 32;
@@ -241,6 +254,7 @@ fn overflowing_shapes_are_refused() {
 /// ggufkit supports. The file is parsed first, within 3 GiB (about 15 × the file).
 #[test]
 fn tokenizer_with_ten_million_tokens_is_refused_within_bounds() {
+    let _one_at_a_time = one_at_a_time();
     let model = model_without_weights("tiny-qwen2");
     for f in ["vocab.json", "merges.txt"] {
         let _ = std::fs::remove_file(model.path().join(f));
@@ -261,6 +275,7 @@ fn tokenizer_with_ten_million_tokens_is_refused_within_bounds() {
 /// 256 MiB are refused by their size.
 #[test]
 fn one_gigabyte_token_string_is_refused_unread() {
+    let _one_at_a_time = one_at_a_time();
     let model = model_without_weights("tiny-qwen2");
     let path = model.path().join("tokenizer.json");
     let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).unwrap());
@@ -279,6 +294,7 @@ fn one_gigabyte_token_string_is_refused_unread() {
 /// safetensors index: a clear error each (serde_json's recursion limit of 128), no stack overflow.
 #[test]
 fn deeply_nested_json_is_refused() {
+    let _one_at_a_time = one_at_a_time();
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     for (file, nested) in [
         ("config.json", format!(r#"{{"architectures":["LlamaForCausalLM"],"x":{deep}}}"#)),
@@ -296,6 +312,7 @@ fn deeply_nested_json_is_refused() {
 /// A chat template of 100 MB is carried into the GGUF unchanged, within 1 GiB (about 10 × it).
 #[test]
 fn chat_template_of_100mb_is_handled_within_bounds() {
+    let _one_at_a_time = one_at_a_time();
     let model = model_without_weights("tiny-llama");
     let tc_path = model.path().join("tokenizer_config.json");
     let mut tc: serde_json::Value = serde_json::from_slice(&std::fs::read(&tc_path).unwrap()).unwrap();
@@ -319,6 +336,7 @@ fn chat_template_of_100mb_is_handled_within_bounds() {
 /// the folder can. The output is the same as from real files.
 #[test]
 fn symlinks_in_a_model_folder_are_followed() {
+    let _one_at_a_time = one_at_a_time();
     let root = tempfile::tempdir().unwrap();
     // (the snapshot folder is named like the fixture: the GGUF's general.name comes from it)
     let (blobs, snapshot) = (root.path().join("blobs"), root.path().join("snapshots/tiny-llama"));
@@ -346,6 +364,7 @@ fn symlinks_in_a_model_folder_are_followed() {
 /// into place, never written through the link).
 #[test]
 fn symlink_at_the_output_path_is_replaced_not_written_through() {
+    let _one_at_a_time = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let victim = dir.path().join("victim.txt");
     std::fs::write(&victim, b"keep me").unwrap();
