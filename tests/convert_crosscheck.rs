@@ -140,3 +140,78 @@ fn smollm2_matches_reference_two_step() {
         let _ = std::fs::remove_dir_all(o.parent().expect("parent"));
     }
 }
+
+/// `config.json` stripped to what shapes the tensors, as many real configs are (Llama-2 and
+/// CodeLlama have no `head_dim`, SmolLM2 no `head_dim` either): `architectures`, `model_type`, the
+/// sizes, `num_key_value_heads` and `head_dim` only where they differ from what the config class
+/// derives, `tie_word_embeddings` only where it differs from the class default. The pinned
+/// converter reads the config through transformers' `AutoConfig`, which fills in the class's
+/// defaults (and so writes `*.attention.key_length` for llama); ours must write the same file, and
+/// `plan` must predict its size to the byte.
+#[test]
+fn stripped_configs_match_reference_converter() {
+    const KEEP: &[&str] =
+        &["architectures", "model_type", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size"];
+    // the class defaults this test strips against (transformers 4.57.6), for the two derived fields
+    let tied_default = |mt: &str| matches!(mt, "gemma" | "gemma2");
+    let work = tempfile::tempdir().expect("tempdir");
+    for model in ["tiny-llama", "tiny-qwen2", "tiny-phi3", "tiny-gemma2"] {
+        let src = fixture_model(model);
+        let dir = work.path().join(model);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        for entry in std::fs::read_dir(&src).expect("read fixture") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().expect("name");
+            if name != "config.json" {
+                std::os::unix::fs::symlink(&path, dir.join(name)).expect("symlink");
+            }
+        }
+        let full: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).expect("config")).expect("json");
+        let mut stripped = serde_json::Map::new();
+        for k in KEEP {
+            stripped.insert(k.to_string(), full[*k].clone());
+        }
+        let heads = full["num_attention_heads"].as_u64().expect("heads");
+        let mt = full["model_type"].as_str().expect("model_type");
+        if full["num_key_value_heads"].as_u64() != Some(heads) {
+            stripped.insert("num_key_value_heads".into(), full["num_key_value_heads"].clone());
+        }
+        let derived_head_dim = full["hidden_size"].as_u64().expect("hidden") / heads;
+        if !full["head_dim"].is_null() && (full["head_dim"].as_u64() != Some(derived_head_dim) || mt.starts_with("gemma")) {
+            stripped.insert("head_dim".into(), full["head_dim"].clone());
+        }
+        if full["tie_word_embeddings"].as_bool() != Some(tied_default(mt)) {
+            stripped.insert("tie_word_embeddings".into(), full["tie_word_embeddings"].clone());
+        }
+        std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&stripped).expect("json")).expect("write config");
+        eprintln!("{model}: config.json stripped to {:?}", stripped.keys().collect::<Vec<_>>());
+
+        let reference = work.path().join(format!("{model}-ref-f16.gguf"));
+        if model == "tiny-qwen2" {
+            convert_with_pre(&dir, "qwen2", "f16", &reference);
+        } else {
+            let mut cmd = Command::new(ref_python());
+            cmd.arg(ref_llama_src().join("convert_hf_to_gguf.py")).arg(&dir).args(["--outtype", "f16", "--outfile"]).arg(&reference);
+            if model == "tiny-phi3" {
+                cmd.arg("--model-name").arg("tinymodel");
+            }
+            run(&mut cmd);
+        }
+        let o = ours_of(&dir, model, "F16");
+        compare(&o, &reference);
+        let _ = std::fs::remove_dir_all(o.parent().expect("parent"));
+        let ref_q = work.path().join(format!("{model}-ref-Q4_K_M.gguf"));
+        run(Command::new(ref_bin("llama-quantize")).arg(&reference).arg(&ref_q).args(["Q4_K_M", "2"]));
+        let o = ours_of(&dir, model, "Q4_K_M");
+        compare(&o, &ref_q);
+        let _ = std::fs::remove_dir_all(o.parent().expect("parent"));
+
+        let plan: serde_json::Value =
+            serde_json::from_str(&run(Command::new(ggufkit()).arg("plan").arg(&dir).args(["--types", "F16,Q4_K_M", "--json"]))).expect("plan --json");
+        for (ty, file) in [("F16", &reference), ("Q4_K_M", &ref_q)] {
+            let row = plan["rows"].as_array().and_then(|r| r.iter().find(|r| r["name"] == ty)).expect("plan row");
+            let want = std::fs::metadata(file).expect("reference file").len();
+            assert_eq!(row["file_size"].as_u64(), Some(want), "{model} {ty}: plan of the stripped folder vs the reference file");
+        }
+    }
+}

@@ -1,10 +1,10 @@
-//! The Hugging Face `config.json` as the pinned converter sees it: `text_config` merged into the
-//! root, and the derived `rope_parameters` (rope_theta, rope_type, partial_rotary_factor and
+//! The Hugging Face `config.json` as the pinned converter sees it: its config class's defaults
+//! filled in ([`super::config_defaults`]), `text_config` merged into the root, and the derived `rope_parameters` (rope_theta, rope_type, partial_rotary_factor and
 //! original_max_position_embeddings mirrored in, as `TextModel.__init__` does).
 
 use serde_json::{Map, Value as Json};
 
-use super::ArchError;
+use super::{config_defaults, ArchError};
 
 /// A model's hyper-parameters.
 #[derive(Debug, Clone)]
@@ -19,7 +19,10 @@ impl Hparams {
     /// Reads the hyper-parameters from a parsed `config.json`.
     pub fn new(config: &Json) -> Result<Hparams, ArchError> {
         let mut fields = config.as_object().cloned().ok_or_else(|| ArchError::BadConfig("config.json is not a JSON object".into()))?;
-        if let Some(Json::Object(text)) = fields.get("text_config").cloned() {
+        // what transformers' AutoConfig fills in for the fields the file lacks
+        config_defaults::apply(&mut fields);
+        if let Some(Json::Object(mut text)) = fields.get("text_config").cloned() {
+            config_defaults::apply(&mut text);
             for (k, v) in text {
                 fields.insert(k, v);
             }

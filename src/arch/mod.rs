@@ -5,6 +5,7 @@
 //!
 //! Adding an architecture is one new file with an [`ArchSpec`] and one line in [`ARCHITECTURES`].
 
+pub mod config_defaults;
 pub mod gemma;
 pub mod gemma2;
 pub mod general;

@@ -61,7 +61,12 @@ impl ModelShape {
     }
 
     /// Reads the shape from an HF `config.json`. `source` names the file for error messages.
+    ///
+    /// Fields the file lacks take their config class's defaults, as for `convert`
+    /// ([`crate::arch::config_defaults`]).
     pub fn from_hf_config(config: &serde_json::Value, source: &str) -> Result<ModelShape, PlanError> {
+        let filled = crate::arch::Hparams::new(config).map(|hp| serde_json::Value::Object(hp.fields));
+        let config = filled.as_ref().unwrap_or(config);
         let model_type = config.get("model_type").and_then(|v| v.as_str()).ok_or_else(|| {
             PlanError::MissingField { file: source.to_string(), field: "model_type".into() }
         })?;
