@@ -215,3 +215,36 @@ fn stripped_configs_match_reference_converter() {
         }
     }
 }
+
+/// The generated fixtures of architectures that go through the llama and phi3 tables (Mistral with
+/// a head_dim of its own, Llama 3.2 with llama3 rope factors and tied embeddings, Phi-4-mini with
+/// partial rotary, LongRoPE and a GPT2Tokenizer vocabulary): byte-identical to the reference
+/// converter (F16) and to llama-quantize on its output (Q8_0, Q4_K_M), and the Q4_K_M file answers
+/// in llama-completion.
+#[test]
+fn generated_architectures_match_reference() {
+    for model in GENERATED {
+        let dir = generated_fixture(model);
+        let reference = ref_converted_generated_f16(model);
+        let o = ours_of(&dir, model, "F16");
+        compare(&o, &reference);
+        let _ = std::fs::remove_dir_all(o.parent().expect("parent"));
+        for ty in ["Q8_0", "Q4_K_M"] {
+            let stem = reference.file_stem().and_then(|s| s.to_str()).expect("reference name");
+            let ref_q = ref_quantized(&reference, ty, &[], &format!("{stem}-{ty}.gguf"));
+            let o = ours_of(&dir, model, ty);
+            compare(&o, &ref_q);
+            if ty == "Q4_K_M" {
+                let log = llama_tool_log(
+                    "llama-completion",
+                    &|cmd| {
+                        cmd.arg("-m").arg(&o).args(["-p", "def main():", "-n", "8", "--temp", "0", "-no-cnv", "--ignore-eos", "--no-warmup", "-t", "2", "-c", "256", "-lv", "4"]);
+                    },
+                    &["file type   = Q4_K - Medium", "eval time ="],
+                );
+                assert!(log.contains("eval time =") && log.contains("/     7 runs"), "{model} {ty}: llama-completion did not generate 8 tokens:\n{log}");
+            }
+            let _ = std::fs::remove_dir_all(o.parent().expect("parent"));
+        }
+    }
+}

@@ -99,8 +99,9 @@ fn config_plan_matches_reference_converter_tensors() {
 fn folder_plan_equals_convert_output() {
     let out = tempfile::tempdir().expect("tempdir");
     let mut failures = Vec::new();
-    for model in ["tiny-llama", "tiny-qwen2", "tiny-phi3", "tiny-gemma2"] {
-        let dir = common::fixture_model(model);
+    let trained = ["tiny-llama", "tiny-qwen2", "tiny-phi3", "tiny-gemma2"].map(|m| (m, common::fixture_model(m)));
+    let generated = common::GENERATED.iter().map(|m| (*m, common::generated_fixture(m)));
+    for (model, dir) in trained.into_iter().chain(generated) {
         let plan = plan_json(&dir, TYPES);
         assert_eq!(plan["rows"][0]["file_size_exact"], true, "{model}: folder with tokenizer files");
         for ty in TYPES {

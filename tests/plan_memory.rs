@@ -137,6 +137,15 @@ fn memory_tiny_gemma2() {
     check("tiny-gemma2", &converted("tiny-gemma2"));
 }
 
+/// The generated fixtures (Mistral with its own head_dim, Llama 3.2 with rope_freqs, Phi-4-mini
+/// with partial rotary and LongRoPE factors), reference-converted F16.
+#[test]
+fn memory_generated_architectures() {
+    for model in common::GENERATED {
+        check(model, &common::ref_converted_generated_f16(model));
+    }
+}
+
 #[test]
 fn memory_smollm2_135m() {
     check("SmolLM2-135M", &common::smollm2_f16());

@@ -1,5 +1,6 @@
 //! Our reference forward pass (HF safetensors, f32 on CPU) against the logits transformers
-//! computed in fp32 for each fixture model (`reference_logits.safetensors`).
+//! computed in fp32 for each fixture model (`reference_logits.safetensors`), trained and generated
+//! (tests/fixtures/generated).
 //!
 //! Tolerance: max |Δlogit| ≤ 2e-4 over all 64 × 4096 logits (|logits| reach ~22; f32 summation
 //! order alone gives ~3e-5), and the argmax identical at every position.
@@ -10,7 +11,7 @@ use safetensors::SafeTensors;
 use validate::source::ModelFile;
 
 fn check(model: &str) {
-    let dir = common::fixture_model(model);
+    let dir = if common::GENERATED.contains(&model) { common::generated_fixture(model) } else { common::fixture_model(model) };
     let bytes = std::fs::read(dir.join("reference_logits.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let ids_view = st.tensor("input_ids").unwrap();
@@ -59,4 +60,11 @@ fn tiny_phi3_matches_transformers() {
 #[test]
 fn tiny_gemma2_matches_transformers() {
     check("tiny-gemma2");
+}
+
+#[test]
+fn generated_architectures_match_transformers() {
+    for model in common::GENERATED {
+        check(model);
+    }
 }

@@ -57,20 +57,23 @@ pub fn extra(hp: &Hparams, _: &str) -> Result<(Vec<ExtraTensor>, Vec<(String, Va
     let low_wavelen = old_ctx / low;
     let high_wavelen = old_ctx / high;
     let mut data = Vec::new();
-    // torch: freqs = 1 / (base ** (arange(0, dim, 2, f32) / dim)) computed in float32
+    // The converter's arithmetic, in torch's dtypes: `freqs` is a float32 tensor, so every
+    // expression with a frequency (`2 * math.pi / freq`, `smooth`, the factor) is a float32 tensor
+    // op with the Python scalars cast to float32; the wavelength bounds are Python floats, compared
+    // in float32 too. Computing `smooth` in f64 gives 1-ulp differences in `rope_freqs.weight`.
     for i in (0..dim).step_by(2) {
         let expo = (i as f32) / (dim as f32);
         let freq = 1.0f32 / (base as f32).powf(expo);
-        let wavelen = 2.0 * std::f64::consts::PI / freq as f64;
-        let v = if wavelen < high_wavelen {
-            1.0
-        } else if wavelen > low_wavelen {
-            factor
+        let wavelen = (2.0 * std::f64::consts::PI) as f32 / freq;
+        let v = if wavelen < high_wavelen as f32 {
+            1.0f32
+        } else if wavelen > low_wavelen as f32 {
+            factor as f32
         } else {
-            let smooth = (old_ctx / wavelen - low) / (high - low);
-            1.0 / ((1.0 - smooth) / factor + smooth)
+            let smooth = ((old_ctx as f32 / wavelen) - low as f32) / (high - low) as f32;
+            1.0f32 / ((1.0f32 - smooth) / factor as f32 + smooth)
         };
-        data.push(v as f32);
+        data.push(v);
     }
     Ok((vec![ExtraTensor { name: "rope_freqs.weight".into(), data }], vec![]))
 }

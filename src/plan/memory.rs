@@ -111,9 +111,13 @@ pub fn kv_layer_bytes(shape: &ModelShape, p: &RunParams, il: u64) -> u64 {
     ))
 }
 
-/// Whether the KV type can hold this model's K and V rows.
+/// Whether the KV type can hold this model's K and V rows. A quantized cache also needs each
+/// head's width to be a multiple of its block size: llama.cpp refuses the context otherwise
+/// (`llama_init_from_model`: "K cache type q8_0 with block size 32 does not divide
+/// n_embd_head_k=48").
 pub fn kv_type_fits(shape: &ModelShape, kv_type: GgmlType) -> bool {
-    kv_type.row_size(shape.n_embd_k_gqa()).is_some() && kv_type.row_size(shape.n_embd_v_gqa()).is_some()
+    let per_head = !kv_type.is_quantized() || (kv_type.row_size(shape.head_dim_k).is_some() && kv_type.row_size(shape.head_dim_v).is_some());
+    per_head && kv_type.row_size(shape.n_embd_k_gqa()).is_some() && kv_type.row_size(shape.n_embd_v_gqa()).is_some()
 }
 
 /// KV cache bytes of all layers.
@@ -301,5 +305,15 @@ mod tests {
         assert!(used(n) <= budget && used(n + 1) > budget);
         // Everything fits: all layers plus the output layer.
         assert_eq!(gpu_layers(s, &w, &p, u64::MAX / 4), s.n_layer + 1);
+    }
+
+    #[test]
+    fn quantized_kv_needs_whole_blocks_per_head() {
+        let mut s = phi35().shape;
+        assert!(kv_type_fits(&s, GgmlType::Q8_0));
+        // rows of 2 × 48 = 96 elements are whole q8_0 blocks, the 48-wide heads are not
+        (s.head_dim_k, s.head_dim_v, s.n_head_kv) = (48, 48, 2);
+        assert!(!kv_type_fits(&s, GgmlType::Q8_0));
+        assert!(kv_type_fits(&s, GgmlType::F16));
     }
 }

@@ -104,9 +104,11 @@ pub fn plan(input: &ModelInput, opts: &PlanOptions) -> Result<Plan, PlanError> {
     let source = input.path.display().to_string();
     if !memory::kv_type_fits(shape, opts.run.kv_type) {
         return Err(PlanError::BadOption(format!(
-            "KV type {} needs K/V rows that are a multiple of {} elements; this model's are {} and {}",
+            "KV type {} needs K/V heads and rows that are a multiple of {} elements; this model's heads are {} and {} wide, its rows {} and {} (llama.cpp refuses this cache type for it: use --kv-type f16)",
             opts.run.kv_type.name(),
             opts.run.kv_type.block_size(),
+            shape.head_dim_k,
+            shape.head_dim_v,
             shape.n_embd_k_gqa(),
             shape.n_embd_v_gqa()
         )));

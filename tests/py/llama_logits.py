@@ -6,7 +6,8 @@ usage: PYTHONPATH=$REF/src LLAMA_CPP_LIB_PATH=$REF/build/bin \
 
 Evaluates the stored `input_ids` in one batch with logits for every position (logits_all=True)
 and prints one JSON line: n_tokens, n_vocab, top1_agree (positions whose argmax equals the
-reference's), max_abs_diff, mean_abs_diff, ref_abs_max.
+reference's), max_abs_diff, mean_abs_diff, ref_abs_max, top1_disagree_margins (the
+reference's top-1 − top-2 margin at each position whose argmax differs).
 """
 import json
 import sys
@@ -52,6 +53,9 @@ def main():
     ours = ours[:, :n_vocab]
     r = ref_logits[:, :n_vocab]
     diff = np.abs(ours - r)
+    top2 = np.sort(r, axis=-1)[:, -2:]
+    ref_margin = top2[:, 1] - top2[:, 0]
+    disagree = ours.argmax(-1) != r.argmax(-1)
     print(json.dumps({
         "n_tokens": len(ids),
         "n_vocab": int(n_vocab),
@@ -59,6 +63,8 @@ def main():
         "max_abs_diff": float(diff.max()),
         "mean_abs_diff": float(diff.mean()),
         "ref_abs_max": float(np.abs(r).max()),
+        # the reference's top-1 minus top-2 logit where the argmaxes differ (near ties)
+        "top1_disagree_margins": [float(m) for m in ref_margin[disagree]],
     }))
 
 
