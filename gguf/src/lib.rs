@@ -3,7 +3,9 @@
 //!
 //! - [`GgufFile`] reads GGUF v2 and v3 files, validating every structure (see [`GgufError`]).
 //! - [`GgufWriter`] writes GGUF v3 in one streaming pass with llama.cpp's byte layout.
+//! - [`arch`] is the architecture table: names and block layouts of the supported models.
 
+pub mod arch;
 pub mod error;
 pub mod ggml_type;
 pub mod reader;

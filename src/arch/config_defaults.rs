@@ -9,6 +9,11 @@
 //! `AutoConfig` dispatches on). An unknown or missing `model_type` gets no defaults: `AutoConfig`
 //! fails there and the converter falls back to the raw file, as we do.
 //!
+//! The sizes that shape the tensors (`vocab_size`, `hidden_size`, `intermediate_size`,
+//! `num_hidden_layers`, `num_attention_heads`) are left out on purpose: transformers would fill
+//! in e.g. Llama-7B's 4096 and the converter would then fail on the first tensor; a config without
+//! them is refused up front ("missing field hidden_size"), which is what a user needs to hear.
+//!
 //! Checked against the pinned converter (which asks transformers) by
 //! `tests/convert_crosscheck.rs` `stripped_configs_match_reference_converter`, which converts every
 //! fixture with its `config.json` stripped to the fields that shape its tensors.
@@ -51,11 +56,6 @@ pub const CONFIG_CLASSES: &[ConfigClass] = &[
     ConfigClass {
         model_type: "llama",
         defaults: &[
-            ("vocab_size", Int(32000)),
-            ("hidden_size", Int(4096)),
-            ("intermediate_size", Int(11008)),
-            ("num_hidden_layers", Int(32)),
-            ("num_attention_heads", Int(32)),
             ("num_key_value_heads", AttentionHeads),
             ("hidden_act", Str("silu")),
             ("max_position_embeddings", Int(2048)),
@@ -75,11 +75,6 @@ pub const CONFIG_CLASSES: &[ConfigClass] = &[
     ConfigClass {
         model_type: "mistral",
         defaults: &[
-            ("vocab_size", Int(32000)),
-            ("hidden_size", Int(4096)),
-            ("intermediate_size", Int(14336)),
-            ("num_hidden_layers", Int(32)),
-            ("num_attention_heads", Int(32)),
             ("num_key_value_heads", Int(8)),
             // MistralConfig keeps `head_dim = None` (its attention derives the width itself)
             ("head_dim", Null),
@@ -97,11 +92,6 @@ pub const CONFIG_CLASSES: &[ConfigClass] = &[
     ConfigClass {
         model_type: "qwen2",
         defaults: &[
-            ("vocab_size", Int(151936)),
-            ("hidden_size", Int(4096)),
-            ("intermediate_size", Int(22016)),
-            ("num_hidden_layers", Int(32)),
-            ("num_attention_heads", Int(32)),
             ("num_key_value_heads", Int(32)),
             ("hidden_act", Str("silu")),
             ("max_position_embeddings", Int(32768)),
@@ -120,11 +110,6 @@ pub const CONFIG_CLASSES: &[ConfigClass] = &[
     ConfigClass {
         model_type: "phi3",
         defaults: &[
-            ("vocab_size", Int(32064)),
-            ("hidden_size", Int(3072)),
-            ("intermediate_size", Int(8192)),
-            ("num_hidden_layers", Int(32)),
-            ("num_attention_heads", Int(32)),
             ("num_key_value_heads", AttentionHeads),
             ("resid_pdrop", Float(0.0)),
             ("embd_pdrop", Float(0.0)),
@@ -145,11 +130,6 @@ pub const CONFIG_CLASSES: &[ConfigClass] = &[
     ConfigClass {
         model_type: "phi",
         defaults: &[
-            ("vocab_size", Int(51200)),
-            ("hidden_size", Int(2048)),
-            ("intermediate_size", Int(8192)),
-            ("num_hidden_layers", Int(24)),
-            ("num_attention_heads", Int(32)),
             ("num_key_value_heads", AttentionHeads),
             ("resid_pdrop", Float(0.0)),
             ("embd_pdrop", Float(0.0)),
@@ -169,11 +149,6 @@ pub const CONFIG_CLASSES: &[ConfigClass] = &[
     ConfigClass {
         model_type: "gemma",
         defaults: &[
-            ("vocab_size", Int(256000)),
-            ("hidden_size", Int(3072)),
-            ("intermediate_size", Int(24576)),
-            ("num_hidden_layers", Int(28)),
-            ("num_attention_heads", Int(16)),
             ("num_key_value_heads", Int(16)),
             ("head_dim", Int(256)),
             ("hidden_act", Str("gelu_pytorch_tanh")),
@@ -191,11 +166,6 @@ pub const CONFIG_CLASSES: &[ConfigClass] = &[
     ConfigClass {
         model_type: "gemma2",
         defaults: &[
-            ("vocab_size", Int(256000)),
-            ("hidden_size", Int(2304)),
-            ("intermediate_size", Int(9216)),
-            ("num_hidden_layers", Int(26)),
-            ("num_attention_heads", Int(8)),
             ("num_key_value_heads", Int(4)),
             ("head_dim", Int(256)),
             ("hidden_activation", Str("gelu_pytorch_tanh")),

@@ -28,7 +28,6 @@ pub const TENSORS: &[TensorRule] = &[
 /// gemma.
 pub static SPEC: ArchSpec = ArchSpec {
     name: "gemma",
-    hf_architectures: &["GemmaForCausalLM"],
     tied_default: true,
     tensors: TENSORS,
     skip: &["lm_head.weight"],

@@ -30,7 +30,6 @@ pub const TENSORS: &[TensorRule] = &[
 /// gemma2.
 pub static SPEC: ArchSpec = ArchSpec {
     name: "gemma2",
-    hf_architectures: &["Gemma2ForCausalLM"],
     tied_default: true,
     tensors: TENSORS,
     skip: &["lm_head.weight"],

@@ -81,7 +81,6 @@ pub fn extra(hp: &Hparams, _: &str) -> Result<(Vec<ExtraTensor>, Vec<(String, Va
 /// llama.
 pub static SPEC: ArchSpec = ArchSpec {
     name: "llama",
-    hf_architectures: &["LlamaForCausalLM", "LLaMAForCausalLM", "MistralForCausalLM", "LlamaModel"],
     tied_default: false,
     tensors: TENSORS,
     skip: &[],

@@ -219,8 +219,6 @@ pub type KeyFn = fn(&Hparams, &str) -> Result<Vec<(String, Value)>, ArchError>;
 pub struct ArchSpec {
     /// GGUF `general.architecture`.
     pub name: &'static str,
-    /// Hugging Face `architectures[0]` values mapped to it.
-    pub hf_architectures: &'static [&'static str],
     /// Default of `tie_word_embeddings` when the config omits it (transformers' class default).
     pub tied_default: bool,
     /// The tensor table.
@@ -246,21 +244,20 @@ pub fn no_extra(_: &Hparams, _: &str) -> Result<(Vec<ExtraTensor>, Vec<(String, 
     Ok((Vec::new(), Vec::new()))
 }
 
-/// The architecture of a config (`architectures[0]`, as the converter picks it).
+/// The architecture of a config (`architectures[0]`, as the converter picks it, looked up in
+/// [`gguf::arch::ARCHITECTURES`]).
 pub fn detect(config: &Json) -> Result<&'static ArchSpec, ArchError> {
     let names: Vec<&str> = config
         .get("architectures")
         .and_then(Json::as_array)
         .map(|a| a.iter().filter_map(Json::as_str).collect())
         .unwrap_or_default();
-    let supported = || ARCHITECTURES.iter().flat_map(|a| a.hf_architectures.iter().copied()).collect::<Vec<_>>().join(", ");
+    let supported = || gguf::arch::ARCHITECTURES.iter().flat_map(|a| a.hf_architectures.iter().copied()).collect::<Vec<_>>().join(", ");
     let Some(first) = names.first() else {
         return Err(ArchError::Unsupported { found: "(config.json has no `architectures`)".into(), supported: supported() });
     };
-    ARCHITECTURES
-        .iter()
-        .copied()
-        .find(|a| a.hf_architectures.contains(first))
+    gguf::arch::by_hf_architecture(first)
+        .and_then(|a| ARCHITECTURES.iter().copied().find(|s| s.name == a.gguf_name))
         .ok_or_else(|| ArchError::Unsupported { found: first.to_string(), supported: supported() })
 }
 

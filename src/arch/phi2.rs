@@ -40,7 +40,6 @@ fn no_bos(_: &Hparams, _: &str) -> Result<Vec<(String, Value)>, ArchError> {
 /// phi2.
 pub static SPEC: ArchSpec = ArchSpec {
     name: "phi2",
-    hf_architectures: &["PhiForCausalLM"],
     tied_default: false,
     tensors: TENSORS,
     skip: &[],

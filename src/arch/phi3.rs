@@ -87,7 +87,6 @@ pub fn extra(hp: &Hparams, a: &str) -> Result<(Vec<ExtraTensor>, Vec<(String, Va
 /// phi3.
 pub static SPEC: ArchSpec = ArchSpec {
     name: "phi3",
-    hf_architectures: &["Phi3ForCausalLM"],
     tied_default: false,
     tensors: TENSORS,
     skip: &[],

@@ -30,7 +30,6 @@ pub const TENSORS: &[TensorRule] = &[
 /// qwen2.
 pub static SPEC: ArchSpec = ArchSpec {
     name: "qwen2",
-    hf_architectures: &["Qwen2ForCausalLM"],
     tied_default: false,
     tensors: TENSORS,
     skip: &[],

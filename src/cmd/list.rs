@@ -32,7 +32,8 @@ pub fn run(args: Args) -> Result<()> {
     match args.what {
         What::Archs => {
             for a in ARCHITECTURES {
-                println!("{:<10} {}", a.name, a.hf_architectures.join(", "));
+                let classes = gguf::arch::by_gguf_name(a.name).map(|s| s.hf_architectures.join(", ")).unwrap_or_default();
+                println!("{:<10} {classes}", a.name);
             }
         }
         What::Types => {

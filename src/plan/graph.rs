@@ -12,7 +12,7 @@
 
 use gguf::GgmlType;
 
-use super::arch::{FfnLayout, NormKind, QkvLayout};
+use gguf::arch::{FfnLayout, NormKind, QkvLayout};
 use super::memory::{flash_attn, kv_cells, kv_cells_swa, n_ubatch, Backend, RunParams, CUDA_ALIGNMENT};
 use super::shape::ModelShape;
 
@@ -243,7 +243,7 @@ fn rotates(kv_type: GgmlType, head_dim: u64) -> bool {
 
 /// The prompt-processing graph llama.cpp reserves for this model and run.
 pub fn reserve_graph(shape: &ModelShape, p: &RunParams) -> Graph {
-    let arch = shape.arch;
+    let arch = &shape.arch.layout;
     let g = &mut Graph::default();
     let w = g.external();
     let nt = n_ubatch(p);
@@ -400,14 +400,14 @@ pub fn reserve_graph(shape: &ModelShape, p: &RunParams) -> Graph {
             // the last layer keeps only the output rows (all of them in the reserve graph)
             cur = g.new_tensor([e, nt, 1, 1], Elem::F32, vec![cur, out_ids], false);
             residual = g.new_tensor([e, nt, 1, 1], Elem::F32, vec![residual, out_ids], false);
-            if arch.parallel_ffn {
+            if arch.parallel_block {
                 attn_norm = g.new_tensor([e, nt, 1, 1], Elem::F32, vec![attn_norm, out_ids], false);
             }
         }
         if arch.post_norms {
             cur = norm(g, cur);
         }
-        let ffn_in = if arch.parallel_ffn { attn_norm } else {
+        let ffn_in = if arch.parallel_block { attn_norm } else {
             cur = g.elementwise(vec![cur, residual]);
             residual = cur;
             norm(g, cur)
@@ -437,7 +437,7 @@ pub fn reserve_graph(shape: &ModelShape, p: &RunParams) -> Graph {
         if arch.post_norms {
             ffn = norm(g, ffn);
         }
-        inp_l = if arch.parallel_ffn {
+        inp_l = if arch.parallel_block {
             let c = g.elementwise(vec![cur, ffn]);
             g.elementwise(vec![c, residual])
         } else if arch.ffn_residual_first {

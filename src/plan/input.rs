@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use gguf::{GgufFile, Value};
 
-use super::arch;
+use gguf::arch;
 use super::error::PlanError;
 use super::filesize;
 use super::shape::ModelShape;
@@ -103,7 +103,7 @@ fn load_config(path: &Path, config: &Path) -> Result<ModelInput, PlanError> {
     metadata.push(("general.quantization_version".into(), Value::U32(0)));
     // With the tokenizer files beside the config the metadata is exact; from a lone config the
     // tokenizer keys (most of the metadata) are estimated.
-    let (metadata, metadata_bytes) = match crate::tokenizer::gguf_metadata(dir, &json, shape.arch.gguf_arch) {
+    let (metadata, metadata_bytes) = match crate::tokenizer::gguf_metadata(dir, &json, shape.arch.gguf_name) {
         Ok(tok) => {
             metadata.extend(tok);
             let metadata = dedup_keys(metadata);
@@ -236,7 +236,7 @@ pub fn shape_from_gguf(file: &GgufFile, source: &str) -> Result<ModelShape, Plan
     let arch = arch::by_gguf_name(arch_name).ok_or_else(|| PlanError::UnsupportedArch {
         file: source.to_string(),
         arch: arch_name.to_string(),
-        supported: arch::ARCHES.iter().map(|a| a.gguf_arch).collect::<Vec<_>>().join(", "),
+        supported: arch::ARCHITECTURES.iter().map(|a| a.gguf_name).collect::<Vec<_>>().join(", "),
     })?;
     let key = |k: &str| format!("{arch_name}.{k}");
     let get = |k: &str| file.get(&key(k)).and_then(|v| v.as_u64());
@@ -251,9 +251,9 @@ pub fn shape_from_gguf(file: &GgufFile, source: &str) -> Result<ModelShape, Plan
     let n_ctx_train = need("context_length")?;
     let token_embd = file.tensor("token_embd.weight").ok_or_else(|| missing("tensor token_embd.weight"))?;
     let n_vocab = token_embd.dims.get(1).copied().filter(|&v| v > 0).ok_or_else(|| missing("token_embd.weight rows"))?;
-    let n_swa = match arch.swa {
-        arch::SwaRule::None => None,
-        arch::SwaRule::EvenLayers => Some(get("attention.sliding_window").filter(|&w| w > 0).unwrap_or(super::shape::DEFAULT_SWA)),
+    let n_swa = match arch.layout.swa {
+        arch::SwaPattern::None => None,
+        arch::SwaPattern::EvenLayers => Some(get("attention.sliding_window").filter(|&w| w > 0).unwrap_or(super::shape::DEFAULT_SWA)),
     };
     let shape = ModelShape {
         arch,

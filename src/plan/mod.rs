@@ -3,13 +3,12 @@
 //! compute at a context — and which one fits a GPU.
 //!
 //! - [`input`]: a GGUF file, a lone `config.json` or an HF folder → [`input::ModelInput`].
-//! - [`arch`], [`shape`], [`tensors`]: architectures, hyper-parameters, the file's tensors.
+//! - [`shape`], [`tensors`]: hyper-parameters (the architecture from [`gguf::arch`]), the file's tensors.
 //! - [`types`]: per-tensor types of each file type (llama.cpp's policy).
 //! - [`filesize`], [`memory`]: byte-exact file size; llama.cpp's memory model, whose compute
 //!   buffer replays ggml-alloc ([`galloc`]) on llama.cpp's worst-case graph ([`graph`]).
 //! - [`planner`], [`quality`], [`report`]: the plan, the recommendation, the output.
 
-pub mod arch;
 pub mod error;
 pub mod filesize;
 pub mod galloc;

@@ -129,7 +129,7 @@ pub fn plan(input: &ModelInput, opts: &PlanOptions) -> Result<Plan, PlanError> {
             InputKind::Gguf => "gguf",
             InputKind::Config => "config",
         },
-        arch: shape.arch.gguf_arch,
+        arch: shape.arch.gguf_name,
         n_params: input.tensors.iter().map(|t| t.n_elements()).sum(),
         n_layer: shape.n_layer,
         n_ctx_train: shape.n_ctx_train,

@@ -2,7 +2,7 @@
 //! metadata (`{arch}.block_count`, `{arch}.attention.head_count_kv`, …) or what the converter
 //! derives from the HF `config.json` fields.
 
-use super::arch::{self, ArchInfo, SwaRule};
+use gguf::arch::{self, ArchSpec, SwaPattern};
 use super::error::PlanError;
 
 /// Sliding window when the config or GGUF does not say (gemma2's default in HF and llama.cpp).
@@ -18,7 +18,7 @@ pub const MAX_WIDTH: u64 = 1 << 24;
 #[derive(Debug, Clone)]
 pub struct ModelShape {
     /// The architecture.
-    pub arch: &'static ArchInfo,
+    pub arch: &'static ArchSpec,
     /// `{arch}.block_count` / HF `num_hidden_layers`.
     pub n_layer: u64,
     /// `{arch}.embedding_length` / HF `hidden_size`.
@@ -54,8 +54,8 @@ impl ModelShape {
 
     /// Whether layer `il` uses the sliding-window KV cache (llama.cpp's `hparams.is_swa(il)`).
     pub fn is_swa(&self, il: u64) -> bool {
-        match (self.arch.swa, self.n_swa) {
-            (SwaRule::EvenLayers, Some(w)) if w > 0 => il % 2 == 0,
+        match (self.arch.layout.swa, self.n_swa) {
+            (SwaPattern::EvenLayers, Some(w)) if w > 0 => il % 2 == 0,
             _ => false,
         }
     }
@@ -73,7 +73,7 @@ impl ModelShape {
         let arch = arch::by_hf_model_type(model_type).ok_or_else(|| PlanError::UnsupportedArch {
             file: source.to_string(),
             arch: model_type.to_string(),
-            supported: arch::supported_names(),
+            supported: arch::ARCHITECTURES.iter().flat_map(|a| a.hf_model_types.iter().copied()).collect::<Vec<_>>().join(", "),
         })?;
         let field = |name: &str| -> Option<u64> { config.get(name).and_then(|v| v.as_u64()) };
         let need = |name: &str| -> Result<u64, PlanError> {
@@ -101,10 +101,10 @@ impl ModelShape {
         let n_ff = need("intermediate_size")?;
         let n_vocab = need("vocab_size")?;
         let n_ctx_train = need("max_position_embeddings")?;
-        let n_swa = match arch.swa {
-            SwaRule::None => None,
+        let n_swa = match arch.layout.swa {
+            SwaPattern::None => None,
             // HF's Gemma2Config and llama.cpp's gemma2 loader both default to 4096.
-            SwaRule::EvenLayers => Some(field("sliding_window").filter(|&w| w > 0).unwrap_or(DEFAULT_SWA)),
+            SwaPattern::EvenLayers => Some(field("sliding_window").filter(|&w| w > 0).unwrap_or(DEFAULT_SWA)),
         };
         Ok(ModelShape {
             arch,

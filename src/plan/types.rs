@@ -13,7 +13,7 @@ pub fn model_info(input: &ModelInput) -> ModelInfo {
     let s = &input.shape;
     let n = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
     ModelInfo {
-        arch: s.arch.gguf_arch.to_string(),
+        arch: s.arch.gguf_name.to_string(),
         n_layer: n(s.n_layer),
         n_expert: 0,
         n_head: n(s.n_head),

@@ -255,39 +255,14 @@ pub(crate) fn read_json(path: &Path) -> Result<Json, TokenizerError> {
     serde_json::from_slice(&bytes).map_err(|source| TokenizerError::Json { path: path.to_path_buf(), source })
 }
 
-/// How the converter's model class sets the vocabulary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum VocabPath {
-    /// `LlamaModel.set_vocab`: SentencePiece, else LlamaHfVocab, else GPT-2 BPE; CodeLlama and
-    /// granite-small constants.
-    Llama,
-    /// `Qwen2Model.set_vocab`: SentencePiece if `tokenizer.model`, else GPT-2 BPE.
-    Qwen2,
-    /// `Phi3MiniModel.set_vocab`.
-    Phi3,
-    /// `Phi2Model`: GPT-2 BPE, `add_bos_token = false` set before it.
-    Phi2,
-    /// `GemmaModel.set_vocab`: SentencePiece, CodeGemma ids, `add_space_prefix = false`.
-    Gemma,
-    /// `Gemma2Model.set_vocab`: SentencePiece, `add_space_prefix = false`.
-    Gemma2,
-}
+use gguf::arch::VocabKind as VocabPath;
 
-/// Architecture names (GGUF `general.architecture` and HF `architectures[0]`) → vocab path.
-const ARCHES: &[(&str, &str, VocabPath)] = &[
-    ("llama", "LlamaForCausalLM", VocabPath::Llama),
-    ("llama", "MistralForCausalLM", VocabPath::Llama),
-    ("qwen2", "Qwen2ForCausalLM", VocabPath::Qwen2),
-    ("phi3", "Phi3ForCausalLM", VocabPath::Phi3),
-    ("phi2", "PhiForCausalLM", VocabPath::Phi2),
-    ("gemma", "GemmaForCausalLM", VocabPath::Gemma),
-    ("gemma2", "Gemma2ForCausalLM", VocabPath::Gemma2),
-];
-
+/// The vocabulary path of an architecture (GGUF `general.architecture` or HF `architectures[0]`),
+/// from the architecture table.
 fn vocab_path(arch: &str) -> Result<VocabPath, TokenizerError> {
-    ARCHES.iter().find(|(g, hf, _)| *g == arch || *hf == arch).map(|a| a.2).ok_or_else(|| {
-        let mut names: Vec<&str> = ARCHES.iter().map(|a| a.0).collect();
-        names.dedup();
+    let spec = gguf::arch::by_gguf_name(arch).or_else(|| gguf::arch::by_hf_architecture(arch));
+    spec.map(|a| a.vocab).ok_or_else(|| {
+        let names: Vec<&str> = gguf::arch::ARCHITECTURES.iter().map(|a| a.gguf_name).collect();
         TokenizerError::Unsupported { what: format!("tokenizer conversion for architecture {arch:?} is not supported; supported: {}", names.join(", ")) }
     })
 }

@@ -1,6 +1,6 @@
-//! The architecture table: for each model family we can evaluate, how its forward pass is built
-//! and how its tensors are named in Hugging Face checkpoints and in GGUF files. Declared once, as
-//! data; the loader and the forward pass only read it.
+//! The model families we can evaluate: how the block is built comes from the one architecture
+//! table ([`gguf::arch`], [`ArchInfo::layout`]); what is still here is how tensors are named in
+//! Hugging Face checkpoints (to be folded into that table's tensor map, issue 11).
 
 /// A model family with a forward pass here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,52 +19,15 @@ pub enum Arch {
     Gemma2,
 }
 
-/// Normalisation layer kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NormKind {
-    /// RMSNorm: x / rms(x) · w.
-    Rms,
-    /// LayerNorm with bias.
-    Layer,
-}
+pub use gguf::arch::{Activation, BlockLayout, NormKind};
 
-/// Activation of the feed-forward network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-    /// SiLU (SwiGLU when gated).
-    Silu,
-    /// GELU, tanh approximation (`gelu_pytorch_tanh`, `gelu_new`).
-    GeluTanh,
-}
-
-/// How one architecture is built and named.
+/// How one architecture is named in HF checkpoints.
 #[derive(Debug)]
 pub struct ArchInfo {
     /// The family.
     pub arch: Arch,
-    /// `general.architecture` in GGUF.
+    /// `general.architecture` in GGUF: its entry of [`gguf::arch::ARCHITECTURES`].
     pub gguf_name: &'static str,
-    /// `model_type` values of HF config.json.
-    pub hf_model_types: &'static [&'static str],
-    /// Normalisation kind.
-    pub norm: NormKind,
-    /// FFN activation.
-    pub activation: Activation,
-    /// FFN is gated (gate · up → down) rather than up → act → down.
-    pub gated_ffn: bool,
-    /// Attention and FFN read the same normed input and are added together (Phi-2).
-    pub parallel_block: bool,
-    /// Extra norms after attention and after the FFN (Gemma 2).
-    pub post_norms: bool,
-    /// Input embeddings are scaled by sqrt(hidden_size) (Gemma).
-    pub embed_scale: bool,
-    /// HF stores norm weights as (w − 1): the converter adds 1 (Gemma).
-    pub hf_norm_plus_one: bool,
-    /// The converter permutes Q/K rows for llama.cpp's interleaved ("normal") RoPE; HF uses
-    /// rotate-half ("NeoX") RoPE on unpermuted weights.
-    pub gguf_rope_interleaved: bool,
-    /// Linear layers carry biases in HF checkpoints (beyond q/k/v, which are probed).
-    pub default_attention_bias: bool,
     /// GGUF tensor name (without `blk.N.` and `.weight`/`.bias`) → HF name inside `model.layers.N.`.
     pub hf_layer_names: &'static [(&'static str, &'static str)],
     /// Global tensors: GGUF name → HF name (without `.weight`/`.bias`).
@@ -126,96 +89,36 @@ pub static ARCHITECTURES: &[ArchInfo] = &[
     ArchInfo {
         arch: Arch::Llama,
         gguf_name: "llama",
-        hf_model_types: &["llama", "mistral"],
-        norm: NormKind::Rms,
-        activation: Activation::Silu,
-        gated_ffn: true,
-        parallel_block: false,
-        post_norms: false,
-        embed_scale: false,
-        hf_norm_plus_one: false,
-        gguf_rope_interleaved: true,
-        default_attention_bias: false,
         hf_layer_names: LLAMA_LAYER,
         hf_global_names: COMMON_GLOBAL,
     },
     ArchInfo {
         arch: Arch::Qwen2,
         gguf_name: "qwen2",
-        hf_model_types: &["qwen2"],
-        norm: NormKind::Rms,
-        activation: Activation::Silu,
-        gated_ffn: true,
-        parallel_block: false,
-        post_norms: false,
-        embed_scale: false,
-        hf_norm_plus_one: false,
-        gguf_rope_interleaved: false,
-        default_attention_bias: false,
         hf_layer_names: LLAMA_LAYER,
         hf_global_names: COMMON_GLOBAL,
     },
     ArchInfo {
         arch: Arch::Phi3,
         gguf_name: "phi3",
-        hf_model_types: &["phi3"],
-        norm: NormKind::Rms,
-        activation: Activation::Silu,
-        gated_ffn: true,
-        parallel_block: false,
-        post_norms: false,
-        embed_scale: false,
-        hf_norm_plus_one: false,
-        gguf_rope_interleaved: false,
-        default_attention_bias: false,
         hf_layer_names: PHI3_LAYER,
         hf_global_names: COMMON_GLOBAL,
     },
     ArchInfo {
         arch: Arch::Phi2,
         gguf_name: "phi2",
-        hf_model_types: &["phi"],
-        norm: NormKind::Layer,
-        activation: Activation::GeluTanh,
-        gated_ffn: false,
-        parallel_block: true,
-        post_norms: false,
-        embed_scale: false,
-        hf_norm_plus_one: false,
-        gguf_rope_interleaved: false,
-        default_attention_bias: true,
         hf_layer_names: PHI2_LAYER,
         hf_global_names: PHI2_GLOBAL,
     },
     ArchInfo {
         arch: Arch::Gemma,
         gguf_name: "gemma",
-        hf_model_types: &["gemma"],
-        norm: NormKind::Rms,
-        activation: Activation::GeluTanh,
-        gated_ffn: true,
-        parallel_block: false,
-        post_norms: false,
-        embed_scale: true,
-        hf_norm_plus_one: true,
-        gguf_rope_interleaved: false,
-        default_attention_bias: false,
         hf_layer_names: LLAMA_LAYER,
         hf_global_names: COMMON_GLOBAL,
     },
     ArchInfo {
         arch: Arch::Gemma2,
         gguf_name: "gemma2",
-        hf_model_types: &["gemma2"],
-        norm: NormKind::Rms,
-        activation: Activation::GeluTanh,
-        gated_ffn: true,
-        parallel_block: false,
-        post_norms: true,
-        embed_scale: true,
-        hf_norm_plus_one: true,
-        gguf_rope_interleaved: false,
-        default_attention_bias: false,
         hf_layer_names: GEMMA2_LAYER,
         hf_global_names: COMMON_GLOBAL,
     },
@@ -228,7 +131,7 @@ pub fn by_gguf_name(name: &str) -> Option<&'static ArchInfo> {
 
 /// The table entry for an HF `model_type`.
 pub fn by_hf_model_type(model_type: &str) -> Option<&'static ArchInfo> {
-    ARCHITECTURES.iter().find(|a| a.hf_model_types.contains(&model_type))
+    by_gguf_name(gguf::arch::by_hf_model_type(model_type)?.gguf_name)
 }
 
 /// The names we accept, for error messages.
@@ -237,6 +140,17 @@ pub fn supported_names() -> String {
 }
 
 impl ArchInfo {
+    /// This architecture's entry of the one table.
+    pub fn spec(&self) -> &'static gguf::arch::ArchSpec {
+        // every entry here has one there: checked by the test `every_family_is_in_the_table`
+        gguf::arch::by_gguf_name(self.gguf_name).unwrap_or(&gguf::arch::ARCHITECTURES[0])
+    }
+
+    /// How its block is built.
+    pub fn layout(&self) -> &'static BlockLayout {
+        &self.spec().layout
+    }
+
     /// The HF name of a GGUF tensor name (`blk.3.attn_q.weight` → `model.layers.3.self_attn.q_proj.weight`).
     pub fn hf_name(&self, gguf_name: &str) -> Option<String> {
         let (stem, kind) = gguf_name.rsplit_once('.')?;
@@ -269,6 +183,13 @@ impl ArchInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_family_is_in_the_table() {
+        for a in ARCHITECTURES {
+            assert_eq!(gguf::arch::by_gguf_name(a.gguf_name).map(|s| s.gguf_name), Some(a.gguf_name));
+        }
+    }
 
     #[test]
     fn hf_names_map_layers_and_globals() {

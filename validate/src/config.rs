@@ -353,7 +353,7 @@ impl ModelConfig {
             norm_eps,
             rope_theta: meta.meta_f64(&key("rope.freq_base")).unwrap_or(10000.0),
             rotary_dim,
-            rope_interleaved: arch.gguf_rope_interleaved,
+            rope_interleaved: arch.layout().rope_permuted,
             rope_scaling: RopeScaling::from_gguf(meta, &name, tensor, rotary_dim, source_name)?,
             attn_scale,
             attn_softcap: meta.meta_f64(&key("attn_logit_softcapping")),

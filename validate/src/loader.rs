@@ -125,7 +125,7 @@ pub fn load_layer(c: &ModelConfig, src: &dyn WeightSource, device: &Device, il: 
         )
     };
     let o = l.linear(&p("attn_output"), hidden, c.q_dim())?;
-    let (gate, up) = if !a.gated_ffn {
+    let (gate, up) = if !a.layout().ffn.gated() {
         (None, l.linear(&p("ffn_up"), ffn, hidden)?)
     } else if a.arch == Arch::Phi3 && !src.contains(&p("ffn_gate.weight")) {
         let mut parts = l.fused(&p("ffn_up"), &[ffn, ffn], hidden)?;
@@ -139,17 +139,17 @@ pub fn load_layer(c: &ModelConfig, src: &dyn WeightSource, device: &Device, il: 
         (Some(l.linear(&p("ffn_gate"), ffn, hidden)?), l.linear(&p("ffn_up"), ffn, hidden)?)
     };
     Ok(Layer {
-        attn_norm: l.norm(&p("attn_norm"), hidden, a.norm)?,
+        attn_norm: l.norm(&p("attn_norm"), hidden, a.layout().norm)?,
         q,
         k,
         v,
         o,
-        post_attn_norm: if a.post_norms { Some(l.norm(&p("post_attention_norm"), hidden, a.norm)?) } else { None },
-        ffn_norm: if a.parallel_block { None } else { Some(l.norm(&p("ffn_norm"), hidden, a.norm)?) },
+        post_attn_norm: if a.layout().post_norms { Some(l.norm(&p("post_attention_norm"), hidden, a.layout().norm)?) } else { None },
+        ffn_norm: if a.layout().parallel_block { None } else { Some(l.norm(&p("ffn_norm"), hidden, a.layout().norm)?) },
         gate,
         up,
         down: l.linear(&p("ffn_down"), hidden, ffn)?,
-        post_ffn_norm: if a.post_norms { Some(l.norm(&p("post_ffw_norm"), hidden, a.norm)?) } else { None },
+        post_ffn_norm: if a.layout().post_norms { Some(l.norm(&p("post_ffw_norm"), hidden, a.layout().norm)?) } else { None },
     })
 }
 
@@ -165,7 +165,7 @@ pub fn head_tensor_name(src: &dyn WeightSource) -> &'static str {
 /// Loads the final norm and the output projection (the embeddings when tied).
 pub fn load_head(c: &ModelConfig, src: &dyn WeightSource, device: &Device) -> Result<Head> {
     let l = Loader { src, device };
-    let final_norm = l.norm("output_norm", c.hidden, c.arch.norm)?;
+    let final_norm = l.norm("output_norm", c.hidden, c.arch.layout().norm)?;
     let lm_head = if src.contains("output.weight") {
         l.linear("output", c.n_vocab, c.hidden)?
     } else {

@@ -134,7 +134,7 @@ impl<'a> Model<'a> {
         }
         let rows = self.source.stored("token_embd.weight")?.rows_f32(ids)?;
         let mut x = Tensor::from_vec(rows, (ids.len(), c.hidden), &self.device)?;
-        if c.arch.embed_scale {
+        if c.arch.layout().embd_scale {
             x = (x * (c.hidden as f64).sqrt())?;
         }
         Ok(x)
@@ -142,7 +142,7 @@ impl<'a> Model<'a> {
 
     fn norm(&self, n: &Norm, x: &Tensor) -> Result<Tensor> {
         let eps = self.config.norm_eps as f32;
-        Ok(match (self.config.arch.norm, &n.bias) {
+        Ok(match (self.config.arch.layout().norm, &n.bias) {
             (NormKind::Rms, _) => candle_nn::ops::rms_norm(x, &n.weight, eps)?,
             (NormKind::Layer, Some(b)) => candle_nn::ops::layer_norm(x, &n.weight, b, eps)?,
             (NormKind::Layer, None) => {
@@ -195,7 +195,7 @@ impl<'a> Model<'a> {
 
     fn ffn(&self, layer: &Layer, h: &Tensor) -> Result<Tensor> {
         let act = |x: Tensor| -> Result<Tensor> {
-            Ok(match self.config.arch.activation {
+            Ok(match self.config.arch.layout().activation {
                 Activation::Silu => candle_nn::ops::silu(&x)?,
                 Activation::GeluTanh => x.gelu()?,
             })
@@ -214,7 +214,7 @@ impl<'a> Model<'a> {
         let c = &self.config;
         let mask = masks.for_layer(c.sliding_window.get(il).copied().flatten());
         let h = self.norm(&layer.attn_norm, &x)?;
-        Ok(if c.arch.parallel_block {
+        Ok(if c.arch.layout().parallel_block {
             let a = self.attention(layer, &h, b, cos, sin, mask)?;
             let m = self.ffn(layer, &h)?;
             ((x + a)? + m)?

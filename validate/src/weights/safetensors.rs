@@ -146,7 +146,7 @@ impl WeightSource for HfWeights {
     fn load(&self, gguf_name: &str) -> Result<RawTensor> {
         let mut t = self.load_hf(&self.hf(gguf_name)?)?;
         // The converter writes Gemma norms as (1 + w); we hold the effective multiplier.
-        if self.arch.hf_norm_plus_one && gguf_name.ends_with("norm.weight") {
+        if self.arch.layout().norm_plus_one && gguf_name.ends_with("norm.weight") {
             t.data.iter_mut().for_each(|v| *v += 1.0);
         }
         Ok(t)

@@ -1,0 +1,140 @@
+//! How a transformer block is built, as data: what `plan` needs to rebuild llama.cpp's graph
+//! (`src/llama-model.cpp`, `llm_build_*`) and `validate` to run the same forward pass.
+
+/// The normalization before attention, the FFN and the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormKind {
+    /// RMSNorm: x / rms(x) · w (`ggml_rms_norm` × weight).
+    Rms,
+    /// LayerNorm with bias (`ggml_norm` × weight + bias; phi2).
+    Layer,
+}
+
+/// How Q, K and V are projected (`llm_graph_context::build_qkv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QkvLayout {
+    /// Three matrix products, each optionally followed by a bias.
+    Separate {
+        /// Q, K and V biases (qwen2, phi2).
+        bias: bool,
+    },
+    /// One fused `attn_qkv` product viewed as Q, K and V (phi3).
+    Fused,
+}
+
+/// The feed-forward block's layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FfnLayout {
+    /// `ffn_gate`, `ffn_up` [n_embd → n_ff] and `ffn_down`: act(gate) · up → down.
+    GateUp,
+    /// One fused `ffn_up` [n_embd → 2·n_ff] split into gate and up halves, and `ffn_down` (phi3).
+    FusedGateUp,
+    /// `ffn_up` and `ffn_down` only: act(up) → down (phi2's MLP).
+    UpOnly,
+}
+
+impl FfnLayout {
+    /// Whether a gate multiplies the activation (`GateUp`, `FusedGateUp`).
+    pub fn gated(self) -> bool {
+        !matches!(self, FfnLayout::UpOnly)
+    }
+}
+
+/// The FFN activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// SiLU (SwiGLU when gated).
+    Silu,
+    /// GELU, tanh approximation (`gelu_pytorch_tanh`, `gelu_new`; GeGLU when gated).
+    GeluTanh,
+}
+
+/// Which layers use the sliding-window KV cache (llama.cpp's `hparams.swa_layers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwaPattern {
+    /// Every layer attends to the whole context.
+    None,
+    /// llama.cpp's `set_swa_pattern(2)`: even layers (0, 2, …) use the window (gemma2).
+    EvenLayers,
+}
+
+/// One architecture's block layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockLayout {
+    /// Normalization kind.
+    pub norm: NormKind,
+    /// HF checkpoints store norm weights as (w − 1); the converter adds 1 (gemma, gemma2).
+    pub norm_plus_one: bool,
+    /// Q/K/V projection.
+    pub qkv: QkvLayout,
+    /// Feed-forward layout.
+    pub ffn: FfnLayout,
+    /// FFN activation.
+    pub activation: Activation,
+    /// Attention and FFN both read the attention norm's output and are added to the residual
+    /// together (phi2).
+    pub parallel_block: bool,
+    /// RMS norms after attention and after the FFN (gemma2).
+    pub post_norms: bool,
+    /// The token embeddings are scaled by sqrt(n_embd) (gemma, gemma2).
+    pub embd_scale: bool,
+    /// The attention output and FFN down projections have biases (phi2).
+    pub out_biases: bool,
+    /// The output projection has a bias (phi2).
+    pub output_bias: bool,
+    /// Sliding-window layers.
+    pub swa: SwaPattern,
+    /// Final logit soft-capping: scale, tanh, scale (gemma2).
+    pub logit_softcap: bool,
+    /// Attention logit soft-capping (gemma2).
+    pub attn_softcap: bool,
+    /// The converter permutes Q/K rows for ggml's interleaved ("normal") RoPE; the HF weights are
+    /// for rotate-half ("NeoX") RoPE (llama).
+    pub rope_permuted: bool,
+    /// llama.cpp's graph scales Q with its own op before attention, rather than inside flash
+    /// attention (phi2, phi3, gemma, gemma2).
+    pub scale_q: bool,
+    /// llama.cpp's graph adds the FFN output with the residual as first operand (phi3).
+    pub ffn_residual_first: bool,
+}
+
+impl BlockLayout {
+    /// Llama's block: RMSNorm, separate bias-free Q/K/V, SwiGLU, permuted Q/K rows. Other entries
+    /// of the table are written as changes to it.
+    pub const LLAMA: BlockLayout = BlockLayout {
+        norm: NormKind::Rms,
+        norm_plus_one: false,
+        qkv: QkvLayout::Separate { bias: false },
+        ffn: FfnLayout::GateUp,
+        activation: Activation::Silu,
+        parallel_block: false,
+        post_norms: false,
+        embd_scale: false,
+        out_biases: false,
+        output_bias: false,
+        swa: SwaPattern::None,
+        logit_softcap: false,
+        attn_softcap: false,
+        rope_permuted: true,
+        scale_q: false,
+        ffn_residual_first: false,
+    };
+}
+
+/// How the pinned converter's model class sets the vocabulary (`set_vocab`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VocabKind {
+    /// `LlamaModel.set_vocab`: SentencePiece, else LlamaHfVocab, else GPT-2 BPE; CodeLlama and
+    /// granite-small constants.
+    Llama,
+    /// `Qwen2Model.set_vocab`: SentencePiece if `tokenizer.model`, else GPT-2 BPE.
+    Qwen2,
+    /// `Phi3MiniModel.set_vocab`: GPT-2 BPE for a `GPT2Tokenizer` (Phi-4), else SentencePiece.
+    Phi3,
+    /// `Phi2Model`: GPT-2 BPE, `add_bos_token = false` set before it.
+    Phi2,
+    /// `GemmaModel.set_vocab`: SentencePiece, CodeGemma ids, `add_space_prefix = false`.
+    Gemma,
+    /// `Gemma2Model.set_vocab`: SentencePiece, `add_space_prefix = false`.
+    Gemma2,
+}
