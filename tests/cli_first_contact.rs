@@ -175,6 +175,44 @@ fn an_interrupted_conversion_leaves_nothing_behind() {
     }
 }
 
+/// SIGINT or SIGTERM while `validate` writes the reference log-probabilities (its temporary file,
+/// or the `--save-reference` file not yet complete) removes them, and the process dies of the signal.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_validation_leaves_nothing_behind() {
+    use std::os::unix::process::ExitStatusExt;
+    for (sig, name) in [(libc_sig::SIGINT, "SIGINT"), (libc_sig::SIGTERM, "SIGTERM")] {
+        for save in [false, true] {
+            // The temporary file goes to TMPDIR: a folder of its own, which must end empty.
+            let dir = scratch(&format!("validate-signal-{name}-{save}"));
+            let model = fixture_model("tiny-llama");
+            let mut cmd = Command::new(ggufkit());
+            cmd.env("TMPDIR", &dir).arg("validate").arg(&model).arg(&model).arg("--text").arg(corpus("eval-pydocs.txt"));
+            cmd.args(["--ctx", "128"]);
+            if save {
+                cmd.arg("--save-reference").arg(dir.join("ref.logits"));
+            }
+            let mut child = cmd.stdout(std::process::Stdio::null()).spawn().unwrap();
+            let started = std::time::Instant::now();
+            let seen = loop {
+                let any = std::fs::read_dir(&dir).unwrap().next().is_some();
+                if any || started.elapsed().as_secs() > 600 || child.try_wait().unwrap().is_some() {
+                    break any;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            };
+            assert!(seen, "{name}: no reference file appeared before validate ended");
+            let status = Command::new("kill").arg(format!("-{}", &name[3..])).arg(child.id().to_string()).status().unwrap();
+            assert!(status.success());
+            let status = child.wait().unwrap();
+            let left: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+            assert_eq!(status.signal(), Some(sig), "{name}: {status:?} (files: {left:?})");
+            assert!(left.is_empty(), "{name} (--save-reference: {save}) left {left:?}");
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
 /// Signal numbers (Linux and the BSDs agree on these two).
 mod libc_sig {
     pub const SIGINT: i32 = 2;
