@@ -17,6 +17,11 @@ use tokenizers::{NormalizerWrapper, Tokenizer};
 /// SentencePiece's whitespace symbol.
 const SPACE: &str = "\u{2581}";
 
+/// Longest token (bytes) whose splits are looked up: finding them costs the square of the length,
+/// so a hostile vocabulary of huge tokens is refused instead (real SentencePiece pieces stay
+/// under a few hundred bytes).
+pub const MAX_TOKEN_BYTES: usize = 1024;
+
 /// The merges: every split of a token into two tokens, the highest joined score first (ties:
 /// lower token id, then the shorter left part).
 fn merges(v: &GgufVocab) -> Vec<(String, String)> {
@@ -40,6 +45,10 @@ fn merges(v: &GgufVocab) -> Vec<(String, String)> {
 
 /// The tokenizer of a SentencePiece vocabulary.
 pub fn tokenizer(v: &GgufVocab) -> VResult<Tokenizer> {
+    if let Some((id, t)) = v.tokens.iter().enumerate().find(|(_, t)| t.len() > MAX_TOKEN_BYTES) {
+        let message = format!("token {id} is {} bytes long, over the {MAX_TOKEN_BYTES} this tokenizer accepts", t.len());
+        return Err(VocabError::BadKey { key: "tokenizer.ggml.tokens", message });
+    }
     let mut builder = BPE::builder().vocab_and_merges(v.token_to_id().into_iter().collect::<Vocab>(), merges(v)).byte_fallback(true);
     if let Some(unk) = v.unk {
         builder = builder.unk_token(v.tokens[unk as usize].clone());
