@@ -1,8 +1,8 @@
 //! `validate`'s tokenizer rebuilt from a GGUF's own vocabulary (`validate::vocab`) gives the very
 //! token ids of the pinned llama.cpp's `llama-tokenize` on the same GGUF, for every fixture's
 //! reference-converter GGUF (SentencePiece: tiny-llama, tiny-phi3, tiny-gemma2; byte-level BPE:
-//! tiny-qwen2), SmolLM2-135M's shipped GGUF (`smollm`), and tiny-qwen2's vocabulary converted with
-//! every other pre-tokenizer we know; on hostile texts and the evaluation corpus, with special
+//! tiny-qwen2), SmolLM2-135M's shipped GGUF (`smollm`) and its vocabulary under every other
+//! pre-tokenizer we know; on hostile texts and the evaluation corpus, with special
 //! tokens parsed (llama-tokenize's default) and not (llama-perplexity's way, `--no-parse-special`).
 //! And `ggufkit validate` on a GGUF reference without `--tokenizer` gives the PPL it gives with
 //! the model's tokenizer.json.
@@ -94,8 +94,9 @@ fn byte_level_bpe_fixtures_tokenize_as_llama_cpp() {
     check("SmolLM2-135M (smollm)", &common::smollm2_q4_1(), &all_texts());
 }
 
-/// tiny-qwen2's vocabulary converted by the pinned converter with each other known
-/// pre-tokenizer: every row of the table splits as llama.cpp does.
+/// SmolLM2-135M's vocabulary (49 152 tokens, real merges) under each other known pre-tokenizer
+/// (its metadata copied by gguf-py with `tokenizer.ggml.pre` replaced, tests/py/vocab_with_pre.py):
+/// every row of the table splits as llama.cpp does.
 #[test]
 fn every_known_pre_tokenizer_tokenizes_as_llama_cpp() {
     let texts: Vec<String> = [HOSTILE[1], HOSTILE[4], HOSTILE[5], HOSTILE[6], HOSTILE[8]]
@@ -103,10 +104,18 @@ fn every_known_pre_tokenizer_tokenizes_as_llama_cpp() {
         .map(|s| s.to_string())
         .chain([tokenizer_util::sample_text()])
         .collect();
-    let dir = common::fixture_model("tiny-qwen2");
-    for row in validate::vocab::pre::KNOWN.iter().filter(|k| k.pre != "qwen2") {
-        let gguf = tokenizer_util::ref_vocab_only(&format!("tiny-qwen2-pre-{}", row.pre), &dir, Some(row.pre));
-        check(&format!("tiny-qwen2 vocabulary, pre {}", row.pre), &gguf, &texts);
+    for row in validate::vocab::pre::KNOWN.iter().filter(|k| k.pre != "smollm") {
+        let gguf = common::cache_dir().join(format!("smollm2-vocab-pre-{}.gguf", row.pre));
+        common::cached(&gguf, |tmp| {
+            common::run(
+                Command::new(common::ref_python())
+                    .arg(common::repo_root().join("tests/py/vocab_with_pre.py"))
+                    .arg(common::smollm2_q4_1())
+                    .arg(row.pre)
+                    .arg(tmp),
+            );
+        });
+        check(&format!("SmolLM2-135M vocabulary, pre {}", row.pre), &gguf, &texts);
     }
 }
 
