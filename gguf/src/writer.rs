@@ -351,6 +351,18 @@ mod temp_files {
     }
 }
 
+/// Registers a temporary file made outside a [`GgufWriter`] (e.g. `validate`'s reference
+/// log-probabilities), so that [`remove_temporary_files`] removes it too; [`unregister_temporary_file`]
+/// when it is finished or removed.
+pub fn register_temporary_file(path: &Path) {
+    temp_files::register(path);
+}
+
+/// Takes a file off the list [`register_temporary_file`] keeps.
+pub fn unregister_temporary_file(path: &Path) {
+    temp_files::unregister(path);
+}
+
 /// Removes the temporary files of all unfinished writers. For a signal handler that ends the
 /// process next (the writers' own clean-up does not run then); writing on after this fails.
 pub fn remove_temporary_files() {

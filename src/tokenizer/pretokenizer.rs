@@ -9,70 +9,7 @@
 //! src/llama-vocab.cpp, which llama.cpp then applies in an adapted form).
 
 use serde_json::Value as Json;
-
-/// GPT-2's split regex: what `ByteLevel { use_regex: true }` applies.
-const GPT2: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
-/// Llama 3's regex (LLAMA_VOCAB_PRE_TYPE_LLAMA3).
-const LLAMA3: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-/// Qwen2's regex (LLAMA_VOCAB_PRE_TYPE_QWEN2): Llama 3's with single digits.
-const QWEN2: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-/// Qwen3.5's regex (LLAMA_VOCAB_PRE_TYPE_QWEN35): Qwen2's with combining marks.
-const QWEN35: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-/// GPT-4o's regex (LLAMA_VOCAB_PRE_TYPE_GPT4O).
-const GPT4O: &str = r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-/// Tekken's regex (LLAMA_VOCAB_PRE_TYPE_TEKKEN, Mistral NeMo / Pixtral).
-const TEKKEN: &str = r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-/// DeepSeek-Coder's chain (LLAMA_VOCAB_PRE_TYPE_DEEPSEEK_CODER): line breaks, letters,
-/// punctuation and CJK runs isolated, then single digits.
-const DEEPSEEK_CODER: &[&str] = &[
-    "[\r\n]",
-    r"\s?\p{L}+",
-    r"\s?\p{P}+",
-    "[\u{4e00}-\u{9fa5}\u{0800}-\u{4e00}\u{ac00}-\u{d7ff}]+",
-    DIGIT,
-];
-/// `Digits { individual_digits: true }` as a split regex.
-const DIGIT: &str = r"\p{N}";
-
-/// Which `tokenizer_config.json` `clean_up_tokenization_spaces` a row requires, when two llama.cpp
-/// pre-types split identically and differ only in that detokenizer flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Clean {
-    Any,
-    Yes,
-    No,
-}
-
-/// One known pre-tokenizer: the llama.cpp `tokenizer.ggml.pre` name, the split regexes, and the
-/// BPE flags llama.cpp sets for that name (which the tokenizer.json must agree with).
-pub struct Known {
-    /// `tokenizer.ggml.pre`.
-    pub pre: &'static str,
-    /// The split regexes as tokenizer.json declares them, in order.
-    pub regexes: &'static [&'static str],
-    clean: Clean,
-    /// llama.cpp's `ignore_merges` for this name; must equal tokenizer.json `model.ignore_merges`.
-    pub ignore_merges: bool,
-}
-
-/// The pre-tokenizers we recognise, declared once. Rows with the same regexes are told apart by
-/// the detokenizer flag llama.cpp sets for them (`clean_spaces`).
-pub const KNOWN: &[Known] = &[
-    Known { pre: "gpt-2", regexes: &[GPT2], clean: Clean::Any, ignore_merges: false },
-    Known { pre: "llama-bpe", regexes: &[LLAMA3], clean: Clean::Any, ignore_merges: true },
-    // Llama 3's split without ignore_merges (tokenizers saved before that flag existed):
-    // llama.cpp's SMAUG pre-type, same regex, merges always applied.
-    Known { pre: "smaug-bpe", regexes: &[LLAMA3], clean: Clean::Any, ignore_merges: false },
-    Known { pre: "qwen2", regexes: &[QWEN2], clean: Clean::Any, ignore_merges: false },
-    Known { pre: "qwen35", regexes: &[QWEN35], clean: Clean::Any, ignore_merges: false },
-    Known { pre: "gpt-4o", regexes: &[GPT4O], clean: Clean::Any, ignore_merges: false },
-    Known { pre: "tekken", regexes: &[TEKKEN], clean: Clean::Any, ignore_merges: true },
-    // Digits(individual) + ByteLevel: llama.cpp's STARCODER and SMOLLM split the same way;
-    // "smollm" turns off clean_spaces, "starcoder" keeps it.
-    Known { pre: "deepseek-coder", regexes: DEEPSEEK_CODER, clean: Clean::Any, ignore_merges: false },
-    Known { pre: "smollm", regexes: &[DIGIT, GPT2], clean: Clean::No, ignore_merges: false },
-    Known { pre: "starcoder", regexes: &[DIGIT, GPT2], clean: Clean::Yes, ignore_merges: false },
-];
+use validate::vocab::pre::{Clean, Known, DIGIT, GPT2, KNOWN};
 
 /// What a pre-tokenizer step reduces to.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,13 +92,7 @@ fn describe(steps: &[Step]) -> String {
 ///
 /// Err is a message saying what was found and which pre-tokenizers are known.
 pub fn detect(tokenizer_json: &Json, clean_up_tokenization_spaces: Option<bool>) -> Result<&'static str, String> {
-    let known_list = || {
-        KNOWN
-            .iter()
-            .map(|k| k.pre)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let known_list = validate::vocab::pre::known_names;
     let pt = tokenizer_json.get("pre_tokenizer").filter(|p| !p.is_null()).ok_or_else(|| {
         format!("tokenizer.json declares no pre_tokenizer; known byte-level BPE pre-tokenizers: {}", known_list())
     })?;
@@ -218,6 +149,7 @@ pub fn detect(tokenizer_json: &Json, clean_up_tokenization_spaces: Option<bool>)
 mod tests {
     use super::*;
     use serde_json::json;
+    use validate::vocab::pre::{LLAMA3, QWEN2};
 
     #[test]
     fn qwen2_sequence_is_recognised() {

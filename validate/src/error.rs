@@ -86,6 +86,21 @@ pub enum ValidateError {
         /// What went wrong.
         message: String,
     },
+    /// A GGUF's own vocabulary cannot be rebuilt into a tokenizer.
+    #[error("{path}: cannot tokenize with this GGUF's own vocabulary: {source}; pass --tokenizer tokenizer.json (the model's Hugging Face tokenizer)")]
+    GgufVocabulary {
+        /// The GGUF file.
+        path: PathBuf,
+        /// What is wrong with its `tokenizer.ggml.*` keys.
+        #[source]
+        source: crate::vocab::VocabError,
+    },
+    /// No tokenizer can be found for the text.
+    #[error("{reference}: no tokenizer: it is an HF folder without tokenizer.json and no GGUF file was given; pass --tokenizer tokenizer.json")]
+    NoTokenizer {
+        /// The reference.
+        reference: PathBuf,
+    },
     /// The text is too short for one evaluation window.
     #[error(
         "{path}: the text tokenizes to {tokens} tokens, fewer than one context window of {ctx}; give a longer text or a smaller --ctx"

@@ -18,6 +18,7 @@ pub mod logits_file;
 pub mod metrics;
 pub mod source;
 pub mod tokenize;
+pub mod vocab;
 pub use candle_core::{Device, Tensor};
 pub mod plot;
 pub mod run;

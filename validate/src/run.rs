@@ -21,7 +21,8 @@ pub struct Options {
     pub files: Vec<PathBuf>,
     /// Evaluation text (not needed when the reference is a log-probability file).
     pub text: Option<PathBuf>,
-    /// tokenizer.json, when the reference is not an HF folder.
+    /// tokenizer.json; None: the HF reference's tokenizer.json, else the vocabulary of the GGUF
+    /// reference (or of the first GGUF file).
     pub tokenizer: Option<PathBuf>,
     /// Window size.
     pub ctx: usize,
@@ -102,12 +103,29 @@ pub struct Report {
     pub files: Vec<FileReport>,
 }
 
+/// A file removed when dropped, and by the binary's SIGINT/SIGTERM handler (the gguf crate's
+/// temporary-file list, which `gguf::remove_temporary_files` empties) while it is held.
 struct TempFile(Option<PathBuf>);
+
+impl TempFile {
+    fn hold(&mut self, path: &Path) {
+        gguf::register_temporary_file(path);
+        self.0 = Some(path.to_path_buf());
+    }
+
+    /// Keeps the file (it is complete and wanted).
+    fn keep(&mut self) {
+        if let Some(p) = self.0.take() {
+            gguf::unregister_temporary_file(&p);
+        }
+    }
+}
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        if let Some(p) = &self.0 {
-            let _ = std::fs::remove_file(p);
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(&p);
+            gguf::unregister_temporary_file(&p);
         }
     }
 }
@@ -182,6 +200,21 @@ fn plan_model(m: &ModelFile, path: &Path, device: &Device, budget: &Budget, ctx:
     Ok((plan, Grouping { per_pass, kept }))
 }
 
+/// The tokenizer of the text: `--tokenizer`, else the HF reference folder's tokenizer.json, else
+/// the vocabulary of the GGUF reference, else that of the first GGUF file given.
+fn text_tokenizer(opts: &Options, reference: &ModelFile) -> Result<TextTokenizer> {
+    if let Some(p) = opts.tokenizer.as_ref().cloned().or_else(|| reference.tokenizer_json()) {
+        return TextTokenizer::open(&p);
+    }
+    if let ModelFile::Gguf { weights, .. } = reference {
+        return TextTokenizer::from_gguf(&opts.reference, weights.file());
+    }
+    match opts.files.iter().find(|f| f.is_file()) {
+        Some(f) => TextTokenizer::open_gguf(f),
+        None => Err(ValidateError::NoTokenizer { reference: opts.reference.clone() }),
+    }
+}
+
 /// Runs the evaluation; `progress(what, done, total)` is called after each window.
 pub fn run(opts: &Options, device: &Device, mut progress: impl FnMut(&str, usize, usize)) -> Result<Report> {
     let mut last = (String::new(), usize::MAX);
@@ -217,11 +250,7 @@ pub fn run_with(opts: &Options, budget: &Budget, device: &Device, mut progress: 
             key: "--text".into(),
             message: "an evaluation text is needed to evaluate a model".into(),
         })?;
-        let tok_path = opts.tokenizer.clone().or_else(|| reference.tokenizer_json()).ok_or_else(|| ValidateError::Tokenizer {
-            path: opts.reference.clone(),
-            message: "no tokenizer.json: a GGUF reference needs --tokenizer (the HF folder's tokenizer.json)".into(),
-        })?;
-        let tokenizer = TextTokenizer::open(&tok_path)?;
+        let tokenizer = text_tokenizer(opts, &reference)?;
         let bos = match reference.gguf_bos() {
             Some(b) => b,
             None => tokenizer.bos_added()?,
@@ -234,7 +263,7 @@ pub fn run_with(opts: &Options, budget: &Budget, device: &Device, mut progress: 
         }
         let n_vocab = reference.config().n_vocab;
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
-            return Err(ValidateError::TokenOutOfRange { source_name: tok_path.display().to_string(), token: bad, vocab: n_vocab });
+            return Err(ValidateError::TokenOutOfRange { source_name: tokenizer.path().display().to_string(), token: bad, vocab: n_vocab });
         }
         let chunks = eval::n_chunks(tokens.len(), opts.ctx, opts.chunks);
         (Some(RefModel { model: reference, tokens, bos }), opts.ctx, chunks, n_vocab)
@@ -272,14 +301,13 @@ pub fn run_with(opts: &Options, budget: &Budget, device: &Device, mut progress: 
 
     let (base_path, ref_report, ref_bos) = match (&reference, ref_plan) {
         (Some(r), Some((plan, grouping))) => {
+            // The saved reference is held like the temporary one until it is complete: an
+            // interrupted run leaves neither.
             let base_path = match &opts.save_reference {
                 Some(p) => p.clone(),
-                None => {
-                    let p = std::env::temp_dir().join(format!("ggufkit-reference-{}.logits", std::process::id()));
-                    temp.0 = Some(p.clone());
-                    p
-                }
+                None => std::env::temp_dir().join(format!("ggufkit-reference-{}.logits", std::process::id())),
             };
+            temp.hold(&base_path);
             memory::reset_peak();
             let model = r.model.model(device, plan.mode)?;
             let mut writer = LogitsWriter::create(&base_path, ctx, ref_vocab, &r.tokens[..chunks * ctx])?;
@@ -287,6 +315,9 @@ pub fn run_with(opts: &Options, budget: &Budget, device: &Device, mut progress: 
                 progress("reference", &p)
             })?;
             writer.finish()?;
+            if opts.save_reference.is_some() {
+                temp.keep();
+            }
             drop(model);
             let report = ReferenceReport {
                 path: opts.reference.clone(),

@@ -86,11 +86,16 @@ impl ModelFile {
         }
     }
 
-    /// llama.cpp's BOS policy of a GGUF file: `Some(bos id)` when `tokenizer.ggml.add_bos_token`
-    /// is true (or absent for a SentencePiece "llama" vocabulary), else None.
+    /// llama.cpp's BOS policy of a GGUF file: `Some(bos id)` when llama.cpp adds BOS
+    /// (`tokenizer.ggml.add_bos_token`, else llama.cpp's default for the vocabulary, see
+    /// [`crate::vocab::GgufVocab`]), else None.
     pub fn gguf_bos(&self) -> Option<Option<u32>> {
         match self {
             ModelFile::Gguf { weights, .. } => {
+                if let Ok(v) = crate::vocab::GgufVocab::read(weights.file()) {
+                    return Some(v.bos.filter(|_| v.add_bos));
+                }
+                // A vocabulary we do not rebuild (the text then comes with --tokenizer).
                 let add = match weights.meta_u64("tokenizer.ggml.add_bos_token") {
                     Some(v) => v != 0,
                     None => weights

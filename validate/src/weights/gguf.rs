@@ -39,6 +39,11 @@ impl GgufWeights {
         self.file.path()
     }
 
+    /// The parsed file (metadata, tensors).
+    pub fn file(&self) -> &GgufFile {
+        &self.file
+    }
+
     /// Size of the file in bytes.
     pub fn file_size(&self) -> u64 {
         self.file.file_len()
