@@ -57,7 +57,8 @@ def worker_figures(log):
         progress = re.findall(r"^#(\d+)\s", text, re.M)
         execs = [int(progress[-1])] if progress else [0]
     failures = len(re.findall(r"==\d+== ERROR: libFuzzer|ERROR: libFuzzer: ", text))
-    return execs[-1], (rss[-1] if rss else 0), failures
+    done = re.findall(r"^Done \d+ runs in (\d+) second", text, re.M)
+    return execs[-1], (rss[-1] if rss else 0), failures, (int(done[-1]) if done else None)
 
 
 def main():
@@ -84,9 +85,11 @@ def main():
         procs[t] = (subprocess.Popen(cmd, cwd=logs, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), time.time())
         print(f"[fuzz] {t}: {workers} worker(s), runs {runs}: {' '.join(cmd)}", file=sys.stderr)
     wall = {}
-    for t, (p, t0) in procs.items():
-        p.wait()
-        wall[t] = time.time() - t0
+    while len(wall) < len(procs):
+        for t, (p, t0) in procs.items():
+            if t not in wall and p.poll() is not None:
+                wall[t] = time.time() - t0
+        time.sleep(0.5)
     print(f"[fuzz] fuzzing done after {time.time() - start:.0f} s; replaying the final corpora", file=sys.stderr)
     # coverage of each final corpus: one replay, all targets at once
     replays = {}
@@ -108,7 +111,8 @@ def main():
         row = {
             "target": t, "workers": workers, "runs_per_worker": runs,
             "executions": sum(f[0] for f in figs), "executions_per_worker": [f[0] for f in figs],
-            "wall_s": round(wall[t], 1), "exit_code": procs[t][0].returncode,
+            "wall_s": round(wall[t], 1), "worker_seconds": [f[3] for f in figs],
+            "exit_code": procs[t][0].returncode,
             "crashes": kinds["crash"], "timeouts": kinds["timeout"], "ooms": kinds["oom"],
             "leaks": kinds["leak"], "failures_in_logs": sum(f[2] for f in figs), "artifacts": artifacts,
             "seeds_files": seeds[0], "seeds_bytes": seeds[1],
