@@ -150,3 +150,10 @@ def logits_file(n_ctx, n_vocab, n_chunk):
 
 put("validate_logits", "c8v6x2.kld", logits_file(8, 6, 2))
 put("validate_logits", "c16v33x1.kld", logits_file(16, 33, 1))
+
+
+# --- batch manifests: the README's example and the one in batch/manifest.rs's documentation ------
+put("batch_manifest", "batch-example.toml", (ROOT / "docs/batch-example.toml").read_bytes())
+doc = [line[4:] if line.startswith("//! ") else line[3:] for line in (ROOT / "src/batch/manifest.rs").read_text().splitlines()
+       if line.startswith("//!")]
+put("batch_manifest", "manifest-doc.toml", "\n".join(doc[doc.index("```toml") + 1:doc.index("```")]) + "\n")

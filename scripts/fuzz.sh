@@ -15,8 +15,7 @@
 # are safe Rust; the only unsafe code they reach is the read-only mmap).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TARGETS=(gguf_reader safetensors_checkpoint config_arch tokenizer_json tokenizer_model imatrix validate_logits)
-# batch_manifest: add here once issue #12's manifest parser has its fuzz target.
+TARGETS=(gguf_reader safetensors_checkpoint config_arch tokenizer_json tokenizer_model imatrix validate_logits batch_manifest)
 
 if [ $# -lt 2 ]; then
   echo "usage: scripts/fuzz.sh TARGET|all SECONDS [libFuzzer options]; targets: ${TARGETS[*]}" >&2

@@ -250,6 +250,66 @@ fn overflowing_shapes_are_refused() {
     r.within("plan with 2^31 layers", 256 * MIB);
 }
 
+/// `plan`'s totals on configs whose every field passes its own bound (at most 4096 layers, widths
+/// up to 2^24) but whose sums do not fit 64 bits, and on settings llama.cpp cannot take: each is
+/// refused with an error naming the size or the setting, never a wrapped or saturated figure and
+/// never a panic. Before these checks the KV cache below was printed as 2^64 − 1 bytes.
+#[test]
+fn plan_totals_that_overflow_are_refused() {
+    let _one_at_a_time = one_at_a_time();
+    let model = model_without_weights("tiny-llama");
+    let cfg_path = model.path().join("config.json");
+    let base: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    let plan = |changes: &[(&str, u64)], args: &[&str]| {
+        let mut c = base.clone();
+        for &(k, v) in changes {
+            c[k] = v.into();
+        }
+        std::fs::write(&cfg_path, serde_json::to_vec(&c).unwrap()).unwrap();
+        let mut a = vec![os("plan"), cfg_path.as_os_str()];
+        a.extend(args.iter().map(|s| os(s)));
+        ggufkit(&a)
+    };
+    // KV cache: 2 × 4096 heads × 4096 dims × 2 bytes × 2^32 cells × 128 layers = 2^65 bytes.
+    let wide_kv = [
+        ("num_hidden_layers", 128),
+        ("num_attention_heads", 4096),
+        ("num_key_value_heads", 4096),
+        ("head_dim", 4096),
+    ];
+    plan(&wide_kv, &["--ctx", "4294967295", "--types", "Q4_0"]).refused(
+        "KV cache over 2^64 bytes",
+        &["sizes overflow 64 bits", "Q4_0 KV cache at ctx 4294967295"],
+        256 * MIB,
+    );
+    // A training context of 2^32 − 1: with --vram the largest context that fits is searched up
+    // to it, each footprint checked.
+    plan(
+        &[("max_position_embeddings", u64::from(u32::MAX))],
+        &["--vram", "8GiB", "--types", "Q4_0"],
+    )
+    .handled("training context 2^32 - 1", 256 * MIB);
+    // Contexts and batches beyond llama.cpp's 32-bit n_ctx / n_ubatch.
+    for (flag, value) in [
+        ("--ctx", "1099511627776"),
+        ("--batch", "1099511627776"),
+        ("--ctx", "4294967296"),
+    ] {
+        plan(&[], &[flag, value]).refused(
+            &format!("{flag} {value}"),
+            &[value, "out of range", "4294967295"],
+            256 * MIB,
+        );
+    }
+    // 10^9 layers: refused before any per-layer table is built.
+    plan(&[("num_hidden_layers", 1_000_000_000)], &[]).refused(
+        "10^9 layers",
+        &["1000000000 layers", "4096"],
+        256 * MIB,
+    );
+}
+
 /// A BPE tokenizer.json with 10^7 tokens (about 190 MB) is refused: more than the 2^22 tokens
 /// ggufkit supports. The file is parsed first, within 3 GiB (about 15 × the file).
 #[test]

@@ -1,7 +1,8 @@
 //! The ggufkit binary's parsers, for the fuzz targets.
 //!
 //! The `ggufkit` package is a binary crate; its input, architecture and tokenizer modules are
-//! compiled here again from their own files (they depend on no other module of the binary), so
+//! compiled here again from their own files (they depend on no other module of the binary), as
+//! is the batch manifest parser, so
 //! the fuzz targets call exactly the code the binary runs. [`scratch_dir`] gives each fuzz
 //! process one folder to write model-folder files into.
 #![allow(dead_code, unused_imports, clippy::all)]
@@ -12,6 +13,14 @@ pub mod arch;
 pub mod input;
 #[path = "../../src/tokenizer/mod.rs"]
 pub mod tokenizer;
+
+/// The batch manifest parser (`src/batch/manifest.rs`), without the rest of `batch` (which needs
+/// the converter); its `super::BatchError` is the one below.
+#[path = "../../src/batch/manifest.rs"]
+pub mod batch_manifest;
+#[path = "../../src/batch/error.rs"]
+mod batch_error;
+pub use batch_error::BatchError;
 
 use std::path::{Path, PathBuf};
 

@@ -64,8 +64,8 @@ pub enum PlanError {
         /// What is wrong.
         what: String,
     },
-    /// A size overflowed 64 bits (absurd hyper-parameters).
-    #[error("{file}: sizes overflow: {what}")]
+    /// A size overflowed 64 bits (absurd hyper-parameters, context or batch).
+    #[error("{file}: sizes overflow 64 bits: {what}; no machine can hold this model at these settings (check the config's sizes, --ctx and --batch)")]
     Overflow {
         /// The file.
         file: String,

@@ -14,6 +14,10 @@
 
 use super::graph::{Graph, TensorId};
 
+/// The free tail of the replayed buffer: offsets and sizes up to this are exact (the arithmetic
+/// saturates beyond it). `memory::compute_bytes` refuses graphs whose tensors could go past it.
+pub const MAX_BUFFER: u64 = u64::MAX / 2;
+
 /// Free ranges of one buffer and its high-water mark (`ggml_dyn_tallocr` with one chunk).
 #[derive(Debug)]
 struct DynAllocator {
@@ -25,7 +29,7 @@ struct DynAllocator {
 
 impl DynAllocator {
     fn new(alignment: u64) -> DynAllocator {
-        DynAllocator { alignment: alignment.max(1), free: vec![(0, u64::MAX / 2)], max_size: 0 }
+        DynAllocator { alignment: alignment.max(1), free: vec![(0, MAX_BUFFER)], max_size: 0 }
     }
 
     fn aligned(&self, size: u64) -> u64 {
@@ -47,7 +51,7 @@ impl DynAllocator {
             None => {
                 if self.free.is_empty() {
                     // Cannot happen (the tail is never used up); start a new tail past the end.
-                    self.free.push((self.max_size, u64::MAX / 2));
+                    self.free.push((self.max_size, MAX_BUFFER));
                 }
                 self.free.len() - 1
             }

@@ -32,6 +32,10 @@ use super::tensors::PlannedTensor;
 /// llama.cpp's context padding (`GGML_PAD(n_ctx, 256)` in `llama_context`).
 pub const CTX_PAD: u64 = 256;
 
+/// The largest context and batch llama.cpp can be asked for: `n_ctx`, `n_batch` and `n_ubatch`
+/// are `uint32_t` in `llama_context_params` (llama.h).
+pub const MAX_CTX: u64 = u32::MAX as u64;
+
 /// How the model is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunParams {
@@ -96,19 +100,24 @@ pub fn kv_cells_swa(shape: &ModelShape, p: &RunParams) -> u64 {
     pad(full.min(w.saturating_add(n_ubatch(p))), CTX_PAD)
 }
 
-/// Bytes of `n` elements of `ty` laid out as rows of `row` elements (`ggml_row_size` × rows).
-fn rows_bytes(ty: GgmlType, row: u64, n_rows: u64) -> u64 {
-    ty.row_size(row).unwrap_or(u64::MAX).saturating_mul(n_rows)
+/// Bytes of `n` elements of `ty` laid out as rows of `row` elements (`ggml_row_size` × rows);
+/// `None` when the row does not fit the type's blocks or the size overflows.
+fn rows_bytes(ty: GgmlType, row: u64, n_rows: u64) -> Option<u64> {
+    ty.row_size(row)?.checked_mul(n_rows)
 }
 
-/// KV cache bytes of one layer at this context.
-pub fn kv_layer_bytes(shape: &ModelShape, p: &RunParams, il: u64) -> u64 {
-    let cells = if shape.is_swa(il) { kv_cells_swa(shape, p) } else { kv_cells(p.ctx) };
-    rows_bytes(p.kv_type, shape.n_embd_k_gqa(), cells).saturating_add(rows_bytes(
+/// KV cache bytes of one layer at this context; `None` when it overflows 64 bits.
+pub fn kv_layer_bytes(shape: &ModelShape, p: &RunParams, il: u64) -> Option<u64> {
+    let cells = if shape.is_swa(il) {
+        kv_cells_swa(shape, p)
+    } else {
+        kv_cells(p.ctx)
+    };
+    rows_bytes(p.kv_type, shape.n_embd_k_gqa(), cells)?.checked_add(rows_bytes(
         p.kv_type,
         shape.n_embd_v_gqa(),
         cells,
-    ))
+    )?)
 }
 
 /// Whether the KV type can hold this model's K and V rows. A quantized cache also needs each
@@ -120,9 +129,9 @@ pub fn kv_type_fits(shape: &ModelShape, kv_type: GgmlType) -> bool {
     per_head && kv_type.row_size(shape.n_embd_k_gqa()).is_some() && kv_type.row_size(shape.n_embd_v_gqa()).is_some()
 }
 
-/// KV cache bytes of all layers.
-pub fn kv_bytes(shape: &ModelShape, p: &RunParams) -> u64 {
-    (0..shape.n_layer).fold(0u64, |a, il| a.saturating_add(kv_layer_bytes(shape, p, il)))
+/// KV cache bytes of all layers; `None` when the sum overflows 64 bits.
+pub fn kv_bytes(shape: &ModelShape, p: &RunParams) -> Option<u64> {
+    (0..shape.n_layer).try_fold(0u64, |a, il| a.checked_add(kv_layer_bytes(shape, p, il)?))
 }
 
 /// ggml-cpu's buffer alignment (`TENSOR_ALIGNMENT`).
@@ -131,13 +140,27 @@ pub const CPU_ALIGNMENT: u64 = 32;
 /// ggml-cuda's buffer alignment.
 pub const CUDA_ALIGNMENT: u64 = 128;
 
-/// Compute-buffer size (see the module doc).
-pub fn compute_bytes(shape: &ModelShape, p: &RunParams) -> u64 {
+/// Compute-buffer size (see the module doc); `None` when the graph's tensors are too large for
+/// the allocator's replay to be exact: the graph's sizes saturate rather than wrap, and the
+/// replayed allocator's free tail is `u64::MAX / 2` bytes, so the result is exact only while
+/// every tensor of the compute buffer, aligned, fits that tail together.
+pub fn compute_bytes(shape: &ModelShape, p: &RunParams) -> Option<u64> {
     let alignment = match p.backend {
         Backend::Cpu => CPU_ALIGNMENT,
         Backend::Cuda => CUDA_ALIGNMENT,
     };
-    super::galloc::reserve_size(&super::graph::reserve_graph(shape, p), alignment)
+    let graph = super::graph::reserve_graph(shape, p);
+    let all = graph
+        .tensors()
+        .iter()
+        .filter(|t| !t.external)
+        .try_fold(0u64, |a, t| {
+            a.checked_add(t.bytes.checked_next_multiple_of(alignment)?)
+        })?;
+    if all > super::galloc::MAX_BUFFER {
+        return None;
+    }
+    Some(super::galloc::reserve_size(&graph, alignment))
 }
 
 /// Bytes of one tensor's data in the file, padded to the alignment.
@@ -163,34 +186,48 @@ pub struct Weights {
 }
 
 impl Weights {
-    /// Splits typed tensors. `types[i]` is the type of `tensors[i]`; sizes were checked before.
-    pub fn new(shape: &ModelShape, tensors: &[PlannedTensor], types: &[GgmlType], alignment: u64) -> Weights {
-        let mut w = Weights { per_layer: vec![0; shape.n_layer as usize], ..Weights::default() };
+    /// Splits typed tensors. `types[i]` is the type of `tensors[i]`. `None` when a tensor's row
+    /// does not fit its type or a sum overflows 64 bits.
+    pub fn new(
+        shape: &ModelShape,
+        tensors: &[PlannedTensor],
+        types: &[GgmlType],
+        alignment: u64,
+    ) -> Option<Weights> {
+        let mut w = Weights {
+            per_layer: vec![0; shape.n_layer as usize],
+            ..Weights::default()
+        };
         let mut has_output = false;
         for (t, &ty) in tensors.iter().zip(types) {
-            let b = tensor_bytes(&t.dims, ty, alignment).unwrap_or(u64::MAX);
-            w.total = w.total.saturating_add(b);
+            let b = tensor_bytes(&t.dims, ty, alignment)?;
+            w.total = w.total.checked_add(b)?;
             match t.layer() {
-                Some(il) if (il as usize) < w.per_layer.len() => w.per_layer[il as usize] += b,
+                Some(il) if (il as usize) < w.per_layer.len() => {
+                    w.per_layer[il as usize] = w.per_layer[il as usize].checked_add(b)?;
+                }
                 _ => {
                     if t.name == "token_embd.weight" {
                         w.token_embd = b;
                     } else {
                         has_output |= t.name == "output.weight";
-                        w.output_layer = w.output_layer.saturating_add(b);
+                        w.output_layer = w.output_layer.checked_add(b)?;
                     }
                 }
             }
         }
         if !has_output {
-            w.output_layer = w.output_layer.saturating_add(w.token_embd);
+            w.output_layer = w.output_layer.checked_add(w.token_embd)?;
         }
-        w
+        Some(w)
     }
 
-    /// Weights on the GPU when all layers and the output layer are offloaded.
-    pub fn gpu_full(&self) -> u64 {
-        self.per_layer.iter().sum::<u64>().saturating_add(self.output_layer)
+    /// Weights on the GPU when all layers and the output layer are offloaded; `None` when the
+    /// sum overflows 64 bits.
+    pub fn gpu_full(&self) -> Option<u64> {
+        self.per_layer
+            .iter()
+            .try_fold(self.output_layer, |a, &b| a.checked_add(b))
     }
 }
 
@@ -206,29 +243,46 @@ pub struct Footprint {
 }
 
 impl Footprint {
-    /// Everything on the GPU.
-    pub fn total(&self) -> u64 {
-        self.weights.saturating_add(self.kv).saturating_add(self.compute)
+    /// Everything on the GPU; `None` when the sum overflows 64 bits.
+    pub fn total(&self) -> Option<u64> {
+        self.weights.checked_add(self.kv)?.checked_add(self.compute)
     }
 }
 
-/// Full-offload footprint.
-pub fn footprint(shape: &ModelShape, w: &Weights, p: &RunParams) -> Footprint {
-    Footprint { weights: w.gpu_full(), kv: kv_bytes(shape, p), compute: compute_bytes(shape, p) }
+/// Full-offload footprint; `Err` names the part whose size overflows 64 bits (`"GPU weights"`,
+/// `"KV cache"`, `"compute buffer"`).
+pub fn footprint(
+    shape: &ModelShape,
+    w: &Weights,
+    p: &RunParams,
+) -> Result<Footprint, &'static str> {
+    Ok(Footprint {
+        weights: w.gpu_full().ok_or("GPU weights")?,
+        kv: kv_bytes(shape, p).ok_or("KV cache")?,
+        compute: compute_bytes(shape, p).ok_or("compute buffer")?,
+    })
 }
 
 /// How many repeating layers fit in `budget` bytes of GPU memory (llama.cpp's `-ngl`: the last
 /// layers are offloaded first; the output layer only once every layer is), with the compute
-/// buffer on the GPU. Returns `n_layer + 1` when everything fits.
+/// buffer on the GPU. Returns `n_layer + 1` when everything fits. A size over 64 bits fits no
+/// budget.
 pub fn gpu_layers(shape: &ModelShape, w: &Weights, p: &RunParams, budget: u64) -> u64 {
-    let compute = compute_bytes(shape, p);
-    let mut used = compute;
+    let Some(mut used) = compute_bytes(shape, p) else {
+        return 0;
+    };
     if used > budget {
         return 0;
     }
     let mut n = 0;
     for il in (0..shape.n_layer).rev() {
-        let layer = w.per_layer.get(il as usize).copied().unwrap_or(0).saturating_add(kv_layer_bytes(shape, p, il));
+        let kv = kv_layer_bytes(shape, p, il).unwrap_or(u64::MAX);
+        let layer = w
+            .per_layer
+            .get(il as usize)
+            .copied()
+            .unwrap_or(0)
+            .saturating_add(kv);
         used = used.saturating_add(layer);
         if used > budget {
             return n;
@@ -242,11 +296,17 @@ pub fn gpu_layers(shape: &ModelShape, w: &Weights, p: &RunParams, budget: u64) -
     }
 }
 
-/// The largest context (a multiple of 256, at most the training context) at which the whole
-/// model fits `budget`; `None` when not even 256 tokens fit.
+/// The largest context (a multiple of 256, at most the training context and llama.cpp's
+/// [`MAX_CTX`]) at which the whole model fits `budget`; `None` when not even 256 tokens fit. A
+/// footprint over 64 bits fits no budget.
 pub fn max_ctx(shape: &ModelShape, w: &Weights, p: &RunParams, budget: u64) -> Option<u64> {
-    let fits = |ctx: u64| footprint(shape, w, &RunParams { ctx, ..*p }).total() <= budget;
-    let top = (shape.n_ctx_train / CTX_PAD).max(1);
+    let fits = |ctx: u64| {
+        footprint(shape, w, &RunParams { ctx, ..*p })
+            .ok()
+            .and_then(|f| f.total())
+            .is_some_and(|t| t <= budget)
+    };
+    let top = (shape.n_ctx_train.min(MAX_CTX) / CTX_PAD).max(1);
     if !fits(CTX_PAD) {
         return None;
     }
@@ -281,11 +341,17 @@ mod tests {
         let m = phi35();
         let (s, t) = (&m.shape, &m.tensors);
         let types: Vec<GgmlType> = t.iter().map(|t| t.source_type).collect();
-        let w = Weights::new(s, t, &types, 32);
+        let w = Weights::new(s, t, &types, 32).expect("sizes fit");
         let budget = 8 * (1u64 << 30) - 600 * (1 << 20);
         let c = max_ctx(s, &w, &run(4096), budget).expect("F16 fits at some context");
-        assert!(footprint(s, &w, &run(c)).total() <= budget);
-        assert!(footprint(s, &w, &run(c + CTX_PAD)).total() > budget);
+        assert!(footprint(s, &w, &run(c)).unwrap().total().unwrap() <= budget);
+        assert!(
+            footprint(s, &w, &run(c + CTX_PAD))
+                .unwrap()
+                .total()
+                .unwrap()
+                > budget
+        );
     }
 
     #[test]
@@ -293,14 +359,16 @@ mod tests {
         let m = phi35();
         let (s, t) = (&m.shape, &m.tensors);
         let types: Vec<GgmlType> = t.iter().map(|t| t.source_type).collect();
-        let w = Weights::new(s, t, &types, 32);
+        let w = Weights::new(s, t, &types, 32).expect("sizes fit");
         let p = run(4096);
         let budget = 6 * (1u64 << 30);
         let n = gpu_layers(s, &w, &p, budget);
         assert!(n > 0 && n < s.n_layer, "{n}");
         let used = |k: u64| -> u64 {
-            compute_bytes(s, &p)
-                + (s.n_layer - k..s.n_layer).map(|il| w.per_layer[il as usize] + kv_layer_bytes(s, &p, il)).sum::<u64>()
+            compute_bytes(s, &p).unwrap()
+                + (s.n_layer - k..s.n_layer)
+                    .map(|il| w.per_layer[il as usize] + kv_layer_bytes(s, &p, il).unwrap())
+                    .sum::<u64>()
         };
         assert!(used(n) <= budget && used(n + 1) > budget);
         // Everything fits: all layers plus the output layer.

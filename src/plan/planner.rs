@@ -102,6 +102,22 @@ pub struct Plan {
 pub fn plan(input: &ModelInput, opts: &PlanOptions) -> Result<Plan, PlanError> {
     let shape = &input.shape;
     let source = input.path.display().to_string();
+    for (what, v) in [("context", opts.run.ctx), ("batch", opts.run.ubatch)] {
+        if !(1..=memory::MAX_CTX).contains(&v) {
+            return Err(PlanError::BadOption(format!(
+                "{what} {v} is out of range: llama.cpp takes 1 to {} tokens (a 32-bit count)",
+                memory::MAX_CTX
+            )));
+        }
+    }
+    let n_params = input
+        .tensors
+        .iter()
+        .try_fold(0u64, |a, t| a.checked_add(t.n_elements()))
+        .ok_or_else(|| PlanError::Overflow {
+            file: source.clone(),
+            what: "parameter count".into(),
+        })?;
     if !memory::kv_type_fits(shape, opts.run.kv_type) {
         return Err(PlanError::BadOption(format!(
             "KV type {} needs K/V heads and rows that are a multiple of {} elements; this model's heads are {} and {} wide, its rows {} and {} (llama.cpp refuses this cache type for it: use --kv-type f16)",
@@ -130,7 +146,7 @@ pub fn plan(input: &ModelInput, opts: &PlanOptions) -> Result<Plan, PlanError> {
             InputKind::Config => "config",
         },
         arch: shape.arch.gguf_name,
-        n_params: input.tensors.iter().map(|t| t.n_elements()).sum(),
+        n_params,
         n_layer: shape.n_layer,
         n_ctx_train: shape.n_ctx_train,
         ctx: opts.run.ctx,
@@ -157,16 +173,30 @@ fn row(input: &ModelInput, opts: &PlanOptions, name: &str, types: &[GgmlType], s
     }
     let file_size = filesize::file_size(input.metadata_bytes, input.alignment, &sized)
         .ok_or_else(|| PlanError::Overflow { file: source.to_string(), what: format!("{name} file size") })?;
-    let weights = Weights::new(shape, &input.tensors, types, input.alignment);
-    let elements: u64 = input.tensors.iter().map(|t| t.n_elements()).sum();
-    let data_bits: u64 = input
+    let overflow = |what: String| PlanError::Overflow {
+        file: source.to_string(),
+        what: format!("{name} {what}"),
+    };
+    let weights = Weights::new(shape, &input.tensors, types, input.alignment)
+        .ok_or_else(|| overflow("weights".into()))?;
+    let elements: u128 = input
+        .tensors
+        .iter()
+        .map(|t| u128::from(t.n_elements()))
+        .sum();
+    // Tensor data in bits (bits per weight), in u128: a file of up to 2^64 bytes has 2^67 bits.
+    let data_bits: u128 = input
         .tensors
         .iter()
         .zip(types)
-        .map(|(t, &ty)| memory::tensor_bytes(&t.dims, ty, 1).unwrap_or(0).saturating_mul(8))
+        .map(|(t, &ty)| u128::from(memory::tensor_bytes(&t.dims, ty, 1).unwrap_or(0)) * 8)
         .sum();
-    let fp: Footprint = memory::footprint(shape, &weights, &opts.run);
-    let total = fp.total();
+    let ctx = opts.run.ctx;
+    let fp: Footprint = memory::footprint(shape, &weights, &opts.run)
+        .map_err(|part| overflow(format!("{part} at ctx {ctx}")))?;
+    let total = fp
+        .total()
+        .ok_or_else(|| overflow(format!("GPU total at ctx {ctx}")))?;
     let (fits, gpu_layers, max_ctx) = match opts.vram {
         Some(vram) => {
             let budget = vram.saturating_sub(opts.margin);
