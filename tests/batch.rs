@@ -45,10 +45,19 @@ fn batch(manifest: &Path, args: &[&str]) -> (bool, Vec<Value>, String) {
         .arg("--json")
         .output()
         .expect("run ggufkit batch");
-    let events = String::from_utf8_lossy(&out.stdout)
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
         .collect();
+    // every line versioned and every field documented (docs/json.md, `batch --json`)
+    let docs = std::fs::read_to_string(repo_root().join("docs/json.md")).expect("docs/json.md");
+    let section = docs.split("\n## ").find(|s| s.starts_with("`batch")).expect("docs/json.md: batch section");
+    for e in &events {
+        assert_eq!(e["schema_version"], 1, "batch --json line without schema_version 1: {e}");
+        for key in e.as_object().expect("object").keys() {
+            assert!(section.contains(&format!("`{key}`")), "docs/json.md, batch: field `{key}` not documented ({e})");
+        }
+    }
     (
         out.status.success(),
         events,
@@ -497,7 +506,7 @@ fn report_numbers_equal_inspect_validate_plan_and_sha256sum() {
             .arg(f)
             .arg("--json")))
         .expect("inspect JSON");
-        assert_eq!(r["size_bytes"], inspect["file_size"], "{}", f.display());
+        assert_eq!(r["file_size"], inspect["file_size"], "{}", f.display());
         assert_eq!(r["n_params"], inspect["n_params"]);
         assert!(close(
             r["bits_per_weight"].as_f64().unwrap(),
@@ -573,7 +582,7 @@ fn report_numbers_equal_inspect_validate_plan_and_sha256sum() {
             .find(|o| o["file"] == r["file"])
             .expect("same file");
         for k in [
-            "size_bytes",
+            "file_size",
             "n_params",
             "bits_per_weight",
             "sha256",

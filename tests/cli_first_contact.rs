@@ -235,9 +235,10 @@ fn json_outputs_share_names_and_are_documented() {
         .arg(corpus("eval-pydocs.txt"))
         .args(["--ctx", "64", "--chunks", "1", "--json"])))
     .unwrap();
+    let tokenizer: Value = serde_json::from_str(&run(Command::new(ggufkit()).arg("tokenizer").arg(fixture_model("tiny-llama")).arg("--json"))).unwrap();
     let docs = std::fs::read_to_string(repo_root().join("docs/json.md")).expect("docs/json.md");
     let mut failures = Vec::new();
-    for (cmd, v) in [("convert", &convert), ("quantize", &quantize), ("inspect", &inspect_c), ("plan", &plan), ("validate", &validate)] {
+    for (cmd, v) in [("convert", &convert), ("quantize", &quantize), ("inspect", &inspect_c), ("plan", &plan), ("validate", &validate), ("tokenizer", &tokenizer)] {
         if v["schema_version"].as_u64().is_none() {
             failures.push(format!("{cmd} --json has no schema_version"));
         }
@@ -256,6 +257,12 @@ fn json_outputs_share_names_and_are_documented() {
             if !docs.contains(&format!("`{key}`")) {
                 failures.push(format!("docs/json.md, plan rows: field `{key}` not documented"));
             }
+        }
+    }
+    let tokenizer_section = docs.split("\n## ").find(|s| s.starts_with("`tokenizer")).unwrap_or("");
+    for key in tokenizer["metadata"].as_array().into_iter().flatten().flat_map(|e| e.as_object().into_iter().flat_map(|o| o.keys())) {
+        if !tokenizer_section.contains(&format!("`{key}`")) {
+            failures.push(format!("docs/json.md, tokenizer metadata: field `{key}` not documented"));
         }
     }
     let validate_section = docs.split("\n## ").find(|s| s.starts_with("`validate")).unwrap_or("");

@@ -69,7 +69,8 @@ pub enum Event {
         id: String,
         /// The output file.
         output: PathBuf,
-        /// Its size.
+        /// Its size (`file_size`, the name every command uses).
+        #[serde(rename = "file_size")]
         size_bytes: u64,
         /// Its sha256.
         sha256: String,

@@ -74,7 +74,7 @@ pub fn run(args: Args) -> Result<()> {
     let json = args.json;
     let mut on_event = |e: &Event| {
         if json && !matches!(e, Event::Progress(_)) {
-            if let Ok(line) = serde_json::to_string(e) {
+            if let Ok(line) = serde_json::to_string(&crate::numbers::Versioned::new(e)) {
                 println!("{line}");
             }
         }
@@ -143,7 +143,7 @@ pub fn run(args: Args) -> Result<()> {
         if json {
             println!(
                 "{}",
-                serde_json::json!({"event": "dry_run", "jobs": outcome.jobs, "bytes_to_write": total})
+                serde_json::json!({"schema_version": crate::numbers::SCHEMA_VERSION, "event": "dry_run", "jobs": outcome.jobs, "bytes_to_write": total})
             );
         } else {
             println!(
@@ -158,7 +158,7 @@ pub fn run(args: Args) -> Result<()> {
     if json {
         println!(
             "{}",
-            serde_json::json!({"event": "done", "failed": outcome.failed, "state_file": outcome.state_file, "report": report})
+            serde_json::json!({"schema_version": crate::numbers::SCHEMA_VERSION, "event": "done", "failed": outcome.failed, "state_file": outcome.state_file, "report": report})
         );
     } else {
         for p in &report {

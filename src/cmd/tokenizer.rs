@@ -48,7 +48,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         writer.finish().with_context(|| format!("cannot write {}", out.display()))?;
     }
     if args.json {
-        println!("{}", serde_json::to_string(&kv.to_json())?);
+        let out = serde_json::json!({"schema_version": crate::numbers::SCHEMA_VERSION, "metadata": kv.to_json()});
+        println!("{}", serde_json::to_string(&out)?);
         return Ok(());
     }
     for (key, value) in kv.entries() {

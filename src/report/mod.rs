@@ -28,7 +28,8 @@ pub struct Row {
     /// The error of a failed job.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// File size in bytes.
+    /// File size in bytes (`file_size`, the name every command uses).
+    #[serde(rename = "file_size")]
     pub size_bytes: Option<u64>,
     /// Elements of all tensors.
     pub n_params: Option<u64>,
@@ -237,7 +238,7 @@ fn csv_field(s: &str) -> String {
 
 /// `report.csv` (full-precision numbers; plan verdicts as `vram@ctx:fits:max_ctx` joined by `;`).
 pub fn csv(rows: &[Row]) -> String {
-    let mut s = String::from("id,model,type,file,status,size_bytes,n_params,bits_per_weight,seconds,pass_outputs,weights_per_second,sha256,ppl,reference_ppl,dppl_percent,kld,top1,plan,error\n");
+    let mut s = String::from("id,model,type,file,status,file_size,n_params,bits_per_weight,seconds,pass_outputs,weights_per_second,sha256,ppl,reference_ppl,dppl_percent,kld,top1,plan,error\n");
     for r in rows {
         let q = r.quality.as_ref();
         let plan = r

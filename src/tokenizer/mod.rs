@@ -255,13 +255,13 @@ pub(crate) fn read_json(path: &Path) -> Result<Json, TokenizerError> {
     serde_json::from_slice(&bytes).map_err(|source| TokenizerError::Json { path: path.to_path_buf(), source })
 }
 
-use gguf::arch::VocabKind as VocabPath;
+use gguf::arch::Family as VocabPath;
 
 /// The vocabulary path of an architecture (GGUF `general.architecture` or HF `architectures[0]`),
 /// from the architecture table.
 fn vocab_path(arch: &str) -> Result<VocabPath, TokenizerError> {
     let spec = gguf::arch::by_gguf_name(arch).or_else(|| gguf::arch::by_hf_architecture(arch));
-    spec.map(|a| a.vocab).ok_or_else(|| {
+    spec.map(|a| a.family).ok_or_else(|| {
         let names: Vec<&str> = gguf::arch::ARCHITECTURES.iter().map(|a| a.gguf_name).collect();
         TokenizerError::Unsupported { what: format!("tokenizer conversion for architecture {arch:?} is not supported; supported: {}", names.join(", ")) }
     })

@@ -9,10 +9,12 @@ use serde_json::Value as Json;
 
 use crate::common;
 
-/// `ggufkit tokenizer --json DIR`.
+/// `ggufkit tokenizer --json DIR`: its `metadata` list (docs/json.md).
 pub fn ours(dir: &Path) -> Json {
     let out = common::run(Command::new(common::ggufkit()).arg("tokenizer").arg("--json").arg(dir));
-    serde_json::from_str(&out).expect("ggufkit tokenizer --json prints JSON")
+    let v: Json = serde_json::from_str(&out).expect("ggufkit tokenizer --json prints JSON");
+    assert_eq!(v["schema_version"], 1, "tokenizer --json: schema_version");
+    v["metadata"].clone()
 }
 
 /// `ggufkit tokenizer --gguf OUT DIR` read back by gguf-py: the same keys through

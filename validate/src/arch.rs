@@ -2,23 +2,8 @@
 //! table ([`gguf::arch`], [`ArchInfo::layout`]); what is still here is how tensors are named in
 //! Hugging Face checkpoints (to be folded into that table's tensor map, issue 11).
 
-/// A model family with a forward pass here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arch {
-    /// Llama and its kin (Mistral, SmolLM, CodeLlama, DeepSeek-Coder), with GQA.
-    Llama,
-    /// Qwen2: Llama with q/k/v biases, usually tied embeddings.
-    Qwen2,
-    /// Phi-3: fused qkv and gate_up projections.
-    Phi3,
-    /// Phi-2: LayerNorm, parallel attention and MLP, partial rotary, biases everywhere.
-    Phi2,
-    /// Gemma: GeGLU, embedding scale, norm weights stored as (w − 1) in HF.
-    Gemma,
-    /// Gemma 2: Gemma plus logit soft-capping, alternating sliding-window layers, post norms.
-    Gemma2,
-}
-
+/// A model family with a forward pass here (the table's [`gguf::arch::Family`]).
+pub use gguf::arch::Family as Arch;
 pub use gguf::arch::{Activation, BlockLayout, NormKind};
 
 /// How one architecture is named in HF checkpoints.

@@ -121,20 +121,23 @@ impl BlockLayout {
     };
 }
 
-/// How the pinned converter's model class sets the vocabulary (`set_vocab`).
+/// The model family: what the few steps the block layout does not describe match on — the
+/// converter's vocabulary path (`set_vocab` of its model class) and validate's hyper-parameter
+/// special cases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VocabKind {
-    /// `LlamaModel.set_vocab`: SentencePiece, else LlamaHfVocab, else GPT-2 BPE; CodeLlama and
-    /// granite-small constants.
+pub enum Family {
+    /// Llama and its kin (Mistral, SmolLM, CodeLlama, DeepSeek-Coder). `LlamaModel.set_vocab`:
+    /// SentencePiece, else LlamaHfVocab, else GPT-2 BPE; CodeLlama and granite-small constants.
     Llama,
-    /// `Qwen2Model.set_vocab`: SentencePiece if `tokenizer.model`, else GPT-2 BPE.
+    /// Qwen2. `Qwen2Model.set_vocab`: SentencePiece if `tokenizer.model`, else GPT-2 BPE.
     Qwen2,
-    /// `Phi3MiniModel.set_vocab`: GPT-2 BPE for a `GPT2Tokenizer` (Phi-4), else SentencePiece.
+    /// Phi-3, Phi-4-mini. `Phi3MiniModel.set_vocab`: GPT-2 BPE for a `GPT2Tokenizer`, else
+    /// SentencePiece.
     Phi3,
-    /// `Phi2Model`: GPT-2 BPE, `add_bos_token = false` set before it.
+    /// Phi-2. `Phi2Model`: GPT-2 BPE, `add_bos_token = false` set before it.
     Phi2,
-    /// `GemmaModel.set_vocab`: SentencePiece, CodeGemma ids, `add_space_prefix = false`.
+    /// Gemma. `GemmaModel.set_vocab`: SentencePiece, CodeGemma ids, `add_space_prefix = false`.
     Gemma,
-    /// `Gemma2Model.set_vocab`: SentencePiece, `add_space_prefix = false`.
+    /// Gemma 2. `Gemma2Model.set_vocab`: SentencePiece, `add_space_prefix = false`.
     Gemma2,
 }

@@ -7,12 +7,12 @@
 //!   soft-caps, sliding window, rope layout).
 //! - [`table`]: [`ARCHITECTURES`], one [`ArchSpec`] per GGUF architecture.
 //!
-//! The tokenizer conversion reads [`ArchSpec::vocab`]. Still outside this table (issue 11, in
+//! The tokenizer conversion reads [`ArchSpec::family`]. Still outside this table (issue 11, in
 //! progress): the converter's tensor maps and metadata makers (`src/arch/`) and validate's HF
 //! tensor names (`validate/src/arch.rs`).
 
 pub mod layout;
 pub mod table;
 
-pub use layout::{Activation, BlockLayout, FfnLayout, NormKind, QkvLayout, SwaPattern, VocabKind};
+pub use layout::{Activation, BlockLayout, Family, FfnLayout, NormKind, QkvLayout, SwaPattern};
 pub use table::{by_gguf_name, by_hf_architecture, by_hf_model_type, ArchSpec, ARCHITECTURES};

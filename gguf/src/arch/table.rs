@@ -1,6 +1,6 @@
 //! [`ARCHITECTURES`]: every architecture ggufkit supports, declared once.
 
-use super::layout::{Activation, BlockLayout, FfnLayout, NormKind, QkvLayout, SwaPattern, VocabKind};
+use super::layout::{Activation, BlockLayout, Family, FfnLayout, NormKind, QkvLayout, SwaPattern};
 
 /// One supported architecture.
 #[derive(Debug)]
@@ -11,8 +11,8 @@ pub struct ArchSpec {
     pub hf_architectures: &'static [&'static str],
     /// HF `model_type` values of those checkpoints.
     pub hf_model_types: &'static [&'static str],
-    /// How the converter sets the vocabulary.
-    pub vocab: VocabKind,
+    /// The model family.
+    pub family: Family,
     /// The transformer block.
     pub layout: BlockLayout,
 }
@@ -23,21 +23,21 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         gguf_name: "llama",
         hf_architectures: &["LlamaForCausalLM", "LLaMAForCausalLM", "MistralForCausalLM", "LlamaModel"],
         hf_model_types: &["llama", "mistral"],
-        vocab: VocabKind::Llama,
+        family: Family::Llama,
         layout: BlockLayout::LLAMA,
     },
     ArchSpec {
         gguf_name: "qwen2",
         hf_architectures: &["Qwen2ForCausalLM"],
         hf_model_types: &["qwen2"],
-        vocab: VocabKind::Qwen2,
+        family: Family::Qwen2,
         layout: BlockLayout { qkv: QkvLayout::Separate { bias: true }, rope_permuted: false, ..BlockLayout::LLAMA },
     },
     ArchSpec {
         gguf_name: "phi3",
         hf_architectures: &["Phi3ForCausalLM"],
         hf_model_types: &["phi3"],
-        vocab: VocabKind::Phi3,
+        family: Family::Phi3,
         layout: BlockLayout {
             qkv: QkvLayout::Fused,
             ffn: FfnLayout::FusedGateUp,
@@ -51,7 +51,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         gguf_name: "phi2",
         hf_architectures: &["PhiForCausalLM"],
         hf_model_types: &["phi"],
-        vocab: VocabKind::Phi2,
+        family: Family::Phi2,
         layout: BlockLayout {
             norm: NormKind::Layer,
             qkv: QkvLayout::Separate { bias: true },
@@ -69,7 +69,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         gguf_name: "gemma",
         hf_architectures: &["GemmaForCausalLM"],
         hf_model_types: &["gemma"],
-        vocab: VocabKind::Gemma,
+        family: Family::Gemma,
         layout: BlockLayout {
             norm_plus_one: true,
             activation: Activation::GeluTanh,
@@ -83,7 +83,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         gguf_name: "gemma2",
         hf_architectures: &["Gemma2ForCausalLM"],
         hf_model_types: &["gemma2"],
-        vocab: VocabKind::Gemma2,
+        family: Family::Gemma2,
         layout: BlockLayout {
             norm_plus_one: true,
             activation: Activation::GeluTanh,
