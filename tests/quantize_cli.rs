@@ -205,7 +205,6 @@ fn byte_identical_copy() {
 /// llama-gguf-split --split makes of llama-quantize's single file, and llama-completion loads
 /// them (from the first piece).
 #[test]
-#[ignore = "known failure (issue 13): the pieces differ from llama-quantize/gguf-split's in their tensor data; run with --ignored"]
 fn split_output_matches_gguf_split() {
     for (model, ty, opt, val) in [("tiny-llama", "Q4_K_M", "--split-max-tensors", "20"), ("smollm2", "IQ4_XS", "--split-max-size", "30M"), ("tiny-llama", "Q8_0", "--split-max-size", "3M")] {
         let inp = input(model);
@@ -243,7 +242,6 @@ fn split_output_matches_gguf_split() {
 /// Split input (the first piece of a llama-gguf-split set) to one file, and `--keep-split`
 /// (the output cut as the input is): the same files as llama-quantize's.
 #[test]
-#[ignore = "known failure (issue 13): the pieces differ from llama-quantize/gguf-split's in their tensor data; run with --ignored"]
 fn split_input_and_keep_split_match_llama_quantize() {
     for (model, ty) in [("tiny-llama", "Q4_K_M"), ("smollm2", "IQ4_NL")] {
         let inp = input(model);

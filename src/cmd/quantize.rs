@@ -211,11 +211,10 @@ pub fn run(args: Args) -> Result<()> {
         .zip(&dims)
         .map(|((t, name), d)| TensorRef { name, dims: d, ty: t.ty })
         .collect();
-    let choices = policy.choose_types(&refs).with_context(|| format!("{}", args.input.display()))?;
     let names: Vec<&str> = out_names.iter().map(|n| n.as_str()).collect();
     let llama_order = policy::llama_tensor_order(&names);
-    // --keep-split writes the tensors piece by piece in file order (llama-quantize sorts them by
-    // piece and offset), else in llama's order.
+    // --keep-split walks and writes the tensors piece by piece in file order (llama-quantize sorts
+    // them by piece and offset before choosing their types), else in llama's order.
     let order: Vec<usize> = if args.keep_split {
         let mut o: Vec<usize> = (0..infos.len()).collect();
         o.sort_by_key(|&i| (pieces_infos[i].0, infos[i].offset));
@@ -223,6 +222,7 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         llama_order.clone()
     };
+    let choices = policy.choose_types_walked(&refs, &order).with_context(|| format!("{}", args.input.display()))?;
 
     let mut metadata = input.metadata().to_vec();
     quantize::metadata::apply_quantize_edits_with_overrides(&mut metadata, ftype, &overrides, imatrix.as_ref().zip(args.imatrix.as_deref()));
@@ -429,12 +429,19 @@ impl SplitWriter {
         let n = starts.len();
         let prefix = output.to_string_lossy();
         let prefix = prefix.strip_suffix(".gguf").unwrap_or(&prefix);
+        // The keys' order: llama-quantize --keep-split sets split.no, split.count, then
+        // split.tensors.count; gguf-split sets split.no, split.count (a placeholder),
+        // split.tensors.count, then split.count again, which moves it last.
+        let keep_split = matches!(by, SplitBy::Pieces(_));
         let split_keys = |no: usize| {
-            vec![
-                ("split.no".to_string(), gguf::Value::U16(no as u16)),
-                ("split.count".to_string(), gguf::Value::U16(n as u16)),
-                ("split.tensors.count".to_string(), gguf::Value::I32(specs.len() as i32)),
-            ]
+            let no = ("split.no".to_string(), gguf::Value::U16(no as u16));
+            let count = ("split.count".to_string(), gguf::Value::U16(n as u16));
+            let tensors = ("split.tensors.count".to_string(), gguf::Value::I32(specs.len() as i32));
+            if keep_split {
+                vec![no, count, tensors]
+            } else {
+                vec![no, tensors, count]
+            }
         };
         if n > u16::MAX as usize {
             bail!("{n} pieces: gguf-split's split.count holds at most {}", u16::MAX);
