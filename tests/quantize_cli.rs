@@ -199,6 +199,13 @@ fn byte_identical_copy() {
     check("tiny-llama", &["COPY"], &["--prune-layers", "2", "--override-kv", "general.name=str:copy"], "-prune-2-kv");
     let q8 = common::ref_quantized(&input("tiny-llama"), "Q8_0", &[], "tiny-llama-Q8_0.gguf");
     check_input("tiny-llama-q8_0", &q8, &["COPY"], &[], "");
+    // The summaries name the target as llama-quantize does ("COPY"), not by ALL_F32's name.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = common::run(Command::new(common::ggufkit()).arg("quantize").arg(&q8).arg(dir.path().join("copy.gguf")).args(["-t", "COPY", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&json).expect("quantize --json output");
+    assert_eq!(v["file_type"], "COPY", "{json}");
+    let dry = common::run(Command::new(common::ggufkit()).arg("quantize").arg(&q8).args(["-t", "COPY", "--dry-run"]));
+    assert!(dry.lines().next().is_some_and(|l| l.ends_with(" as COPY")), "{dry}");
 }
 
 /// `--split-max-tensors` / `--split-max-size`: the pieces equal, byte for byte, what

@@ -136,6 +136,8 @@ pub fn run(args: Args) -> Result<()> {
         QuantizeTo::Copy => (FileType::AllF32, true),
         QuantizeTo::Type(ft) => (ft, false),
     };
+    // What the summaries call the target: llama-quantize's own name (COPY, not ALL_F32's F32).
+    let target_name = if only_copy { "COPY" } else { ftype.name() };
     let ggml_type = |opt: &Option<String>, flag: &str| -> Result<Option<GgmlType>> {
         opt.as_deref()
             .map(|s| GgmlType::from_name(s).ok_or_else(|| anyhow!("{flag}: unknown ggml type {s:?} (e.g. q8_0, q6_K, f16)")))
@@ -243,7 +245,7 @@ pub fn run(args: Args) -> Result<()> {
         .collect();
 
     let Some(output) = output else {
-        return dry_run(&infos, &args.input, ftype, &order, &choices, &dims, imatrix.is_some());
+        return dry_run(&infos, &args.input, ftype, target_name, &order, &choices, &dims, imatrix.is_some());
     };
 
     let pool = rayon::ThreadPoolBuilder::new()
@@ -309,7 +311,7 @@ pub fn run(args: Args) -> Result<()> {
             schema_version: crate::numbers::SCHEMA_VERSION,
             input: &args.input,
             output,
-            file_type: ftype.name(),
+            file_type: target_name,
             n_tensors: order.len(),
             n_fallback,
             input_tensor_bytes: size_in,
@@ -323,7 +325,7 @@ pub fn run(args: Args) -> Result<()> {
         "quantized {} to {} as {}: {} tensors, {:.2} MiB -> {:.2} MiB, {:.2} bits/weight{}",
         args.input.display(),
         output.display(),
-        ftype,
+        target_name,
         order.len(),
         size_in as f64 / 1048576.0,
         size_out as f64 / 1048576.0,
@@ -497,10 +499,11 @@ impl SplitWriter {
 
 /// `--dry-run`: each tensor's type and size, then the totals, as llama-quantize prints them
 /// (`model size` / `quant size` in MiB and bits per weight: tensor data only); nothing written.
-fn dry_run(infos: &[&gguf::TensorInfo], path: &Path, ftype: FileType, order: &[usize], choices: &[policy::TensorChoice], dims: &[Vec<u64>], has_imatrix: bool) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn dry_run(infos: &[&gguf::TensorInfo], path: &Path, ftype: FileType, target_name: &str, order: &[usize], choices: &[policy::TensorChoice], dims: &[Vec<u64>], has_imatrix: bool) -> Result<()> {
     let mib = |b: u64| b as f64 / 1048576.0;
     let (mut size_org, mut size_new, mut n_elements, mut needs_imatrix) = (0u64, 0u64, 0u64, false);
-    println!("calculating quantization size for {} as {ftype}", path.display());
+    println!("calculating quantization size for {} as {target_name}", path.display());
     for (k, &i) in order.iter().enumerate() {
         let info = infos[i];
         let ty = choices[i].ty;
