@@ -189,6 +189,31 @@ fn byte_identical_with_prune_override_and_weight_filters() {
     }
 }
 
+/// The IQ3 file types and IQ2_M (grid kernels of issue #13), mixes and --pure, on every model:
+/// IQ3_S and IQ3_M without and with an importance matrix, IQ3_XS, IQ3_XXS and IQ2_M (IQ3_XXS and
+/// IQ2_S tensors) with one; without one, IQ3_XS fails as llama-quantize does.
+#[test]
+fn byte_identical_iq3() {
+    for model in ["tiny-llama", "tiny-phi3", "tiny-gemma2", "smollm2"] {
+        check(model, &["IQ3_S", "IQ3_M"], &[], "");
+    }
+    for model in ["tiny-llama", "smollm2"] {
+        check(model, &["IQ3_S"], &["--pure"], "-pure");
+        let im = imatrix(model, "gguf");
+        let im = im.to_str().expect("utf-8 path");
+        check(model, &["IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M", "IQ2_M"], &["--imatrix", im], "-imatrix-gguf");
+        check(model, &["IQ3_XXS", "IQ2_M"], &["--imatrix", im, "--pure"], "-imatrix-pure");
+    }
+    let inp = input("tiny-llama");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let theirs = Command::new(common::ref_bin("llama-quantize")).arg(&inp).arg(dir.path().join("theirs.gguf")).args(["IQ3_XS", "2"]).output().expect("run llama-quantize");
+    assert!(!theirs.status.success(), "llama-quantize IQ3_XS without an imatrix succeeded");
+    let ours = Command::new(common::ggufkit()).arg("quantize").arg(&inp).arg(dir.path().join("ours.gguf")).args(["-t", "IQ3_XS"]).output().expect("run ggufkit");
+    let err = String::from_utf8_lossy(&ours.stderr);
+    assert!(!ours.status.success() && err.contains("requires an importance matrix (--imatrix)"), "{err}");
+    assert!(!dir.path().join("ours.gguf").exists(), "a refused run left its output");
+}
+
 /// `COPY`: every tensor copied as it is, `general.file_type` the input's (F16, BF16 and a
 /// quantized input), with and without other options; the same file as llama-quantize's.
 #[test]
