@@ -74,17 +74,27 @@ fn file_size_smollm2_135m() {
 }
 
 /// File types llama-quantize makes only with an importance matrix (IQ3_XS, IQ3_XXS, IQ2_M):
-/// plan sizes them as made with one, to the byte of llama-quantize --imatrix's file.
+/// plan sizes them as made with one, but without the `quantize.imatrix.*` keys (which name the
+/// imatrix file and dataset): the data section of llama-quantize --imatrix's file after the
+/// header of a file made without an imatrix (IQ3_S; headers do not depend on the tensor types).
 #[test]
 fn file_size_of_types_that_need_an_imatrix() {
     let f16 = converted("tiny-llama");
     let im = quant_kernels_support::imatrix("tiny-llama", &f16);
     let types = ["IQ3_XS", "IQ3_XXS", "IQ2_M"];
     let plan = plan_json(&f16, &types);
+    // Where the data section starts (gguf-py: file offset minus data offset of the first tensor).
+    let data_start = |p: &Path| {
+        let d = common::gguf_py_dump(&[p]);
+        let t = &d[0]["tensors"][0];
+        t[4].as_u64().expect("file offset") - t[3].as_u64().expect("data offset")
+    };
+    let plain = common::ref_quantized(&f16, "IQ3_S", &[], "plan-tiny-llama-IQ3_S.gguf");
+    let header = data_start(&plain);
     for ty in types {
         let out = common::ref_quantized(&f16, ty, &["--imatrix", im.to_str().expect("utf-8 path")], &format!("plan-tiny-llama-{ty}-imatrix.gguf"));
-        let want = std::fs::metadata(&out).expect("quantized file").len();
-        assert_eq!(row(&plan, ty)["file_size"].as_u64(), Some(want), "{ty}: {plan}");
+        let data = std::fs::metadata(&out).expect("quantized file").len() - data_start(&out);
+        assert_eq!(row(&plan, ty)["file_size"].as_u64(), Some(header + data), "{ty}: {plan}");
     }
 }
 

@@ -30,7 +30,8 @@ pub fn parse_file_type(name: &str) -> Result<FileType, PlanError> {
 
 /// The type of every tensor of `input` (in its order) in a file of type `name` made by
 /// llama-quantize from the F16 file (or from the GGUF input): without an importance matrix, or,
-/// for file types llama-quantize makes only with one (IQ3_XS, IQ2_*, …), with one.
+/// for file types llama-quantize makes only with one (IQ3_XS, IQ2_*, …), with one (the file
+/// then also holds `quantize.imatrix.*` keys, which the plan does not count).
 pub fn tensor_types(input: &ModelInput, name: &str) -> Result<Vec<GgmlType>, PlanError> {
     let ftype = parse_file_type(name)?;
     let refs: Vec<TensorRef<'_>> = input
