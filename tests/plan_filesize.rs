@@ -4,6 +4,7 @@
 //! reference converter's (same weights bytes per type).
 
 mod common;
+mod quant_kernels_support;
 
 /// The reference converter's F16 GGUF of a fixture.
 fn converted(model: &str) -> std::path::PathBuf {
@@ -13,7 +14,7 @@ fn converted(model: &str) -> std::path::PathBuf {
 use std::path::Path;
 use std::process::Command;
 
-const TYPES: &[&str] = &["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q4_K_M", "Q4_K_S", "IQ4_NL", "IQ4_XS", "Q4_0", "Q3_K_M", "Q3_K_L", "Q2_K", "TQ2_0", "TQ1_0"];
+const TYPES: &[&str] = &["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q4_K_M", "Q4_K_S", "IQ4_NL", "IQ4_XS", "Q4_0", "Q3_K_M", "Q3_K_L", "IQ3_M", "IQ3_S", "Q2_K", "TQ2_0", "TQ1_0"];
 
 fn plan_json(model: &Path, types: &[&str]) -> serde_json::Value {
     let out = common::run(
@@ -69,7 +70,32 @@ fn file_size_tiny_qwen2() {
 #[test]
 fn file_size_smollm2_135m() {
     let f16 = common::smollm2_f16();
-    check_sizes("plan-smollm2", &f16, &["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "IQ4_NL", "IQ4_XS", "Q4_0", "Q3_K_M", "Q2_K", "TQ2_0", "TQ1_0"]);
+    check_sizes("plan-smollm2", &f16, &["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "IQ4_NL", "IQ4_XS", "Q4_0", "Q3_K_M", "IQ3_M", "IQ3_S", "Q2_K", "TQ2_0", "TQ1_0"]);
+}
+
+/// File types llama-quantize makes only with an importance matrix (IQ3_XS, IQ3_XXS, IQ2_M):
+/// plan sizes them as made with one, but without the `quantize.imatrix.*` keys (which name the
+/// imatrix file and dataset): the data section of llama-quantize --imatrix's file after the
+/// header of a file made without an imatrix (IQ3_S; headers do not depend on the tensor types).
+#[test]
+fn file_size_of_types_that_need_an_imatrix() {
+    let f16 = converted("tiny-llama");
+    let im = quant_kernels_support::imatrix("tiny-llama", &f16);
+    let types = ["IQ3_XS", "IQ3_XXS", "IQ2_M"];
+    let plan = plan_json(&f16, &types);
+    // Where the data section starts (gguf-py: file offset minus data offset of the first tensor).
+    let data_start = |p: &Path| {
+        let d = common::gguf_py_dump(&[p]);
+        let t = &d[0]["tensors"][0];
+        t[4].as_u64().expect("file offset") - t[3].as_u64().expect("data offset")
+    };
+    let plain = common::ref_quantized(&f16, "IQ3_S", &[], "plan-tiny-llama-IQ3_S.gguf");
+    let header = data_start(&plain);
+    for ty in types {
+        let out = common::ref_quantized(&f16, ty, &["--imatrix", im.to_str().expect("utf-8 path")], &format!("plan-tiny-llama-{ty}-imatrix.gguf"));
+        let data = std::fs::metadata(&out).expect("quantized file").len() - data_start(&out);
+        assert_eq!(row(&plan, ty)["file_size"].as_u64(), Some(header + data), "{ty}: {plan}");
+    }
 }
 
 /// From the HF folder, the plan's tensors are the reference converter's: the same weights bytes

@@ -132,8 +132,22 @@ identity_tests! {
     identity_q6_k, identity_q6_k_imatrix, "Q6_K", Q6_K;
     identity_iq4_nl, identity_iq4_nl_imatrix, "IQ4_NL", IQ4_NL;
     identity_iq4_xs, identity_iq4_xs_imatrix, "IQ4_XS", IQ4_XS;
+    identity_iq3_s, identity_iq3_s_imatrix, "IQ3_S", IQ3_S;
     identity_tq1_0, identity_tq1_0_imatrix, "TQ1_0", TQ1_0;
     identity_tq2_0, identity_tq2_0_imatrix, "TQ2_0", TQ2_0;
+}
+
+/// IQ3_XXS with an importance matrix (llama-quantize refuses IQ3_XXS tensors without one; the
+/// token embedding, which has no imatrix entry, takes the path without).
+#[test]
+fn identity_iq3_xxs_imatrix() {
+    check_type("IQ3_XXS", GgmlType::IQ3_XXS, true);
+}
+
+/// IQ2_S (the main type of IQ2_M files) with an importance matrix, as IQ3_XXS.
+#[test]
+fn identity_iq2_s_imatrix() {
+    check_type("IQ2_M", GgmlType::IQ2_S, true);
 }
 
 /// Our dequantization of llama.cpp's blocks equals gguf-py's `gguf.quants.dequantize`, exactly.
@@ -141,7 +155,7 @@ identity_tests! {
 fn dequantize_matches_gguf_py() {
     let (name, model) = ("tiny-llama", common::ref_converted("tiny-llama", "f16"));
     let mut seen = HashMap::new();
-    for (ftype, with_imatrix) in [("Q8_0", false), ("Q4_0", false), ("Q4_1", true), ("Q5_0", false), ("Q5_1", true), ("Q2_K", false), ("Q3_K_M", true), ("Q4_K_M", false), ("Q5_K_M", true), ("Q6_K", false), ("BF16", false), ("IQ4_NL", true), ("IQ4_XS", false), ("TQ1_0", false), ("TQ2_0", false)] {
+    for (ftype, with_imatrix) in [("Q8_0", false), ("Q4_0", false), ("Q4_1", true), ("Q5_0", false), ("Q5_1", true), ("Q2_K", false), ("Q3_K_M", true), ("Q4_K_M", false), ("Q5_K_M", true), ("Q6_K", false), ("BF16", false), ("IQ4_NL", true), ("IQ4_XS", false), ("IQ3_S", false), ("IQ3_XXS", true), ("IQ2_M", true), ("TQ1_0", false), ("TQ2_0", false)] {
         compare_model(name, &model, ftype, with_imatrix);
         let qname = format!("qk-{name}-{ftype}-pure{}.gguf", if with_imatrix { "-imatrix" } else { "" });
         let qpath = common::cache_dir().join(&qname);
@@ -166,7 +180,7 @@ fn dequantize_matches_gguf_py() {
         }
         assert_eq!(at, reference.len());
     }
-    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::BF16, GgmlType::IQ4_NL, GgmlType::IQ4_XS, GgmlType::TQ1_0, GgmlType::TQ2_0] {
+    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::BF16, GgmlType::IQ4_NL, GgmlType::IQ4_XS, GgmlType::IQ3_S, GgmlType::IQ3_XXS, GgmlType::IQ2_S, GgmlType::TQ1_0, GgmlType::TQ2_0] {
         assert!(seen.get(&ty).copied().unwrap_or(0) >= 30, "too few {ty} tensors dequantized: {seen:?}");
     }
 }

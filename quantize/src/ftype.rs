@@ -228,7 +228,31 @@ impl FileType {
     pub fn default_type(self) -> Option<GgmlType> {
         self.info().default_type
     }
+
+    /// The grid i-quant types (IQ1_*, IQ2_*, IQ3_*) this file type's mix can give some tensors
+    /// besides its default type ([`MIX_GRID_IQUANTS`]).
+    pub fn mix_grid_iquants(self) -> &'static [GgmlType] {
+        MIX_GRID_IQUANTS.iter().find(|(f, _)| *f == self).map_or(&[], |(_, t)| t)
+    }
 }
+
+/// The grid i-quant types that llama-quantize's mix rules (`llama_tensor_get_type`) give some
+/// tensors of a file type besides its default type, read from the pinned llama-quant.cpp: e.g.
+/// an IQ3_XXS file has IQ2_S attn_k/attn_q and IQ3_S token embeddings. A file type can be
+/// written only when all of these have kernels too. (The other types the rules choose,
+/// K-quants and Q8_0, have kernels.)
+pub const MIX_GRID_IQUANTS: &[(FileType, &[GgmlType])] = {
+    use FileType::*;
+    use GgmlType as G;
+    &[
+        (MostlyIQ1_S, &[G::IQ2_XXS]),
+        (MostlyIQ1_M, &[G::IQ2_XXS]),
+        (MostlyIQ2_S, &[G::IQ3_S]),
+        (MostlyIQ2_M, &[G::IQ3_S]),
+        (MostlyIQ3_XXS, &[G::IQ3_S, G::IQ2_S]),
+        (MostlyIQ3_XS, &[G::IQ3_XXS]),
+    ]
+};
 
 impl std::fmt::Display for FileType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

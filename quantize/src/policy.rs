@@ -841,14 +841,22 @@ impl TypePolicy {
     /// The types of all tensors of a file (any order: they are walked in llama.cpp's order,
     /// [`llama_tensor_order`]); the result is in the order of `tensors`.
     pub fn choose_types(&self, tensors: &[TensorRef]) -> Result<Vec<TensorChoice>, PolicyError> {
+        let names: Vec<&str> = tensors.iter().map(|t| t.name).collect();
+        self.choose_types_walked(tensors, &llama_tensor_order(&names))
+    }
+
+    /// As [`TypePolicy::choose_types`], walking the tensors in `order` (indices into `tensors`,
+    /// each once): the per-layer counters (`ffn_down`, `attn_v`, …) advance in that order.
+    /// llama-quantize --keep-split walks them by input piece, then offset.
+    pub fn choose_types_walked(&self, tensors: &[TensorRef], order: &[usize]) -> Result<Vec<TensorChoice>, PolicyError> {
         let mut c = Counters {
             n_attention_wv: tensors.iter().filter(|t| category(t.name).is_attn_v()).count() as i64,
             has_tied_embeddings: !tensors.iter().any(|t| category(t.name) == Category::Output),
             ..Counters::default()
         };
-        let names: Vec<&str> = tensors.iter().map(|t| t.name).collect();
+        debug_assert_eq!(order.len(), tensors.len(), "order must walk every tensor once");
         let mut out: Vec<Option<TensorChoice>> = vec![None; tensors.len()];
-        for i in llama_tensor_order(&names) {
+        for &i in order {
             out[i] = Some(self.tensor_choice(&tensors[i], &mut c)?);
         }
         Ok(out.into_iter().flatten().collect())

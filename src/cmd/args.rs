@@ -2,10 +2,11 @@
 
 use quantize::ftype::{FileType, FTYPE_ALIASES, FTYPE_TABLE};
 
-/// Whether ggufkit can write this file type: its main tensor type has a quantization kernel
+/// Whether ggufkit can write this file type: its main tensor type and every other grid i-quant
+/// its mix can choose ([`FileType::mix_grid_iquants`]) have quantization kernels
 /// ([`quantize::supports`]), so kernels added to the quantize crate show up here by themselves.
 pub fn can_write(ft: FileType) -> bool {
-    ft.default_type().is_some_and(quantize::supports)
+    ft.default_type().is_some_and(quantize::supports) && ft.mix_grid_iquants().iter().all(|&t| quantize::supports(t))
 }
 
 /// The file type names ggufkit can write, in llama.cpp's order, aliases last.
@@ -42,7 +43,11 @@ pub fn file_type(s: &str) -> Result<FileType, String> {
         .or_else(|| FTYPE_ALIASES.iter().find(|(a, _)| a.eq_ignore_ascii_case(s)).map(|(_, f)| *f));
     match known {
         Some(ft) if can_write(ft) => Ok(ft),
-        Some(ft) => Err(format!("{} has no quantization kernel in ggufkit yet; supported: {}", ft.name(), supported())),
+        Some(ft) => match ft.mix_grid_iquants().iter().find(|&&t| !quantize::supports(t)).filter(|_| ft.default_type().is_some_and(quantize::supports)) {
+            // The main type has a kernel, a type of its mix has none.
+            Some(t) => Err(format!("{} files give some tensors {t}, which has no quantization kernel in ggufkit yet; supported: {}", ft.name(), supported())),
+            None => Err(format!("{} has no quantization kernel in ggufkit yet; supported: {}", ft.name(), supported())),
+        },
         None => Err(format!("unknown type `{s}`; supported: {}", supported())),
     }
 }

@@ -136,6 +136,8 @@ pub fn run(args: Args) -> Result<()> {
         QuantizeTo::Copy => (FileType::AllF32, true),
         QuantizeTo::Type(ft) => (ft, false),
     };
+    // What the summaries call the target: llama-quantize's own name (COPY, not ALL_F32's F32).
+    let target_name = if only_copy { "COPY" } else { ftype.name() };
     let ggml_type = |opt: &Option<String>, flag: &str| -> Result<Option<GgmlType>> {
         opt.as_deref()
             .map(|s| GgmlType::from_name(s).ok_or_else(|| anyhow!("{flag}: unknown ggml type {s:?} (e.g. q8_0, q6_K, f16)")))
@@ -211,11 +213,10 @@ pub fn run(args: Args) -> Result<()> {
         .zip(&dims)
         .map(|((t, name), d)| TensorRef { name, dims: d, ty: t.ty })
         .collect();
-    let choices = policy.choose_types(&refs).with_context(|| format!("{}", args.input.display()))?;
     let names: Vec<&str> = out_names.iter().map(|n| n.as_str()).collect();
     let llama_order = policy::llama_tensor_order(&names);
-    // --keep-split writes the tensors piece by piece in file order (llama-quantize sorts them by
-    // piece and offset), else in llama's order.
+    // --keep-split walks and writes the tensors piece by piece in file order (llama-quantize sorts
+    // them by piece and offset before choosing their types), else in llama's order.
     let order: Vec<usize> = if args.keep_split {
         let mut o: Vec<usize> = (0..infos.len()).collect();
         o.sort_by_key(|&i| (pieces_infos[i].0, infos[i].offset));
@@ -223,6 +224,7 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         llama_order.clone()
     };
+    let choices = policy.choose_types_walked(&refs, &order).with_context(|| format!("{}", args.input.display()))?;
 
     let mut metadata = input.metadata().to_vec();
     quantize::metadata::apply_quantize_edits_with_overrides(&mut metadata, ftype, &overrides, imatrix.as_ref().zip(args.imatrix.as_deref()));
@@ -243,7 +245,7 @@ pub fn run(args: Args) -> Result<()> {
         .collect();
 
     let Some(output) = output else {
-        return dry_run(&infos, &args.input, ftype, &order, &choices, &dims, imatrix.is_some());
+        return dry_run(&infos, &args.input, ftype, target_name, &order, &choices, &dims, imatrix.is_some());
     };
 
     let pool = rayon::ThreadPoolBuilder::new()
@@ -309,7 +311,7 @@ pub fn run(args: Args) -> Result<()> {
             schema_version: crate::numbers::SCHEMA_VERSION,
             input: &args.input,
             output,
-            file_type: ftype.name(),
+            file_type: target_name,
             n_tensors: order.len(),
             n_fallback,
             input_tensor_bytes: size_in,
@@ -323,7 +325,7 @@ pub fn run(args: Args) -> Result<()> {
         "quantized {} to {} as {}: {} tensors, {:.2} MiB -> {:.2} MiB, {:.2} bits/weight{}",
         args.input.display(),
         output.display(),
-        ftype,
+        target_name,
         order.len(),
         size_in as f64 / 1048576.0,
         size_out as f64 / 1048576.0,
@@ -429,12 +431,19 @@ impl SplitWriter {
         let n = starts.len();
         let prefix = output.to_string_lossy();
         let prefix = prefix.strip_suffix(".gguf").unwrap_or(&prefix);
+        // The keys' order: llama-quantize --keep-split sets split.no, split.count, then
+        // split.tensors.count; gguf-split sets split.no, split.count (a placeholder),
+        // split.tensors.count, then split.count again, which moves it last.
+        let keep_split = matches!(by, SplitBy::Pieces(_));
         let split_keys = |no: usize| {
-            vec![
-                ("split.no".to_string(), gguf::Value::U16(no as u16)),
-                ("split.count".to_string(), gguf::Value::U16(n as u16)),
-                ("split.tensors.count".to_string(), gguf::Value::I32(specs.len() as i32)),
-            ]
+            let no = ("split.no".to_string(), gguf::Value::U16(no as u16));
+            let count = ("split.count".to_string(), gguf::Value::U16(n as u16));
+            let tensors = ("split.tensors.count".to_string(), gguf::Value::I32(specs.len() as i32));
+            if keep_split {
+                vec![no, count, tensors]
+            } else {
+                vec![no, tensors, count]
+            }
         };
         if n > u16::MAX as usize {
             bail!("{n} pieces: gguf-split's split.count holds at most {}", u16::MAX);
@@ -490,10 +499,11 @@ impl SplitWriter {
 
 /// `--dry-run`: each tensor's type and size, then the totals, as llama-quantize prints them
 /// (`model size` / `quant size` in MiB and bits per weight: tensor data only); nothing written.
-fn dry_run(infos: &[&gguf::TensorInfo], path: &Path, ftype: FileType, order: &[usize], choices: &[policy::TensorChoice], dims: &[Vec<u64>], has_imatrix: bool) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn dry_run(infos: &[&gguf::TensorInfo], path: &Path, ftype: FileType, target_name: &str, order: &[usize], choices: &[policy::TensorChoice], dims: &[Vec<u64>], has_imatrix: bool) -> Result<()> {
     let mib = |b: u64| b as f64 / 1048576.0;
     let (mut size_org, mut size_new, mut n_elements, mut needs_imatrix) = (0u64, 0u64, 0u64, false);
-    println!("calculating quantization size for {} as {ftype}", path.display());
+    println!("calculating quantization size for {} as {target_name}", path.display());
     for (k, &i) in order.iter().enumerate() {
         let info = infos[i];
         let ty = choices[i].ty;

@@ -29,18 +29,24 @@ pub fn parse_file_type(name: &str) -> Result<FileType, PlanError> {
 }
 
 /// The type of every tensor of `input` (in its order) in a file of type `name` made by
-/// llama-quantize from the F16 file (or from the GGUF input).
+/// llama-quantize from the F16 file (or from the GGUF input): without an importance matrix, or,
+/// for file types llama-quantize makes only with one (IQ3_XS, IQ2_*, …), with one (the file
+/// then also holds `quantize.imatrix.*` keys, which the plan does not count).
 pub fn tensor_types(input: &ModelInput, name: &str) -> Result<Vec<GgmlType>, PlanError> {
     let ftype = parse_file_type(name)?;
-    let policy = TypePolicy::new(ftype, PolicyOptions::default(), &model_info(input))
-        .map_err(|e| PlanError::BadOption(format!("{name}: {e}")))?;
     let refs: Vec<TensorRef<'_>> = input
         .tensors
         .iter()
         .map(|t| TensorRef { name: &t.name, dims: &t.dims, ty: t.source_type })
         .collect();
-    let choices = policy
-        .choose_types(&refs)
-        .map_err(|e| PlanError::BadOption(format!("{name}: {e}")))?;
+    let choose = |has_imatrix: bool| {
+        TypePolicy::new(ftype, PolicyOptions { has_imatrix, ..PolicyOptions::default() }, &model_info(input))
+            .and_then(|policy| policy.choose_types(&refs))
+    };
+    let choices = match choose(false) {
+        Err(quantize::policy::PolicyError::RequiresImatrix { .. }) => choose(true),
+        other => other,
+    }
+    .map_err(|e| PlanError::BadOption(format!("{name}: {e}")))?;
     Ok(choices.into_iter().map(|c| c.ty).collect())
 }

@@ -2,6 +2,10 @@
 //! kernels. Each kernel reproduces the pinned ggml's scalar code bit for bit.
 
 pub mod common;
+pub mod iq2_s;
+pub mod iq3_s;
+pub mod iq3_xxs;
+pub mod iq_grid;
 pub mod iq4_nl;
 pub mod iq4_xs;
 pub mod q2_k;
@@ -169,6 +173,9 @@ pub static BLOCK_KERNELS: &[BlockKernel] = &[
     kernel!(Q5_K, q5_k, Weighted::PerBlock(q5_k::quantize_block_weighted)),
     kernel!(Q6_K, q6_k, Weighted::PerBlock(q6_k::quantize_block_weighted)),
     kernel!(Q8_K, q8_k, Weighted::Ignored),
+    kernel!(IQ2_S, iq2_s, Weighted::PerBlock(iq2_s::quantize_block_weighted)),
+    kernel!(IQ3_XXS, iq3_xxs, Weighted::PerBlock(iq3_xxs::quantize_block_weighted)),
+    kernel!(IQ3_S, iq3_s, Weighted::PerBlock(iq3_s::quantize_block_weighted)),
     kernel!(IQ4_NL, iq4_nl, Weighted::PerRow(iq4_nl::quantize_row_weighted)),
     kernel!(IQ4_XS, iq4_xs, Weighted::PerBlock(iq4_xs::quantize_block_weighted)),
     kernel!(TQ1_0, tq1_0, Weighted::Ignored),
