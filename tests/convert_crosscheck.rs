@@ -190,12 +190,8 @@ fn stripped_configs_match_reference_converter() {
         if model == "tiny-qwen2" {
             convert_with_pre(&dir, "qwen2", "f16", &reference);
         } else {
-            let mut cmd = Command::new(ref_python());
-            cmd.arg(ref_llama_src().join("convert_hf_to_gguf.py")).arg(&dir).args(["--outtype", "f16", "--outfile"]).arg(&reference);
-            if model == "tiny-phi3" {
-                cmd.arg("--model-name").arg("tinymodel");
-            }
-            run(&mut cmd);
+            let extra: &[&str] = if model == "tiny-phi3" { &["--model-name", "tinymodel"] } else { &[] };
+            convert_reference(&dir, "f16", &reference, extra);
         }
         let o = ours_of(&dir, model, "F16");
         compare(&o, &reference);

@@ -92,11 +92,7 @@ pub fn ref_converted_generated_f16(name: &str) -> PathBuf {
     let _guard = input_lock();
     cached(&out, |tmp| {
         if dir.join("tokenizer.model").is_file() {
-            run(Command::new(ref_python())
-                .arg(ref_llama_src().join("convert_hf_to_gguf.py"))
-                .arg(&dir)
-                .args(["--outtype", "f16", "--outfile"])
-                .arg(tmp));
+            convert_reference(&dir, "f16", tmp, &[]);
         } else {
             convert_with_pre(&dir, "qwen2", "f16", tmp);
         }
@@ -179,19 +175,19 @@ pub fn cached(path: &Path, make: impl FnOnce(&Path)) -> PathBuf {
 /// refuses that model, so this panics for it.
 pub fn ref_converted(model: &str, outtype: &str) -> PathBuf {
     let out = cache_dir().join(format!("{model}-ref-{outtype}.gguf"));
-    cached(&out, |tmp| {
-        let mut cmd = Command::new(ref_python());
-        cmd.arg(ref_llama_src().join("convert_hf_to_gguf.py"))
-            .arg(fixture_model(model))
-            .arg("--outtype")
-            .arg(outtype)
-            .arg("--outfile")
-            .arg(tmp);
-        if model == "tiny-phi3" {
-            cmd.arg("--model-name").arg("tinymodel");
-        }
-        run(&mut cmd);
-    })
+    let extra: &[&str] = if model == "tiny-phi3" { &["--model-name", "tinymodel"] } else { &[] };
+    cached(&out, |tmp| convert_reference(&fixture_model(model), outtype, tmp, extra))
+}
+
+/// The pinned converter on a model folder: `convert_hf_to_gguf.py DIR --outtype OUTTYPE --outfile
+/// OUT [EXTRA...]`.
+pub fn convert_reference(dir: &Path, outtype: &str, out: &Path, extra: &[&str]) {
+    run(Command::new(ref_python())
+        .arg(ref_llama_src().join("convert_hf_to_gguf.py"))
+        .arg(dir)
+        .args(["--outtype", outtype, "--outfile"])
+        .arg(out)
+        .args(extra));
 }
 
 /// Serialises the making of shared reference inputs within a test binary, so that tests asking
