@@ -11,6 +11,7 @@ mod numbers;
 mod tokenizer;
 mod plan;
 mod report;
+mod size;
 
 /// The enabled cargo features, for `--version`.
 #[cfg(feature = "cuda")]

@@ -3,7 +3,7 @@
 //! stray files), one broken model does not stop the others, shards cover every job exactly once,
 //! and the report's numbers equal `inspect`, `validate`, `plan` and sha256sum on the same files.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
@@ -655,4 +655,20 @@ fn two_runs_on_one_folder_at_once_share_the_work_and_the_state_file() {
         "each recorded output matches its file"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_bad_plan_size_stops_the_run_before_any_conversion() {
+    let dir = workspace("badvram", &["tiny-llama"]);
+    let m = write_manifest(
+        &dir,
+        "output = \"out\"\ntypes = [\"Q8_0\"]\n[[model]]\npath = \"models/tiny-llama\"\n[plan]\nvram = [\"8GiB\", \"24\"]\nctx = [4096]\n",
+    );
+    let (ok, events, err) = batch(&m, &[]);
+    assert!(!ok, "a manifest with vram \"24\" was accepted: {events:?}");
+    assert!(err.contains("24 what? Use 24GiB") && err.contains("batch.toml"), "stderr does not name the size and the manifest: {err}");
+    assert!(events.is_empty(), "the run went on after reading the manifest: {events:?}");
+    let produced: Vec<_> = std::fs::read_dir(dir.join("out")).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(produced.is_empty(), "files written before the manifest was refused: {produced:?}");
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -3,7 +3,7 @@
 //! submits deploy/slurm/batch.sbatch with `sbatch --array=0-3 --wait`, checks the merged report
 //! and every output against a local conversion, and stops the daemons (about 20 s once installed).
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -15,7 +15,7 @@
 //! a finished assistant message (without a generation prompt) must start with one of the
 //! Modelfile's stop strings.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

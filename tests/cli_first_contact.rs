@@ -3,7 +3,7 @@
 //! nothing behind, every `--json` is versioned, documented and uses one name per quantity, and the
 //! usual conventions (`--version`, completions, examples in `--help`, `list`) hold.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

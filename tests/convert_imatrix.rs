@@ -2,7 +2,7 @@
 //! file: byte-identical tensors and equal metadata (incl. `quantize.imatrix.*`), with an importance
 //! matrix made by the pinned llama-imatrix on calib.txt (GGUF and legacy .dat formats).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -16,7 +16,7 @@
 //! check is its end-to-end test. tiny-phi3 is named `tinymodel` (llama.cpp's Phi-3 vocab check,
 //! tests/fixtures/README.md).
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! types converted into one folder keep one Modelfile each, each pointing at its own file; its stop
 //! parameter is the end-of-sequence token as gguf-py reads it from that GGUF.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! llama.cpp's convert + llama-quantize, tests/convert_crosscheck.rs), and the quantized one here
 //! is also checked against llama-quantize directly.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

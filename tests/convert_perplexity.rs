@@ -3,7 +3,7 @@
 //! (`convert_hf_to_gguf.py` [+ `llama-quantize`]), for F16, Q8_0 and Q4_K_M of tiny-llama and
 //! tiny-gemma2.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! `fuzz/regressions/TARGET/`: each goes through the same entry point as its target and must give
 //! an answer (an error, for all found so far), not a panic. Runs on stable, without libFuzzer.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

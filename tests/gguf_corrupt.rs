@@ -3,7 +3,7 @@
 //! writer's refusals. The intact base file is first checked to be read by gguf-py, so every
 //! failure below comes from the one defect injected.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -3,7 +3,7 @@
 //! gguf-py does, a read/write round trip of llama.cpp files is byte-identical, and `inspect --json`
 //! agrees with `gguf-dump --json`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

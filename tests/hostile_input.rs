@@ -6,7 +6,7 @@
 //!
 //! The bounds are what the README promises ("what ggufkit promises when things go wrong").
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;

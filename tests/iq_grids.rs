@@ -3,7 +3,7 @@
 //! the tables the pinned ggml ships for dequantization (`ggml-common.h`), read from its source,
 //! and the sign bytes with their parity bit equal `ksigns_iq2xs`.
 
-mod common;
+use crate::common;
 
 use quantize::blocks::{iq2_s, iq3_s, iq3_xxs, iq_grid};
 

@@ -3,8 +3,8 @@
 //! folder, the size of the file `ggufkit convert` writes, and its planned tensors are the
 //! reference converter's (same weights bytes per type).
 
-mod common;
-mod quant_kernels_support;
+use crate::common;
+use crate::quant_kernels_support;
 
 /// The reference converter's F16 GGUF of a fixture.
 fn converted(model: &str) -> std::path::PathBuf {

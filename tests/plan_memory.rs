@@ -7,7 +7,7 @@
 //! the phi2 and gemma (v1) architectures. The CUDA model is held to the buffers a CUDA build of the
 //! same llama.cpp reported on an H200 (configs/README.md).
 
-mod common;
+use crate::common;
 
 /// The reference converter's F16 GGUF of a fixture.
 fn converted(model: &str) -> std::path::PathBuf {

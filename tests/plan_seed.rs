@@ -5,7 +5,7 @@
 //! published parameter count (3,821,079,552, the Phi-3-mini architecture) plus the two 48-element
 //! LongRoPE factor tensors llama.cpp's converter adds.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -4,8 +4,8 @@
 //! made by the pinned llama-imatrix, must equal `quantize::quantize_tensor` on the F16 input
 //! bytes. Also: our dequantization equals gguf-py's on llama.cpp's blocks.
 
-mod common;
-mod quant_kernels_support;
+use crate::common;
+use crate::quant_kernels_support;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! importance weights; round-trip error bounds; NaN/Inf rejected with the first bad index;
 //! output independent of the thread count.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! mix, on real models of several architectures, without and with an importance matrix made by
 //! the pinned llama-imatrix (GGUF and legacy .dat formats); bad input fails cleanly.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

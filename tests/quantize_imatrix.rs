@@ -3,7 +3,7 @@
 //! legacy .dat format of the same run against the GGUF one. (End-to-end use by llama-quantize is
 //! checked byte for byte in tests/quantize_cli.rs.)
 
-mod common;
+use crate::common;
 
 use quantize::imatrix::ImatrixFile;
 use std::path::PathBuf;

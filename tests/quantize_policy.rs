@@ -3,7 +3,7 @@
 //! llama-quantize's output, and llama-quantize writes the tensors in our order. Reads the
 //! files with gguf-py (tests/py/gguf_tensors.py); needs no quantization kernels.
 
-mod common;
+use crate::common;
 
 use gguf::GgmlType;
 use quantize::ftype::FileType;

@@ -1,6 +1,6 @@
 //! Bad tokenizer input: a clear error naming the file, a non-zero exit, never a panic.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

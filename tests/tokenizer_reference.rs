@@ -5,8 +5,8 @@
 //! Ours comes from `ggufkit tokenizer --json MODEL_DIR` (the same `tokenizer::metadata` that
 //! conversion uses).
 
-mod common;
-mod tokenizer_util;
+use crate::common;
+use crate::tokenizer_util;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -7,8 +7,8 @@
 //! tokenizer keys equal that file's). llama.cpp tokenizes through `llama-completion
 //! --verbose-prompt`.
 
-mod common;
-mod tokenizer_util;
+use crate::common;
+use crate::tokenizer_util;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,8 +2,8 @@
 //! config and tokenizer files, changes one thing, and checks that our `tokenizer.*` keys equal
 //! the pinned converter's (`--vocab-only`, read back with gguf-py) for that folder.
 
-mod common;
-mod tokenizer_util;
+use crate::common;
+use crate::tokenizer_util;
 
 use std::path::Path;
 use std::process::Command;

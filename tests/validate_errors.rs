@@ -1,6 +1,6 @@
 //! `ggufkit validate` refuses bad input with a clear message.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
@@ -88,7 +88,7 @@ fn budget_too_small_says_what_it_needs() {
 #[test]
 fn bad_budget_size() {
     let model = common::fixture_model("tiny-llama");
-    fails_with(&[model.as_os_str(), model.as_os_str(), "--max-memory".as_ref(), "lots".as_ref()], "is not a size");
+    fails_with(&[model.as_os_str(), model.as_os_str(), "--max-memory".as_ref(), "lots".as_ref()], "expected a number and a unit");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! Tolerance: max |Δlogit| ≤ 2e-4 over all 64 × 4096 logits (|logits| reach ~22; f32 summation
 //! order alone gives ~3e-5), and the argmax identical at every position.
 
-mod common;
+use crate::common;
 
 use safetensors::SafeTensors;
 use validate::source::ModelFile;

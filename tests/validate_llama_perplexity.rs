@@ -5,7 +5,7 @@
 //! Files: the reference converter's F16 GGUF of a fixture model and `llama-quantize` outputs
 //! (Q8_0, Q4_K_M). Text: eval-pydocs.txt, `-c 256 --chunks 4` (508 scored tokens).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -9,7 +9,7 @@
 //! at every position. The fixtures also hold transformers' logits of the same weights with RoPE
 //! unscaled: ours must differ from those by more than 1 somewhere, so a scaling ignored fails.
 
-mod common;
+use crate::common;
 
 use safetensors::SafeTensors;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! model is an HF folder (BF16/F32 safetensors reference) or a llama.cpp-quantized Q4_K_M GGUF of
 //! its F16 conversion (ggml blocks multiplied in place); Phi-3 covers the fused qkv/gate_up split.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -7,8 +7,8 @@
 //! And `ggufkit validate` on a GGUF reference without `--tokenizer` gives the PPL it gives with
 //! the model's tokenizer.json.
 
-mod common;
-mod tokenizer_util;
+use crate::common;
+use crate::tokenizer_util;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

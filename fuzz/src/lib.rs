@@ -2,7 +2,7 @@
 //!
 //! The `ggufkit` package is a binary crate; its input, architecture and tokenizer modules are
 //! compiled here again from their own files (they depend on no other module of the binary), as
-//! is the batch manifest parser, so
+//! is the batch manifest parser (with the size parser it uses), so
 //! the fuzz targets call exactly the code the binary runs. [`scratch_dir`] gives each fuzz
 //! process one folder to write model-folder files into.
 #![allow(dead_code, unused_imports, clippy::all)]
@@ -20,6 +20,9 @@ pub mod tokenizer;
 pub mod batch_manifest;
 #[path = "../../src/batch/error.rs"]
 mod batch_error;
+/// Sizes (`8GiB`), which the manifest parses (`src/size.rs`).
+#[path = "../../src/size.rs"]
+pub mod size;
 pub use batch_error::BatchError;
 
 use std::path::{Path, PathBuf};

@@ -97,8 +97,9 @@ fn default_ctx() -> usize {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanSection {
-    /// GPU memory sizes (`8GiB`, `24 GB`).
-    pub vram: Vec<String>,
+    /// GPU memory sizes (`8GiB`, `24 GB`), parsed when the manifest is read so that a typo stops
+    /// the run before any conversion.
+    pub vram: Vec<crate::size::Size>,
     /// Contexts to check.
     pub ctx: Vec<u64>,
 }

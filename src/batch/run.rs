@@ -211,11 +211,10 @@ fn plan_verdicts(m: &Manifest, output: &Path) -> Result<Vec<PlanVerdict>, String
     };
     use crate::plan::memory::{Backend, RunParams};
     let input = crate::plan::input::load(output).map_err(|e| format!("plan: {e}"))?;
-    let margin = crate::cmd::plan::parse_size("600MiB").map_err(|e| e.to_string())?;
+    let margin = crate::size::Size::default_margin().bytes;
     let mut out = Vec::new();
     for vram in &p.vram {
-        let bytes =
-            crate::cmd::plan::parse_size(vram).map_err(|e| format!("[plan] vram {vram:?}: {e}"))?;
+        let bytes = vram.bytes;
         for &ctx in &p.ctx {
             let run = RunParams {
                 ctx,
@@ -233,7 +232,7 @@ fn plan_verdicts(m: &Manifest, output: &Path) -> Result<Vec<PlanVerdict>, String
             let plan = crate::plan::plan(&input, &opts).map_err(|e| format!("plan: {e}"))?;
             let row = plan.rows.first().ok_or("plan: no row for the file")?;
             out.push(PlanVerdict {
-                vram: vram.clone(),
+                vram: vram.text.clone(),
                 vram_bytes: bytes,
                 ctx,
                 total_bytes: row.total_bytes,

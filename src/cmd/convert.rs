@@ -51,7 +51,7 @@ pub struct Args {
     pub num_ctx: Option<String>,
     /// GPU memory for `--num-ctx plan`, e.g. 8GiB (600 MiB kept free, as `plan` does).
     #[arg(long, requires = "num_ctx")]
-    pub vram: Option<String>,
+    pub vram: Option<crate::size::Size>,
     /// Write no Ollama Modelfile.
     #[arg(long, conflicts_with_all = ["system", "num_ctx"])]
     pub no_modelfile: bool,
@@ -64,10 +64,10 @@ fn num_ctx(args: &Args, types: &[FileType]) -> Result<Option<u32>> {
         return v.parse().map(Some).map_err(|_| anyhow!("--num-ctx {v:?}: expected a number of tokens or `plan` (with --vram)"));
     }
     let [ty] = types else { bail!("--num-ctx plan finds the context of one type: convert one type at a time, or give --num-ctx N") };
-    let vram = args.vram.as_deref().ok_or_else(|| anyhow!("--num-ctx plan needs --vram, e.g. --vram 8GiB"))?;
+    let vram = args.vram.as_ref().ok_or_else(|| anyhow!("--num-ctx plan needs --vram, e.g. --vram 8GiB"))?;
     let opts = crate::plan::PlanOptions {
-        vram: Some(crate::cmd::plan::parse_size(vram)?),
-        margin: crate::cmd::plan::parse_size("600MiB")?,
+        vram: Some(vram.bytes),
+        margin: crate::size::Size::default_margin().bytes,
         run: crate::plan::memory::RunParams {
             ctx: 4096,
             ubatch: 512,

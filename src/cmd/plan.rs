@@ -8,6 +8,7 @@ use gguf::GgmlType;
 
 use crate::plan::memory::{Backend, RunParams};
 use crate::plan::{self, quality, report, PlanOptions};
+use crate::size::Size;
 
 /// Arguments of `ggufkit plan`.
 #[derive(clap::Args)]
@@ -17,7 +18,7 @@ pub struct Args {
     pub model: PathBuf,
     /// GPU memory to fit, e.g. 8GiB, 12GB, 6000MiB.
     #[arg(long)]
-    pub vram: Option<String>,
+    pub vram: Option<Size>,
     /// Context length in tokens.
     #[arg(long, default_value_t = 4096)]
     pub ctx: u64,
@@ -32,8 +33,8 @@ pub struct Args {
     pub types: Option<Vec<String>>,
     /// GPU memory kept free for the runtime: CUDA context, cuBLAS workspaces (597 MiB measured
     /// with llama.cpp on an H200, CUDA 13; consumer cards usually need less).
-    #[arg(long, default_value = "600MiB")]
-    pub margin: String,
+    #[arg(long, default_value = crate::size::DEFAULT_MARGIN)]
+    pub margin: Size,
     /// Backend whose compute buffer is modelled: cuda (GPU offload) or cpu.
     #[arg(long, value_enum, default_value = "cuda")]
     pub backend: BackendArg,
@@ -73,32 +74,6 @@ pub enum FlashAttnArg {
 const KV_TYPES: &[GgmlType] =
     &[GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1];
 
-/// Parses `8GiB`, `8 GB`, `7.5G`, `6000MiB`, `512M`, `1234B`. Binary and decimal units are
-/// honoured (`GiB` = 2^30, `GB` = 10^9); a bare `G`/`M` is binary. A number without a unit is
-/// refused (`--vram 8` is not 8 bytes).
-pub fn parse_size(s: &str) -> anyhow::Result<u64> {
-    let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let num: f64 = num.parse().with_context(|| format!("size {s:?}: expected a number and a unit, e.g. 8GiB"))?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" => anyhow::bail!("size {s:?} has no unit: {num} what? Use {num}GiB (or {num}GB, {num}MiB; {num}B for bytes)"),
-        "b" => 1.0,
-        "k" | "kib" => 1024.0,
-        "kb" => 1e3,
-        "m" | "mib" => 1024.0 * 1024.0,
-        "mb" => 1e6,
-        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
-        "gb" => 1e9,
-        "t" | "tib" => 1024.0f64.powi(4),
-        "tb" => 1e12,
-        other => anyhow::bail!("size {s:?}: unknown unit {other:?} (use B, KiB, MiB, GiB, KB, MB, GB)"),
-    };
-    let bytes = num * mult;
-    anyhow::ensure!((0.0..1.8e19).contains(&bytes), "size {s:?} is out of range");
-    Ok(bytes as u64)
-}
-
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<()> {
     crate::cmd::inputs::check(&args.model, "plan", crate::cmd::inputs::Expect::FolderConfigOrGguf)?;
@@ -113,8 +88,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         })?;
     anyhow::ensure!(args.ctx > 0, "--ctx must be at least 1");
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
-    let vram = args.vram.as_deref().map(parse_size).transpose()?;
-    let margin = parse_size(&args.margin)?;
+    let vram = args.vram.map(|v| v.bytes);
+    let margin = args.margin.bytes;
     let types = match args.types {
         Some(t) => t.into_iter().map(|s| s.trim().to_ascii_uppercase()).filter(|s| !s.is_empty()).collect(),
         None => quality::DEFAULT_TYPES.iter().map(|s| s.to_string()).collect(),
@@ -144,22 +119,4 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     print!("{text}");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("8GiB").unwrap(), 8 << 30);
-        assert_eq!(parse_size("8 GB").unwrap(), 8_000_000_000);
-        assert_eq!(parse_size("7.5G").unwrap(), 15 << 29);
-        assert_eq!(parse_size("600MiB").unwrap(), 600 << 20);
-        assert_eq!(parse_size("1234B").unwrap(), 1234);
-        assert!(parse_size("8").unwrap_err().to_string().contains("8 what? Use 8GiB"));
-        assert!(parse_size("8 parsecs").is_err());
-        assert!(parse_size("GiB").is_err());
-        assert!(parse_size("1e30").is_err());
-    }
 }

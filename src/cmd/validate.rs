@@ -41,8 +41,8 @@ pub struct Args {
     /// Memory the evaluation may use on the device (e.g. 7G, 7.5GiB, 800M): each model is held
     /// resident when it fits, else streamed one block at a time. Default: the GPU's free memory
     /// (CUDA) or the available RAM (CPU), minus 512 MiB.
-    #[arg(long, value_parser = parse_max_memory)]
-    pub max_memory: Option<u64>,
+    #[arg(long)]
+    pub max_memory: Option<crate::size::Size>,
     /// Stream every model one block at a time whatever the budget (the least memory).
     #[arg(long)]
     pub stream: bool,
@@ -52,10 +52,6 @@ pub struct Args {
     /// Draw KLD and ΔPPL against file size into this SVG file.
     #[arg(long)]
     pub plot: Option<PathBuf>,
-}
-
-fn parse_max_memory(s: &str) -> Result<u64, String> {
-    memory::parse_size(s).ok_or_else(|| format!("{s:?} is not a size (bytes, or a number with K, M, G or T)"))
 }
 
 fn memory_line(m: &MemoryReport) -> String {
@@ -150,7 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let mut current = String::new();
     let mut started = std::time::Instant::now();
-    let budget = Budget { max_memory: args.max_memory, force: args.stream.then_some(Mode::Streamed) };
+    let budget = Budget { max_memory: args.max_memory.as_ref().map(|m| m.bytes), force: args.stream.then_some(Mode::Streamed) };
     let result = run::run_with(&opts, &budget, &device, |what, p| {
         if what != current {
             current = what.to_owned();

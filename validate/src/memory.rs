@@ -156,23 +156,6 @@ pub fn peak(device: &Device) -> Option<u64> {
     }
 }
 
-/// Parses a size: bytes, or with a suffix K/M/G/T (powers of 1024; `KiB`, `GB`, … accepted alike).
-pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s.find(|ch: char| !(ch.is_ascii_digit() || ch == '.')).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num.parse().ok()?;
-    let mult: u64 = match unit.trim().to_ascii_uppercase().trim_end_matches('B').trim_end_matches('I') {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        "T" => 1 << 40,
-        _ => return None,
-    };
-    (value.is_finite() && value >= 0.0).then(|| (value * mult as f64) as u64)
-}
-
 /// A size in GiB with two decimals, for messages.
 pub fn gib(bytes: u64) -> String {
     format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
@@ -181,17 +164,6 @@ pub fn gib(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_parse() {
-        assert_eq!(parse_size("1024"), Some(1024));
-        assert_eq!(parse_size("7G"), Some(7 << 30));
-        assert_eq!(parse_size("7GiB"), Some(7 << 30));
-        assert_eq!(parse_size("1.5 GB"), Some(3 << 29));
-        assert_eq!(parse_size("512M"), Some(512 << 20));
-        assert_eq!(parse_size("12X"), None);
-        assert_eq!(parse_size("G"), None);
-    }
 
     #[test]
     fn plan_prefers_resident_then_streams_then_refuses() {
