@@ -58,6 +58,15 @@ munged --force --key-file="$TMP/munge/munge.key" --socket="$SOCKET" --pid-file="
 step "munged started"
 
 # --- slurm: one node, no cgroups ----------------------------------------------------------------
+# Ports the kernel says are free now, not fixed ones: two test runs on one machine (scripts/
+# test-under-load.sh) each start their own cluster, and fixed ports made the second one's daemons
+# die with "Address already in use" while it waited for its node.
+read -r CTLD_PORT SLURMD_PORT < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(2)]
+for s in socks:
+    s.bind(("", 0))
+print(*(s.getsockname()[1] for s in socks))')
 cat > "$TMP/slurm.conf" <<EOF
 ClusterName=ggufkit-test
 SlurmctldHost=$HOST
@@ -66,8 +75,8 @@ AuthInfo=socket=$SOCKET
 CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root
-SlurmctldPort=16817
-SlurmdPort=16818
+SlurmctldPort=$CTLD_PORT
+SlurmdPort=$SLURMD_PORT
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
@@ -89,12 +98,19 @@ EOF
 export SLURM_CONF=$TMP/slurm.conf
 slurmctld -f "$SLURM_CONF"
 slurmd -f "$SLURM_CONF"
-for _ in $(seq 100); do
-    state=$(sinfo -h -n "$HOST" -o %t 2>/dev/null || true)
+# Wait for the node by the clock (a loaded machine makes every sinfo slow), and stop waiting as
+# soon as a daemon has exited: its log says why.
+state=
+deadline=$(( $(date +%s) + 300 ))
+while [ "$(date +%s)" -lt "$deadline" ]; do
+    for d in slurmctld slurmd; do
+        pgrep -f "^$d -f $SLURM_CONF\$" >/dev/null || { echo "$d exited before node $HOST was idle (see $TMP/$d.log)" >&2; exit 1; }
+    done
+    state=$(timeout 30 sinfo -h -n "$HOST" -o %t 2>/dev/null || true)
     [ "$state" = idle ] && break
-    sleep 0.2
+    sleep 0.5
 done
-[ "$state" = idle ] || { echo "node $HOST is '$state', not idle" >&2; exit 1; }
+[ "$state" = idle ] || { echo "node $HOST is '$state', not idle after 300 s" >&2; exit 1; }
 step "slurmctld and slurmd up, node $HOST idle"
 
 # --- the batch: 4 fixture models × 2 types in 4 array tasks --------------------------------------
