@@ -334,7 +334,10 @@ pub fn reserve_graph(shape: &ModelShape, p: &RunParams) -> Graph {
                 (q, k, v)
             }
         };
+        // qwen3: each of Q and K is RMS-normed per head (`build_norm`), then roped
+        let q = if arch.qk_norm { norm(g, q) } else { q };
         let mut q = g.new_tensor([hk, nh, nt, 1], Elem::F32, vec![q, pos, w], true); // rope
+        let k = if arch.qk_norm { norm(g, k) } else { k };
         let mut k = g.new_tensor([hk, nkv, nt, 1], Elem::F32, vec![k, pos, w], true);
         let mut v = v;
         if arch.scale_q {

@@ -125,6 +125,11 @@ pub fn load_layer(c: &ModelConfig, src: &dyn WeightSource, device: &Device, il: 
         )
     };
     let o = l.linear(&p("attn_output"), hidden, c.q_dim())?;
+    let (q_norm, k_norm) = if a.layout().qk_norm {
+        (Some(l.norm(&p("attn_q_norm"), c.head_dim, NormKind::Rms)?), Some(l.norm(&p("attn_k_norm"), c.head_dim, NormKind::Rms)?))
+    } else {
+        (None, None)
+    };
     let (gate, up) = if !a.layout().ffn.gated() {
         (None, l.linear(&p("ffn_up"), ffn, hidden)?)
     } else if a.layout().ffn == FfnLayout::FusedGateUp && !src.contains(&p("ffn_gate.weight")) {
@@ -143,6 +148,8 @@ pub fn load_layer(c: &ModelConfig, src: &dyn WeightSource, device: &Device, il: 
         q,
         k,
         v,
+        q_norm,
+        k_norm,
         o,
         post_attn_norm: if a.layout().post_norms { Some(l.norm(&p("post_attention_norm"), hidden, a.layout().norm)?) } else { None },
         ffn_norm: if a.layout().parallel_block { None } else { Some(l.norm(&p("ffn_norm"), hidden, a.layout().norm)?) },

@@ -36,6 +36,10 @@ pub struct Layer {
     pub k: Linear,
     /// Value projection.
     pub v: Linear,
+    /// Per-head RMS norm of the queries (`attn_q_norm`; qwen3).
+    pub q_norm: Option<Norm>,
+    /// Per-head RMS norm of the keys (`attn_k_norm`; qwen3).
+    pub k_norm: Option<Norm>,
     /// Attention output projection.
     pub o: Linear,
     /// Norm of the attention output (Gemma 2).
@@ -176,8 +180,15 @@ impl<'a> Model<'a> {
         let group = nh / nkv;
         // [b·t, n·hd] → [b, n, t, hd]
         let heads = |x: Tensor, n: usize| -> Result<Tensor> { Ok(x.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?) };
-        let q = self.rope(&heads(layer.q.forward(h)?, nh)?, cos, sin)?;
-        let k = self.rope(&heads(layer.k.forward(h)?, nkv)?, cos, sin)?;
+        // per-head RMS norms of Q and K (qwen3), before RoPE
+        let qk_norm = |x: Tensor, n: &Option<Norm>| -> Result<Tensor> {
+            match n {
+                Some(n) => Ok(candle_nn::ops::rms_norm(&x, &n.weight, c.norm_eps as f32)?),
+                None => Ok(x),
+            }
+        };
+        let q = self.rope(&qk_norm(heads(layer.q.forward(h)?, nh)?, &layer.q_norm)?, cos, sin)?;
+        let k = self.rope(&qk_norm(heads(layer.k.forward(h)?, nkv)?, &layer.k_norm)?, cos, sin)?;
         let v = heads(layer.v.forward(h)?, nkv)?;
         // Query heads grouped by the KV head they share: [b·nkv, group·t, hd].
         let q = q.reshape((b * nkv, group * t, hd))?;

@@ -71,6 +71,9 @@ pub struct BlockLayout {
     pub ffn: FfnLayout,
     /// FFN activation.
     pub activation: Activation,
+    /// Per-head RMS norms of Q and K after their projections, before RoPE (`attn_q_norm`,
+    /// `attn_k_norm`; qwen3).
+    pub qk_norm: bool,
     /// Attention and FFN both read the attention norm's output and are added to the residual
     /// together (phi2).
     pub parallel_block: bool,
@@ -107,6 +110,7 @@ impl BlockLayout {
         qkv: QkvLayout::Separate { bias: false },
         ffn: FfnLayout::GateUp,
         activation: Activation::Silu,
+        qk_norm: false,
         parallel_block: false,
         post_norms: false,
         embd_scale: false,
