@@ -2,7 +2,7 @@
 
 use super::config_class::{ConfigClass, Fill::*};
 use super::layout::{Activation, BlockLayout, Family, FfnLayout, NormKind, QkvLayout, SwaPattern};
-use super::tensors::{self, TensorRule};
+use super::tensors::{self, Dim, TensorKind, TensorRule, When, LLAMA_BLOCK, LLAMA_GLOBAL};
 
 /// The pinned converter's model class whose `set_gguf_parameters` and `generate_extra_tensors`
 /// write an architecture's hyper-parameter keys and computed tensors (`src/arch` implements each).
@@ -128,6 +128,53 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
                 ],
             },
         ],
+    },
+    ArchSpec {
+        gguf_name: "qwen3",
+        hf_architectures: &["Qwen3ForCausalLM"],
+        hf_model_types: &["qwen3"],
+        // `Qwen3Model.set_vocab` is `Qwen2Model`'s
+        family: Family::Qwen2,
+        layout: BlockLayout { qk_norm: true, rope_permuted: false, ..BlockLayout::LLAMA },
+        tensors: &[
+            LLAMA_GLOBAL[0],
+            LLAMA_GLOBAL[1],
+            LLAMA_GLOBAL[2],
+            LLAMA_BLOCK[0],
+            LLAMA_BLOCK[1].bias(When::AttnBias),
+            LLAMA_BLOCK[2].bias(When::AttnBias),
+            LLAMA_BLOCK[3].bias(When::AttnBias),
+            LLAMA_BLOCK[4].bias(When::AttnBias),
+            TensorRule::w("model.layers.{bid}.self_attn.q_norm", TensorKind::AttnQNorm, &[Dim::HeadDim]),
+            TensorRule::w("model.layers.{bid}.self_attn.k_norm", TensorKind::AttnKNorm, &[Dim::HeadDim]),
+            LLAMA_BLOCK[5],
+            LLAMA_BLOCK[6],
+            LLAMA_BLOCK[7],
+            LLAMA_BLOCK[8],
+        ],
+        skip: &[],
+        tied_default: false,
+        converter: ConverterClass::Text,
+        config_classes: &[ConfigClass {
+            model_type: "qwen3",
+            defaults: &[
+                ("max_position_embeddings", Int(32768)),
+                ("use_sliding_window", Bool(false)),
+                ("sliding_window", Null),
+                ("max_window_layers", Int(28)),
+                ("num_key_value_heads", Int(32)),
+                ("head_dim", Int(128)),
+                ("hidden_act", Str("silu")),
+                ("initializer_range", Float(0.02)),
+                ("rms_norm_eps", Float(1e-6)),
+                ("use_cache", Bool(true)),
+                ("rope_theta", Float(10000.0)),
+                ("rope_scaling", Null),
+                ("attention_bias", Bool(false)),
+                ("attention_dropout", Float(0.0)),
+                ("tie_word_embeddings", Bool(false)),
+            ],
+        }],
     },
     ArchSpec {
         gguf_name: "phi3",
