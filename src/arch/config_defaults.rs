@@ -18,54 +18,12 @@
 //! `tests/convert_crosscheck.rs` `stripped_configs_match_reference_converter`, which converts every
 //! fixture with its `config.json` stripped to the fields that shape its tensors.
 
-use serde_json::{Map, Value as Json};
-
-pub use gguf::arch::{ConfigClass, Fill};
-
-use Fill::*;
-
-
-/// The config class `AutoConfig` picks for these fields (by `model_type`), from the architecture
-/// table's [`gguf::arch::ArchSpec::config_classes`].
-pub fn config_class(fields: &Map<String, Json>) -> Option<&'static ConfigClass> {
-    let model_type = fields.get("model_type")?.as_str()?;
-    gguf::arch::ARCHITECTURES.iter().flat_map(|a| a.config_classes).find(|c| c.model_type == model_type)
-}
-
-/// Fills the fields `config.json` lacks with its config class's defaults, in the class's order (so
-/// derived defaults see the fields filled before them, as in `__init__`).
-pub fn apply(fields: &mut Map<String, Json>) {
-    let Some(class) = config_class(fields) else { return };
-    for (name, fill) in class.defaults {
-        let present = fields.get(*name);
-        let value = match fill {
-            HiddenPerHead | AttentionHeads if present.is_some_and(|v| !v.is_null()) => continue,
-            HiddenPerHead => {
-                let hidden = fields.get("hidden_size").and_then(Json::as_u64);
-                let heads = fields.get("num_attention_heads").and_then(Json::as_u64).filter(|h| *h > 0);
-                match (hidden, heads) {
-                    (Some(h), Some(n)) => Json::from(h / n),
-                    _ => continue,
-                }
-            }
-            AttentionHeads => match fields.get("num_attention_heads") {
-                Some(v) => v.clone(),
-                None => continue,
-            },
-            _ if present.is_some() => continue,
-            Int(v) => Json::from(*v),
-            Float(v) => Json::from(*v),
-            Bool(v) => Json::from(*v),
-            Str(v) => Json::from(*v),
-            Null => Json::Null,
-        };
-        fields.insert(name.to_string(), value);
-    }
-}
+pub use gguf::arch::config_class::apply;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Map, Value as Json};
 
     fn fields(json: &str) -> Map<String, Json> {
         serde_json::from_str(json).expect("json")
