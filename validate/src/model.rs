@@ -173,7 +173,8 @@ impl<'a> Model<'a> {
     }
 
     /// Self-attention of `b` sequences of `t` tokens each; `h` is `[b·t, hidden]`.
-    fn attention(&self, layer: &Layer, h: &Tensor, b: usize, cos: &Tensor, sin: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    /// `rope`: the cos/sin tables, or `None` for a block without RoPE (smollm3).
+    fn attention(&self, layer: &Layer, h: &Tensor, b: usize, rope: Option<(&Tensor, &Tensor)>, mask: &Tensor) -> Result<Tensor> {
         let c = &self.config;
         let t = h.dim(0)? / b;
         let (nh, nkv, hd) = (c.n_head, c.n_head_kv, c.head_dim);
@@ -187,8 +188,14 @@ impl<'a> Model<'a> {
                 None => Ok(x),
             }
         };
-        let q = self.rope(&qk_norm(heads(layer.q.forward(h)?, nh)?, &layer.q_norm)?, cos, sin)?;
-        let k = self.rope(&qk_norm(heads(layer.k.forward(h)?, nkv)?, &layer.k_norm)?, cos, sin)?;
+        let roped = |x: Tensor| -> Result<Tensor> {
+            match rope {
+                Some((cos, sin)) => self.rope(&x, cos, sin),
+                None => Ok(x),
+            }
+        };
+        let q = roped(qk_norm(heads(layer.q.forward(h)?, nh)?, &layer.q_norm)?)?;
+        let k = roped(qk_norm(heads(layer.k.forward(h)?, nkv)?, &layer.k_norm)?)?;
         let v = heads(layer.v.forward(h)?, nkv)?;
         // Query heads grouped by the KV head they share: [b·nkv, group·t, hd].
         let q = q.reshape((b * nkv, group * t, hd))?;
@@ -225,12 +232,13 @@ impl<'a> Model<'a> {
         let c = &self.config;
         let mask = masks.for_layer(c.sliding_window.get(il).copied().flatten());
         let h = self.norm(&layer.attn_norm, &x)?;
+        let rope = c.arch.layout().uses_rope(il as u64).then_some((cos, sin));
         Ok(if c.arch.layout().parallel_block {
-            let a = self.attention(layer, &h, b, cos, sin, mask)?;
+            let a = self.attention(layer, &h, b, rope, mask)?;
             let m = self.ffn(layer, &h)?;
             ((x + a)? + m)?
         } else {
-            let mut a = self.attention(layer, &h, b, cos, sin, mask)?;
+            let mut a = self.attention(layer, &h, b, rope, mask)?;
             if let Some(n) = &layer.post_attn_norm {
                 a = self.norm(n, &a)?;
             }
