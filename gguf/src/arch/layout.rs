@@ -107,7 +107,7 @@ pub struct BlockLayout {
 impl BlockLayout {
     /// Whether block `il` applies RoPE to Q and K (see [`BlockLayout::no_rope_every`]).
     pub fn uses_rope(&self, il: u64) -> bool {
-        self.no_rope_every == 0 || (il + 1) % self.no_rope_every != 0
+        self.no_rope_every == 0 || !(il + 1).is_multiple_of(self.no_rope_every)
     }
 
     /// Llama's block: RMSNorm, separate bias-free Q/K/V, SwiGLU, permuted Q/K rows. Other entries
