@@ -219,7 +219,7 @@ fn stripped_configs_match_reference_converter() {
 /// in llama-completion.
 #[test]
 fn generated_architectures_match_reference() {
-    for model in GENERATED {
+    for model in GENERATED.iter() {
         let dir = generated_fixture(model);
         let reference = ref_converted_generated_f16(model);
         let o = ours_of(&dir, model, "F16");

@@ -141,7 +141,7 @@ fn memory_tiny_gemma2() {
 /// with partial rotary and LongRoPE factors), reference-converted F16.
 #[test]
 fn memory_generated_architectures() {
-    for model in common::GENERATED {
+    for model in common::GENERATED.iter() {
         check(model, &common::ref_converted_generated_f16(model));
     }
 }

@@ -64,7 +64,7 @@ fn tiny_gemma2_matches_transformers() {
 
 #[test]
 fn generated_architectures_match_transformers() {
-    for model in common::GENERATED {
+    for model in common::GENERATED.iter() {
         check(model);
     }
 }

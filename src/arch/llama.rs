@@ -1,34 +1,11 @@
 //! llama: Llama 2/3, Mistral, SmolLM, TinyLlama, DeepSeek-Coder, CodeLlama (`LlamaModel` of the
-//! pinned converter). Q and K rows are permuted for ggml's rotary layout; Llama 3.x rope scaling
-//! adds a computed `rope_freqs.weight`.
+//! pinned converter): its keys, and the computed `rope_freqs.weight` of Llama 3.x rope scaling.
+//! (Its tensor map, Q and K rows permuted, is `gguf::arch::tensors::LLAMA`.)
 
 use gguf::Value;
 
 use super::keys::*;
-use super::{ArchError, ArchSpec, Dim::*, ExtraTensor, Hparams, TensorRule, Transform, When};
-
-const W: &[&str] = &[".weight"];
-const WB: &[&str] = &[".weight", ".bias"];
-
-const fn r(hf: &'static str, gguf: &'static str, suffixes: &'static [&'static str], dims: &'static [super::Dim], transform: Transform, when: When, bias_when: When) -> TensorRule {
-    TensorRule { hf, gguf, suffixes, dims, transform, when, bias_when }
-}
-
-/// The llama tensor table.
-pub const TENSORS: &[TensorRule] = &[
-    r("model.embed_tokens", "token_embd", W, &[Embd, Vocab], Transform::None, When::Always, When::Never),
-    r("model.norm", "output_norm", W, &[Embd], Transform::None, When::Always, When::Never),
-    r("lm_head", "output", W, &[Embd, Vocab], Transform::None, When::Untied, When::Never),
-    r("model.layers.{bid}.input_layernorm", "blk.{bid}.attn_norm", W, &[Embd], Transform::None, When::Always, When::Never),
-    r("model.layers.{bid}.self_attn.q_proj", "blk.{bid}.attn_q", WB, &[Embd, Q], Transform::PermuteQ, When::Always, When::AttnBias),
-    r("model.layers.{bid}.self_attn.k_proj", "blk.{bid}.attn_k", WB, &[Embd, Kv], Transform::PermuteK, When::Always, When::AttnBias),
-    r("model.layers.{bid}.self_attn.v_proj", "blk.{bid}.attn_v", WB, &[Embd, Kv], Transform::None, When::Always, When::AttnBias),
-    r("model.layers.{bid}.self_attn.o_proj", "blk.{bid}.attn_output", WB, &[Q, Embd], Transform::None, When::Always, When::AttnBias),
-    r("model.layers.{bid}.post_attention_layernorm", "blk.{bid}.ffn_norm", W, &[Embd], Transform::None, When::Always, When::Never),
-    r("model.layers.{bid}.mlp.gate_proj", "blk.{bid}.ffn_gate", WB, &[Embd, Ff], Transform::None, When::Always, When::MlpBias),
-    r("model.layers.{bid}.mlp.up_proj", "blk.{bid}.ffn_up", WB, &[Embd, Ff], Transform::None, When::Always, When::MlpBias),
-    r("model.layers.{bid}.mlp.down_proj", "blk.{bid}.ffn_down", WB, &[Ff, Embd], Transform::None, When::Always, When::MlpBias),
-];
+use super::{ArchError, ExtraTensor, Hparams, KeyFn};
 
 fn vocab_size(hp: &Hparams, a: &str) -> Result<Vec<(String, Value)>, ArchError> {
     let v = hp.u64_req(&["vocab_size"])?;
@@ -78,12 +55,5 @@ pub fn extra(hp: &Hparams, _: &str) -> Result<(Vec<ExtraTensor>, Vec<(String, Va
     Ok((vec![ExtraTensor { name: "rope_freqs.weight".into(), data }], vec![]))
 }
 
-/// llama.
-pub static SPEC: ArchSpec = ArchSpec {
-    name: "llama",
-    tied_default: false,
-    tensors: TENSORS,
-    skip: &[],
-    params: &[TEXT_MODEL, &[vocab_size, rope_dimension_count]],
-    extra,
-};
+/// `LlamaModel.set_gguf_parameters`: `TextModel`'s keys, then its own.
+pub const PARAMS: &[&[KeyFn]] = &[TEXT_MODEL, &[vocab_size, rope_dimension_count]];

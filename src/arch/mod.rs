@@ -1,9 +1,10 @@
-//! Architectures: one declarative table per architecture (one file each), saying what the pinned
-//! `convert_hf_to_gguf.py` writes for it: the GGUF metadata keys made from `config.json` fields, and
-//! for every Hugging Face tensor name pattern the GGUF tensor name, its shape from the config, and
-//! the transform applied to the data (llama's Q/K row permutation, Gemma's norm `+1`).
+//! What the pinned `convert_hf_to_gguf.py` writes for an architecture of the one table
+//! ([`gguf::arch`]): the tensors, mapped with the table's tensor map ([`ConvertSpec::map_tensor`]),
+//! and the GGUF metadata keys made from `config.json` fields by the converter class the table names
+//! ([`gguf::arch::ConverterClass`]; one file each here: `llama.rs`, `phi3.rs`, …, the shared
+//! `TextModel` keys in `keys.rs`).
 //!
-//! Adding an architecture is one new file with an [`ArchSpec`] and one line in [`ARCHITECTURES`].
+//! Adding an architecture whose converter class is already here is one entry of the table.
 
 pub mod config_defaults;
 pub mod gemma;
@@ -14,11 +15,12 @@ pub mod keys;
 pub mod llama;
 pub mod phi2;
 pub mod phi3;
-pub mod qwen2;
 
+use gguf::arch::ConverterClass;
 use gguf::Value;
 use serde_json::Value as Json;
 
+pub use gguf::arch::{ArchSpec, Dim, Transform, When};
 pub use hparams::Hparams;
 
 /// Errors mapping a model to GGUF.
@@ -56,27 +58,6 @@ pub enum ArchError {
         /// The GGUF architecture.
         arch: &'static str,
     },
-}
-
-/// A symbolic tensor dimension, resolved from the config by [`Dims`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dim {
-    /// `vocab_size`.
-    Vocab,
-    /// `hidden_size`.
-    Embd,
-    /// `intermediate_size`.
-    Ff,
-    /// `2 × intermediate_size` (fused gate+up).
-    Ff2,
-    /// `4 × hidden_size` (phi2's MLP).
-    Ff4Embd,
-    /// `num_attention_heads × head_dim`.
-    Q,
-    /// `num_key_value_heads × head_dim`.
-    Kv,
-    /// `Q + 2 × Kv` (fused qkv).
-    Qkv,
 }
 
 /// Most layers a model may have: llama.cpp's `LLAMA_MAX_LAYERS`.
@@ -146,6 +127,7 @@ impl Dims {
             Dim::Q => self.n_head.checked_mul(self.head_dim),
             Dim::Kv => self.n_head_kv.checked_mul(self.head_dim),
             Dim::Qkv => self.n_head_kv.checked_mul(2)?.checked_add(self.n_head)?.checked_mul(self.head_dim),
+            Dim::HeadDim => Some(self.head_dim),
         }
     }
 
@@ -153,53 +135,6 @@ impl Dims {
     pub fn get(&self, d: Dim) -> u64 {
         self.checked(d).unwrap_or(u64::MAX)
     }
-}
-
-/// What is done to a tensor's values between the checkpoint and the GGUF file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transform {
-    /// Copied.
-    None,
-    /// llama's rotary row permutation of Q (`LlamaModel.permute(w, n_head, n_head)`).
-    PermuteQ,
-    /// llama's rotary row permutation of K (`LlamaModel.permute(w, n_head, n_head_kv)`).
-    PermuteK,
-    /// Gemma's RMSNorm stores `w - 1`: the converter writes `w + 1`.
-    AddOne,
-}
-
-/// When a tensor exists (for planning from the config alone; conversion goes by the checkpoint).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum When {
-    /// Always.
-    Always,
-    /// Only when the embeddings are not tied (`lm_head`).
-    Untied,
-    /// Only with `attention_bias: true`.
-    AttnBias,
-    /// Only with `mlp_bias: true`.
-    MlpBias,
-    /// Never planned (e.g. a tensor the converter drops).
-    Never,
-}
-
-/// One row of an architecture's tensor table.
-#[derive(Debug, Clone, Copy)]
-pub struct TensorRule {
-    /// Hugging Face name without `.weight`/`.bias`, `{bid}` standing for the layer number.
-    pub hf: &'static str,
-    /// GGUF name without suffix, `{bid}` standing for the layer number.
-    pub gguf: &'static str,
-    /// `.weight`, `.bias`, or both.
-    pub suffixes: &'static [&'static str],
-    /// ggml dims of the weight (`dims[0]` = row length); a bias has `[dims[1]]`.
-    pub dims: &'static [Dim],
-    /// The transform.
-    pub transform: Transform,
-    /// When the weight exists.
-    pub when: When,
-    /// When the bias exists (if `.bias` is among the suffixes).
-    pub bias_when: When,
 }
 
 /// A computed tensor that the converter adds (rope factors), always F32.
@@ -214,27 +149,6 @@ pub struct ExtraTensor {
 /// Metadata made from the config: `(key, value)` in the converter's order. The placeholder key
 /// [`keys::FILE_TYPE`] marks where `general.file_type` goes.
 pub type KeyFn = fn(&Hparams, &str) -> Result<Vec<(String, Value)>, ArchError>;
-
-/// One architecture.
-pub struct ArchSpec {
-    /// GGUF `general.architecture`.
-    pub name: &'static str,
-    /// Default of `tie_word_embeddings` when the config omits it (transformers' class default).
-    pub tied_default: bool,
-    /// The tensor table.
-    pub tensors: &'static [TensorRule],
-    /// Hugging Face tensor names (exact) that the converter drops.
-    pub skip: &'static [&'static str],
-    /// The model-parameter keys (`set_gguf_parameters`), in the converter's order: groups of
-    /// key functions, a base class's list (e.g. [`keys::TEXT_MODEL`]) before the model's own, as
-    /// the converter calls `super().set_gguf_parameters()` first.
-    pub params: &'static [&'static [KeyFn]],
-    /// Computed tensors, and keys the converter writes while making them (before `general.type`).
-    pub extra: fn(&Hparams, &str) -> Result<(Vec<ExtraTensor>, Vec<(String, Value)>), ArchError>,
-}
-
-/// Every supported architecture.
-pub const ARCHITECTURES: &[&ArchSpec] = &[&llama::SPEC, &qwen2::SPEC, &phi3::SPEC, &phi2::SPEC, &gemma::SPEC, &gemma2::SPEC];
 
 /// Tensor-name suffixes the converter drops whatever the architecture.
 pub const SKIP_SUFFIXES: &[&str] = &[".attention.masked_bias", ".attention.bias", ".rotary_emb.inv_freq"];
@@ -256,9 +170,52 @@ pub fn detect(config: &Json) -> Result<&'static ArchSpec, ArchError> {
     let Some(first) = names.first() else {
         return Err(ArchError::Unsupported { found: "(config.json has no `architectures`)".into(), supported: supported() });
     };
-    gguf::arch::by_hf_architecture(first)
-        .and_then(|a| ARCHITECTURES.iter().copied().find(|s| s.name == a.gguf_name))
-        .ok_or_else(|| ArchError::Unsupported { found: first.to_string(), supported: supported() })
+    gguf::arch::by_hf_architecture(first).ok_or_else(|| ArchError::Unsupported { found: first.to_string(), supported: supported() })
+}
+
+/// The metadata key makers of a converter class, in the converter's order.
+type KeyFns = &'static [&'static [KeyFn]];
+
+/// Computed tensors, and the keys the converter writes while making them.
+type ExtraFn = fn(&Hparams, &str) -> Result<(Vec<ExtraTensor>, Vec<(String, Value)>), ArchError>;
+
+/// What each converter class writes: its `set_gguf_parameters` keys, as groups of key functions,
+/// a base class's list (e.g. [`keys::TEXT_MODEL`]) before the model's own, as the converter calls
+/// `super().set_gguf_parameters()` first; and its `generate_extra_tensors`.
+fn converter_class(c: ConverterClass) -> (KeyFns, ExtraFn) {
+    match c {
+        ConverterClass::Text => (&[keys::TEXT_MODEL], no_extra),
+        ConverterClass::Llama => (llama::PARAMS, llama::extra),
+        ConverterClass::Phi3Mini => (phi3::PARAMS, phi3::extra),
+        ConverterClass::Phi2 => (phi2::PARAMS, no_extra),
+        ConverterClass::Gemma => (gemma::PARAMS, no_extra),
+        ConverterClass::Gemma2 => (gemma2::PARAMS, no_extra),
+    }
+}
+
+/// The converter's view of an entry of the table.
+pub trait ConvertSpec {
+    /// Maps a Hugging Face tensor name: `Ok(None)` when the converter drops it.
+    fn map_tensor(&self, hf_name: &str, dims: &Dims) -> Result<Option<Mapped>, ArchError>;
+    /// The computed tensors (rope factors) and the keys written with them.
+    fn extra(&self, hp: &Hparams) -> Result<(Vec<ExtraTensor>, Vec<(String, Value)>), ArchError>;
+}
+
+impl ConvertSpec for ArchSpec {
+    fn map_tensor(&self, hf_name: &str, dims: &Dims) -> Result<Option<Mapped>, ArchError> {
+        if SKIP_SUFFIXES.iter().any(|s| hf_name.ends_with(s)) || self.skip.contains(&hf_name) {
+            return Ok(None);
+        }
+        let (rule, bid, suffix) =
+            gguf::arch::tensors::find_rule(self.tensors, hf_name).ok_or_else(|| ArchError::UnmappedTensor { tensor: hf_name.to_string(), arch: self.gguf_name })?;
+        let full: Vec<u64> = rule.dims.iter().map(|d| dims.get(*d)).collect();
+        let out_dims = if suffix == ".bias" { full.get(1).or(full.first()).map(|d| vec![*d]).unwrap_or_default() } else { full };
+        Ok(Some(Mapped { name: format!("{}{suffix}", rule.kind.gguf_name(bid)), dims: out_dims, transform: rule.transform }))
+    }
+
+    fn extra(&self, hp: &Hparams) -> Result<(Vec<ExtraTensor>, Vec<(String, Value)>), ArchError> {
+        (converter_class(self.converter).1)(hp, self.gguf_name)
+    }
 }
 
 /// A Hugging Face tensor mapped to GGUF.
@@ -270,44 +227,6 @@ pub struct Mapped {
     pub dims: Vec<u64>,
     /// The transform.
     pub transform: Transform,
-}
-
-impl ArchSpec {
-    /// Maps a Hugging Face tensor name: `Ok(None)` when the converter drops it.
-    pub fn map_tensor(&self, hf_name: &str, dims: &Dims) -> Result<Option<Mapped>, ArchError> {
-        if SKIP_SUFFIXES.iter().any(|s| hf_name.ends_with(s)) || self.skip.contains(&hf_name) {
-            return Ok(None);
-        }
-        for rule in self.tensors {
-            for suffix in rule.suffixes {
-                let Some(base) = hf_name.strip_suffix(suffix) else { continue };
-                let Some(bid) = match_pattern(rule.hf, base) else { continue };
-                let name = match bid {
-                    Some(b) => format!("{}{}", rule.gguf.replace("{bid}", &b.to_string()), suffix),
-                    None => format!("{}{}", rule.gguf, suffix),
-                };
-                let full: Vec<u64> = rule.dims.iter().map(|d| dims.get(*d)).collect();
-                let out_dims = if *suffix == ".bias" { full.get(1).or(full.first()).map(|d| vec![*d]).unwrap_or_default() } else { full };
-                return Ok(Some(Mapped { name, dims: out_dims, transform: rule.transform }));
-            }
-        }
-        Err(ArchError::UnmappedTensor { tensor: hf_name.to_string(), arch: self.name })
-    }
-}
-
-/// Matches `base` against a pattern with at most one `{bid}`: `Some(None)` for an exact match
-/// without layer, `Some(Some(n))` with layer `n`, `None` when it does not match.
-fn match_pattern(pattern: &str, base: &str) -> Option<Option<u64>> {
-    match pattern.split_once("{bid}") {
-        None => (pattern == base).then_some(None),
-        Some((pre, post)) => {
-            let mid = base.strip_prefix(pre)?.strip_suffix(post)?;
-            if mid.is_empty() || !mid.bytes().all(|b| b.is_ascii_digit()) || mid.len() > 9 {
-                return None;
-            }
-            mid.parse().ok().map(Some)
-        }
-    }
 }
 
 fn when_holds(w: When, hp: &Hparams, tied_default: bool) -> bool {
@@ -327,7 +246,7 @@ pub fn planned_tensors(config: &Json) -> Result<Vec<(String, Vec<u64>)>, ArchErr
     let spec = detect(config)?;
     let hp = Hparams::new(config)?;
     let dims = Dims::new(&hp)?;
-    let (extra, _) = (spec.extra)(&hp, spec.name)?;
+    let (extra, _) = spec.extra(&hp)?;
     let mut hf: Vec<(String, String, Vec<u64>)> = Vec::new();
     for rule in spec.tensors {
         let layers: Vec<Option<u64>> = if rule.hf.contains("{bid}") { (0..dims.n_layer).map(Some).collect() } else { vec![None] };
@@ -337,10 +256,7 @@ pub fn planned_tensors(config: &Json) -> Result<Vec<(String, Vec<u64>)>, ArchErr
                 continue;
             }
             for bid in &layers {
-                let hf_name = match bid {
-                    Some(b) => format!("{}{}", rule.hf.replace("{bid}", &b.to_string()), suffix),
-                    None => format!("{}{}", rule.hf, suffix),
-                };
+                let hf_name = rule.hf_name(*bid, suffix);
                 if let Some(m) = spec.map_tensor(&hf_name, &dims)? {
                     hf.push((hf_name, m.name, m.dims));
                 }
@@ -360,8 +276,8 @@ pub fn planned_tensors(config: &Json) -> Result<Vec<(String, Vec<u64>)>, ArchErr
 pub fn config_metadata(config: &Json, file_type: u32) -> Result<Vec<(String, Value)>, ArchError> {
     let spec = detect(config)?;
     let hp = Hparams::new(config)?;
-    let (_, extra_keys) = (spec.extra)(&hp, spec.name)?;
-    let mut out = vec![(keys::ARCHITECTURE.to_string(), Value::String(spec.name.to_string()))];
+    let (_, extra_keys) = spec.extra(&hp)?;
+    let mut out = vec![(keys::ARCHITECTURE.to_string(), Value::String(spec.gguf_name.to_string()))];
     out.extend(extra_keys);
     out.extend(model_params(spec, &hp, file_type)?);
     Ok(out)
@@ -370,8 +286,8 @@ pub fn config_metadata(config: &Json, file_type: u32) -> Result<Vec<(String, Val
 /// `set_gguf_parameters`: the architecture's parameter keys with `general.file_type` filled in.
 pub fn model_params(spec: &ArchSpec, hp: &Hparams, file_type: u32) -> Result<Vec<(String, Value)>, ArchError> {
     let mut out = Vec::new();
-    for f in spec.params.iter().copied().flatten() {
-        for (k, v) in f(hp, spec.name)? {
+    for f in converter_class(spec.converter).0.iter().copied().flatten() {
+        for (k, v) in f(hp, spec.gguf_name)? {
             let v = if k == keys::FILE_TYPE { Value::U32(file_type) } else { v };
             out.push((k, v));
         }

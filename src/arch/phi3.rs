@@ -5,26 +5,8 @@
 use gguf::Value;
 
 use super::keys::{self, *};
-use super::{ArchError, ArchSpec, Dim::*, ExtraTensor, Hparams, TensorRule, Transform, When};
+use super::{ArchError, ExtraTensor, Hparams, KeyFn};
 
-const W: &[&str] = &[".weight"];
-
-const fn r(hf: &'static str, gguf: &'static str, dims: &'static [super::Dim], when: When) -> TensorRule {
-    TensorRule { hf, gguf, suffixes: W, dims, transform: Transform::None, when, bias_when: When::Never }
-}
-
-/// The phi3 tensor table.
-pub const TENSORS: &[TensorRule] = &[
-    r("model.embed_tokens", "token_embd", &[Embd, Vocab], When::Always),
-    r("model.norm", "output_norm", &[Embd], When::Always),
-    r("lm_head", "output", &[Embd, Vocab], When::Untied),
-    r("model.layers.{bid}.input_layernorm", "blk.{bid}.attn_norm", &[Embd], When::Always),
-    r("model.layers.{bid}.self_attn.qkv_proj", "blk.{bid}.attn_qkv", &[Embd, Qkv], When::Always),
-    r("model.layers.{bid}.self_attn.o_proj", "blk.{bid}.attn_output", &[Q, Embd], When::Always),
-    r("model.layers.{bid}.post_attention_layernorm", "blk.{bid}.ffn_norm", &[Embd], When::Always),
-    r("model.layers.{bid}.mlp.gate_up_proj", "blk.{bid}.ffn_up", &[Embd, Ff2], When::Always),
-    r("model.layers.{bid}.mlp.down_proj", "blk.{bid}.ffn_down", &[Ff, Embd], When::Always),
-];
 
 fn orig_ctx(hp: &Hparams) -> Result<u64, ArchError> {
     hp.rope
@@ -84,12 +66,5 @@ pub fn extra(hp: &Hparams, a: &str) -> Result<(Vec<ExtraTensor>, Vec<(String, Va
     ))
 }
 
-/// phi3.
-pub static SPEC: ArchSpec = ArchSpec {
-    name: "phi3",
-    tied_default: false,
-    tensors: TENSORS,
-    skip: &[],
-    params: &[&[context_length_pos, orig_ctx_key, embedding_length, feed_forward_length, block_count, head_count, head_count_kv, rms_eps, rope_dims, rope_base, keys::file_type, sliding]],
-    extra,
-};
+/// `set_gguf_parameters` of the converter class, in its order.
+pub const PARAMS: &[&[KeyFn]] = &[&[context_length_pos, orig_ctx_key, embedding_length, feed_forward_length, block_count, head_count, head_count_kv, rms_eps, rope_dims, rope_base, keys::file_type, sliding]];

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use crate::arch::ARCHITECTURES;
+use gguf::arch::ARCHITECTURES;
 use crate::cmd::args::can_write;
 use crate::convert::chat_templates::FAMILIES;
 use quantize::ftype::{FTYPE_ALIASES, FTYPE_TABLE};
@@ -32,8 +32,7 @@ pub fn run(args: Args) -> Result<()> {
     match args.what {
         What::Archs => {
             for a in ARCHITECTURES {
-                let classes = gguf::arch::by_gguf_name(a.name).map(|s| s.hf_architectures.join(", ")).unwrap_or_default();
-                println!("{:<10} {classes}", a.name);
+                println!("{:<10} {}", a.gguf_name, a.hf_architectures.join(", "));
             }
         }
         What::Types => {

@@ -216,13 +216,13 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
     let ckpt = Checkpoint::open(dir)?;
     let outtype = intermediate_type(file_type);
 
-    let (extra, extra_keys) = (spec.extra)(&hp, spec.name)?;
+    let (extra, extra_keys) = arch::ConvertSpec::extra(spec, &hp)?;
     let mut tensors: Vec<Planned> = extra
         .into_iter()
         .map(|e| Planned { name: e.name.clone(), hf_name: e.name, dims: vec![e.data.len() as u64], conv: GgmlType::F32, ty: GgmlType::F32, source: Source::Computed(e.data) })
         .collect();
     for (index, t) in ckpt.tensors().iter().enumerate() {
-        let Some(m) = spec.map_tensor(&t.name, &dims)? else { continue };
+        let Some(m) = arch::ConvertSpec::map_tensor(spec, &t.name, &dims)? else { continue };
         if let Err(dtype) = &t.dtype {
             return Err(ConvertError::UnsupportedDtype { path: ckpt.shard_path(t).to_path_buf(), tensor: t.name.clone(), dtype: dtype.clone() });
         }
@@ -259,14 +259,14 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
     // llama.cpp then uses the token embedding, as for tied embeddings).
     for (name, _) in arch::planned_tensors(&config)? {
         if name != "output.weight" && !tensors.iter().any(|t| t.name == name) {
-            return Err(ConvertError::MissingTensor { dir: dir.clone(), tensor: name, arch: spec.name });
+            return Err(ConvertError::MissingTensor { dir: dir.clone(), tensor: name, arch: spec.gguf_name });
         }
     }
 
     // Metadata, in the converter's order.
     let n_params: u64 = tensors.iter().map(Planned::n_elements).sum();
     let generation = read_json(&dir.join("generation_config.json"), "generation_config.json").ok();
-    let mut metadata: Vec<(String, Value)> = vec![(arch::keys::ARCHITECTURE.to_string(), Value::String(spec.name.to_string()))];
+    let mut metadata: Vec<(String, Value)> = vec![(arch::keys::ARCHITECTURE.to_string(), Value::String(spec.gguf_name.to_string()))];
     metadata.extend(extra_keys);
     for (k, v) in arch::general::general_keys(dir, &config, generation.as_ref(), n_params) {
         let v = match (&opts.name, k.as_str()) {
@@ -283,7 +283,7 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
         set_key(&mut metadata, k, v);
     }
     set_key(&mut metadata, "general.quantization_version".into(), Value::U32(quantize::metadata::GGML_QNT_VERSION));
-    let tok = crate::tokenizer::gguf_metadata(dir, &config, spec.name).map_err(|e| ConvertError::Tokenizer(e.to_string()))?;
+    let tok = crate::tokenizer::gguf_metadata(dir, &config, spec.gguf_name).map_err(|e| ConvertError::Tokenizer(e.to_string()))?;
     for (k, v) in tok {
         set_key(&mut metadata, k, v);
     }
@@ -293,7 +293,7 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
     // The quantized types: llama-quantize's view of the converter's F16 file.
     if !matches!(file_type, FileType::AllF32 | FileType::MostlyF16 | FileType::MostlyBF16) {
         let model = ModelInfo {
-            arch: spec.name.to_string(),
+            arch: spec.gguf_name.to_string(),
             n_layer: dims.n_layer as u32,
             n_expert: hp.u64_opt(&["num_local_experts", "num_experts", "n_routed_experts"])?.unwrap_or(0) as u32,
             n_head: dims.n_head as u32,
@@ -644,7 +644,7 @@ pub fn convert_many(opts: &Options, outputs: &[Output], on_progress: &mut dyn Fn
                 chat_template: written.as_ref().and_then(|w| w.modelfile.family).map(str::to_string),
                 notes: written.map(|w| w.modelfile.notes).unwrap_or_default(),
                 file_type: o.file_type.name().to_string(),
-                architecture: plan.spec.name.to_string(),
+                architecture: plan.spec.gguf_name.to_string(),
                 n_tensors: plan.tensors.len(),
                 numbers: crate::numbers::FileNumbers::new(file_size, tensor_bytes, n_params),
                 seconds,

@@ -334,8 +334,13 @@ pub fn reserve_graph(shape: &ModelShape, p: &RunParams) -> Graph {
                 (q, k, v)
             }
         };
-        let mut q = g.new_tensor([hk, nh, nt, 1], Elem::F32, vec![q, pos, w], true); // rope
-        let mut k = g.new_tensor([hk, nkv, nt, 1], Elem::F32, vec![k, pos, w], true);
+        // qwen3: each of Q and K is RMS-normed per head (`build_norm`), then roped
+        // (smollm3: no RoPE in every n-th block)
+        let rope = arch.uses_rope(il);
+        let q = if arch.qk_norm { norm(g, q) } else { q };
+        let mut q = if rope { g.new_tensor([hk, nh, nt, 1], Elem::F32, vec![q, pos, w], true) } else { q };
+        let k = if arch.qk_norm { norm(g, k) } else { k };
+        let mut k = if rope { g.new_tensor([hk, nkv, nt, 1], Elem::F32, vec![k, pos, w], true) } else { k };
         let mut v = v;
         if arch.scale_q {
             q = g.elementwise(vec![q]);

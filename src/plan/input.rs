@@ -141,10 +141,10 @@ fn checkpoint_tensors(dir: &Path, config: &serde_json::Value) -> Result<Option<V
     let spec = crate::arch::detect(config).map_err(arch_err)?;
     let hp = crate::arch::Hparams::new(config).map_err(arch_err)?;
     let dims = crate::arch::Dims::new(&hp).map_err(arch_err)?;
-    let (extra, _) = (spec.extra)(&hp, spec.name).map_err(arch_err)?;
+    let (extra, _) = crate::arch::ConvertSpec::extra(spec, &hp).map_err(arch_err)?;
     let mut out: Vec<NamedDims> = extra.into_iter().map(|e| (e.name, vec![e.data.len() as u64])).collect();
     for t in ckpt.tensors() {
-        let Some(m) = spec.map_tensor(&t.name, &dims).map_err(arch_err)? else { continue };
+        let Some(m) = crate::arch::ConvertSpec::map_tensor(spec, &t.name, &dims).map_err(arch_err)? else { continue };
         let shard = ckpt.shard_path(t).display().to_string();
         if let Err(dtype) = &t.dtype {
             return Err(PlanError::Inconsistent { file: shard, what: format!("tensor {}: dtype {dtype} cannot be converted (F16, BF16 or F32)", t.name) });

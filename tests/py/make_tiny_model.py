@@ -5,7 +5,9 @@ usage: make_tiny_model.py SPEC.json FIXTURES_MODELS_DIR OUT_DIR
 The spec holds an HF `config` (transformers 4.57 of the reference venv instantiates it), a `seed`
 and `tokenizer_from`: a fixture under tests/fixtures/models whose tokenizer files are copied and
 whose reference input ids (the first 64 tokens of corpus/eval-pydocs.txt) are reused, with the
-optional `tokenizer_config` fields set in its tokenizer_config.json. Writes
+optional `tokenizer_config` fields set in its tokenizer_config.json, and optional `norm_noise`: the
+standard deviation of seeded noise added to every norm weight (transformers initialises them to
+ones). Writes
 config.json, model.safetensors (the config's torch_dtype), the tokenizer files and
 reference_logits.safetensors (`input_ids` i64 [64], `logits` f32 [64, vocab]: an fp32 forward
 pass of the stored weights, as the trained fixtures carry).
@@ -39,6 +41,13 @@ torch.manual_seed(spec["seed"])
 config = AutoConfig.from_pretrained(out)
 model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32)
 model.eval()
+if "norm_noise" in spec:
+    # transformers initialises norm weights to ones, which would hide a norm read from the wrong
+    # tensor (q_norm for k_norm) or not multiplied at all: perturb them, seeded
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim == 1 and "norm" in name:
+                p.add_(torch.randn_like(p) * spec["norm_noise"])
 dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[config_json.get("torch_dtype", "float32")]
 state = {k: v.detach().to(dtype).contiguous() for k, v in model.state_dict().items()}
 if config.tie_word_embeddings:

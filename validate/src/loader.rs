@@ -3,7 +3,7 @@
 //! embeddings when `output.weight` is absent. Every matrix goes to the device in its stored type
 //! (see [`crate::linear::representation`]); once copied, its mapped pages are released.
 
-use crate::arch::{Arch, NormKind};
+use crate::arch::{FfnLayout, NormKind};
 use crate::config::ModelConfig;
 use crate::error::{Result, ValidateError};
 use crate::linear::{self, Linear, Weight};
@@ -125,9 +125,14 @@ pub fn load_layer(c: &ModelConfig, src: &dyn WeightSource, device: &Device, il: 
         )
     };
     let o = l.linear(&p("attn_output"), hidden, c.q_dim())?;
+    let (q_norm, k_norm) = if a.layout().qk_norm {
+        (Some(l.norm(&p("attn_q_norm"), c.head_dim, NormKind::Rms)?), Some(l.norm(&p("attn_k_norm"), c.head_dim, NormKind::Rms)?))
+    } else {
+        (None, None)
+    };
     let (gate, up) = if !a.layout().ffn.gated() {
         (None, l.linear(&p("ffn_up"), ffn, hidden)?)
-    } else if a.arch == Arch::Phi3 && !src.contains(&p("ffn_gate.weight")) {
+    } else if a.layout().ffn == FfnLayout::FusedGateUp && !src.contains(&p("ffn_gate.weight")) {
         let mut parts = l.fused(&p("ffn_up"), &[ffn, ffn], hidden)?;
         let up = parts.pop();
         let gate = parts.pop();
@@ -143,6 +148,8 @@ pub fn load_layer(c: &ModelConfig, src: &dyn WeightSource, device: &Device, il: 
         q,
         k,
         v,
+        q_norm,
+        k_norm,
         o,
         post_attn_norm: if a.layout().post_norms { Some(l.norm(&p("post_attention_norm"), hidden, a.layout().norm)?) } else { None },
         ffn_norm: if a.layout().parallel_block { None } else { Some(l.norm(&p("ffn_norm"), hidden, a.layout().norm)?) },

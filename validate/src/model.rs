@@ -36,6 +36,10 @@ pub struct Layer {
     pub k: Linear,
     /// Value projection.
     pub v: Linear,
+    /// Per-head RMS norm of the queries (`attn_q_norm`; qwen3).
+    pub q_norm: Option<Norm>,
+    /// Per-head RMS norm of the keys (`attn_k_norm`; qwen3).
+    pub k_norm: Option<Norm>,
     /// Attention output projection.
     pub o: Linear,
     /// Norm of the attention output (Gemma 2).
@@ -169,15 +173,29 @@ impl<'a> Model<'a> {
     }
 
     /// Self-attention of `b` sequences of `t` tokens each; `h` is `[b·t, hidden]`.
-    fn attention(&self, layer: &Layer, h: &Tensor, b: usize, cos: &Tensor, sin: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    /// `rope`: the cos/sin tables, or `None` for a block without RoPE (smollm3).
+    fn attention(&self, layer: &Layer, h: &Tensor, b: usize, rope: Option<(&Tensor, &Tensor)>, mask: &Tensor) -> Result<Tensor> {
         let c = &self.config;
         let t = h.dim(0)? / b;
         let (nh, nkv, hd) = (c.n_head, c.n_head_kv, c.head_dim);
         let group = nh / nkv;
         // [b·t, n·hd] → [b, n, t, hd]
         let heads = |x: Tensor, n: usize| -> Result<Tensor> { Ok(x.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?) };
-        let q = self.rope(&heads(layer.q.forward(h)?, nh)?, cos, sin)?;
-        let k = self.rope(&heads(layer.k.forward(h)?, nkv)?, cos, sin)?;
+        // per-head RMS norms of Q and K (qwen3), before RoPE
+        let qk_norm = |x: Tensor, n: &Option<Norm>| -> Result<Tensor> {
+            match n {
+                Some(n) => Ok(candle_nn::ops::rms_norm(&x, &n.weight, c.norm_eps as f32)?),
+                None => Ok(x),
+            }
+        };
+        let roped = |x: Tensor| -> Result<Tensor> {
+            match rope {
+                Some((cos, sin)) => self.rope(&x, cos, sin),
+                None => Ok(x),
+            }
+        };
+        let q = roped(qk_norm(heads(layer.q.forward(h)?, nh)?, &layer.q_norm)?)?;
+        let k = roped(qk_norm(heads(layer.k.forward(h)?, nkv)?, &layer.k_norm)?)?;
         let v = heads(layer.v.forward(h)?, nkv)?;
         // Query heads grouped by the KV head they share: [b·nkv, group·t, hd].
         let q = q.reshape((b * nkv, group * t, hd))?;
@@ -214,12 +232,13 @@ impl<'a> Model<'a> {
         let c = &self.config;
         let mask = masks.for_layer(c.sliding_window.get(il).copied().flatten());
         let h = self.norm(&layer.attn_norm, &x)?;
+        let rope = c.arch.layout().uses_rope(il as u64).then_some((cos, sin));
         Ok(if c.arch.layout().parallel_block {
-            let a = self.attention(layer, &h, b, cos, sin, mask)?;
+            let a = self.attention(layer, &h, b, rope, mask)?;
             let m = self.ffn(layer, &h)?;
             ((x + a)? + m)?
         } else {
-            let mut a = self.attention(layer, &h, b, cos, sin, mask)?;
+            let mut a = self.attention(layer, &h, b, rope, mask)?;
             if let Some(n) = &layer.post_attn_norm {
                 a = self.norm(n, &a)?;
             }

@@ -35,7 +35,11 @@ impl ModelFile {
     pub fn open(path: &Path) -> Result<ModelFile> {
         let name = path.display().to_string();
         if path.is_dir() {
-            let cfg = read_json(&path.join("config.json"))?;
+            let mut cfg = read_json(&path.join("config.json"))?;
+            // the fields the file lacks take their config class's defaults, as transformers fills them
+            if let Some(fields) = cfg.as_object_mut() {
+                gguf::arch::config_class::apply(fields);
+            }
             let config = ModelConfig::from_hf(&cfg, &name)?;
             let weights = HfWeights::open(path, config.arch)?;
             Ok(ModelFile::Hf { dir: path.to_path_buf(), config, weights })

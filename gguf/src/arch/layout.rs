@@ -71,6 +71,12 @@ pub struct BlockLayout {
     pub ffn: FfnLayout,
     /// FFN activation.
     pub activation: Activation,
+    /// Per-head RMS norms of Q and K after their projections, before RoPE (`attn_q_norm`,
+    /// `attn_k_norm`; qwen3).
+    pub qk_norm: bool,
+    /// Every n-th block (`(il + 1) % n == 0`) attends without RoPE (llama.cpp's
+    /// `n_no_rope_layer_step`: 4 for smollm3); 0 when every block is roped.
+    pub no_rope_every: u64,
     /// Attention and FFN both read the attention norm's output and are added to the residual
     /// together (phi2).
     pub parallel_block: bool,
@@ -99,6 +105,11 @@ pub struct BlockLayout {
 }
 
 impl BlockLayout {
+    /// Whether block `il` applies RoPE to Q and K (see [`BlockLayout::no_rope_every`]).
+    pub fn uses_rope(&self, il: u64) -> bool {
+        self.no_rope_every == 0 || !(il + 1).is_multiple_of(self.no_rope_every)
+    }
+
     /// Llama's block: RMSNorm, separate bias-free Q/K/V, SwiGLU, permuted Q/K rows. Other entries
     /// of the table are written as changes to it.
     pub const LLAMA: BlockLayout = BlockLayout {
@@ -107,6 +118,8 @@ impl BlockLayout {
         qkv: QkvLayout::Separate { bias: false },
         ffn: FfnLayout::GateUp,
         activation: Activation::Silu,
+        qk_norm: false,
+        no_rope_every: 0,
         parallel_block: false,
         post_norms: false,
         embd_scale: false,

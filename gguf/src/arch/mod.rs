@@ -5,14 +5,21 @@
 //!
 //! - [`layout`]: the block layout's vocabulary (norms, projections, activation, residual wiring,
 //!   soft-caps, sliding window, rope layout).
+//! - [`tensors`]: the tensor map, in the style of gguf-py's `tensor_mapping.py`: [`TensorKind`]
+//!   (the GGUF tensor names) and, per architecture, Hugging Face name → kind with its shape and
+//!   transform. The converter maps checkpoints with it, `validate` finds Hugging Face names with it.
+//! - [`config_class`]: the defaults of the transformers config classes, which each spec lists.
 //! - [`table`]: [`ARCHITECTURES`], one [`ArchSpec`] per GGUF architecture.
 //!
-//! The tokenizer conversion reads [`ArchSpec::family`]. Still outside this table (issue 11, in
-//! progress): the converter's tensor maps and metadata makers (`src/arch/`) and validate's HF
-//! tensor names (`validate/src/arch.rs`).
+//! The tokenizer conversion reads [`ArchSpec::family`]. The hyper-parameter keys and computed
+//! tensors are code (`src/arch`), chosen by [`ArchSpec::converter`], one per converter class.
 
+pub mod config_class;
 pub mod layout;
 pub mod table;
+pub mod tensors;
 
+pub use config_class::{ConfigClass, Fill};
 pub use layout::{Activation, BlockLayout, Family, FfnLayout, NormKind, QkvLayout, SwaPattern};
-pub use table::{by_gguf_name, by_hf_architecture, by_hf_model_type, ArchSpec, ARCHITECTURES};
+pub use table::{by_gguf_name, by_hf_architecture, by_hf_model_type, ArchSpec, ConverterClass, ARCHITECTURES};
+pub use tensors::{Dim, TensorKind, TensorRule, Transform, When};

@@ -1,6 +1,26 @@
 //! [`ARCHITECTURES`]: every architecture ggufkit supports, declared once.
 
+use super::config_class::{ConfigClass, Fill::*};
 use super::layout::{Activation, BlockLayout, Family, FfnLayout, NormKind, QkvLayout, SwaPattern};
+use super::tensors::{self, Dim, TensorKind, TensorRule, When, LLAMA_BLOCK, LLAMA_GLOBAL};
+
+/// The pinned converter's model class whose `set_gguf_parameters` and `generate_extra_tensors`
+/// write an architecture's hyper-parameter keys and computed tensors (`src/arch` implements each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConverterClass {
+    /// `TextModel`'s keys only (qwen2, qwen3).
+    Text,
+    /// `LlamaModel`: adds `vocab_size` and `rope.dimension_count`; llama3 `rope_freqs`.
+    Llama,
+    /// `Phi3MiniModel`: its own keys; LongRoPE factor tensors.
+    Phi3Mini,
+    /// `Phi2Model`: its own keys.
+    Phi2,
+    /// `GemmaModel`: its own keys.
+    Gemma,
+    /// `Gemma2Model`: its own keys, soft-caps and the sliding window.
+    Gemma2,
+}
 
 /// One supported architecture.
 #[derive(Debug)]
@@ -15,6 +35,16 @@ pub struct ArchSpec {
     pub family: Family,
     /// The transformer block.
     pub layout: BlockLayout,
+    /// Hugging Face tensor → GGUF tensor.
+    pub tensors: &'static [TensorRule],
+    /// Hugging Face tensor names (exact) that the converter drops.
+    pub skip: &'static [&'static str],
+    /// Default of `tie_word_embeddings` when the config omits it (the config class's default).
+    pub tied_default: bool,
+    /// Which converter class writes the hyper-parameter keys and computed tensors.
+    pub converter: ConverterClass,
+    /// The transformers config classes of its `model_type`s, with the defaults they fill in.
+    pub config_classes: &'static [ConfigClass],
 }
 
 /// Every supported architecture.
@@ -25,6 +55,48 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         hf_model_types: &["llama", "mistral"],
         family: Family::Llama,
         layout: BlockLayout::LLAMA,
+        tensors: tensors::LLAMA,
+        skip: &[],
+        tied_default: false,
+        converter: ConverterClass::Llama,
+        config_classes: &[
+            ConfigClass {
+                model_type: "llama",
+                defaults: &[
+                    ("num_key_value_heads", AttentionHeads),
+                    ("hidden_act", Str("silu")),
+                    ("max_position_embeddings", Int(2048)),
+                    ("initializer_range", Float(0.02)),
+                    ("rms_norm_eps", Float(1e-6)),
+                    ("pretraining_tp", Int(1)),
+                    ("use_cache", Bool(true)),
+                    ("tie_word_embeddings", Bool(false)),
+                    ("rope_theta", Float(10000.0)),
+                    ("rope_scaling", Null),
+                    ("attention_bias", Bool(false)),
+                    ("attention_dropout", Float(0.0)),
+                    ("mlp_bias", Bool(false)),
+                    ("head_dim", HiddenPerHead),
+                ],
+            },
+            ConfigClass {
+                model_type: "mistral",
+                defaults: &[
+                    ("num_key_value_heads", Int(8)),
+                    // MistralConfig keeps `head_dim = None` (its attention derives the width itself)
+                    ("head_dim", Null),
+                    ("hidden_act", Str("silu")),
+                    ("max_position_embeddings", Int(131072)),
+                    ("initializer_range", Float(0.02)),
+                    ("rms_norm_eps", Float(1e-6)),
+                    ("use_cache", Bool(true)),
+                    ("tie_word_embeddings", Bool(false)),
+                    ("rope_theta", Float(10000.0)),
+                    ("sliding_window", Int(4096)),
+                    ("attention_dropout", Float(0.0)),
+                ],
+            },
+        ],
     },
     ArchSpec {
         gguf_name: "qwen2",
@@ -32,6 +104,109 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         hf_model_types: &["qwen2"],
         family: Family::Qwen2,
         layout: BlockLayout { qkv: QkvLayout::Separate { bias: true }, rope_permuted: false, ..BlockLayout::LLAMA },
+        tensors: tensors::QWEN2,
+        skip: &[],
+        tied_default: false,
+        converter: ConverterClass::Text,
+        config_classes: &[
+            ConfigClass {
+                model_type: "qwen2",
+                defaults: &[
+                    ("num_key_value_heads", Int(32)),
+                    ("hidden_act", Str("silu")),
+                    ("max_position_embeddings", Int(32768)),
+                    ("initializer_range", Float(0.02)),
+                    ("rms_norm_eps", Float(1e-6)),
+                    ("use_cache", Bool(true)),
+                    ("tie_word_embeddings", Bool(false)),
+                    ("rope_theta", Float(10000.0)),
+                    ("rope_scaling", Null),
+                    ("use_sliding_window", Bool(false)),
+                    ("sliding_window", Null),
+                    ("max_window_layers", Int(28)),
+                    ("attention_dropout", Float(0.0)),
+                ],
+            },
+        ],
+    },
+    ArchSpec {
+        gguf_name: "qwen3",
+        hf_architectures: &["Qwen3ForCausalLM"],
+        hf_model_types: &["qwen3"],
+        // `Qwen3Model.set_vocab` is `Qwen2Model`'s
+        family: Family::Qwen2,
+        layout: BlockLayout { qk_norm: true, rope_permuted: false, ..BlockLayout::LLAMA },
+        tensors: &[
+            LLAMA_GLOBAL[0],
+            LLAMA_GLOBAL[1],
+            LLAMA_GLOBAL[2],
+            LLAMA_BLOCK[0],
+            LLAMA_BLOCK[1].bias(When::AttnBias),
+            LLAMA_BLOCK[2].bias(When::AttnBias),
+            LLAMA_BLOCK[3].bias(When::AttnBias),
+            LLAMA_BLOCK[4].bias(When::AttnBias),
+            TensorRule::w("model.layers.{bid}.self_attn.q_norm", TensorKind::AttnQNorm, &[Dim::HeadDim]),
+            TensorRule::w("model.layers.{bid}.self_attn.k_norm", TensorKind::AttnKNorm, &[Dim::HeadDim]),
+            LLAMA_BLOCK[5],
+            LLAMA_BLOCK[6],
+            LLAMA_BLOCK[7],
+            LLAMA_BLOCK[8],
+        ],
+        skip: &[],
+        tied_default: false,
+        converter: ConverterClass::Text,
+        config_classes: &[ConfigClass {
+            model_type: "qwen3",
+            defaults: &[
+                ("max_position_embeddings", Int(32768)),
+                ("use_sliding_window", Bool(false)),
+                ("sliding_window", Null),
+                ("max_window_layers", Int(28)),
+                ("num_key_value_heads", Int(32)),
+                ("head_dim", Int(128)),
+                ("hidden_act", Str("silu")),
+                ("initializer_range", Float(0.02)),
+                ("rms_norm_eps", Float(1e-6)),
+                ("use_cache", Bool(true)),
+                ("rope_theta", Float(10000.0)),
+                ("rope_scaling", Null),
+                ("attention_bias", Bool(false)),
+                ("attention_dropout", Float(0.0)),
+                ("tie_word_embeddings", Bool(false)),
+            ],
+        }],
+    },
+    ArchSpec {
+        gguf_name: "smollm3",
+        hf_architectures: &["SmolLM3ForCausalLM"],
+        hf_model_types: &["smollm3"],
+        // `SmolLM3Model` is a `LlamaModel`: its vocabulary path, keys and Q/K permutation
+        family: Family::Llama,
+        layout: BlockLayout { no_rope_every: 4, ..BlockLayout::LLAMA },
+        tensors: tensors::LLAMA,
+        skip: &[],
+        tied_default: true,
+        converter: ConverterClass::Llama,
+        config_classes: &[ConfigClass {
+            model_type: "smollm3",
+            defaults: &[
+                ("tie_word_embeddings", Bool(true)),
+                ("max_position_embeddings", Int(32768)),
+                ("mlp_bias", Bool(false)),
+                ("use_sliding_window", Bool(false)),
+                ("sliding_window", Null),
+                ("num_key_value_heads", Int(4)),
+                ("hidden_act", Str("silu")),
+                ("initializer_range", Float(0.02)),
+                ("rms_norm_eps", Float(1e-6)),
+                ("use_cache", Bool(true)),
+                ("rope_theta", Float(2000000.0)),
+                ("rope_scaling", Null),
+                ("attention_bias", Bool(false)),
+                ("attention_dropout", Float(0.0)),
+                ("no_rope_layer_interval", Int(4)),
+            ],
+        }],
     },
     ArchSpec {
         gguf_name: "phi3",
@@ -46,6 +221,32 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
             ffn_residual_first: true,
             ..BlockLayout::LLAMA
         },
+        tensors: tensors::PHI3,
+        skip: &[],
+        tied_default: false,
+        converter: ConverterClass::Phi3Mini,
+        config_classes: &[
+            ConfigClass {
+                model_type: "phi3",
+                defaults: &[
+                    ("num_key_value_heads", AttentionHeads),
+                    ("resid_pdrop", Float(0.0)),
+                    ("embd_pdrop", Float(0.0)),
+                    ("attention_dropout", Float(0.0)),
+                    ("hidden_act", Str("silu")),
+                    ("max_position_embeddings", Int(4096)),
+                    ("original_max_position_embeddings", Int(4096)),
+                    ("initializer_range", Float(0.02)),
+                    ("rms_norm_eps", Float(1e-5)),
+                    ("use_cache", Bool(true)),
+                    ("tie_word_embeddings", Bool(false)),
+                    ("rope_theta", Float(10000.0)),
+                    ("rope_scaling", Null),
+                    ("partial_rotary_factor", Float(1.0)),
+                    ("sliding_window", Null),
+                ],
+            },
+        ],
     },
     ArchSpec {
         gguf_name: "phi2",
@@ -64,6 +265,31 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
             scale_q: true,
             ..BlockLayout::LLAMA
         },
+        tensors: tensors::PHI2,
+        skip: &[],
+        tied_default: false,
+        converter: ConverterClass::Phi2,
+        config_classes: &[
+            ConfigClass {
+                model_type: "phi",
+                defaults: &[
+                    ("num_key_value_heads", AttentionHeads),
+                    ("resid_pdrop", Float(0.0)),
+                    ("embd_pdrop", Float(0.0)),
+                    ("attention_dropout", Float(0.0)),
+                    ("hidden_act", Str("gelu_new")),
+                    ("max_position_embeddings", Int(2048)),
+                    ("initializer_range", Float(0.02)),
+                    ("layer_norm_eps", Float(1e-5)),
+                    ("use_cache", Bool(true)),
+                    ("tie_word_embeddings", Bool(false)),
+                    ("rope_theta", Float(10000.0)),
+                    ("rope_scaling", Null),
+                    ("partial_rotary_factor", Float(0.5)),
+                    ("qk_layernorm", Bool(false)),
+                ],
+            },
+        ],
     },
     ArchSpec {
         gguf_name: "gemma",
@@ -78,6 +304,29 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
             scale_q: true,
             ..BlockLayout::LLAMA
         },
+        tensors: tensors::GEMMA,
+        skip: &["lm_head.weight"],
+        tied_default: true,
+        converter: ConverterClass::Gemma,
+        config_classes: &[
+            ConfigClass {
+                model_type: "gemma",
+                defaults: &[
+                    ("num_key_value_heads", Int(16)),
+                    ("head_dim", Int(256)),
+                    ("hidden_act", Str("gelu_pytorch_tanh")),
+                    ("hidden_activation", Null),
+                    ("max_position_embeddings", Int(8192)),
+                    ("initializer_range", Float(0.02)),
+                    ("rms_norm_eps", Float(1e-6)),
+                    ("use_cache", Bool(true)),
+                    ("tie_word_embeddings", Bool(true)),
+                    ("rope_theta", Float(10000.0)),
+                    ("attention_bias", Bool(false)),
+                    ("attention_dropout", Float(0.0)),
+                ],
+            },
+        ],
     },
     ArchSpec {
         gguf_name: "gemma2",
@@ -96,6 +345,32 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
             scale_q: true,
             ..BlockLayout::LLAMA
         },
+        tensors: tensors::GEMMA2,
+        skip: &["lm_head.weight"],
+        tied_default: true,
+        converter: ConverterClass::Gemma2,
+        config_classes: &[
+            ConfigClass {
+                model_type: "gemma2",
+                defaults: &[
+                    ("num_key_value_heads", Int(4)),
+                    ("head_dim", Int(256)),
+                    ("hidden_activation", Str("gelu_pytorch_tanh")),
+                    ("max_position_embeddings", Int(8192)),
+                    ("initializer_range", Float(0.02)),
+                    ("rms_norm_eps", Float(1e-6)),
+                    ("use_cache", Bool(true)),
+                    ("tie_word_embeddings", Bool(true)),
+                    ("rope_theta", Float(10000.0)),
+                    ("attention_bias", Bool(false)),
+                    ("attention_dropout", Float(0.0)),
+                    ("query_pre_attn_scalar", Int(256)),
+                    ("sliding_window", Int(4096)),
+                    ("final_logit_softcapping", Float(30.0)),
+                    ("attn_logit_softcapping", Float(50.0)),
+                ],
+            },
+        ],
     },
 ];
 
@@ -114,6 +389,23 @@ pub fn by_hf_architecture(class: &str) -> Option<&'static ArchSpec> {
     ARCHITECTURES.iter().find(|a| a.hf_architectures.contains(&class))
 }
 
+impl ArchSpec {
+    /// The Hugging Face name of a GGUF tensor of this architecture (`blk.3.attn_q.weight` →
+    /// `model.layers.3.self_attn.q_proj.weight`), from its tensor map.
+    pub fn hf_name(&self, gguf_name: &str) -> Option<String> {
+        tensors::hf_name_of(self.tensors, gguf_name)
+    }
+
+    /// The GGUF name of a Hugging Face tensor of this architecture (the inverse of
+    /// [`ArchSpec::hf_name`]); `None` for a tensor the converter drops or does not know.
+    pub fn gguf_name_of(&self, hf_name: &str) -> Option<String> {
+        if self.skip.contains(&hf_name) {
+            return None;
+        }
+        tensors::gguf_name_of(self.tensors, hf_name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +420,9 @@ mod tests {
             }
             for c in a.hf_architectures {
                 assert!(std::ptr::eq(by_hf_architecture(c).unwrap(), a), "{c}");
+            }
+            for c in a.config_classes {
+                assert!(a.hf_model_types.contains(&c.model_type), "{}: config class {}", a.gguf_name, c.model_type);
             }
         }
     }

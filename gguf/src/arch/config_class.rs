@@ -1,0 +1,75 @@
+//! The defaults a Hugging Face config class fills in (transformers 4.57.6, the reference venv's
+//! version), as data: each [`super::ArchSpec`] lists its classes, and [`apply`] fills them in as
+//! `AutoConfig.from_pretrained(dir).to_dict()` does for the pinned converter (convert, plan and the
+//! tokenizer through `src/arch/hparams.rs`; validate when it reads an HF folder).
+
+use serde_json::{Map, Value as Json};
+
+/// How a config class fills a field that `config.json` lacks.
+#[derive(Debug, Clone, Copy)]
+pub enum Fill {
+    /// A constant default: applied when the field is absent (an explicit `null` stays).
+    Int(u64),
+    /// A constant number.
+    Float(f64),
+    /// A constant boolean.
+    Bool(bool),
+    /// A constant string.
+    Str(&'static str),
+    /// `None`: the field is present and `null`.
+    Null,
+    /// `hidden_size // num_attention_heads`, also replacing an explicit `null`.
+    HiddenPerHead,
+    /// `num_attention_heads`, also replacing an explicit `null`.
+    AttentionHeads,
+}
+
+/// One config class: its `model_type` and its defaults, in `__init__` order.
+#[derive(Debug)]
+pub struct ConfigClass {
+    /// `model_type` in `config.json` (AutoConfig's key).
+    pub model_type: &'static str,
+    /// Field defaults.
+    pub defaults: &'static [(&'static str, Fill)],
+}
+
+use Fill::*;
+
+/// The config class `AutoConfig` picks for these fields (by `model_type`), from the architecture
+/// table's [`super::ArchSpec::config_classes`].
+pub fn config_class(fields: &Map<String, Json>) -> Option<&'static ConfigClass> {
+    let model_type = fields.get("model_type")?.as_str()?;
+    super::ARCHITECTURES.iter().flat_map(|a| a.config_classes).find(|c| c.model_type == model_type)
+}
+
+/// Fills the fields `config.json` lacks with its config class's defaults, in the class's order (so
+/// derived defaults see the fields filled before them, as in `__init__`): what
+/// `AutoConfig.from_pretrained(dir).to_dict()` gives the pinned converter and transformers' model.
+pub fn apply(fields: &mut Map<String, Json>) {
+    let Some(class) = config_class(fields) else { return };
+    for (name, fill) in class.defaults {
+        let present = fields.get(*name);
+        let value = match fill {
+            HiddenPerHead | AttentionHeads if present.is_some_and(|v| !v.is_null()) => continue,
+            HiddenPerHead => {
+                let hidden = fields.get("hidden_size").and_then(Json::as_u64);
+                let heads = fields.get("num_attention_heads").and_then(Json::as_u64).filter(|h| *h > 0);
+                match (hidden, heads) {
+                    (Some(h), Some(n)) => Json::from(h / n),
+                    _ => continue,
+                }
+            }
+            AttentionHeads => match fields.get("num_attention_heads") {
+                Some(v) => v.clone(),
+                None => continue,
+            },
+            _ if present.is_some() => continue,
+            Int(v) => Json::from(*v),
+            Float(v) => Json::from(*v),
+            Bool(v) => Json::from(*v),
+            Str(v) => Json::from(*v),
+            Null => Json::Null,
+        };
+        fields.insert(name.to_string(), value);
+    }
+}
