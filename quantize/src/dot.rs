@@ -100,13 +100,21 @@ fn q6_k_block_scalar(w: &[u8], a: &[u8]) -> i32 {
     isum
 }
 
-/// One weight row · one Q8_K activation row, `k` elements; scalar reference.
-pub fn dot_scalar(ty: GgmlType, w: &[u8], a: &[u8], k: usize) -> f32 {
-    dot_with(ty, w, a, k, q4_k_block_scalar, q6_k_block_scalar)
+/// A Q4_K block's contribution added to `acc`: the float arithmetic of every path (so that
+/// they agree bit for bit), from the block's exact integer sums.
+#[inline(always)]
+fn q4_k_acc(acc: f32, w: &[u8], da: f32, isum: i32, msum: i32) -> f32 {
+    acc + f16_at(w, 0) * da * isum as f32 - f16_at(w, 2) * da * msum as f32
 }
 
-/// The float part, shared by every path: one multiply-add per block, in block order.
-fn dot_with(ty: GgmlType, w: &[u8], a: &[u8], k: usize, q4: impl Fn(&[u8], &[u8]) -> (i32, i32), q6: impl Fn(&[u8], &[u8]) -> i32) -> f32 {
+/// A Q6_K block's contribution added to `acc` (see [`q4_k_acc`]).
+#[inline(always)]
+fn q6_k_acc(acc: f32, w: &[u8], da: f32, isum: i32) -> f32 {
+    acc + f16_at(w, 208) * da * isum as f32
+}
+
+/// One weight row · one Q8_K activation row, `k` elements; scalar reference.
+pub fn dot_scalar(ty: GgmlType, w: &[u8], a: &[u8], k: usize) -> f32 {
     let mut acc = 0f32;
     for b in 0..k / QK_K {
         let ab = &a[b * q8_k::BYTES..][..q8_k::BYTES];
@@ -114,12 +122,12 @@ fn dot_with(ty: GgmlType, w: &[u8], a: &[u8], k: usize, q4: impl Fn(&[u8], &[u8]
         match ty {
             GgmlType::Q4_K => {
                 let wb = &w[b * Q4_K_BYTES..][..Q4_K_BYTES];
-                let (isum, msum) = q4(wb, ab);
-                acc += f16_at(wb, 0) * da * isum as f32 - f16_at(wb, 2) * da * msum as f32;
+                let (isum, msum) = q4_k_block_scalar(wb, ab);
+                acc = q4_k_acc(acc, wb, da, isum, msum);
             }
             GgmlType::Q6_K => {
                 let wb = &w[b * Q6_K_BYTES..][..Q6_K_BYTES];
-                acc += f16_at(wb, 208) * da * q6(wb, ab) as f32;
+                acc = q6_k_acc(acc, wb, da, q6_k_block_scalar(wb, ab));
             }
             _ => unreachable!("dot of {ty:?}: checked by supports()"),
         }
@@ -133,7 +141,7 @@ pub fn dot(ty: GgmlType, w: &[u8], a: &[u8], k: usize) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if crate::simd::has_avx2() {
         // SAFETY: AVX2 is present (checked at run time).
-        return dot_with(ty, w, a, k, |w, a| unsafe { avx2::q4_k_block(w, a) }, |w, a| unsafe { avx2::q6_k_block(w, a) });
+        return unsafe { avx2::dot(ty, w, a, k / QK_K) };
     }
     dot_scalar(ty, w, a, k)
 }
@@ -149,13 +157,22 @@ pub fn matmul(ty: GgmlType, w: &[u8], n: usize, k: usize, x_q8: &[u8], m: usize)
     assert_eq!(x_q8.len(), m * a_bytes, "activations of {m} rows");
     const ROWS: usize = 16;
     // [n, m] first (each chunk writes its own rows), transposed at the end.
+    #[cfg(target_arch = "x86_64")]
+    let row_dot: fn(GgmlType, &[u8], &[u8], usize) -> f32 = if crate::simd::has_avx2() {
+        // SAFETY: AVX2 is present (checked at run time).
+        |ty, w: &[u8], a: &[u8], k| unsafe { avx2::dot(ty, w, a, k / QK_K) }
+    } else {
+        dot_scalar
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let row_dot: fn(GgmlType, &[u8], &[u8], usize) -> f32 = dot_scalar;
     let mut yt = vec![0f32; n * m];
     yt.par_chunks_mut(ROWS * m).zip(w.par_chunks(ROWS * row_bytes)).for_each(|(yt, w)| {
         let rows = w.len() / row_bytes;
         for r in 0..m {
             let a = &x_q8[r * a_bytes..][..a_bytes];
             for j in 0..rows {
-                yt[j * m + r] = dot(ty, &w[j * row_bytes..][..row_bytes], a, k);
+                yt[j * m + r] = row_dot(ty, &w[j * row_bytes..][..row_bytes], a, k);
             }
         }
     });
@@ -170,10 +187,11 @@ pub fn matmul(ty: GgmlType, w: &[u8], n: usize, k: usize, x_q8: &[u8], m: usize)
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{bsums, scale_min_k4};
+    use super::{f32_at, q4_k_acc, q6_k_acc, q8_k, scale_min_k4, GgmlType, Q4_K_BYTES, Q6_K_BYTES};
     use std::arch::x86_64::*;
 
     /// Horizontal sum of eight i32 lanes (exact).
+    #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn hsum(v: __m256i) -> i32 {
         let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -182,20 +200,46 @@ mod avx2 {
         _mm_cvtsi128_si32(s)
     }
 
+    /// [`super::dot_scalar`] over `nb` blocks, block sums 32 products per instruction.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2; `w` and `a` hold `nb` blocks of `ty` and of Q8_K.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn dot(ty: GgmlType, w: &[u8], a: &[u8], nb: usize) -> f32 {
+        let mut acc = 0f32;
+        match ty {
+            GgmlType::Q4_K => {
+                for b in 0..nb {
+                    let (wb, ab) = (&w[b * Q4_K_BYTES..][..Q4_K_BYTES], &a[b * q8_k::BYTES..][..q8_k::BYTES]);
+                    let (isum, msum) = q4_k_block(wb, ab);
+                    acc = q4_k_acc(acc, wb, f32_at(ab, 0), isum, msum);
+                }
+            }
+            GgmlType::Q6_K => {
+                for b in 0..nb {
+                    let (wb, ab) = (&w[b * Q6_K_BYTES..][..Q6_K_BYTES], &a[b * q8_k::BYTES..][..q8_k::BYTES]);
+                    acc = q6_k_acc(acc, wb, f32_at(ab, 0), q6_k_block(wb, ab));
+                }
+            }
+            _ => unreachable!("dot of {ty:?}: checked by supports()"),
+        }
+        acc
+    }
+
     /// [`super::q4_k_block_scalar`] with 32 products per instruction.
     ///
     /// # Safety
     /// The CPU must have AVX2; `w` a Q4_K block, `a` a Q8_K block.
+    #[inline]
     #[target_feature(enable = "avx2")]
-    pub unsafe fn q4_k_block(w: &[u8], a: &[u8]) -> (i32, i32) {
-        let (sc, qs) = (&w[4..16], &w[16..144]);
+    unsafe fn q4_k_block(w: &[u8], a: &[u8]) -> (i32, i32) {
+        let (sc, qs) = (&w[4..16], w[16..144].as_ptr());
         let q8 = a[4..260].as_ptr();
         let low = _mm256_set1_epi8(0xF);
         let mut acc = _mm256_setzero_si256();
-        let mut msum = 0i32;
-        let bs = bsums(a);
+        let mut mins = [0i16; 16];
         for p in 0..4 {
-            let q4 = _mm256_loadu_si256(qs.as_ptr().add(32 * p) as *const __m256i);
+            let q4 = _mm256_loadu_si256(qs.add(32 * p) as *const __m256i);
             let lo = _mm256_and_si256(q4, low);
             let hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low);
             let (s0, m0) = scale_min_k4(2 * p, sc);
@@ -205,27 +249,29 @@ mod avx2 {
             let p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256(q8.add(64 * p + 32) as *const __m256i));
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p0, _mm256_set1_epi16(s0 as i16)));
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p1, _mm256_set1_epi16(s1 as i16)));
-            msum += m0 * (bs[4 * p] + bs[4 * p + 1]) + m1 * (bs[4 * p + 2] + bs[4 * p + 3]);
+            mins[4 * p..4 * p + 4].copy_from_slice(&[m0 as i16, m0 as i16, m1 as i16, m1 as i16]);
         }
-        (hsum(acc), msum)
+        // Σ min · (the two 16-element group sums of its sub-block).
+        let bsums = _mm256_loadu_si256(a[260..292].as_ptr() as *const __m256i);
+        let m = _mm256_madd_epi16(bsums, _mm256_loadu_si256(mins.as_ptr() as *const __m256i));
+        (hsum(acc), hsum(m))
     }
 
     /// [`super::q6_k_block_scalar`]: unsigned 6-bit quants times q8, minus 32 · Σ scale · bsum.
     ///
     /// # Safety
     /// The CPU must have AVX2; `w` a Q6_K block, `a` a Q8_K block.
+    #[inline]
     #[target_feature(enable = "avx2")]
-    pub unsafe fn q6_k_block(w: &[u8], a: &[u8]) -> i32 {
+    unsafe fn q6_k_block(w: &[u8], a: &[u8]) -> i32 {
         let (ql, qh, sc) = (w.as_ptr(), w[128..].as_ptr(), &w[192..208]);
         let q8 = a[4..260].as_ptr();
         let low = _mm256_set1_epi8(0xF);
         let three = _mm256_set1_epi8(3);
-        let mut acc = _mm256_setzero_si256();
-        let bs = bsums(a);
-        let mut offset = 0i32;
-        for g in 0..16 {
-            offset += (sc[g] as i8) as i32 * bs[g];
-        }
+        // 32 · Σ scale · bsum, subtracted lane-wise at the end.
+        let scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(sc.as_ptr() as *const __m128i));
+        let bsums = _mm256_loadu_si256(a[260..292].as_ptr() as *const __m256i);
+        let mut acc = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales16), 5));
         for half in 0..2 {
             let l0 = _mm256_loadu_si256(ql.add(64 * half) as *const __m256i);
             let l1 = _mm256_loadu_si256(ql.add(64 * half + 32) as *const __m256i);
@@ -252,7 +298,7 @@ mod avx2 {
                 acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scales));
             }
         }
-        hsum(acc) - 32 * offset
+        hsum(acc)
     }
 }
 
