@@ -15,8 +15,10 @@
 #       speed reference (BF16 streamed ≥ 0.5x of it is the target)
 # llama-perplexity prints no total speed: tokens over the time between its "calculating
 # perplexity" and "Final estimate" log lines (timestamps from --log-timestamps).
+# BEFORE_BIN=path: also runs that (older) ggufkit binary the same way, in the same run, and adds
+# its rows, so that a change is measured before/after against the same llama-perplexity figures.
 #
-# Usage: scripts/bench-validate.sh   (env: THREADS, CTX, CHUNKS, BUDGET, GGUFKIT_BENCH)
+# Usage: scripts/bench-validate.sh   (env: THREADS, CTX, CHUNKS, BUDGET, GGUFKIT_BENCH, BEFORE_BIN)
 # Prints a markdown table on stdout; progress on stderr. Release build; not a test.
 set -euo pipefail
 
@@ -68,10 +70,13 @@ EOF
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 cat "$MODEL"/*.safetensors "$GGUF" "$F16" >/dev/null
-echo "ggufkit validate (budget $BUDGET) ..." >&2
-RAYON_NUM_THREADS=$NT /usr/bin/time -v -o "$OUT/ours.time" "$BIN" validate "$MODEL" "$GGUF" --text "$TEXT" \
-    --ctx "$CTX" --chunks "$CHUNKS" --max-memory "$BUDGET" --json >"$OUT/ours.json" 2>"$OUT/ours.err"
-read -r REF_TPS Q_TPS REF_MODE Q_MODE REF_PEAK Q_PEAK PPL DPPL KLD < <("$PY" - "$OUT/ours.json" <<'EOF'
+ours() { # ours BIN NAME: runs ggufkit validate; NAME.json, NAME.time, NAME.err in $OUT
+    echo "$1 validate (budget $BUDGET) ..." >&2
+    RAYON_NUM_THREADS=$NT /usr/bin/time -v -o "$OUT/$2.time" "$1" validate "$MODEL" "$GGUF" --text "$TEXT" \
+        --ctx "$CTX" --chunks "$CHUNKS" --max-memory "$BUDGET" --json >"$OUT/$2.json" 2>"$OUT/$2.err"
+}
+summary() { # summary NAME -> REF_TPS Q_TPS REF_MODE Q_MODE REF_PEAK Q_PEAK PPL DPPL KLD
+    "$PY" - "$OUT/$1.json" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 rf, f = r["reference"], r["files"][0]
@@ -80,7 +85,13 @@ mib = lambda m: m["peak_bytes"] / 2**20
 print(f'{tps(rf["timing"]):.1f} {tps(f["timing"]):.1f} {rf["memory"]["plan"]["mode"]} {f["memory"]["plan"]["mode"]} '
       f'{mib(rf["memory"]):.0f} {mib(f["memory"]):.0f} {f["stats"]["ppl"]["value"]:.4f} {f["dppl_percent"]:.3f} {f["stats"]["kld_mean"]["value"]:.6f}')
 EOF
-)
+}
+ours "$BIN" ours
+read -r REF_TPS Q_TPS REF_MODE Q_MODE REF_PEAK Q_PEAK PPL DPPL KLD < <(summary ours)
+if [ -n "${BEFORE_BIN:-}" ]; then
+    ours "$BEFORE_BIN" before
+    read -r B_REF_TPS B_Q_TPS B_REF_MODE B_Q_MODE B_REF_PEAK B_Q_PEAK B_PPL B_DPPL B_KLD < <(summary before)
+fi
 echo "llama-perplexity Q4_K_M, F16 ..." >&2
 LQ_TPS=$(llama_tps "$GGUF" llama-q4km)
 LF_TPS=$(llama_tps "$F16" llama-f16)
@@ -94,3 +105,9 @@ echo "| evaluation | mode | tokens/s | llama-perplexity tokens/s | ratio | peak 
 echo "|---|---|---:|---:|---:|---:|---:|"
 echo "| BF16 reference (llama.cpp: F16 GGUF) | $REF_MODE | $REF_TPS | $LF_TPS | $(ratio "$REF_TPS" "$LF_TPS")x | $REF_PEAK | $(peak_mib "$OUT/llama-f16.time") |"
 echo "| Q4_K_M | $Q_MODE | $Q_TPS | $LQ_TPS | $(ratio "$Q_TPS" "$LQ_TPS")x | $Q_PEAK | $(peak_mib "$OUT/llama-q4km.time") |"
+if [ -n "${BEFORE_BIN:-}" ]; then
+    echo "| before: BF16 reference | $B_REF_MODE | $B_REF_TPS | $LF_TPS | $(ratio "$B_REF_TPS" "$LF_TPS")x | $B_REF_PEAK | |"
+    echo "| before: Q4_K_M | $B_Q_MODE | $B_Q_TPS | $LQ_TPS | $(ratio "$B_Q_TPS" "$LQ_TPS")x | $B_Q_PEAK | |"
+    echo
+    echo "before ($BEFORE_BIN): whole process peak RSS $(peak_mib "$OUT/before.time") MiB, wall $(wall_s "$OUT/before.time") s; PPL $B_PPL (ΔPPL $B_DPPL %), mean KLD $B_KLD"
+fi

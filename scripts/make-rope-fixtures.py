@@ -18,6 +18,14 @@ Cases:
   phi3-longrope-long LongRoPE at 48 tokens > original context 32: long factors
   phi35-rope         Phi-3.5-mini-instruct's real rope_scaling block (configs/), head_dim 96 as
                      there (48 factors), two heads and two layers
+  qwen2-yarn         Qwen2 with YaRN (factor 4, original context 256, head_dim 16): the ramp
+                     between beta_fast 32 and beta_slow 1 spans pairs 0..4 of 8
+  qwen2-yarn-params  the same with beta_fast 8, beta_slow 2 and attention_factor 1.25 given: keys
+                     the converter writes but the pinned llama.cpp does not read for Qwen2
+
+Every case also stores `logits_gguf`: transformers' logits of the same weights under the RoPE that
+llama.cpp evaluates from the converted GGUF (for qwen2-yarn-params: the YaRN defaults, beta_fast
+32, beta_slow 1, attention factor 0.1·ln(factor)+1); equal to `logits` for the other cases.
 
 Usage: $GGUFKIT_REF/venv/bin/python scripts/make-rope-fixtures.py OUT_DIR REPO_ROOT
 """
@@ -28,7 +36,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM, LlamaConfig, Phi3Config
+from transformers import AutoModelForCausalLM, LlamaConfig, Phi3Config, Qwen2Config
 
 SEQ = 48
 
@@ -45,6 +53,10 @@ def cases(root):
     phi3 = dict(initializer_range=0.5, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                 num_key_value_heads=4, vocab_size=4096, rms_norm_eps=1e-5, tie_word_embeddings=False,
                 bos_token_id=1, eos_token_id=2, pad_token_id=None, sliding_window=None)
+    qwen2 = dict(initializer_range=0.5, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, vocab_size=4096, max_position_embeddings=1024, rms_norm_eps=1e-6,
+                 tie_word_embeddings=False, bos_token_id=0, eos_token_id=0, use_sliding_window=False, rope_theta=10000.0)
+    yarn = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256}
     real = json.load(open(root / "configs/phi-3.5-mini-instruct/config.json"))
     return {
         "llama-linear": ("tiny-llama", LlamaConfig(**llama, rope_theta=10000.0,
@@ -63,7 +75,25 @@ def cases(root):
                                                 max_position_embeddings=real["max_position_embeddings"],
                                                 original_max_position_embeddings=real["original_max_position_embeddings"],
                                                 rope_theta=real["rope_theta"], rope_scaling=real["rope_scaling"])),
+        "qwen2-yarn": ("tiny-qwen2", Qwen2Config(**qwen2, rope_scaling=dict(yarn))),
+        "qwen2-yarn-params": ("tiny-qwen2", Qwen2Config(**qwen2, rope_scaling={
+            **yarn, "beta_fast": 8.0, "beta_slow": 2.0, "attention_factor": 1.25})),
     }
+
+
+# The rope_scaling keys the pinned llama.cpp reads from a converted Qwen2/Llama/Phi-3 GGUF; the
+# others (yarn_ext_factor, yarn_attn_factor, yarn_beta_fast/slow) only for Grok (src/models/grok.cpp).
+GGUF_ROPE_KEYS = {"rope_type", "type", "factor", "original_max_position_embeddings", "low_freq_factor",
+                  "high_freq_factor", "short_factor", "long_factor"}
+
+
+def logits_of(cfg, state, ids, rope_scaling):
+    plain = cfg.to_dict()
+    plain["rope_scaling"] = rope_scaling
+    m = AutoModelForCausalLM.from_config(type(cfg).from_dict(plain), torch_dtype=torch.float32).eval()
+    m.load_state_dict(state)
+    with torch.no_grad():
+        return m(ids).logits[0].float().contiguous()
 
 
 def main():
@@ -76,7 +106,8 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         src = root / "tests/fixtures/models" / tok
-        for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json"):
+        for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
+                  "merges.txt"):
             if (src / f).is_file():
                 shutil.copy(src / f, tmp / f)
         torch.manual_seed(0)
@@ -92,18 +123,17 @@ def main():
         ids[0, 0] = 1
         with torch.no_grad():
             logits = model(ids).logits[0].float().contiguous()
-        plain = cfg.to_dict()
-        plain["rope_scaling"] = None
-        plain_model = AutoModelForCausalLM.from_config(type(cfg).from_dict(plain), torch_dtype=torch.float32).eval()
-        plain_model.load_state_dict(model.state_dict())
-        with torch.no_grad():
-            unscaled = plain_model(ids).logits[0].float().contiguous()
-        save_file({"input_ids": ids[0].to(torch.int64).contiguous(), "logits": logits, "logits_unscaled": unscaled},
-                  str(tmp / "reference_logits.safetensors"))
+        unscaled = logits_of(cfg, model.state_dict(), ids, None)
+        scaling = cfg.rope_scaling
+        gguf_scaling = {k: v for k, v in scaling.items() if k in GGUF_ROPE_KEYS} if scaling else None
+        gguf = logits.clone() if gguf_scaling == scaling else logits_of(cfg, model.state_dict(), ids, gguf_scaling)
+        save_file({"input_ids": ids[0].to(torch.int64).contiguous(), "logits": logits, "logits_unscaled": unscaled,
+                   "logits_gguf": gguf}, str(tmp / "reference_logits.safetensors"))
         shutil.rmtree(d, ignore_errors=True)
         tmp.rename(d)
         print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, max |logit| {logits.abs().max():.2f}, "
-              f"max |scaled - unscaled| {(logits - unscaled).abs().max():.3f}")
+              f"max |scaled - unscaled| {(logits - unscaled).abs().max():.3f}, "
+              f"max |transformers - GGUF semantics| {(logits - gguf).abs().max():.3f}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 //! functions.
 
 pub mod blocks;
+pub mod dot;
 pub mod error;
 pub mod fp;
 pub mod ftype;

@@ -3,10 +3,11 @@ against transformers' reference logits.
 
 usage: PYTHONPATH=$REF/src LLAMA_CPP_LIB_PATH=$REF/build/bin \
        python llama_logits.py MODEL.gguf reference_logits.safetensors [--override-kv KEY=TYPE:VALUE]
+                              [--logits-key NAME]
 
 Evaluates the stored `input_ids` in one batch with logits for every position (logits_all=True)
 and prints one JSON line: n_tokens, n_vocab, top1_agree (positions whose argmax equals the
-reference's), max_abs_diff, mean_abs_diff, ref_abs_max, top1_disagree_margins (the
+reference's; the reference is the tensor `logits`, or NAME), max_abs_diff, mean_abs_diff, ref_abs_max, top1_disagree_margins (the
 reference's top-1 − top-2 margin at each position whose argmax differs).
 """
 import json
@@ -19,8 +20,11 @@ from safetensors.numpy import load_file
 def main():
     model, ref_path = sys.argv[1], sys.argv[2]
     overrides = {}
+    key = "logits"
     args = sys.argv[3:]
     for i, a in enumerate(args):
+        if a == "--logits-key":
+            key = args[i + 1]
         if a == "--override-kv":
             k, v = args[i + 1].split("=", 1)
             t, val = v.split(":", 1)
@@ -36,7 +40,7 @@ def main():
 
     ref = load_file(ref_path)
     ids = [int(x) for x in ref["input_ids"].reshape(-1)]
-    ref_logits = ref["logits"].reshape(len(ids), -1).astype(np.float32)
+    ref_logits = ref[key].reshape(len(ids), -1).astype(np.float32)
     llm = llama_cpp.Llama(
         model_path=model,
         n_ctx=max(256, len(ids)),

@@ -4,7 +4,53 @@ use crate::arch::{self, ArchInfo};
 use crate::error::{Result, ValidateError};
 use serde_json::Value as Json;
 
-/// RoPE frequency scaling as the converter writes it (linear, llama3, LongRoPE); YaRN is refused.
+/// YaRN's blend of interpolated and extrapolated frequencies (ggml's `rope_yarn`): pair i keeps
+/// its unscaled frequency by `ramp(i) · ext_factor`, where the ramp falls from 1 to 0 between the
+/// correction dimensions of `beta_fast` and `beta_slow` rotations over `orig_ctx` positions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Yarn {
+    /// Weight of the extrapolated (unscaled) frequencies (llama.cpp: 1 for YaRN).
+    pub ext_factor: f64,
+    /// Rotations at which the ramp starts (dimensions below keep their own frequency).
+    pub beta_fast: f64,
+    /// Rotations at which the ramp ends (dimensions above are fully interpolated).
+    pub beta_slow: f64,
+    /// The context the model was trained with (`original_max_position_embeddings`).
+    pub orig_ctx: usize,
+    /// Correction dimensions rounded outwards to whole dimensions (llama.cpp always; transformers'
+    /// `truncate`, default true).
+    pub truncate: bool,
+}
+
+impl Yarn {
+    /// The ramp's (start, end) over pair indices for `rotary_dim` rotated dimensions and base
+    /// `theta`: ggml_rope_yarn_corr_dims and transformers' find_correction_range alike.
+    pub fn corr_dims(&self, rotary_dim: usize, theta: f64) -> (f64, f64) {
+        let n = rotary_dim as f64;
+        let dim = |rot: f64| n * (self.orig_ctx as f64 / (rot * 2.0 * std::f64::consts::PI)).ln() / (2.0 * theta.ln());
+        let (lo, hi) = (dim(self.beta_fast), dim(self.beta_slow));
+        let (lo, hi) = if self.truncate { (lo.floor(), hi.ceil()) } else { (lo, hi) };
+        (lo.max(0.0), hi.min(n - 1.0))
+    }
+
+    /// How much of pair `i`'s unscaled frequency is kept (1 below the ramp, 0 above it).
+    pub fn extrapolation(&self, i: usize, (lo, hi): (f64, f64)) -> f64 {
+        let y = (i as f64 - lo) / (hi - lo).max(0.001);
+        (1.0 - y.clamp(0.0, 1.0)) * self.ext_factor
+    }
+}
+
+/// YaRN's magnitude correction for a context extended `factor` times (transformers' and
+/// llama.cpp's `get_mscale`).
+fn yarn_mscale(factor: f64, mscale: f64) -> f64 {
+    if factor <= 1.0 {
+        1.0
+    } else {
+        0.1 * mscale * factor.ln() + 1.0
+    }
+}
+
+/// RoPE frequency scaling as the converter writes it (linear, llama3, LongRoPE, YaRN).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RopeScaling {
     /// Frequency i is divided by `freq_factors[i]` (llama3's computed factors, `rope_freqs.weight`);
@@ -15,13 +61,15 @@ pub struct RopeScaling {
     pub longrope: Option<(Vec<f64>, Vec<f64>, usize)>,
     /// Positions are divided by this (linear scaling; 1 = none).
     pub linear_factor: f64,
-    /// cos and sin are multiplied by this (LongRoPE's attention factor; 1 = none).
+    /// cos and sin are multiplied by this (LongRoPE's and YaRN's attention factor; 1 = none).
     pub attn_factor: f64,
+    /// YaRN: frequencies divided by `linear_factor` only partly (see [`Yarn`]); None = fully.
+    pub yarn: Option<Yarn>,
 }
 
 impl Default for RopeScaling {
     fn default() -> Self {
-        RopeScaling { freq_factors: Vec::new(), longrope: None, linear_factor: 1.0, attn_factor: 1.0 }
+        RopeScaling { freq_factors: Vec::new(), longrope: None, linear_factor: 1.0, attn_factor: 1.0, yarn: None }
     }
 }
 
@@ -95,7 +143,28 @@ impl RopeScaling {
                 };
                 RopeScaling { longrope: Some((factors("short_factor")?, factors("long_factor")?, orig)), attn_factor, ..Default::default() }
             }
-            other => return Err(err(format!("RoPE scaling {other:?} is not supported yet (supported: linear, llama3, longrope)"))),
+            "yarn" => {
+                // transformers' _compute_yarn_parameters.
+                let factor = f("factor").ok_or_else(|| err("yarn scaling without factor".into()))?;
+                let orig = json_usize(block, "original_max_position_embeddings")
+                    .or_else(|| json_usize(cfg, "max_position_embeddings"))
+                    .ok_or_else(|| err("yarn without original_max_position_embeddings or max_position_embeddings".into()))?;
+                let nonzero = |k: &str| f(k).filter(|v| *v != 0.0);
+                let attn_factor = match (f("attention_factor"), nonzero("mscale"), nonzero("mscale_all_dim")) {
+                    (Some(a), _, _) => a,
+                    (None, Some(m), Some(all)) => yarn_mscale(factor, m) / yarn_mscale(factor, all),
+                    _ => yarn_mscale(factor, 1.0),
+                };
+                let yarn = Yarn {
+                    ext_factor: 1.0,
+                    beta_fast: nonzero("beta_fast").unwrap_or(32.0),
+                    beta_slow: nonzero("beta_slow").unwrap_or(1.0),
+                    orig_ctx: orig,
+                    truncate: block.get("truncate").and_then(Json::as_bool).unwrap_or(true),
+                };
+                RopeScaling { linear_factor: factor, attn_factor, yarn: Some(yarn), ..Default::default() }
+            }
+            other => return Err(err(format!("RoPE scaling {other:?} is not supported yet (supported: linear, llama3, longrope, yarn)"))),
         })
     }
 
@@ -118,6 +187,8 @@ impl RopeScaling {
             Ok(as_f64(v))
         };
         let mut r = RopeScaling::default();
+        // llama.cpp multiplies cos and sin by `rope.scaling.attn_factor` whatever the scaling type.
+        let attn_factor = meta.meta_f64(&key("rope.scaling.attn_factor")).unwrap_or(1.0);
         match meta.meta_str(&key("rope.scaling.type")).as_deref() {
             None | Some("none") | Some("longrope") => {}
             Some("linear") => {
@@ -126,13 +197,28 @@ impl RopeScaling {
                     r.linear_factor = f;
                 }
             }
+            Some("yarn") => {
+                // llama.cpp (llama_context's cparams, ggml's rope_yarn): frequency scale 1/factor,
+                // ext_factor 1, beta_fast 32 and beta_slow 1 (the converter's
+                // rope.scaling.yarn_{ext_factor,attn_factor,beta_fast,beta_slow} keys are read for
+                // Grok only, none of our architectures), cos/sin times get_mscale(factor).
+                let f = meta.meta_f64(&key("rope.scaling.factor")).filter(|f| *f != 0.0).unwrap_or(1.0);
+                let orig = meta
+                    .meta_u64(&key("rope.scaling.original_context_length"))
+                    .or_else(|| meta.meta_u64(&key("context_length")))
+                    .ok_or_else(|| err("rope.scaling.original_context_length", "missing, and no context_length either".into()))?;
+                r.linear_factor = f;
+                r.attn_factor = yarn_mscale(f, 1.0);
+                r.yarn = Some(Yarn { ext_factor: 1.0, beta_fast: 32.0, beta_slow: 1.0, orig_ctx: orig as usize, truncate: true });
+            }
             Some(other) => {
                 return Err(err(
                     "rope.scaling.type",
-                    format!("RoPE scaling {other:?} is not supported yet (supported: linear, llama3, longrope)"),
+                    format!("RoPE scaling {other:?} is not supported yet (supported: linear, llama3, longrope, yarn)"),
                 ))
             }
         }
+        r.attn_factor *= attn_factor;
         if let Some(v) = tensor("rope_freqs.weight") {
             r.freq_factors = check("rope_freqs.weight", v)?;
         }
@@ -141,7 +227,6 @@ impl RopeScaling {
                 .meta_u64(&key("rope.scaling.original_context_length"))
                 .ok_or_else(|| err("rope.scaling.original_context_length", "missing next to rope_factors_long".into()))?;
             r.longrope = Some((check("rope_factors_short.weight", short)?, check("rope_factors_long.weight", long)?, orig as usize));
-            r.attn_factor = meta.meta_f64(&key("rope.scaling.attn_factor")).unwrap_or(1.0);
         }
         Ok(r)
     }

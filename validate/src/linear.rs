@@ -1,6 +1,8 @@
-//! Linear layers on their stored weights: ggml blocks stay blocks (candle's quantized matmul,
-//! which like llama.cpp quantizes the activations to Q8 per row), F16/BF16 stay half precision on
-//! a GPU, and only what no kernel takes directly is converted to f32. How each stored type is held
+//! Linear layers on their stored weights: ggml blocks stay blocks (on the CPU, Q4_K and Q6_K
+//! through quantize's own Q8_K dot kernels; the other block types, and every block type on a GPU,
+//! through candle's quantized matmul; both quantize the activations to Q8 per row, as llama.cpp
+//! does), F16/BF16 stay half precision on a GPU, and only what no kernel takes directly is
+//! converted to f32. How each stored type is held
 //! on a device is one table, [`representation`], used by the loader and by the memory planner.
 
 use crate::error::{Result, ValidateError};
@@ -15,6 +17,8 @@ use std::borrow::Cow;
 pub enum Representation {
     /// ggml blocks as in the file, multiplied by candle's quantized matmul.
     Blocks(GgmlDType),
+    /// ggml blocks as in the file, multiplied by `quantize::dot` (CPU).
+    OwnBlocks(GgmlType),
     /// A dense tensor of this dtype (F32, or F16/BF16 kept as stored on a GPU).
     Dense(DType),
 }
@@ -37,6 +41,9 @@ const CANDLE_BLOCKS: &[(GgmlType, GgmlDType)] = &[
 /// them; F16/BF16 as stored on a GPU (half-precision matmuls); f32 otherwise (the CPU's fastest
 /// dense matmul, and the types without a kernel, e.g. the IQ types).
 pub fn representation(ty: GgmlType, device: &Device) -> Representation {
+    if device.is_cpu() && quantize::dot::supports(ty) {
+        return Representation::OwnBlocks(ty);
+    }
     if let Some((_, d)) = CANDLE_BLOCKS.iter().find(|(t, _)| *t == ty) {
         return Representation::Blocks(*d);
     }
@@ -50,7 +57,7 @@ pub fn representation(ty: GgmlType, device: &Device) -> Representation {
 /// Bytes a matrix of `n_elements` stored as `ty` (`stored_bytes` in the file) takes on `device`.
 pub fn device_bytes(ty: GgmlType, n_elements: u64, stored_bytes: u64, device: &Device) -> u64 {
     match representation(ty, device) {
-        Representation::Blocks(_) => stored_bytes,
+        Representation::Blocks(_) | Representation::OwnBlocks(_) => stored_bytes,
         Representation::Dense(d) => n_elements * d.size_in_bytes() as u64,
     }
 }
@@ -62,6 +69,17 @@ pub enum Weight {
     Dense(Tensor),
     /// ggml blocks.
     Blocks(QMatMul),
+    /// ggml blocks `[out, in]` of a type `quantize::dot` multiplies (CPU).
+    OwnBlocks {
+        /// The block type.
+        ty: GgmlType,
+        /// The rows' blocks, as in the file.
+        data: std::sync::Arc<[u8]>,
+        /// Rows.
+        out: usize,
+        /// Elements per row.
+        inp: usize,
+    },
 }
 
 impl Weight {
@@ -75,17 +93,21 @@ impl Weight {
                 found: format!("shape {:?}", t.shape),
             });
         };
-        Ok(match representation(t.ty, device) {
+        let repr = representation(t.ty, device);
+        if matches!(repr, Representation::Blocks(_) | Representation::OwnBlocks(_)) {
+            let expected = out as u64 * t.ty.row_size(inp as u64).unwrap_or(u64::MAX);
+            if t.bytes.len() as u64 != expected {
+                return Err(ValidateError::BadTensor {
+                    source_name: String::new(),
+                    tensor: t.name.clone(),
+                    expected: format!("{expected} bytes of {} blocks", t.ty.name()),
+                    found: format!("{} bytes", t.bytes.len()),
+                });
+            }
+        }
+        Ok(match repr {
+            Representation::OwnBlocks(ty) => Weight::OwnBlocks { ty, data: t.bytes.into(), out, inp },
             Representation::Blocks(d) => {
-                let expected = out as u64 * t.ty.row_size(inp as u64).unwrap_or(u64::MAX);
-                if t.bytes.len() as u64 != expected {
-                    return Err(ValidateError::BadTensor {
-                        source_name: String::new(),
-                        tensor: t.name.clone(),
-                        expected: format!("{expected} bytes of {} blocks", t.ty.name()),
-                        found: format!("{} bytes", t.bytes.len()),
-                    });
-                }
                 // candle reads the blocks in place: they must be aligned like its block structs
                 // (GGUF data is aligned to 32; a sub-range of a fused tensor may not be).
                 let data = if (t.bytes.as_ptr() as usize) % 8 == 0 { Cow::Borrowed(t.bytes) } else { Cow::Owned(t.bytes.to_vec()) };
@@ -103,6 +125,16 @@ impl Weight {
             Weight::Dense(w) if w.dtype() == DType::F32 => x.matmul(&w.t()?)?,
             Weight::Dense(w) => x.to_dtype(w.dtype())?.matmul(&w.t()?)?.to_dtype(DType::F32)?,
             Weight::Blocks(q) => q.forward(&x.contiguous()?)?,
+            Weight::OwnBlocks { ty, data, out, inp } => {
+                let mut dims = x.dims().to_vec();
+                let rows = x.elem_count() / inp;
+                let xs: Vec<f32> = x.flatten_all()?.to_vec1()?;
+                let y = quantize::dot::matmul(*ty, data, *out, *inp, &quantize::dot::quantize_q8_k(&xs, *inp), rows);
+                if let Some(last) = dims.last_mut() {
+                    *last = *out;
+                }
+                Tensor::from_vec(y, dims, x.device())?
+            }
         })
     }
 }

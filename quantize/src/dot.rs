@@ -1,0 +1,393 @@
+//! Dot products of K-quant weight rows with activations quantized to Q8_K, and the row-parallel
+//! matrix product built on them: the quantized matmul of `ggufkit validate` on the CPU (as
+//! llama.cpp's `ggml_vec_dot_q4_K_q8_K` / `ggml_vec_dot_q6_K_q8_K`: activations rounded to Q8_K
+//! per row, integer products per super-block, one float scale per super-block).
+//!
+//! Each super-block's integer sum is exact, so the AVX2 paths (behind runtime detection) give the
+//! scalar reference's result bit for bit: the float arithmetic, one multiply-add per super-block
+//! in block order, is the same code for both. Against ggml's own kernels the result differs only
+//! by that float rounding (ggml sums the 8 lanes of a block's scaled products in f32).
+
+use crate::blocks::{common::QK_K, q8_k};
+use crate::fp::f16_to_f32;
+use gguf::GgmlType;
+use rayon::prelude::*;
+
+/// Bytes of one Q4_K block: `d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128]`.
+const Q4_K_BYTES: usize = 144;
+/// Bytes of one Q6_K block: `ql: [u8; 128], qh: [u8; 64], scales: [i8; 16], d: f16`.
+const Q6_K_BYTES: usize = 210;
+
+/// The weight types [`matmul`] takes.
+pub fn supports(ty: GgmlType) -> bool {
+    matches!(ty, GgmlType::Q4_K | GgmlType::Q6_K)
+}
+
+/// Activations `[m, k]` (f32) as Q8_K rows (`k` a multiple of 256): `m · k/256 · 292` bytes.
+pub fn quantize_q8_k(x: &[f32], k: usize) -> Vec<u8> {
+    let blocks = k / QK_K;
+    let mut out = vec![0u8; x.len() / QK_K * q8_k::BYTES];
+    out.par_chunks_mut(blocks * q8_k::BYTES).zip(x.par_chunks(k)).for_each(|(o, row)| {
+        for (ob, xb) in o.chunks_exact_mut(q8_k::BYTES).zip(row.chunks_exact(QK_K)) {
+            q8_k::quantize_block(xb, ob);
+        }
+    });
+    out
+}
+
+fn f32_at(b: &[u8], at: usize) -> f32 {
+    f32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn f16_at(b: &[u8], at: usize) -> f32 {
+    f16_to_f32(u16::from_le_bytes([b[at], b[at + 1]]))
+}
+
+/// Q8_K's 16 group sums of a block.
+fn bsums(a: &[u8]) -> [i32; 16] {
+    std::array::from_fn(|g| i16::from_le_bytes([a[260 + 2 * g], a[261 + 2 * g]]) as i32)
+}
+
+/// Q4_K's 6-bit (scale, min) of sub-block `j` (ggml's `get_scale_min_k4`).
+fn scale_min_k4(j: usize, q: &[u8]) -> (i32, i32) {
+    if j < 4 {
+        ((q[j] & 63) as i32, (q[j + 4] & 63) as i32)
+    } else {
+        (((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4)) as i32, ((q[j + 4] >> 4) | ((q[j] >> 6) << 4)) as i32)
+    }
+}
+
+/// The exact integer parts of one Q4_K · Q8_K block: (Σ scale·Σ q4·q8, Σ min·Σ q8).
+fn q4_k_block_scalar(w: &[u8], a: &[u8]) -> (i32, i32) {
+    let (sc, qs) = (&w[4..16], &w[16..144]);
+    let q8 = &a[4..260];
+    let bs = bsums(a);
+    let (mut isum, mut msum) = (0i32, 0i32);
+    for j in 0..8 {
+        let (s, m) = scale_min_k4(j, sc);
+        let chunk = &qs[32 * (j / 2)..32 * (j / 2) + 32];
+        let mut dot = 0i32;
+        for l in 0..32 {
+            let q = if j % 2 == 0 { chunk[l] & 0xF } else { chunk[l] >> 4 };
+            dot += q as i32 * (q8[32 * j + l] as i8) as i32;
+        }
+        isum += s * dot;
+        msum += m * (bs[2 * j] + bs[2 * j + 1]);
+    }
+    (isum, msum)
+}
+
+/// The exact integer part of one Q6_K · Q8_K block: Σ scale·Σ (q6 − 32)·q8.
+fn q6_k_block_scalar(w: &[u8], a: &[u8]) -> i32 {
+    let (ql, qh, sc) = (&w[0..128], &w[128..192], &w[192..208]);
+    let q8 = &a[4..260];
+    let mut isum = 0i32;
+    for half in 0..2 {
+        let (ql, qh) = (&ql[64 * half..], &qh[32 * half..]);
+        for l in 0..32 {
+            let q = [
+                (ql[l] & 0xF) | ((qh[l] & 3) << 4),
+                (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4),
+                (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4),
+                (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4),
+            ];
+            for (part, q) in q.into_iter().enumerate() {
+                let e = 128 * half + 32 * part + l;
+                isum += (sc[e / 16] as i8) as i32 * (q as i32 - 32) * (q8[e] as i8) as i32;
+            }
+        }
+    }
+    isum
+}
+
+/// A Q4_K block's contribution added to `acc`: the float arithmetic of every path (so that
+/// they agree bit for bit), from the block's exact integer sums.
+#[inline(always)]
+fn q4_k_acc(acc: f32, w: &[u8], da: f32, isum: i32, msum: i32) -> f32 {
+    acc + f16_at(w, 0) * da * isum as f32 - f16_at(w, 2) * da * msum as f32
+}
+
+/// A Q6_K block's contribution added to `acc` (see [`q4_k_acc`]).
+#[inline(always)]
+fn q6_k_acc(acc: f32, w: &[u8], da: f32, isum: i32) -> f32 {
+    acc + f16_at(w, 208) * da * isum as f32
+}
+
+/// One weight row · one Q8_K activation row, `k` elements; scalar reference.
+pub fn dot_scalar(ty: GgmlType, w: &[u8], a: &[u8], k: usize) -> f32 {
+    let mut acc = 0f32;
+    for b in 0..k / QK_K {
+        let ab = &a[b * q8_k::BYTES..][..q8_k::BYTES];
+        let da = f32_at(ab, 0);
+        match ty {
+            GgmlType::Q4_K => {
+                let wb = &w[b * Q4_K_BYTES..][..Q4_K_BYTES];
+                let (isum, msum) = q4_k_block_scalar(wb, ab);
+                acc = q4_k_acc(acc, wb, da, isum, msum);
+            }
+            GgmlType::Q6_K => {
+                let wb = &w[b * Q6_K_BYTES..][..Q6_K_BYTES];
+                acc = q6_k_acc(acc, wb, da, q6_k_block_scalar(wb, ab));
+            }
+            _ => unreachable!("dot of {ty:?}: checked by supports()"),
+        }
+    }
+    acc
+}
+
+/// One weight row · one Q8_K activation row, `k` elements: the AVX2 path where the CPU has it
+/// (equal to [`dot_scalar`] bit for bit), else the scalar one.
+pub fn dot(ty: GgmlType, w: &[u8], a: &[u8], k: usize) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2() {
+        // SAFETY: AVX2 is present (checked at run time).
+        return unsafe { avx2::dot(ty, w, a, k / QK_K) };
+    }
+    dot_scalar(ty, w, a, k)
+}
+
+/// `y = x · Wᵀ`: `w` holds `n` rows of `k` weights of type `ty` (ggml blocks), `x_q8` the `m`
+/// activation rows from [`quantize_q8_k`]; `y` is `[m, n]` f32. Parallel over chunks of weight
+/// rows; each chunk meets every activation row while it is in cache.
+pub fn matmul(ty: GgmlType, w: &[u8], n: usize, k: usize, x_q8: &[u8], m: usize) -> Vec<f32> {
+    assert!(supports(ty) && k % QK_K == 0, "matmul of {ty:?} with k = {k}");
+    let row_bytes = k / QK_K * if ty == GgmlType::Q4_K { Q4_K_BYTES } else { Q6_K_BYTES };
+    let a_bytes = k / QK_K * q8_k::BYTES;
+    assert_eq!(w.len(), n * row_bytes, "weights of {n} rows");
+    assert_eq!(x_q8.len(), m * a_bytes, "activations of {m} rows");
+    const ROWS: usize = 16;
+    // [n, m] first (each chunk writes its own rows), transposed at the end.
+    #[cfg(target_arch = "x86_64")]
+    let row_dot: fn(GgmlType, &[u8], &[u8], usize) -> f32 = if crate::simd::has_avx2() {
+        // SAFETY: AVX2 is present (checked at run time).
+        |ty, w: &[u8], a: &[u8], k| unsafe { avx2::dot(ty, w, a, k / QK_K) }
+    } else {
+        dot_scalar
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let row_dot: fn(GgmlType, &[u8], &[u8], usize) -> f32 = dot_scalar;
+    let mut yt = vec![0f32; n * m];
+    yt.par_chunks_mut(ROWS * m).zip(w.par_chunks(ROWS * row_bytes)).for_each(|(yt, w)| {
+        let rows = w.len() / row_bytes;
+        for r in 0..m {
+            let a = &x_q8[r * a_bytes..][..a_bytes];
+            for j in 0..rows {
+                yt[j * m + r] = row_dot(ty, &w[j * row_bytes..][..row_bytes], a, k);
+            }
+        }
+    });
+    let mut y = vec![0f32; m * n];
+    y.par_chunks_mut(n).enumerate().for_each(|(r, y)| {
+        for (j, v) in y.iter_mut().enumerate() {
+            *v = yt[j * m + r];
+        }
+    });
+    y
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{f32_at, q4_k_acc, q6_k_acc, q8_k, scale_min_k4, GgmlType, Q4_K_BYTES, Q6_K_BYTES};
+    use std::arch::x86_64::*;
+
+    /// Horizontal sum of eight i32 lanes (exact).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn hsum(v: __m256i) -> i32 {
+        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+        _mm_cvtsi128_si32(s)
+    }
+
+    /// [`super::dot_scalar`] over `nb` blocks, block sums 32 products per instruction.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2; `w` and `a` hold `nb` blocks of `ty` and of Q8_K.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn dot(ty: GgmlType, w: &[u8], a: &[u8], nb: usize) -> f32 {
+        let mut acc = 0f32;
+        match ty {
+            GgmlType::Q4_K => {
+                for b in 0..nb {
+                    let (wb, ab) = (&w[b * Q4_K_BYTES..][..Q4_K_BYTES], &a[b * q8_k::BYTES..][..q8_k::BYTES]);
+                    let (isum, msum) = q4_k_block(wb, ab);
+                    acc = q4_k_acc(acc, wb, f32_at(ab, 0), isum, msum);
+                }
+            }
+            GgmlType::Q6_K => {
+                for b in 0..nb {
+                    let (wb, ab) = (&w[b * Q6_K_BYTES..][..Q6_K_BYTES], &a[b * q8_k::BYTES..][..q8_k::BYTES]);
+                    acc = q6_k_acc(acc, wb, f32_at(ab, 0), q6_k_block(wb, ab));
+                }
+            }
+            _ => unreachable!("dot of {ty:?}: checked by supports()"),
+        }
+        acc
+    }
+
+    /// [`super::q4_k_block_scalar`] with 32 products per instruction.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2; `w` a Q4_K block, `a` a Q8_K block.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn q4_k_block(w: &[u8], a: &[u8]) -> (i32, i32) {
+        let (sc, qs) = (&w[4..16], w[16..144].as_ptr());
+        let q8 = a[4..260].as_ptr();
+        let low = _mm256_set1_epi8(0xF);
+        let mut acc = _mm256_setzero_si256();
+        let mut mins = [0i16; 16];
+        for p in 0..4 {
+            let q4 = _mm256_loadu_si256(qs.add(32 * p) as *const __m256i);
+            let lo = _mm256_and_si256(q4, low);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low);
+            let (s0, m0) = scale_min_k4(2 * p, sc);
+            let (s1, m1) = scale_min_k4(2 * p + 1, sc);
+            // u8 · i8 pairs summed to i16 (at most 2·15·128, no saturation), then · scale to i32.
+            let p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256(q8.add(64 * p) as *const __m256i));
+            let p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256(q8.add(64 * p + 32) as *const __m256i));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p0, _mm256_set1_epi16(s0 as i16)));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p1, _mm256_set1_epi16(s1 as i16)));
+            mins[4 * p..4 * p + 4].copy_from_slice(&[m0 as i16, m0 as i16, m1 as i16, m1 as i16]);
+        }
+        // Σ min · (the two 16-element group sums of its sub-block).
+        let bsums = _mm256_loadu_si256(a[260..292].as_ptr() as *const __m256i);
+        let m = _mm256_madd_epi16(bsums, _mm256_loadu_si256(mins.as_ptr() as *const __m256i));
+        (hsum(acc), hsum(m))
+    }
+
+    /// [`super::q6_k_block_scalar`]: unsigned 6-bit quants times q8, minus 32 · Σ scale · bsum.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2; `w` a Q6_K block, `a` a Q8_K block.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn q6_k_block(w: &[u8], a: &[u8]) -> i32 {
+        let (ql, qh, sc) = (w.as_ptr(), w[128..].as_ptr(), &w[192..208]);
+        let q8 = a[4..260].as_ptr();
+        let low = _mm256_set1_epi8(0xF);
+        let three = _mm256_set1_epi8(3);
+        // 32 · Σ scale · bsum, subtracted lane-wise at the end.
+        let scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(sc.as_ptr() as *const __m128i));
+        let bsums = _mm256_loadu_si256(a[260..292].as_ptr() as *const __m256i);
+        let mut acc = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales16), 5));
+        for half in 0..2 {
+            let l0 = _mm256_loadu_si256(ql.add(64 * half) as *const __m256i);
+            let l1 = _mm256_loadu_si256(ql.add(64 * half + 32) as *const __m256i);
+            let h = _mm256_loadu_si256(qh.add(32 * half) as *const __m256i);
+            // The two high bits of each part, moved to bits 4 and 5.
+            let hb = [
+                _mm256_slli_epi16(_mm256_and_si256(h, three), 4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), three), 4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), three), 4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), three), 4),
+            ];
+            let q = [
+                _mm256_or_si256(_mm256_and_si256(l0, low), hb[0]),
+                _mm256_or_si256(_mm256_and_si256(l1, low), hb[1]),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), hb[2]),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), hb[3]),
+            ];
+            for (part, q) in q.into_iter().enumerate() {
+                let e = 128 * half + 32 * part;
+                // 0..63 · i8 pairs: at most 2·63·128, no saturation.
+                let p = _mm256_maddubs_epi16(q, _mm256_loadu_si256(q8.add(e) as *const __m256i));
+                let (s0, s1) = ((sc[e / 16] as i8) as i16, (sc[e / 16 + 1] as i8) as i16);
+                let scales = _mm256_setr_epi16(s0, s0, s0, s0, s0, s0, s0, s0, s1, s1, s1, s1, s1, s1, s1, s1);
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scales));
+            }
+        }
+        hsum(acc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic bytes (xorshift).
+    fn bytes(n: usize, seed: u64) -> Vec<u8> {
+        let mut s = seed | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                s as u8
+            })
+            .collect()
+    }
+
+    /// Random block bytes with finite f16 scales (exponent bits cleared to small values).
+    fn weights(ty: GgmlType, rows: usize, k: usize, seed: u64) -> Vec<u8> {
+        let (size, scale_at): (usize, &[usize]) = if ty == GgmlType::Q4_K { (Q4_K_BYTES, &[0, 2]) } else { (Q6_K_BYTES, &[208]) };
+        let mut w = bytes(rows * k / QK_K * size, seed);
+        for b in w.chunks_exact_mut(size) {
+            for &at in scale_at {
+                b[at + 1] = 0x20 | (b[at + 1] & 0x03); // |d| in [2^-7, 2^-5)
+            }
+        }
+        w
+    }
+
+    fn activations(m: usize, k: usize, seed: u64) -> Vec<f32> {
+        bytes(m * k, seed).into_iter().map(|b| (b as i8) as f32 / 37.0).collect()
+    }
+
+    /// The dequantized weight row (quantize's reference dequantizers) · the dequantized Q8_K row,
+    /// in f64: what the integer path must equal up to f32 rounding.
+    fn reference(ty: GgmlType, w: &[u8], a: &[u8], k: usize) -> f64 {
+        let mut wf = vec![0f32; k];
+        crate::dequantize_rows(ty, w, &mut wf).unwrap();
+        let mut af = vec![0f32; k];
+        for (o, b) in af.chunks_exact_mut(QK_K).zip(a.chunks_exact(q8_k::BYTES)) {
+            q8_k::dequantize_block(b, o);
+        }
+        wf.iter().zip(&af).map(|(x, y)| *x as f64 * *y as f64).sum()
+    }
+
+    #[test]
+    fn scalar_dot_equals_dequantized_product() {
+        for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
+            for seed in 1..20 {
+                let k = 512;
+                let w = weights(ty, 1, k, seed);
+                let a = quantize_q8_k(&activations(1, k, seed + 100), k);
+                let got = dot_scalar(ty, &w, &a, k) as f64;
+                let want = reference(ty, &w, &a, k);
+                assert!((got - want).abs() <= 1e-5 * want.abs().max(1.0), "{ty:?} seed {seed}: {got} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn simd_dot_equals_scalar_bit_for_bit() {
+        for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
+            for seed in 1..200 {
+                let k = 768;
+                let w = weights(ty, 1, k, seed);
+                let a = quantize_q8_k(&activations(1, k, seed + 1000), k);
+                assert_eq!(dot(ty, &w, &a, k).to_bits(), dot_scalar(ty, &w, &a, k).to_bits(), "{ty:?} seed {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_is_every_row_dot() {
+        for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
+            let (m, n, k) = (5, 37, 512);
+            let w = weights(ty, n, k, 7);
+            let a = quantize_q8_k(&activations(m, k, 8), k);
+            let y = matmul(ty, &w, n, k, &a, m);
+            let row = w.len() / n;
+            let arow = a.len() / m;
+            for r in 0..m {
+                for j in 0..n {
+                    let want = dot_scalar(ty, &w[j * row..][..row], &a[r * arow..][..arow], k);
+                    assert_eq!(y[r * n + j].to_bits(), want.to_bits(), "{ty:?} ({r}, {j})");
+                }
+            }
+        }
+    }
+}
