@@ -45,8 +45,8 @@ pub enum QuantizeError {
         /// `"elements"` or `"bytes"`.
         unit: &'static str,
     },
-    /// The type has no quantizer without importance weights (ggml asserts them for IQ2_XXS and
-    /// IQ2_XS, and llama-quantize aborts).
+    /// The type has no quantizer without importance weights (ggml asserts them for IQ2_XXS,
+    /// IQ2_XS and IQ1_S, and llama-quantize aborts).
     #[error("quantizing to {ty} needs importance weights: ggml has no {ty} quantizer without them; pass an importance matrix (--imatrix, made by llama-imatrix)")]
     ImatrixRequired {
         /// The requested type.

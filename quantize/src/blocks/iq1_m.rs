@@ -10,9 +10,9 @@
 //! (`quantize_row_iq1_m_impl`). Without importance weights ggml weighs each value by `x²`.
 
 use super::common::{nearest_int, QK_K};
-use crate::fp;
-use super::iq1_s::{abs_max, ascending, grid, grid_points, DELTA, X_M, X_P};
+use super::iq1_s::{abs_max, ascending, grid, grid_points, split_levels, DELTA, X_M, X_P};
 use super::row_sigma2;
+use crate::fp;
 
 /// Elements per block.
 pub const BLOCK: usize = QK_K;
@@ -112,14 +112,8 @@ pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
             }
         }
         let Some((i1, i2, mut shift)) = best else { continue };
-        for (j, &i) in order.iter().enumerate() {
-            l[i] = if j < i1 { 0 } else if j < i2 { 1 } else { 2 };
-        }
-        if scale < 0.0 {
-            for v in &mut l {
-                *v = 2 - *v;
-            }
-            scale = -scale;
+        let (scale, negative) = split_levels(&order, i1, i2, scale, &mut l);
+        if negative {
             shift = 3 - shift;
         }
         let mut index = [0usize; 2];
