@@ -15,7 +15,8 @@
 #    pair is compared byte for byte.
 #
 # Usage: scripts/bench-quantize.sh   (env: THREADS=N, TYPES="Q8_0 Q4_K_S ...", REPS=n,
-#        KT_REPS=n, PROBE_TYPES="q8_0 q4_K ...", SKIP_PROBE=1, SKIP_WHOLE=1)
+#        KT_REPS=n, KT_ROWS=n (probe rows of 2048, default 8192), PROBE_TYPES="q8_0 q4_K ...",
+#        SKIP_PROBE=1, SKIP_WHOLE=1)
 # Prints markdown tables on stdout. Not a test.
 set -euo pipefail
 
@@ -27,7 +28,7 @@ REPS=${REPS:-3}
 export KT_REPS=${KT_REPS:-3}
 # llama-quantize file types whose --pure output is one ggml type: Q3_K_S → q3_K, Q4_K_S → q4_K, …
 TYPES=${TYPES:-"Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q4_K_S Q5_K_S Q6_K IQ4_NL IQ4_XS TQ2_0"}
-PROBE_TYPES=${PROBE_TYPES:-"q8_0 q4_0 q4_1 q5_0 q5_1 q2_K q3_K q4_K q5_K q6_K iq4_nl iq4_xs tq1_0 tq2_0"}
+PROBE_TYPES=${PROBE_TYPES:-"q8_0 q4_0 q4_1 q5_0 q5_1 q2_K q3_K q4_K q5_K q6_K iq4_nl iq4_xs iq3_s iq3_xxs iq2_s iq2_xs iq2_xxs iq1_s iq1_m tq1_0 tq2_0"}
 
 LQ=$REF/build/bin/llama-quantize
 PY=$REF/venv/bin/python

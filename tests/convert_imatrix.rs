@@ -38,7 +38,7 @@ fn compare(ours: &Path, reference: &Path) {
 #[test]
 fn imatrix_conversions_match_llama_quantize() {
     for (model, format, types) in [
-        ("tiny-llama", "gguf", &["Q4_K_M", "Q2_K", "Q3_K_S", "Q5_K_S", "Q4_0", "Q6_K", "IQ4_XS", "IQ4_NL", "TQ2_0"][..]),
+        ("tiny-llama", "gguf", &["Q4_K_M", "Q2_K", "Q3_K_S", "Q5_K_S", "Q4_0", "Q6_K", "IQ4_XS", "IQ4_NL", "TQ2_0", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M"][..]),
         ("tiny-gemma2", "gguf", &["Q4_K_M", "Q5_0", "IQ4_XS"][..]),
         ("tiny-llama", "dat", &["Q4_K_M", "Q4_1"][..]),
     ] {

@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use quantize::blocks::{iq2_s, iq3_s, iq3_xxs, iq_grid};
+use quantize::blocks::{iq1_s, iq2_s, iq2_xs, iq2_xxs, iq3_s, iq3_xxs, iq_grid};
 
 /// The numbers of the table `name` in the pinned `ggml-common.h` (`GGML_TABLE_BEGIN(type, name,
 /// n)` … `GGML_TABLE_END()`).
@@ -44,12 +44,25 @@ fn iq3_grids_equal_ggml_tables() {
 }
 
 #[test]
-fn iq2_s_grid_equals_ggml_table() {
-    let t = ggml_table("iq2s_grid");
-    assert_eq!(t.len(), 1024);
-    for (k, (&want, p)) in t.iter().zip(&iq2_s::grid().points).enumerate() {
-        let ours = u64::from_le_bytes(p.map(|v| iq2_s::DEQUANT_LEVELS[((v - 1) / 2) as usize]));
-        assert_eq!(ours, want, "iq2s_grid[{k}]");
+fn iq2_grids_equal_ggml_tables() {
+    for (name, points) in [("iq2xxs_grid", &iq2_xxs::grid().points), ("iq2xs_grid", &iq2_xs::grid().points), ("iq2s_grid", &iq2_s::grid().points)] {
+        let t = ggml_table(name);
+        assert_eq!(t.len(), points.len(), "{name}");
+        for (k, (&want, p)) in t.iter().zip(points).enumerate() {
+            let ours = u64::from_le_bytes(p.map(|v| iq2_s::DEQUANT_LEVELS[((v - 1) / 2) as usize]));
+            assert_eq!(ours, want, "{name}[{k}]");
+        }
+    }
+}
+
+#[test]
+fn iq1_s_grid_equals_ggml_table() {
+    let t = ggml_table("iq1s_grid");
+    assert_eq!(t.len(), 2048);
+    for (k, (&want, p)) in t.iter().zip(&iq1_s::grid().points).enumerate() {
+        // Levels 0, 1, 2 are the values -1, 0, +1, one signed byte each.
+        let ours = u64::from_le_bytes(p.map(|v| (((v - 1) / 2) as i8 - 1) as u8));
+        assert_eq!(ours, want, "iq1s_grid[{k}]");
     }
 }
 

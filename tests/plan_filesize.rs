@@ -73,7 +73,7 @@ fn file_size_smollm2_135m() {
     check_sizes("plan-smollm2", &f16, &["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "IQ4_NL", "IQ4_XS", "Q4_0", "Q3_K_M", "IQ3_M", "IQ3_S", "Q2_K", "TQ2_0", "TQ1_0"]);
 }
 
-/// File types llama-quantize makes only with an importance matrix (IQ3_XS, IQ3_XXS, IQ2_M):
+/// File types llama-quantize makes only with an importance matrix (IQ3_XS, IQ3_XXS, IQ2_*, IQ1_*):
 /// plan sizes them as made with one, but without the `quantize.imatrix.*` keys (which name the
 /// imatrix file and dataset): the data section of llama-quantize --imatrix's file after the
 /// header of a file made without an imatrix (IQ3_S; headers do not depend on the tensor types).
@@ -81,7 +81,7 @@ fn file_size_smollm2_135m() {
 fn file_size_of_types_that_need_an_imatrix() {
     let f16 = converted("tiny-llama");
     let im = quant_kernels_support::imatrix("tiny-llama", &f16);
-    let types = ["IQ3_XS", "IQ3_XXS", "IQ2_M"];
+    let types = ["IQ3_XS", "IQ3_XXS", "IQ2_M", "IQ2_S", "IQ2_XS", "IQ2_XXS", "IQ1_S", "IQ1_M"];
     let plan = plan_json(&f16, &types);
     // Where the data section starts (gguf-py: file offset minus data offset of the first tensor).
     let data_start = |p: &Path| {

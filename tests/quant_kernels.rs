@@ -28,7 +28,18 @@ fn source<'a>(g: &'a Gguf, t: &quant_kernels_support::Tensor) -> Source<'a> {
 /// requantizes every tensor of the input with our kernels to the type llama-quantize chose and
 /// compares bytes. Returns how many 2-D tensors were compared, per type.
 fn compare_model(model_name: &str, model: &Path, ftype: &str, with_imatrix: bool) -> HashMap<GgmlType, usize> {
-    let (extra, weights) = if with_imatrix {
+    compare_model_with(model_name, model, ftype, with_imatrix, &[])
+}
+
+/// The cached llama-quantize output's file name for [`compare_model_with`].
+fn reference_name(model_name: &str, ftype: &str, with_imatrix: bool, more: &[&str]) -> String {
+    let more_tag: String = more.iter().map(|m| format!("-{}", m.trim_start_matches('-'))).collect();
+    format!("qk-{model_name}-{ftype}-pure{}{more_tag}.gguf", if with_imatrix { "-imatrix" } else { "" })
+}
+
+/// [`compare_model`] with more llama-quantize options (`more`, e.g. a token-embedding type).
+fn compare_model_with(model_name: &str, model: &Path, ftype: &str, with_imatrix: bool, more: &[&str]) -> HashMap<GgmlType, usize> {
+    let (mut extra, weights) = if with_imatrix {
         let imat = imatrix(model_name, model);
         let w = imatrix_weights(&imat);
         assert!(!w.is_empty(), "empty imatrix {}", imat.display());
@@ -36,8 +47,9 @@ fn compare_model(model_name: &str, model: &Path, ftype: &str, with_imatrix: bool
     } else {
         (vec!["--pure".to_string()], None)
     };
+    extra.extend(more.iter().map(|s| s.to_string()));
     let extra: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
-    let name = format!("qk-{model_name}-{ftype}-pure{}.gguf", if with_imatrix { "-imatrix" } else { "" });
+    let name = reference_name(model_name, ftype, with_imatrix, more);
     let out = common::ref_quantized(model, ftype, &extra, &name);
     let input = Gguf::read(model);
     let reference = Gguf::read(&out);
@@ -84,8 +96,13 @@ fn compare_model(model_name: &str, model: &Path, ftype: &str, with_imatrix: bool
 
 /// Runs [`compare_model`] on every model and checks that enough tensors of `target` were compared.
 fn check_type(ftype: &str, target: GgmlType, with_imatrix: bool) {
+    check_type_with(ftype, target, with_imatrix, &[])
+}
+
+/// [`check_type`] with more llama-quantize options.
+fn check_type_with(ftype: &str, target: GgmlType, with_imatrix: bool, more: &[&str]) {
     for (name, path) in f16_models() {
-        let counts = compare_model(name, &path, ftype, with_imatrix);
+        let counts = compare_model_with(name, &path, ftype, with_imatrix, more);
         let n = counts.get(&target).copied().unwrap_or(0);
         // tiny-llama: 6 layers × 7 matrices + 2; tiny-phi3 (fused qkv, gate_up): 6 × 4 + 2;
         // SmolLM2: 30 × 7 + 1.
@@ -93,9 +110,12 @@ fn check_type(ftype: &str, target: GgmlType, with_imatrix: bool) {
         // tensors (rows of 1536) keep the type; llama-quantize falls back (Q5_0, …) for the rest,
         // and those fallback tensors are compared too.
         let k_quant = target.block_size() == 256;
+        // With `more` (the IQ2 tests) the token embedding and the output are Q8_0: tiny-phi3
+        // keeps 24 − 6 of its own (6 fall back to IQ4_NL), so 18.
         let min = match (name, k_quant) {
             ("smollm2", true) => 30,
             ("smollm2", false) => 200,
+            _ if !more.is_empty() => 18,
             _ => 20,
         };
         assert!(n >= min, "{name} {ftype}: only {n} 2-D tensors of {target} compared (counts {counts:?})");
@@ -150,14 +170,61 @@ fn identity_iq2_s_imatrix() {
     check_type("IQ2_M", GgmlType::IQ2_S, true);
 }
 
+/// For IQ2_XXS, IQ2_XS and IQ1_S, which ggml quantizes only with importance weights (it asserts
+/// them): the token embedding and the output, which have no imatrix entry, are given Q8_0
+/// (llama-quantize --pure would abort on them).
+const UNWEIGHTED_Q8_0: &[&str] = &["--token-embedding-type", "q8_0", "--output-tensor-type", "q8_0"];
+
+/// See [`UNWEIGHTED_Q8_0`].
+#[test]
+fn identity_iq2_xxs_imatrix() {
+    check_type_with("IQ2_XXS", GgmlType::IQ2_XXS, true, UNWEIGHTED_Q8_0);
+}
+
+/// See [`identity_iq2_xxs_imatrix`].
+#[test]
+fn identity_iq2_xs_imatrix() {
+    check_type_with("IQ2_XS", GgmlType::IQ2_XS, true, UNWEIGHTED_Q8_0);
+}
+
+/// IQ1_S with an importance matrix, as IQ2_XXS.
+#[test]
+fn identity_iq1_s_imatrix() {
+    check_type_with("IQ1_S", GgmlType::IQ1_S, true, UNWEIGHTED_Q8_0);
+}
+
+/// IQ1_M with an importance matrix (ggml quantizes IQ1_M without one too: the token embedding and
+/// the output, which have no imatrix entry, take that path).
+#[test]
+fn identity_iq1_m_imatrix() {
+    check_type("IQ1_M", GgmlType::IQ1_M, true);
+}
+
+/// Without an importance matrix, IQ2_XXS, IQ2_XS and IQ1_S are refused with a typed error (ggml
+/// asserts the weights).
+#[test]
+fn iq1_s_iq2_xxs_xs_refused_without_imatrix() {
+    let x: Vec<f32> = (0..512).map(|i| (i as f32 * 0.37).sin()).collect();
+    for ty in [GgmlType::IQ2_XXS, GgmlType::IQ2_XS, GgmlType::IQ1_S] {
+        let mut y = vec![0u8; 2 * ty.type_size()];
+        assert_eq!(quantize::quantize_rows(ty, &x, 256, None, &mut y), Err(quantize::QuantizeError::ImatrixRequired { ty }));
+        let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(quantize::quantize_tensor(ty, Source::F32(&bytes), 256, None, &mut y), Err(quantize::QuantizeError::ImatrixRequired { ty }));
+        let w = vec![1.0f32; 256];
+        quantize::quantize_rows(ty, &x, 256, Some(&w), &mut y).unwrap();
+    }
+}
+
 /// Our dequantization of llama.cpp's blocks equals gguf-py's `gguf.quants.dequantize`, exactly.
 #[test]
 fn dequantize_matches_gguf_py() {
     let (name, model) = ("tiny-llama", common::ref_converted("tiny-llama", "f16"));
     let mut seen = HashMap::new();
-    for (ftype, with_imatrix) in [("Q8_0", false), ("Q4_0", false), ("Q4_1", true), ("Q5_0", false), ("Q5_1", true), ("Q2_K", false), ("Q3_K_M", true), ("Q4_K_M", false), ("Q5_K_M", true), ("Q6_K", false), ("BF16", false), ("IQ4_NL", true), ("IQ4_XS", false), ("IQ3_S", false), ("IQ3_XXS", true), ("IQ2_M", true), ("TQ1_0", false), ("TQ2_0", false)] {
-        compare_model(name, &model, ftype, with_imatrix);
-        let qname = format!("qk-{name}-{ftype}-pure{}.gguf", if with_imatrix { "-imatrix" } else { "" });
+    let runs = [("Q8_0", false), ("Q4_0", false), ("Q4_1", true), ("Q5_0", false), ("Q5_1", true), ("Q2_K", false), ("Q3_K_M", true), ("Q4_K_M", false), ("Q5_K_M", true), ("Q6_K", false), ("BF16", false), ("IQ4_NL", true), ("IQ4_XS", false), ("IQ3_S", false), ("IQ3_XXS", true), ("IQ2_M", true), ("IQ2_XXS", true), ("IQ2_XS", true), ("IQ1_S", true), ("IQ1_M", true), ("TQ1_0", false), ("TQ2_0", false)];
+    for (ftype, with_imatrix) in runs {
+        let more = if matches!(ftype, "IQ2_XXS" | "IQ2_XS" | "IQ1_S") { UNWEIGHTED_Q8_0 } else { &[] };
+        compare_model_with(name, &model, ftype, with_imatrix, more);
+        let qname = reference_name(name, &ftype, with_imatrix, more);
         let qpath = common::cache_dir().join(&qname);
         let dump = common::cache_dir().join(format!("{qname}.gguf-py.f32"));
         common::cached(&dump, |tmp| {
@@ -180,7 +247,7 @@ fn dequantize_matches_gguf_py() {
         }
         assert_eq!(at, reference.len());
     }
-    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::BF16, GgmlType::IQ4_NL, GgmlType::IQ4_XS, GgmlType::IQ3_S, GgmlType::IQ3_XXS, GgmlType::IQ2_S, GgmlType::TQ1_0, GgmlType::TQ2_0] {
+    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::BF16, GgmlType::IQ4_NL, GgmlType::IQ4_XS, GgmlType::IQ3_S, GgmlType::IQ3_XXS, GgmlType::IQ2_S, GgmlType::IQ2_XXS, GgmlType::IQ2_XS, GgmlType::IQ1_S, GgmlType::IQ1_M, GgmlType::TQ1_0, GgmlType::TQ2_0] {
         assert!(seen.get(&ty).copied().unwrap_or(0) >= 30, "too few {ty} tensors dequantized: {seen:?}");
     }
 }

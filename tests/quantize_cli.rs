@@ -204,14 +204,42 @@ fn byte_identical_iq3() {
         check(model, &["IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M", "IQ2_M"], &["--imatrix", im], "-imatrix-gguf");
         check(model, &["IQ3_XXS", "IQ2_M"], &["--imatrix", im, "--pure"], "-imatrix-pure");
     }
+    refused_without_imatrix("IQ3_XS");
+}
+
+/// Without an importance matrix, llama-quantize and ggufkit both refuse `mix` on tiny-llama, and
+/// ours leaves no output.
+fn refused_without_imatrix(mix: &str) {
     let inp = input("tiny-llama");
     let dir = tempfile::tempdir().expect("tempdir");
-    let theirs = Command::new(common::ref_bin("llama-quantize")).arg(&inp).arg(dir.path().join("theirs.gguf")).args(["IQ3_XS", "2"]).output().expect("run llama-quantize");
-    assert!(!theirs.status.success(), "llama-quantize IQ3_XS without an imatrix succeeded");
-    let ours = Command::new(common::ggufkit()).arg("quantize").arg(&inp).arg(dir.path().join("ours.gguf")).args(["-t", "IQ3_XS"]).output().expect("run ggufkit");
+    let theirs = Command::new(common::ref_bin("llama-quantize")).arg(&inp).arg(dir.path().join("theirs.gguf")).args([mix, "2"]).output().expect("run llama-quantize");
+    let their_err = String::from_utf8_lossy(&theirs.stderr);
+    assert!(!theirs.status.success() && their_err.contains("this quantization requires an imatrix!"), "llama-quantize {mix} without an imatrix: {their_err}");
+    let ours = Command::new(common::ggufkit()).arg("quantize").arg(&inp).arg(dir.path().join("ours.gguf")).args(["-t", mix]).output().expect("run ggufkit");
     let err = String::from_utf8_lossy(&ours.stderr);
-    assert!(!ours.status.success() && err.contains("requires an importance matrix (--imatrix)"), "{err}");
+    assert!(!ours.status.success() && err.contains("requires an importance matrix (--imatrix)"), "{mix}: {err}");
     assert!(!dir.path().join("ours.gguf").exists(), "a refused run left its output");
+}
+
+/// The file types of the IQ2_XXS, IQ2_XS, IQ1_S and IQ1_M kernels, which llama-quantize makes only
+/// with an importance matrix: IQ2_XXS, IQ2_XS, IQ2_S (mostly IQ2_XS tensors, IQ3_S ones too), IQ1_S
+/// and IQ1_M (IQ2_XXS ones too) as mixes; IQ2_XXS, IQ2_XS and IQ1_S with --pure, where the token
+/// embedding and the output (no imatrix entries; ggml has no quantizer for these types without
+/// one) are Q8_0, and IQ1_M with --pure (ggml quantizes those two without weights). Without an
+/// imatrix each is refused by both tools.
+#[test]
+fn byte_identical_iq2_iq1() {
+    for model in ["tiny-llama", "smollm2"] {
+        let im = imatrix(model, "gguf");
+        let im = im.to_str().expect("utf-8 path");
+        check(model, &["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M"], &["--imatrix", im], "-imatrix-gguf");
+        let pure = ["--imatrix", im, "--pure", "--token-embedding-type", "q8_0", "--output-tensor-type", "q8_0"];
+        check(model, &["IQ2_XXS", "IQ2_XS", "IQ1_S"], &pure, "-imatrix-pure-q8");
+        check(model, &["IQ1_M"], &["--imatrix", im, "--pure"], "-imatrix-pure");
+    }
+    for mix in ["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M"] {
+        refused_without_imatrix(mix);
+    }
 }
 
 /// `COPY`: every tensor copied as it is, `general.file_type` the input's (F16, BF16 and a

@@ -6,7 +6,7 @@ use gguf::GgmlType;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum QuantizeError {
     /// The kernels do not implement this ggml type.
-    #[error("quantizing to or from {ty} is not supported (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K)")]
+    #[error("quantizing to or from {ty} is not supported (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_NL, IQ4_XS, IQ3_S, IQ3_XXS, IQ2_S, IQ2_XS, IQ2_XXS, IQ1_M, IQ1_S, TQ1_0, TQ2_0)")]
     UnsupportedType {
         /// The requested type.
         ty: GgmlType,
@@ -44,6 +44,13 @@ pub enum QuantizeError {
         found: usize,
         /// `"elements"` or `"bytes"`.
         unit: &'static str,
+    },
+    /// The type has no quantizer without importance weights (ggml asserts them for IQ2_XXS,
+    /// IQ2_XS and IQ1_S, and llama-quantize aborts).
+    #[error("quantizing to {ty} needs importance weights: ggml has no {ty} quantizer without them; pass an importance matrix (--imatrix, made by llama-imatrix)")]
+    ImatrixRequired {
+        /// The requested type.
+        ty: GgmlType,
     },
     /// The importance matrix does not have one weight per row element.
     #[error("importance matrix has {found} weights, expected one per row element ({expected})")]

@@ -44,6 +44,16 @@ fn row_geometry(ty: GgmlType, n_per_row: usize) -> Result<(usize, usize), Quanti
     Ok((block, n_per_row / block * ty.type_size()))
 }
 
+/// Checks the importance weights: one per row element, and present for the types ggml cannot
+/// quantize without them.
+fn check_imatrix(ty: GgmlType, n_per_row: usize, imatrix: Option<&[f32]>) -> Result<(), QuantizeError> {
+    match imatrix {
+        Some(w) if w.len() != n_per_row => Err(QuantizeError::ImatrixLength { expected: n_per_row, found: w.len() }),
+        None if kernel(ty).is_some_and(|k| k.quantize_block.is_none()) => Err(QuantizeError::ImatrixRequired { ty }),
+        _ => Ok(()),
+    }
+}
+
 /// Quantizes whole rows of f32 to `ty`, as `ggml_quantize_chunk(ty, src, dst, 0, nrows,
 /// n_per_row, imatrix)` does. `src.len()` must be a multiple of `n_per_row`, `dst.len()` =
 /// rows × row size, `imatrix` (if any) holds `n_per_row` weights; `None` takes llama.cpp's path
@@ -59,11 +69,7 @@ pub fn quantize_rows(ty: GgmlType, src: &[f32], n_per_row: usize, imatrix: Optio
     if dst.len() != expected {
         return Err(QuantizeError::DestinationSize { ty, expected, found: dst.len(), unit: "bytes" });
     }
-    if let Some(w) = imatrix {
-        if w.len() != n_per_row {
-            return Err(QuantizeError::ImatrixLength { expected: n_per_row, found: w.len() });
-        }
-    }
+    check_imatrix(ty, n_per_row, imatrix)?;
     if let Some(index) = first_non_finite(src) {
         return Err(QuantizeError::NonFinite { index });
     }
@@ -125,8 +131,10 @@ fn quantize_rows_unchecked(ty: GgmlType, src: &[f32], n_per_row: usize, row_byte
                         }
                     }
                     _ => {
+                        // `quantize_rows` refused a type without a quantizer for no imatrix.
+                        let Some(q) = k.quantize_block else { return };
                         for (xb, yb) in x.chunks_exact(k.block).zip(y.chunks_exact_mut(k.bytes)) {
-                            (k.quantize_block)(xb, yb)
+                            q(xb, yb)
                         }
                     }
                 }
@@ -310,11 +318,7 @@ pub fn quantize_tensor(ty: GgmlType, src: Source<'_>, n_per_row: usize, imatrix:
     if dst.len() != expected {
         return Err(QuantizeError::DestinationSize { ty, expected, found: dst.len(), unit: "bytes" });
     }
-    if let Some(w) = imatrix {
-        if w.len() != n_per_row {
-            return Err(QuantizeError::ImatrixLength { expected: n_per_row, found: w.len() });
-        }
-    }
+    check_imatrix(ty, n_per_row, imatrix)?;
     if nrows == 0 {
         return Ok(());
     }

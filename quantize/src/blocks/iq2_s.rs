@@ -7,8 +7,8 @@
 
 use std::sync::OnceLock;
 
-use super::common::{nearest_int, read_f16, write_f16, QK_K};
-use super::iq_grid::{abs_and_signs, group_max, group_weights, IqGrid, Search};
+use super::common::{read_f16, write_f16, QK_K};
+use super::iq_grid::{abs_and_signs, four_bit_scales, group_max, group_weights, positive_scale, IqGrid, Search};
 use super::row_sigma2;
 
 /// Elements per block.
@@ -107,12 +107,13 @@ pub const DEQUANT_LEVELS: [u8; 3] = [8, 25, 43];
 /// Groups with a largest value below this are zero (`GROUP_MAX_EPS_IQ2_S`).
 const GROUP_MAX_EPS: f32 = 1e-8;
 
-/// The group search: levels 0..3, 9 steps of 0.1 each side.
-const SEARCH: Search = Search {
+/// The group search: levels 0..3, 9 steps of 0.1 each side (IQ2_XS's too).
+pub(crate) const SEARCH: Search = Search {
     kmaxq: 3,
     steps: 9,
     step: 0.1,
     start_on_grid: true,
+    track_grid: true,
     refine_all: false,
 };
 
@@ -151,13 +152,7 @@ pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         if max < GROUP_MAX_EPS {
             continue;
         }
-        let mut scale = g.search_group(&xval, &weight, &waux, max, &SEARCH, &mut l);
-        if scale < 0.0 {
-            scale = -scale;
-            for s in &mut signs {
-                *s = !*s;
-            }
-        }
+        let scale = positive_scale(g.search_group(&xval, &weight, &waux, max, &SEARCH, &mut l), &mut signs, 0xff);
         for k in 0..2 {
             let index = g.index_of_levels(&l[8 * k..8 * k + 8]);
             let i8 = 2 * ib + k;
@@ -171,11 +166,9 @@ pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
     if max_scale == 0.0 {
         return;
     }
-    let d = max_scale / 31.0;
+    let (d, ls) = four_bit_scales(max_scale, &scales);
     write_f16(y, 0, d * 0.9875);
-    let id = 1.0 / d;
-    for ib in 0..16 {
-        let l = nearest_int(0.5 * (id * scales[ib] - 1.0)).clamp(0, 15) as u8;
+    for (ib, l) in ls.into_iter().enumerate() {
         y[SCALES + ib / 2] |= l << (4 * (ib % 2));
     }
 }

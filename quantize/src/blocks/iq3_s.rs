@@ -7,8 +7,8 @@
 
 use std::sync::OnceLock;
 
-use super::common::{nearest_int, read_f16, write_f16, QK_K};
-use super::iq_grid::{abs_and_signs, group_max, group_weights, IqGrid, Search};
+use super::common::{read_f16, write_f16, QK_K};
+use super::iq_grid::{abs_and_signs, four_bit_scales, group_max, group_weights, positive_scale, IqGrid, Search};
 use super::row_sigma2;
 
 /// Elements per block.
@@ -64,6 +64,7 @@ const SEARCH: Search = Search {
     steps: 9,
     step: 0.2,
     start_on_grid: false,
+    track_grid: true,
     refine_all: true,
 };
 
@@ -105,13 +106,7 @@ pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         if max == 0.0 {
             continue;
         }
-        let mut scale = g.search_group(&xval, &weight, &waux, max, &SEARCH, &mut l);
-        if scale < 0.0 {
-            scale = -scale;
-            for s in &mut signs {
-                *s = !*s;
-            }
-        }
+        let scale = positive_scale(g.search_group(&xval, &weight, &waux, max, &SEARCH, &mut l), &mut signs, 0xff);
         for k in 0..8 {
             let index = g.index_of_levels(&l[4 * k..4 * k + 4]);
             y[qs + k] = (index & 255) as u8;
@@ -126,13 +121,10 @@ pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
     if max_scale == 0.0 {
         return;
     }
-    let d = max_scale / 31.0;
+    let (d, ls) = four_bit_scales(max_scale, &scales);
     write_f16(y, 0, d * 1.033);
-    let id = 1.0 / d;
     for ib in (0..8).step_by(2) {
-        let l1 = nearest_int(0.5 * (id * scales[ib] - 1.0)).clamp(0, 15) as u8;
-        let l2 = nearest_int(0.5 * (id * scales[ib + 1] - 1.0)).clamp(0, 15) as u8;
-        y[SCALES + ib / 2] = l1 | (l2 << 4);
+        y[SCALES + ib / 2] = ls[ib] | (ls[ib + 1] << 4);
     }
 }
 

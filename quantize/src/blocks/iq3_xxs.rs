@@ -6,8 +6,8 @@
 
 use std::sync::OnceLock;
 
-use super::common::{nearest_int, read_f16, write_f16, QK_K};
-use super::iq_grid::{abs_and_signs, group_max, group_weights, signs_with_parity, IqGrid, Search};
+use super::common::{read_f16, write_f16, QK_K};
+use super::iq_grid::{even_sign_group, four_bit_scales, group_max, positive_scale, signs_with_parity, IqGrid, Search};
 use super::row_sigma2;
 
 /// Elements per block.
@@ -49,6 +49,7 @@ const SEARCH: Search = Search {
     steps: 15,
     step: 0.2,
     start_on_grid: true,
+    track_grid: true,
     refine_all: false,
 };
 
@@ -73,44 +74,12 @@ pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         ([0.0f32; 32], [0.0f32; 32], [0.0f32; 32], [0i8; 32]);
     for ib in 0..8 {
         let xb = &x[32 * ib..32 * ib + 32];
-        group_weights(
-            xb,
-            qw.map(|w| &w[32 * ib..32 * ib + 32]),
-            sigma2,
-            0.0,
-            &mut weight,
-            &mut waux,
-        );
-        let mut signs = [0u8; 4];
-        for k in 0..4 {
-            let mut s = abs_and_signs(&xb[8 * k..8 * k + 8], &mut xval[8 * k..8 * k + 8]);
-            if s.count_ones() % 2 == 1 {
-                // An odd count: flip the value that costs least instead.
-                let cost = |i: usize| weight[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
-                let mut imin = 0;
-                let mut min = cost(0);
-                for i in 1..8 {
-                    if cost(i) < min {
-                        min = cost(i);
-                        imin = i;
-                    }
-                }
-                xval[8 * k + imin] = -xval[8 * k + imin];
-                s ^= 1 << imin;
-            }
-            signs[k] = s & 127;
-        }
+        let mut signs: [u8; 4] = even_sign_group(xb, qw.map(|w| &w[32 * ib..32 * ib + 32]), sigma2, &mut weight, &mut waux, &mut xval);
         let max = group_max(&xval);
         if max < GROUP_MAX_EPS {
             continue;
         }
-        let mut scale = g.search_group(&xval, &weight, &waux, max, &SEARCH, &mut l);
-        if scale < 0.0 {
-            scale = -scale;
-            for s in &mut signs {
-                *s = !*s & 127;
-            }
-        }
+        let scale = positive_scale(g.search_group(&xval, &weight, &waux, max, &SEARCH, &mut l), &mut signs, 127);
         for k in 0..8 {
             y[2 + 8 * ib + k] = g.index_of_levels(&l[4 * k..4 * k + 4]) as u8;
         }
@@ -125,12 +94,10 @@ pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         y.fill(0);
         return;
     }
-    let d = max_scale / 31.0;
+    let (d, ls) = four_bit_scales(max_scale, &scales);
     write_f16(y, 0, d * 1.0125);
-    let id = 1.0 / d;
     for ib in 0..8 {
-        let l = nearest_int(0.5 * (id * scales[ib] - 1.0)).clamp(0, 15) as u32;
-        let v = aux[ib] | (l << 28);
+        let v = aux[ib] | (ls[ib] as u32) << 28;
         y[66 + 4 * ib..70 + 4 * ib].copy_from_slice(&v.to_le_bytes());
     }
 }

@@ -1,16 +1,17 @@
-//! What the grid i-quants share (IQ3_XXS, IQ3_S, IQ2_S): a grid of points of `N` values, each
+//! What the grid i-quants share (IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S): a grid of points of `N` values, each
 //! `2l + 1` for a level `l`, derived from the type's compact list of grid codes (`bits` per
 //! value), the map from codes to grid indices, the nearest grid points of each code off the grid
 //! (as ggml's `iq3xs_init_impl` / `iq2xs_init_impl` derive them at start-up), and the search of
 //! one group of values (`quantize_row_iq3_xxs_impl`, `quantize_row_iq3_s_impl`,
-//! `quantize_row_iq2_s_impl`).
+//! `quantize_row_iq2_xxs_impl`, `quantize_row_iq2_xs_impl`, `quantize_row_iq2_s_impl`).
 
 use super::common::nearest_int;
 
 /// How a type searches a group: levels `0..kmaxq`, `steps` steps of `step` each side of the
 /// initial inverse scale, ggml's initial `is_on_grid` (`start_on_grid`, which decides whether a
-/// search that never improves is refined) and whether the refinement redoes every point
-/// (`refine_all`) or only those the search left off the grid.
+/// search that never improves is refined), whether the best fit's points off the grid are
+/// tracked at all (`track_grid`; IQ2_XXS does not, so it always refines) and whether the
+/// refinement redoes every point (`refine_all`) or only those the search left off the grid.
 pub struct Search {
     /// Levels per value (`kMaxQ`).
     pub kmaxq: i32,
@@ -20,6 +21,8 @@ pub struct Search {
     pub step: f32,
     /// ggml's initial `is_on_grid`.
     pub start_on_grid: bool,
+    /// The best fit's `is_on_grid` replaces the initial one.
+    pub track_grid: bool,
     /// Refine every point, not only those off the grid.
     pub refine_all: bool,
 }
@@ -105,6 +108,12 @@ impl<const N: usize> IqGrid<N> {
         usize::try_from(self.map[code]).ok()
     }
 
+    /// The grid indices listed as the neighbours of a code off the grid.
+    pub fn neighbours_of(&self, code: usize) -> &[u16] {
+        let off = (-self.map[code] - 1) as usize;
+        &self.neighbours[off + 1..off + 1 + self.neighbours[off] as usize]
+    }
+
     /// The neighbours of a code off the grid (`iq3_find_best_neighbour`,
     /// `iq2_find_best_neighbour`): the one with the least
     /// `Σ w²·(scale·q − x)²` (first wins ties); writes its levels to `l`, returns its index.
@@ -116,11 +125,9 @@ impl<const N: usize> IqGrid<N> {
         scale: f32,
         l: &mut [i8],
     ) -> usize {
-        let off = (-self.map[code] - 1) as usize;
-        let n = self.neighbours[off] as usize;
         let mut best_d2 = f32::MAX;
         let mut best = usize::MAX;
-        for &j in &self.neighbours[off + 1..off + 1 + n] {
+        for &j in self.neighbours_of(code) {
             let pg = &self.points[j as usize];
             let mut d2 = 0.0f32;
             for i in 0..N {
@@ -166,6 +173,22 @@ impl<const N: usize> IqGrid<N> {
         p: &Search,
         l: &mut [i8; G],
     ) -> f32 {
+        self.search_group_from(xval, weight, waux, max, max / (2 * p.kmaxq - 1) as f32, p, l)
+    }
+
+    /// [`IqGrid::search_group`] with the inverse scales taken about `max` and the scale kept
+    /// when no step fits better given as `scale0` (IQ2_XXS starts from `make_qp_quants`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn search_group_from<const G: usize>(
+        &self,
+        xval: &[f32; G],
+        weight: &[f32; G],
+        waux: &[f32; G],
+        max: f32,
+        scale0: f32,
+        p: &Search,
+        l: &mut [i8; G],
+    ) -> f32 {
         let fit = |l: &[i8; G]| {
             let (mut sumqx, mut sumq2) = (0.0f32, 0.0f32);
             for i in 0..G {
@@ -179,7 +202,7 @@ impl<const N: usize> IqGrid<N> {
         let npoints = G / N;
         *l = [0; G];
         let mut best = 0.0f32;
-        let mut scale = max / (2 * p.kmaxq - 1) as f32;
+        let mut scale = scale0;
         let mut on_grid = [p.start_on_grid; 8];
         let mut laux = [0i8; G];
         let mut on_grid_aux = [true; 8];
@@ -205,7 +228,9 @@ impl<const N: usize> IqGrid<N> {
                 scale = sumqx / sumq2;
                 best = scale * sumqx;
                 *l = laux;
-                on_grid = on_grid_aux;
+                if p.track_grid {
+                    on_grid = on_grid_aux;
+                }
             }
         }
         if on_grid[..npoints].iter().any(|&g| !g) && scale > 0.0 {
@@ -284,6 +309,65 @@ pub fn abs_and_signs(xb: &[f32], xval: &mut [f32]) -> u8 {
         }
     }
     s
+}
+
+/// The absolute values of 8 values (into `xval`) and their 7 stored sign bits, for the types
+/// that keep an even number of negative values (IQ3_XXS, IQ2_XXS, IQ2_XS): on an odd count the
+/// value of least `weight·x²` (first wins ties) keeps its sign flipped, its `xval` negative.
+pub fn even_signs(xb: &[f32], weight: &[f32], xval: &mut [f32]) -> u8 {
+    let mut s = abs_and_signs(xb, xval);
+    if s.count_ones() % 2 == 1 {
+        let cost = |i: usize| weight[i] * xb[i] * xb[i];
+        let mut imin = 0;
+        let mut min = cost(0);
+        for i in 1..8 {
+            if cost(i) < min {
+                min = cost(i);
+                imin = i;
+            }
+        }
+        xval[imin] = -xval[imin];
+        s ^= 1 << imin;
+    }
+    s & 127
+}
+
+/// The weights of a group of `G` values and their square roots ([`group_weights`]), and per 8
+/// values their magnitudes and stored sign bits with an even count ([`even_signs`]).
+pub fn even_sign_group<const G: usize, const K: usize>(
+    xb: &[f32],
+    qw: Option<&[f32]>,
+    sigma2: f32,
+    weight: &mut [f32; G],
+    waux: &mut [f32; G],
+    xval: &mut [f32; G],
+) -> [u8; K] {
+    group_weights(xb, qw, sigma2, 0.0, weight, waux);
+    std::array::from_fn(|k| {
+        let r = 8 * k..8 * k + 8;
+        even_signs(&xb[r.clone()], &weight[r.clone()], &mut xval[r])
+    })
+}
+
+/// A group scale made non-negative: a negative one is negated and the group's stored sign bits
+/// (`mask`: the bits a byte stores) are flipped with it.
+pub fn positive_scale(scale: f32, signs: &mut [u8], mask: u8) -> f32 {
+    if scale < 0.0 {
+        for s in signs {
+            *s = !*s & mask;
+        }
+        -scale
+    } else {
+        scale
+    }
+}
+
+/// The super-block scale `d = max_scale / 31` and each group's 4-bit scale
+/// `nearest_int(0.5·(scale·(1/d) − 1))` clamped to 0..15.
+pub fn four_bit_scales<const NG: usize>(max_scale: f32, scales: &[f32; NG]) -> (f32, [u8; NG]) {
+    let d = max_scale / 31.0;
+    let id = 1.0 / d;
+    (d, std::array::from_fn(|ib| nearest_int(0.5 * (id * scales[ib] - 1.0)).clamp(0, 15) as u8))
 }
 
 /// ggml's `MAX` over a group (`a > b ? a : b`, in order).

@@ -2,7 +2,11 @@
 //! kernels. Each kernel reproduces the pinned ggml's scalar code bit for bit.
 
 pub mod common;
+pub mod iq1_m;
+pub mod iq1_s;
 pub mod iq2_s;
+pub mod iq2_xs;
+pub mod iq2_xxs;
 pub mod iq3_s;
 pub mod iq3_xxs;
 pub mod iq_grid;
@@ -139,8 +143,9 @@ pub struct BlockKernel {
     pub block: usize,
     /// Bytes per block.
     pub bytes: usize,
-    /// The no-imatrix quantizer (`quantize_row_<type>_ref`) for one block.
-    pub quantize_block: fn(&[f32], &mut [u8]),
+    /// The no-imatrix quantizer (`quantize_row_<type>_ref`) for one block; `None` where ggml
+    /// has none and asserts importance weights (IQ1_S, IQ2_XXS, IQ2_XS).
+    pub quantize_block: Option<fn(&[f32], &mut [u8])>,
     /// The importance-weighted quantizer.
     pub weighted: Weighted,
     /// The dequantizer (`dequantize_row_<type>`) for one block.
@@ -149,11 +154,14 @@ pub struct BlockKernel {
 
 macro_rules! kernel {
     ($ty:ident, $m:ident, $w:expr) => {
+        kernel!($ty, $m, Some($m::quantize_block), $w)
+    };
+    ($ty:ident, $m:ident, $q:expr, $w:expr) => {
         BlockKernel {
             ty: GgmlType::$ty,
             block: $m::BLOCK,
             bytes: $m::BYTES,
-            quantize_block: $m::quantize_block,
+            quantize_block: $q,
             weighted: $w,
             dequantize_block: $m::dequantize_block,
         }
@@ -173,6 +181,10 @@ pub static BLOCK_KERNELS: &[BlockKernel] = &[
     kernel!(Q5_K, q5_k, Weighted::PerBlock(q5_k::quantize_block_weighted)),
     kernel!(Q6_K, q6_k, Weighted::PerBlock(q6_k::quantize_block_weighted)),
     kernel!(Q8_K, q8_k, Weighted::Ignored),
+    kernel!(IQ1_M, iq1_m, Weighted::PerBlock(iq1_m::quantize_block_weighted)),
+    kernel!(IQ1_S, iq1_s, None, Weighted::PerBlock(iq1_s::quantize_block_weighted)),
+    kernel!(IQ2_XXS, iq2_xxs, None, Weighted::PerBlock(iq2_xxs::quantize_block_weighted)),
+    kernel!(IQ2_XS, iq2_xs, None, Weighted::PerBlock(iq2_xs::quantize_block_weighted)),
     kernel!(IQ2_S, iq2_s, Weighted::PerBlock(iq2_s::quantize_block_weighted)),
     kernel!(IQ3_XXS, iq3_xxs, Weighted::PerBlock(iq3_xxs::quantize_block_weighted)),
     kernel!(IQ3_S, iq3_s, Weighted::PerBlock(iq3_s::quantize_block_weighted)),
