@@ -8,10 +8,10 @@ mod cmd;
 mod convert;
 mod input;
 mod numbers;
-mod tokenizer;
 mod plan;
 mod report;
 mod size;
+mod tokenizer;
 
 /// The enabled cargo features, for `--version`.
 #[cfg(feature = "cuda")]
@@ -75,7 +75,9 @@ enum Command {
     /// List what ggufkit supports: architectures or output types.
     List(cmd::list::Args),
     /// Print a shell completion script (bash, zsh, fish, …) on stdout.
-    #[command(after_help = "Examples:\n  ggufkit completions bash > ~/.local/share/bash-completion/completions/ggufkit\n  ggufkit completions zsh > ~/.zfunc/_ggufkit\n  ggufkit completions fish > ~/.config/fish/completions/ggufkit.fish")]
+    #[command(
+        after_help = "Examples:\n  ggufkit completions bash > ~/.local/share/bash-completion/completions/ggufkit\n  ggufkit completions zsh > ~/.zfunc/_ggufkit\n  ggufkit completions fish > ~/.config/fish/completions/ggufkit.fish"
+    )]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,

@@ -14,14 +14,7 @@ fn a_slurm_job_array_converts_every_job_once() {
         .env("GGUFKIT_BIN", common::ggufkit())
         .output()
         .expect("run scripts/test-slurm.sh");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "scripts/test-slurm.sh failed:\n{log}");
-    assert!(
-        log.contains("merged report: 8 jobs, each once") && log.contains("test-slurm: ok"),
-        "{log}"
-    );
+    assert!(log.contains("merged report: 8 jobs, each once") && log.contains("test-slurm: ok"), "{log}");
 }

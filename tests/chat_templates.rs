@@ -35,7 +35,9 @@ fn go_renderer() -> PathBuf {
             .current_dir(repo_root().join("tests/ollama_template"))
             .env("GOFLAGS", "-mod=mod")
             .output()
-            .unwrap_or_else(|e| panic!("cannot run `go` ({e}): install Go (Debian package golang-go; scripts/setup-reference-tools.sh does)"));
+            .unwrap_or_else(|e| {
+                panic!("cannot run `go` ({e}): install Go (Debian package golang-go; scripts/setup-reference-tools.sh does)")
+            });
         assert!(out.status.success(), "go build failed:\n{}", String::from_utf8_lossy(&out.stderr));
     }
     bin
@@ -43,7 +45,12 @@ fn go_renderer() -> PathBuf {
 
 /// Runs `cmd` with `input` on stdin; returns stdout parsed as JSON.
 fn json_filter(cmd: &mut Command, input: &Value) -> Value {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     let text = serde_json::to_vec(input).unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &text));
@@ -74,11 +81,41 @@ fn cases() -> Vec<Case> {
     ];
     let with_sys = |n: usize| Value::Array(std::iter::once(sys.clone()).chain(turns[..n].iter().cloned()).collect());
     vec![
-        Case { what: "system + 3 user turns, generation prompt", messages: with_sys(5), add_generation_prompt: true, continue_final_message: false, compare: true },
-        Case { what: "3 user turns, no system, generation prompt", messages: Value::Array(turns[..5].to_vec()), add_generation_prompt: true, continue_final_message: false, compare: true },
-        Case { what: "system + 3 complete turns, last assistant message continued", messages: with_sys(6), add_generation_prompt: false, continue_final_message: true, compare: true },
-        Case { what: "3 complete turns, no system, last assistant message continued", messages: Value::Array(turns.to_vec()), add_generation_prompt: false, continue_final_message: true, compare: true },
-        Case { what: "system + 3 complete turns, no generation prompt", messages: with_sys(6), add_generation_prompt: false, continue_final_message: false, compare: false },
+        Case {
+            what: "system + 3 user turns, generation prompt",
+            messages: with_sys(5),
+            add_generation_prompt: true,
+            continue_final_message: false,
+            compare: true,
+        },
+        Case {
+            what: "3 user turns, no system, generation prompt",
+            messages: Value::Array(turns[..5].to_vec()),
+            add_generation_prompt: true,
+            continue_final_message: false,
+            compare: true,
+        },
+        Case {
+            what: "system + 3 complete turns, last assistant message continued",
+            messages: with_sys(6),
+            add_generation_prompt: false,
+            continue_final_message: true,
+            compare: true,
+        },
+        Case {
+            what: "3 complete turns, no system, last assistant message continued",
+            messages: Value::Array(turns.to_vec()),
+            add_generation_prompt: false,
+            continue_final_message: true,
+            compare: true,
+        },
+        Case {
+            what: "system + 3 complete turns, no generation prompt",
+            messages: with_sys(6),
+            add_generation_prompt: false,
+            continue_final_message: false,
+            compare: false,
+        },
     ]
 }
 
@@ -123,7 +160,8 @@ fn check_all(subjects: &[Subject]) -> Vec<String> {
             req
         })
         .collect();
-    let references = json_filter(Command::new(ref_python()).arg(repo_root().join("tests/py/chat_render.py")).arg("render"), &Value::Array(requests));
+    let references =
+        json_filter(Command::new(ref_python()).arg(repo_root().join("tests/py/chat_render.py")).arg("render"), &Value::Array(requests));
     let mut failures = Vec::new();
     for (s, reference) in subjects.iter().zip(references.as_array().unwrap()) {
         failures.extend(check(s, &cases, reference));
@@ -157,7 +195,9 @@ fn check(s: &Subject, cases: &[Case], reference: &Value) -> Vec<String> {
             let after = hf_text.rsplit_once("6, naturally.").map(|(_, a)| a.trim_start()).unwrap_or("");
             let stops = stops_of(modelfile);
             if !stops.iter().any(|s| after.starts_with(s.as_str())) {
-                failures.push(format!("{label}: the Jinja template closes an assistant turn with {after:?}, which starts with none of the stops {stops:?}"));
+                failures.push(format!(
+                    "{label}: the Jinja template closes an assistant turn with {after:?}, which starts with none of the stops {stops:?}"
+                ));
             }
             continue;
         }
@@ -244,7 +284,22 @@ fn public_chat_templates_render_alike_in_ollama_and_transformers() {
     failures.extend(check_all(&subjects));
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    for f in ["llama2", "llama3", "llama3.1", "mistral", "mistral-nemo", "chatml", "qwen2.5", "phi3", "phi3.5", "phi4", "gemma", "gemma3", "deepseek-coder", "smollm3"] {
+    for f in [
+        "llama2",
+        "llama3",
+        "llama3.1",
+        "mistral",
+        "mistral-nemo",
+        "chatml",
+        "qwen2.5",
+        "phi3",
+        "phi3.5",
+        "phi4",
+        "gemma",
+        "gemma3",
+        "deepseek-coder",
+        "smollm3",
+    ] {
         assert!(families.contains(f), "no fixture tested family {f}");
     }
 }

@@ -46,7 +46,9 @@ fn errors_point_to_the_fix() {
     std::fs::write(dir.join("no-such-model-F16.gguf"), b"x").unwrap();
     let no_kernel = ["IQ4_XS", "IQ1_S", "TQ1_0", "TQ2_0", "MXFP4_MOE", "NVFP4"]
         .into_iter()
-        .find(|t| !String::from_utf8_lossy(&ggufkit_in(&dir, &["list", "types"]).stdout).lines().any(|l| l.split_whitespace().next() == Some(*t)))
+        .find(|t| {
+            !String::from_utf8_lossy(&ggufkit_in(&dir, &["list", "types"]).stdout).lines().any(|l| l.split_whitespace().next() == Some(*t))
+        })
         .expect("every llama.cpp type has a kernel: pick another case");
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
         (vec!["convert", config.to_str().unwrap()], vec!["is a file", "pass the folder that holds config.json"]),
@@ -55,7 +57,10 @@ fn errors_point_to_the_fix() {
         (vec!["quantize", m, "out.gguf", "-t", "Q4_0"], vec!["Hugging Face model folder", "ggufkit convert"]),
         (vec!["inspect", m], vec!["Hugging Face model folder", "ggufkit convert"]),
         (vec!["inspect", config.to_str().unwrap()], vec!["ggufkit convert"]),
-        (vec!["convert", "microsoft/Phi-3.5-mini-instruct"], vec!["download it first", "hf download microsoft/Phi-3.5-mini-instruct --local-dir"]),
+        (
+            vec!["convert", "microsoft/Phi-3.5-mini-instruct"],
+            vec!["download it first", "hf download microsoft/Phi-3.5-mini-instruct --local-dir"],
+        ),
         (vec!["plan", "microsoft/Phi-3.5-mini-instruct"], vec!["download it first"]),
         (vec!["convert", "no-such-model", "-t", "F16"], vec!["no such file or folder"]),
         (vec!["quantize", g, "out.gguf", "-t", no_kernel], vec!["no quantization kernel", "supported: ", "Q4_K_M"]),
@@ -91,7 +96,11 @@ fn ftype_numbers_and_zero_threads() {
     let info: Value = serde_json::from_str(&run(Command::new(ggufkit()).arg("inspect").arg(dir.join("q.gguf")).arg("--json"))).unwrap();
     let ftype = info["metadata"].as_array().unwrap().iter().find(|kv| kv["key"] == "general.file_type").map(|kv| kv["value"].clone());
     assert_eq!(ftype, Some(Value::from(7)), "ftype:7 is Q8_0");
-    run(Command::new(ggufkit()).arg("convert").arg(fixture_model("tiny-llama")).args(["-t", "Q8_0", "--threads", "0", "--no-modelfile", "-o"]).arg(dir.join("c.gguf")));
+    run(Command::new(ggufkit())
+        .arg("convert")
+        .arg(fixture_model("tiny-llama"))
+        .args(["-t", "Q8_0", "--threads", "0", "--no-modelfile", "-o"])
+        .arg(dir.join("c.gguf")));
     assert!(!dir.join("c.Modelfile").exists(), "--no-modelfile wrote a Modelfile");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -127,7 +136,11 @@ fn an_existing_modelfile_is_kept_unless_forced() {
     let dir = scratch("keep");
     let modelfile = dir.join("c.Modelfile");
     std::fs::write(&modelfile, "FROM ./c.gguf\n# my edits\n").unwrap();
-    let out = run(Command::new(ggufkit()).arg("convert").arg(fixture_model("tiny-llama")).args(["-t", "Q8_0", "--json", "-o"]).arg(dir.join("c.gguf")));
+    let out = run(Command::new(ggufkit())
+        .arg("convert")
+        .arg(fixture_model("tiny-llama"))
+        .args(["-t", "Q8_0", "--json", "-o"])
+        .arg(dir.join("c.gguf")));
     let summary: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(summary["modelfile_written"], false, "{summary}");
     assert!(std::fs::read_to_string(&modelfile).unwrap().contains("# my edits"), "the edited Modelfile was replaced");
@@ -143,7 +156,12 @@ fn an_existing_modelfile_is_kept_unless_forced() {
 /// just takes longer), sends the signal `name` (`SIGINT`, `SIGTERM`), and returns how the process
 /// ended and the files left in `dir`. Panics when no such file appeared before the process ended.
 #[cfg(unix)]
-fn interrupt_once_written(cmd: &mut Command, dir: &Path, name: &str, appeared: impl Fn(&str) -> bool) -> (std::process::ExitStatus, Vec<String>) {
+fn interrupt_once_written(
+    cmd: &mut Command,
+    dir: &Path,
+    name: &str,
+    appeared: impl Fn(&str) -> bool,
+) -> (std::process::ExitStatus, Vec<String>) {
     let mut child = cmd.stdout(std::process::Stdio::null()).spawn().unwrap();
     let started = std::time::Instant::now();
     let seen = loop {
@@ -221,12 +239,28 @@ mod libc_sig {
 #[test]
 fn json_outputs_share_names_and_are_documented() {
     let dir = scratch("json");
-    let convert: Value = serde_json::from_str(&run(Command::new(ggufkit()).arg("convert").arg(fixture_model("tiny-llama")).args(["-t", "Q4_K_M", "--json", "-o"]).arg(dir.join("c.gguf")))).unwrap();
-    let inspect_c: Value = serde_json::from_str(&run(Command::new(ggufkit()).arg("inspect").arg(dir.join("c.gguf")).arg("--json"))).unwrap();
+    let convert: Value = serde_json::from_str(&run(Command::new(ggufkit())
+        .arg("convert")
+        .arg(fixture_model("tiny-llama"))
+        .args(["-t", "Q4_K_M", "--json", "-o"])
+        .arg(dir.join("c.gguf"))))
+    .unwrap();
+    let inspect_c: Value =
+        serde_json::from_str(&run(Command::new(ggufkit()).arg("inspect").arg(dir.join("c.gguf")).arg("--json"))).unwrap();
     let f16 = tiny_f16(&dir);
-    let quantize: Value = serde_json::from_str(&run(Command::new(ggufkit()).arg("quantize").arg(&f16).arg(dir.join("q.gguf")).args(["-t", "Q4_K_M", "--json"]))).unwrap();
-    let inspect_q: Value = serde_json::from_str(&run(Command::new(ggufkit()).arg("inspect").arg(dir.join("q.gguf")).arg("--json"))).unwrap();
-    let plan: Value = serde_json::from_str(&run(Command::new(ggufkit()).arg("plan").arg(fixture_model("tiny-llama")).args(["--json", "--vram", "8GiB", "--types", "Q4_K_M"]))).unwrap();
+    let quantize: Value = serde_json::from_str(&run(Command::new(ggufkit())
+        .arg("quantize")
+        .arg(&f16)
+        .arg(dir.join("q.gguf"))
+        .args(["-t", "Q4_K_M", "--json"])))
+    .unwrap();
+    let inspect_q: Value =
+        serde_json::from_str(&run(Command::new(ggufkit()).arg("inspect").arg(dir.join("q.gguf")).arg("--json"))).unwrap();
+    let plan: Value = serde_json::from_str(&run(Command::new(ggufkit())
+        .arg("plan")
+        .arg(fixture_model("tiny-llama"))
+        .args(["--json", "--vram", "8GiB", "--types", "Q4_K_M"])))
+    .unwrap();
     let validate: Value = serde_json::from_str(&run(Command::new(ggufkit())
         .arg("validate")
         .arg(fixture_model("tiny-llama"))
@@ -235,10 +269,18 @@ fn json_outputs_share_names_and_are_documented() {
         .arg(corpus("eval-pydocs.txt"))
         .args(["--ctx", "64", "--chunks", "1", "--json"])))
     .unwrap();
-    let tokenizer: Value = serde_json::from_str(&run(Command::new(ggufkit()).arg("tokenizer").arg(fixture_model("tiny-llama")).arg("--json"))).unwrap();
+    let tokenizer: Value =
+        serde_json::from_str(&run(Command::new(ggufkit()).arg("tokenizer").arg(fixture_model("tiny-llama")).arg("--json"))).unwrap();
     let docs = std::fs::read_to_string(repo_root().join("docs/json.md")).expect("docs/json.md");
     let mut failures = Vec::new();
-    for (cmd, v) in [("convert", &convert), ("quantize", &quantize), ("inspect", &inspect_c), ("plan", &plan), ("validate", &validate), ("tokenizer", &tokenizer)] {
+    for (cmd, v) in [
+        ("convert", &convert),
+        ("quantize", &quantize),
+        ("inspect", &inspect_c),
+        ("plan", &plan),
+        ("validate", &validate),
+        ("tokenizer", &tokenizer),
+    ] {
         if v["schema_version"].as_u64().is_none() {
             failures.push(format!("{cmd} --json has no schema_version"));
         }
@@ -287,8 +329,13 @@ fn json_outputs_share_names_and_are_documented() {
         }
     }
     let row = &plan["rows"][0];
-    if row["file_size"] != inspect_c["file_size"] || row["bits_per_weight"].as_f64().map(|b| (b - inspect_c["bits_per_weight"].as_f64().unwrap()).abs() > 1e-9) != Some(false) {
-        failures.push(format!("plan's Q4_K_M row {row} disagrees with inspect on the converted file (file_size {}, bits_per_weight {})", inspect_c["file_size"], inspect_c["bits_per_weight"]));
+    if row["file_size"] != inspect_c["file_size"]
+        || row["bits_per_weight"].as_f64().map(|b| (b - inspect_c["bits_per_weight"].as_f64().unwrap()).abs() > 1e-9) != Some(false)
+    {
+        failures.push(format!(
+            "plan's Q4_K_M row {row} disagrees with inspect on the converted file (file_size {}, bits_per_weight {})",
+            inspect_c["file_size"], inspect_c["bits_per_weight"]
+        ));
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -355,7 +402,11 @@ fn hf_cache_snapshots_are_named_after_the_repo() {
     std::fs::create_dir_all(&out_dir).unwrap();
     run(Command::new(ggufkit()).arg("convert").arg(&snapshot).args(["-t", "F16", "-o"]).arg(&out_dir));
     let ours = out_dir.join("tiny-thing-F16.gguf");
-    assert!(ours.is_file(), "no tiny-thing-F16.gguf in {:?}", std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>());
+    assert!(
+        ours.is_file(),
+        "no tiny-thing-F16.gguf in {:?}",
+        std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>()
+    );
     // The reference converter on a plain folder whose config names the repo.
     let plain = dir.join("plain");
     std::fs::create_dir_all(&plain).unwrap();
@@ -365,11 +416,16 @@ fn hf_cache_snapshots_are_named_after_the_repo() {
             std::os::unix::fs::symlink(&p, plain.join(p.file_name().unwrap())).unwrap();
         }
     }
-    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(fixture_model("tiny-llama").join("config.json")).unwrap()).unwrap();
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture_model("tiny-llama").join("config.json")).unwrap()).unwrap();
     config["_name_or_path"] = Value::from("SomeOrg/tiny-thing");
     std::fs::write(plain.join("config.json"), config.to_string()).unwrap();
     let reference = dir.join("ref.gguf");
-    run(Command::new(ref_python()).arg(ref_llama_src().join("convert_hf_to_gguf.py")).arg(&plain).args(["--outtype", "f16", "--outfile"]).arg(&reference));
+    run(Command::new(ref_python())
+        .arg(ref_llama_src().join("convert_hf_to_gguf.py"))
+        .arg(&plain)
+        .args(["--outtype", "f16", "--outfile"])
+        .arg(&reference));
     let (name, org) = name_and_org(&ours);
     assert_eq!((name.clone(), org), name_and_org(&reference), "general.name, general.organization");
     assert!(!name.contains("0123456789"), "named after the hash: {name}");

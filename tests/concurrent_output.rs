@@ -31,10 +31,7 @@ fn two_conversions_to_one_path_one_wins_the_other_errors() {
     for round in 0..3 {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = dir.path().join("model.gguf");
-        let children: Vec<_> = expected
-            .iter()
-            .map(|(ty, _)| convert_cmd(ty, &out).spawn().expect("run ggufkit convert"))
-            .collect();
+        let children: Vec<_> = expected.iter().map(|(ty, _)| convert_cmd(ty, &out).spawn().expect("run ggufkit convert")).collect();
         let results: Vec<_> = children.into_iter().map(|c| c.wait_with_output().expect("wait")).collect();
         let winners: Vec<usize> = (0..2).filter(|&i| results[i].status.success()).collect();
         let errors: Vec<String> = results.iter().map(|r| String::from_utf8_lossy(&r.stderr).into_owned()).collect();
@@ -66,9 +63,7 @@ fn killed_conversion_leaves_nothing_at_the_output_path() {
         let out = dir.path().join("model.gguf");
         let mut child = convert_cmd("Q4_K_M", &out).stderr(Stdio::null()).spawn().expect("run ggufkit convert");
         let tmp_seen = loop {
-            let tmp = std::fs::read_dir(dir.path())
-                .expect("ls")
-                .any(|e| e.expect("entry").file_name().to_string_lossy().ends_with(".tmp"));
+            let tmp = std::fs::read_dir(dir.path()).expect("ls").any(|e| e.expect("entry").file_name().to_string_lossy().ends_with(".tmp"));
             if tmp {
                 break true;
             }

@@ -194,5 +194,9 @@ fn unsupported_architecture_lists_supported_ones() {
     let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("json");
     cfg["architectures"] = serde_json::json!(["MambaForCausalLM"]);
     std::fs::write(&p, serde_json::to_string(&cfg).expect("ser")).expect("write");
-    assert_fails(&convert(&model, &out, "F16"), &out, &["MambaForCausalLM", "LlamaForCausalLM", "Qwen2ForCausalLM", "Phi3ForCausalLM", "Gemma2ForCausalLM"]);
+    assert_fails(
+        &convert(&model, &out, "F16"),
+        &out,
+        &["MambaForCausalLM", "LlamaForCausalLM", "Qwen2ForCausalLM", "Phi3ForCausalLM", "Gemma2ForCausalLM"],
+    );
 }

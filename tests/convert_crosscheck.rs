@@ -166,7 +166,8 @@ fn stripped_configs_match_reference_converter() {
                 std::os::unix::fs::symlink(&path, dir.join(name)).expect("symlink");
             }
         }
-        let full: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).expect("config")).expect("json");
+        let full: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).expect("config")).expect("json");
         let mut stripped = serde_json::Map::new();
         for k in KEEP {
             stripped.insert(k.to_string(), full[*k].clone());
@@ -203,7 +204,8 @@ fn stripped_configs_match_reference_converter() {
         let _ = std::fs::remove_dir_all(o.parent().expect("parent"));
 
         let plan: serde_json::Value =
-            serde_json::from_str(&run(Command::new(ggufkit()).arg("plan").arg(&dir).args(["--types", "F16,Q4_K_M", "--json"]))).expect("plan --json");
+            serde_json::from_str(&run(Command::new(ggufkit()).arg("plan").arg(&dir).args(["--types", "F16,Q4_K_M", "--json"])))
+                .expect("plan --json");
         for (ty, file) in [("F16", &reference), ("Q4_K_M", &ref_q)] {
             let row = plan["rows"].as_array().and_then(|r| r.iter().find(|r| r["name"] == ty)).expect("plan row");
             let want = std::fs::metadata(file).expect("reference file").len();
@@ -234,11 +236,30 @@ fn generated_architectures_match_reference() {
                 let log = llama_tool_log(
                     "llama-completion",
                     &|cmd| {
-                        cmd.arg("-m").arg(&o).args(["-p", "def main():", "-n", "8", "--temp", "0", "-no-cnv", "--ignore-eos", "--no-warmup", "-t", "2", "-c", "256", "-lv", "4"]);
+                        cmd.arg("-m").arg(&o).args([
+                            "-p",
+                            "def main():",
+                            "-n",
+                            "8",
+                            "--temp",
+                            "0",
+                            "-no-cnv",
+                            "--ignore-eos",
+                            "--no-warmup",
+                            "-t",
+                            "2",
+                            "-c",
+                            "256",
+                            "-lv",
+                            "4",
+                        ]);
                     },
                     &["file type   = Q4_K - Medium", "eval time ="],
                 );
-                assert!(log.contains("eval time =") && log.contains("/     7 runs"), "{model} {ty}: llama-completion did not generate 8 tokens:\n{log}");
+                assert!(
+                    log.contains("eval time =") && log.contains("/     7 runs"),
+                    "{model} {ty}: llama-completion did not generate 8 tokens:\n{log}"
+                );
             }
             let _ = std::fs::remove_dir_all(o.parent().expect("parent"));
         }

@@ -32,13 +32,26 @@ fn compare(ours: &Path, reference: &Path) {
         .output()
         .expect("run gguf_compare.py");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains(" 0 differences"), "{} vs {}:\n{text}{}", ours.display(), reference.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && text.contains(" 0 differences"),
+        "{} vs {}:\n{text}{}",
+        ours.display(),
+        reference.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn imatrix_conversions_match_llama_quantize() {
     for (model, format, types) in [
-        ("tiny-llama", "gguf", &["Q4_K_M", "Q2_K", "Q3_K_S", "Q5_K_S", "Q4_0", "Q6_K", "IQ4_XS", "IQ4_NL", "TQ2_0", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M"][..]),
+        (
+            "tiny-llama",
+            "gguf",
+            &[
+                "Q4_K_M", "Q2_K", "Q3_K_S", "Q5_K_S", "Q4_0", "Q6_K", "IQ4_XS", "IQ4_NL", "TQ2_0", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S",
+                "IQ1_M",
+            ][..],
+        ),
         ("tiny-gemma2", "gguf", &["Q4_K_M", "Q5_0", "IQ4_XS"][..]),
         ("tiny-llama", "dat", &["Q4_K_M", "Q4_1"][..]),
     ] {
@@ -65,7 +78,13 @@ fn iq4_xs_conversion_loads_in_llama_completion() {
     let im = imatrix("tiny-llama", "gguf");
     let dir = tempfile::tempdir().expect("tempdir");
     let ours = dir.path().join("m.gguf");
-    run(Command::new(ggufkit()).arg("convert").arg(fixture_model("tiny-llama")).args(["-t", "IQ4_XS", "--imatrix"]).arg(&im).arg("-o").arg(&ours));
+    run(Command::new(ggufkit())
+        .arg("convert")
+        .arg(fixture_model("tiny-llama"))
+        .args(["-t", "IQ4_XS", "--imatrix"])
+        .arg(&im)
+        .arg("-o")
+        .arg(&ours));
     // llama_tool_log: a failing exit panics with the log; a log that lost its tail (the pinned
     // llama.cpp does not flush its logger at exit) is run again.
     let log = llama_tool_log(

@@ -63,7 +63,8 @@ fn num_ctx_and_system_only_when_asked() {
     assert!(fixed.contains("SYSTEM \"\"\"You are \"terse\".\"\"\""), "Ollama's parser has no escapes: {fixed}");
     let planned = modelfile(&["--num-ctx", "plan", "--vram", "1GiB"], "planned");
     let plan: serde_json::Value =
-        serde_json::from_str(&run(Command::new(ggufkit()).arg("plan").arg(&model).args(["--vram", "1GiB", "--types", "Q8_0", "--json"]))).expect("plan JSON");
+        serde_json::from_str(&run(Command::new(ggufkit()).arg("plan").arg(&model).args(["--vram", "1GiB", "--types", "Q8_0", "--json"])))
+            .expect("plan JSON");
     let max = plan["rows"][0]["max_ctx"].as_u64().expect("max_ctx").min(plan["n_ctx_train"].as_u64().expect("n_ctx_train"));
     assert!(planned.lines().any(|l| l == format!("PARAMETER num_ctx {max}")), "expected num_ctx {max}:\n{planned}");
     let _ = std::fs::remove_dir_all(&dir);

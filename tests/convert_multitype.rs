@@ -33,19 +33,9 @@ fn each_output_of_a_multi_type_pass_equals_its_single_type_conversion() {
             .arg(&multi)
             .arg("--json"));
         let summaries: serde_json::Value = serde_json::from_str(&out).expect("JSON summary");
-        assert_eq!(
-            summaries.as_array().map(Vec::len),
-            Some(types.len()),
-            "one summary per type: {out}"
-        );
+        assert_eq!(summaries.as_array().map(Vec::len), Some(types.len()), "one summary per type: {out}");
         for ty in types {
-            run(Command::new(ggufkit())
-                .arg("convert")
-                .arg(fixture_model(model))
-                .arg("-t")
-                .arg(ty)
-                .arg("-o")
-                .arg(&single));
+            run(Command::new(ggufkit()).arg("convert").arg(fixture_model(model)).arg("-t").arg(ty).arg("-o").arg(&single));
             let name = format!("{model}-{ty}.gguf");
             let (a, b) = (read(&multi.join(&name)), read(&single.join(&name)));
             assert!(a == b, "{name}: the multi-type output differs from the single-type conversion ({} vs {} bytes)", a.len(), b.len());
@@ -54,16 +44,8 @@ fn each_output_of_a_multi_type_pass_equals_its_single_type_conversion() {
         }
     }
     // and straight against the reference for one quantized output of the shared pass
-    let reference = ref_quantized(
-        &ref_converted("tiny-llama", "f16"),
-        "Q4_K_M",
-        &[],
-        "tiny-llama-f16-Q4_K_M-multitype.gguf",
-    );
-    assert!(
-        read(&multi.join("tiny-llama-Q4_K_M.gguf")) == read(&reference),
-        "multi-type Q4_K_M differs from llama-quantize's"
-    );
+    let reference = ref_quantized(&ref_converted("tiny-llama", "f16"), "Q4_K_M", &[], "tiny-llama-f16-Q4_K_M-multitype.gguf");
+    assert!(read(&multi.join("tiny-llama-Q4_K_M.gguf")) == read(&reference), "multi-type Q4_K_M differs from llama-quantize's");
     let _ = std::fs::remove_dir_all(&base);
 }
 

@@ -193,12 +193,19 @@ fn metadata_defects() {
     rejects!("huge string length", with(|i| i.kvs[0].payload = u64b(u64::MAX >> 1)), GgufError::CountTooLarge { .. });
     rejects!("huge array count", with(|i| i.kvs[2].payload = [u32b(T_U8), u64b(u64::MAX)].concat()), GgufError::CountTooLarge { .. });
     // 8-byte elements: a count that would fit as bytes but not as u64s.
-    rejects!("array count × element size past file", with(|i| i.kvs[2].payload = [u32b(T_U64), u64b(200)].concat()), GgufError::CountTooLarge { .. });
+    rejects!(
+        "array count × element size past file",
+        with(|i| i.kvs[2].payload = [u32b(T_U64), u64b(200)].concat()),
+        GgufError::CountTooLarge { .. }
+    );
     rejects!("unknown value type", with(|i| i.kvs[2].ty = 13), GgufError::UnknownValueType { id: 13, .. });
-    rejects!("unknown array element type", with(|i| i.kvs[2].payload = [u32b(99), u64b(1), u32b(0)].concat()), GgufError::UnknownValueType { id: 99, .. });
-    let deep = (0..40).fold(u32b(T_U8).into_iter().chain(u64b(0)).collect::<Vec<u8>>(), |inner, _| {
-        [u32b(T_ARRAY), u64b(1), inner].concat()
-    });
+    rejects!(
+        "unknown array element type",
+        with(|i| i.kvs[2].payload = [u32b(99), u64b(1), u32b(0)].concat()),
+        GgufError::UnknownValueType { id: 99, .. }
+    );
+    let deep =
+        (0..40).fold(u32b(T_U8).into_iter().chain(u64b(0)).collect::<Vec<u8>>(), |inner, _| [u32b(T_ARRAY), u64b(1), inner].concat());
     rejects!("arrays nested 41 deep", with(|i| i.kvs[3].payload = deep.clone()), GgufError::NestingTooDeep { .. });
     rejects!("bool byte 2", with(|i| i.kvs.push(kv("a.bool", T_BOOL, vec![2]))), GgufError::InvalidBool { byte: 2, .. });
     rejects!("key not UTF-8", with(|i| i.kvs[0].key = vec![b'a', 0xff, 0xfe]), GgufError::InvalidUtf8 { .. });
@@ -206,7 +213,14 @@ fn metadata_defects() {
     rejects!("duplicate key", with(|i| i.kvs.push(i.kvs[2].clone())), GgufError::DuplicateKey { .. });
     rejects!("alignment 0", with(|i| i.kvs[1].payload = u32b(0)), GgufError::BadAlignment { alignment: 0, .. });
     rejects!("alignment 48", with(|i| i.kvs[1].payload = u32b(48)), GgufError::BadAlignment { alignment: 48, .. });
-    rejects!("alignment as u64", with(|i| { i.kvs[1].ty = T_U64; i.kvs[1].payload = u64b(32); }), GgufError::AlignmentType { found: ValueType::Uint64, .. });
+    rejects!(
+        "alignment as u64",
+        with(|i| {
+            i.kvs[1].ty = T_U64;
+            i.kvs[1].payload = u64b(32);
+        }),
+        GgufError::AlignmentType { found: ValueType::Uint64, .. }
+    );
 }
 
 #[test]
@@ -217,7 +231,11 @@ fn tensor_info_defects() {
     rejects!("no dims", with(|i| i.tensors[1].dims = vec![]), GgufError::ZeroDim { .. });
     rejects!("element count overflow", with(|i| i.tensors[1].dims = vec![1 << 40, 1 << 40]), GgufError::ShapeOverflow { .. });
     rejects!("byte count overflow", with(|i| i.tensors[1].dims = vec![1 << 61, 2]), GgufError::ShapeOverflow { .. });
-    rejects!("row not block multiple", with(|i| i.tensors[0].dims = vec![33, 2]), GgufError::RowNotBlockMultiple { ne0: 33, block_size: 32, .. });
+    rejects!(
+        "row not block multiple",
+        with(|i| i.tensors[0].dims = vec![33, 2]),
+        GgufError::RowNotBlockMultiple { ne0: 33, block_size: 32, .. }
+    );
     rejects!("retired ggml type 4", with(|i| i.tensors[1].ty = 4), GgufError::UnknownGgmlType { id: 4, .. });
     rejects!("ggml type 1000", with(|i| i.tensors[1].ty = 1000), GgufError::UnknownGgmlType { id: 1000, .. });
     rejects!("duplicate tensor", with(|i| i.tensors[1].name = b"t0".to_vec()), GgufError::DuplicateTensor { .. });
@@ -238,7 +256,13 @@ fn tensor_data_defects() {
     rejects!("overlapping tensors", with(|i| i.tensors[1].offset = 64), GgufError::TensorOverlap { .. });
     rejects!("same offset", with(|i| i.tensors[1].offset = 0), GgufError::TensorOverlap { .. });
     // Out-of-order but disjoint tensors are valid.
-    assert!(with(|i| { i.tensors[0].offset = 32; i.tensors[1].offset = 0; i.data_len = 160; }).read().is_ok());
+    assert!(with(|i| {
+        i.tensors[0].offset = 32;
+        i.tensors[1].offset = 0;
+        i.data_len = 160;
+    })
+    .read()
+    .is_ok());
 }
 
 /// Cutting the file at every byte: before the end of the tensor infos it is `Truncated` (the
@@ -340,9 +364,15 @@ fn writer_refuses_bad_input_and_leaves_no_file() {
     assert!(matches!(err(GgufWriter::create(&out, &md("k", mixed), &f32t)), GgufError::MixedArray { index: 1, .. }));
     let two = [f32t[0].clone(), f32t[0].clone()];
     assert!(matches!(err(GgufWriter::create(&out, &[], &two)), GgufError::DuplicateTensor { .. }));
-    assert!(matches!(err(GgufWriter::create(&out, &[], &[TensorSpec::new("q", &[33], GgmlType::Q8_0)])), GgufError::RowNotBlockMultiple { .. }));
+    assert!(matches!(
+        err(GgufWriter::create(&out, &[], &[TensorSpec::new("q", &[33], GgmlType::Q8_0)])),
+        GgufError::RowNotBlockMultiple { .. }
+    ));
     assert!(matches!(err(GgufWriter::create(&out, &[], &[TensorSpec::new("z", &[4, 0], GgmlType::F32)])), GgufError::ZeroDim { .. }));
-    assert!(matches!(err(GgufWriter::create(&out, &[], &[TensorSpec::new("d", &[1, 1, 1, 1, 1], GgmlType::F32)])), GgufError::TooManyDims { .. }));
+    assert!(matches!(
+        err(GgufWriter::create(&out, &[], &[TensorSpec::new("d", &[1, 1, 1, 1, 1], GgmlType::F32)])),
+        GgufError::TooManyDims { .. }
+    ));
 
     let mut w = GgufWriter::create(&out, &[], &f32t).expect("create");
     assert!(matches!(w.write_tensor_data(&[0; 17]), Err(GgufError::TooMuchData { expected: 16, .. })));

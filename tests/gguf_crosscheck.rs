@@ -247,16 +247,9 @@ fn we_read_what_gguf_py_writes() {
     assert_eq!(nested.len(), 3);
     assert_eq!(nested[2], Value::Array(ValueType::Int32, vec![Value::I32(4), Value::I32(5), Value::I32(6)]));
     let types: Vec<GgmlType> = f.tensors().iter().map(|t| t.ty).collect();
-    assert_eq!(
-        types,
-        [GgmlType::F32, GgmlType::F16, GgmlType::I32, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::BF16]
-    );
-    let covered: std::collections::HashSet<ValueType> = f
-        .metadata()
-        .iter()
-        .flat_map(|(_, v)| [Some(v.value_type()), v.array_type()])
-        .flatten()
-        .collect();
+    assert_eq!(types, [GgmlType::F32, GgmlType::F16, GgmlType::I32, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::BF16]);
+    let covered: std::collections::HashSet<ValueType> =
+        f.metadata().iter().flat_map(|(_, v)| [Some(v.value_type()), v.array_type()]).flatten().collect();
     assert_eq!(covered.len(), 13, "every value type covered: {covered:?}");
 }
 
@@ -293,8 +286,7 @@ fn we_read_llama_cpp_files() {
 /// Reads `src` and writes it back through `GgufWriter`; the bytes must be identical.
 fn assert_round_trip(src: &Path, dir: &Path) {
     let f = GgufFile::open(src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
-    let specs: Vec<TensorSpec> =
-        f.tensors().iter().map(|t| TensorSpec::new(t.name.clone(), &t.dims, t.ty)).collect();
+    let specs: Vec<TensorSpec> = f.tensors().iter().map(|t| TensorSpec::new(t.name.clone(), &t.dims, t.ty)).collect();
     let planned = gguf::layout(f.metadata(), &specs).expect("layout");
     assert_eq!(planned.file_size, f.file_len(), "{}: planned size", src.display());
     assert_eq!(planned.data_offset, f.data_offset());
@@ -329,8 +321,8 @@ fn round_trip_of_llama_cpp_files_is_byte_identical() {
 #[test]
 fn inspect_json_agrees_with_gguf_dump() {
     let path = llama_quantized("Q4_K_M", false);
-    let ours: Json = serde_json::from_str(&run(Command::new(ggufkit()).arg("inspect").arg("--json").arg(&path)))
-        .expect("inspect --json prints JSON");
+    let ours: Json =
+        serde_json::from_str(&run(Command::new(ggufkit()).arg("inspect").arg("--json").arg(&path))).expect("inspect --json prints JSON");
     let dump: Json = serde_json::from_str(&run(Command::new(ref_dir().join("venv/bin/gguf-dump")).arg("--json").arg(&path)))
         .expect("gguf-dump --json prints JSON");
 
@@ -355,10 +347,7 @@ fn inspect_json_agrees_with_gguf_dump() {
     let text = run(Command::new(ggufkit()).arg("inspect").arg("--tensors").arg(&path));
     for (name, d) in dump_tensors {
         let ty = d["type"].as_str().expect("type");
-        assert!(
-            text.lines().any(|l| l.split_whitespace().take(2).eq([name.as_str(), ty])),
-            "text output lacks tensor {name} {ty}"
-        );
+        assert!(text.lines().any(|l| l.split_whitespace().take(2).eq([name.as_str(), ty])), "text output lacks tensor {name} {ty}");
     }
     assert!(text.contains(&format!("parameters:      {n_params}")), "{text}");
 

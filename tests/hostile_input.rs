@@ -196,8 +196,7 @@ fn index_naming_a_million_tensors_is_refused_within_bounds() {
     let model = model_without_weights("tiny-llama");
     let out = tempfile::tempdir().unwrap();
     let src = common::fixture_model("tiny-llama");
-    let real: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(src.join("model.safetensors.index.json")).unwrap()).unwrap();
+    let real: serde_json::Value = serde_json::from_slice(&std::fs::read(src.join("model.safetensors.index.json")).unwrap()).unwrap();
     let mut f = std::io::BufWriter::new(std::fs::File::create(model.path().join("model.safetensors.index.json")).unwrap());
     write!(f, r#"{{"metadata":{{"total_size":1}},"weight_map":{{"#).unwrap();
     for (name, shard) in real["weight_map"].as_object().unwrap() {
@@ -259,8 +258,7 @@ fn plan_totals_that_overflow_are_refused() {
     let _one_at_a_time = one_at_a_time();
     let model = model_without_weights("tiny-llama");
     let cfg_path = model.path().join("config.json");
-    let base: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    let base: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
     let plan = |changes: &[(&str, u64)], args: &[&str]| {
         let mut c = base.clone();
         for &(k, v) in changes {
@@ -272,12 +270,7 @@ fn plan_totals_that_overflow_are_refused() {
         ggufkit(&a)
     };
     // KV cache: 2 × 4096 heads × 4096 dims × 2 bytes × 2^32 cells × 128 layers = 2^65 bytes.
-    let wide_kv = [
-        ("num_hidden_layers", 128),
-        ("num_attention_heads", 4096),
-        ("num_key_value_heads", 4096),
-        ("head_dim", 4096),
-    ];
+    let wide_kv = [("num_hidden_layers", 128), ("num_attention_heads", 4096), ("num_key_value_heads", 4096), ("head_dim", 4096)];
     plan(&wide_kv, &["--ctx", "4294967295", "--types", "Q4_0"]).refused(
         "KV cache over 2^64 bytes",
         &["sizes overflow 64 bits", "Q4_0 KV cache at ctx 4294967295"],
@@ -285,29 +278,14 @@ fn plan_totals_that_overflow_are_refused() {
     );
     // A training context of 2^32 − 1: with --vram the largest context that fits is searched up
     // to it, each footprint checked.
-    plan(
-        &[("max_position_embeddings", u64::from(u32::MAX))],
-        &["--vram", "8GiB", "--types", "Q4_0"],
-    )
-    .handled("training context 2^32 - 1", 256 * MIB);
+    plan(&[("max_position_embeddings", u64::from(u32::MAX))], &["--vram", "8GiB", "--types", "Q4_0"])
+        .handled("training context 2^32 - 1", 256 * MIB);
     // Contexts and batches beyond llama.cpp's 32-bit n_ctx / n_ubatch.
-    for (flag, value) in [
-        ("--ctx", "1099511627776"),
-        ("--batch", "1099511627776"),
-        ("--ctx", "4294967296"),
-    ] {
-        plan(&[], &[flag, value]).refused(
-            &format!("{flag} {value}"),
-            &[value, "out of range", "4294967295"],
-            256 * MIB,
-        );
+    for (flag, value) in [("--ctx", "1099511627776"), ("--batch", "1099511627776"), ("--ctx", "4294967296")] {
+        plan(&[], &[flag, value]).refused(&format!("{flag} {value}"), &[value, "out of range", "4294967295"], 256 * MIB);
     }
     // 10^9 layers: refused before any per-layer table is built.
-    plan(&[("num_hidden_layers", 1_000_000_000)], &[]).refused(
-        "10^9 layers",
-        &["1000000000 layers", "4096"],
-        256 * MIB,
-    );
+    plan(&[("num_hidden_layers", 1_000_000_000)], &[]).refused("10^9 layers", &["1000000000 layers", "4096"], 256 * MIB);
 }
 
 /// A BPE tokenizer.json with 10^7 tokens (about 190 MB) is refused: more than the 2^22 tokens

@@ -12,12 +12,9 @@ use quantize::blocks::{iq1_s, iq2_s, iq2_xs, iq2_xxs, iq3_s, iq3_xxs, iq_grid};
 fn ggml_table(name: &str) -> Vec<u64> {
     let path = common::ref_llama_src().join("ggml/src/ggml-common.h");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let start = text
-        .find(&format!(", {name},"))
-        .unwrap_or_else(|| panic!("table {name} not in {}", path.display()));
+    let start = text.find(&format!(", {name},")).unwrap_or_else(|| panic!("table {name} not in {}", path.display()));
     let body = &text[start..];
-    let body = &body[body.find(')').expect("table header") + 1
-        ..body.find("GGML_TABLE_END").expect("table end")];
+    let body = &body[body.find(')').expect("table header") + 1..body.find("GGML_TABLE_END").expect("table end")];
     body.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -45,7 +42,9 @@ fn iq3_grids_equal_ggml_tables() {
 
 #[test]
 fn iq2_grids_equal_ggml_tables() {
-    for (name, points) in [("iq2xxs_grid", &iq2_xxs::grid().points), ("iq2xs_grid", &iq2_xs::grid().points), ("iq2s_grid", &iq2_s::grid().points)] {
+    for (name, points) in
+        [("iq2xxs_grid", &iq2_xxs::grid().points), ("iq2xs_grid", &iq2_xs::grid().points), ("iq2s_grid", &iq2_s::grid().points)]
+    {
         let t = ggml_table(name);
         assert_eq!(t.len(), points.len(), "{name}");
         for (k, (&want, p)) in t.iter().zip(points).enumerate() {
@@ -71,10 +70,6 @@ fn sign_parity_equals_ksigns() {
     let ksigns = ggml_table("ksigns_iq2xs");
     assert_eq!(ksigns.len(), 128);
     for (i, &want) in ksigns.iter().enumerate() {
-        assert_eq!(
-            iq_grid::signs_with_parity(i as u8) as u64,
-            want,
-            "ksigns_iq2xs[{i}]"
-        );
+        assert_eq!(iq_grid::signs_with_parity(i as u8) as u64, want, "ksigns_iq2xs[{i}]");
     }
 }

@@ -14,20 +14,18 @@ fn converted(model: &str) -> std::path::PathBuf {
 use std::path::Path;
 use std::process::Command;
 
-const TYPES: &[&str] = &["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q4_K_M", "Q4_K_S", "IQ4_NL", "IQ4_XS", "Q4_0", "Q3_K_M", "Q3_K_L", "IQ3_M", "IQ3_S", "Q2_K", "TQ2_0", "TQ1_0"];
+const TYPES: &[&str] = &[
+    "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q4_K_M", "Q4_K_S", "IQ4_NL", "IQ4_XS", "Q4_0", "Q3_K_M", "Q3_K_L", "IQ3_M", "IQ3_S",
+    "Q2_K", "TQ2_0", "TQ1_0",
+];
 
 fn plan_json(model: &Path, types: &[&str]) -> serde_json::Value {
-    let out = common::run(
-        Command::new(common::ggufkit()).arg("plan").arg(model).args(["--types", &types.join(","), "--json"]),
-    );
+    let out = common::run(Command::new(common::ggufkit()).arg("plan").arg(model).args(["--types", &types.join(","), "--json"]));
     serde_json::from_str(&out).expect("plan --json output is JSON")
 }
 
 fn row<'a>(plan: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    plan["rows"]
-        .as_array()
-        .and_then(|rows| rows.iter().find(|r| r["name"] == name))
-        .unwrap_or_else(|| panic!("no row {name} in {plan}"))
+    plan["rows"].as_array().and_then(|rows| rows.iter().find(|r| r["name"] == name)).unwrap_or_else(|| panic!("no row {name} in {plan}"))
 }
 
 fn check_sizes(label: &str, f16: &Path, types: &[&str]) {
@@ -70,7 +68,11 @@ fn file_size_tiny_qwen2() {
 #[test]
 fn file_size_smollm2_135m() {
     let f16 = common::smollm2_f16();
-    check_sizes("plan-smollm2", &f16, &["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "IQ4_NL", "IQ4_XS", "Q4_0", "Q3_K_M", "IQ3_M", "IQ3_S", "Q2_K", "TQ2_0", "TQ1_0"]);
+    check_sizes(
+        "plan-smollm2",
+        &f16,
+        &["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "IQ4_NL", "IQ4_XS", "Q4_0", "Q3_K_M", "IQ3_M", "IQ3_S", "Q2_K", "TQ2_0", "TQ1_0"],
+    );
 }
 
 /// File types llama-quantize makes only with an importance matrix (IQ3_XS, IQ3_XXS, IQ2_*, IQ1_*):
@@ -92,7 +94,12 @@ fn file_size_of_types_that_need_an_imatrix() {
     let plain = common::ref_quantized(&f16, "IQ3_S", &[], "plan-tiny-llama-IQ3_S.gguf");
     let header = data_start(&plain);
     for ty in types {
-        let out = common::ref_quantized(&f16, ty, &["--imatrix", im.to_str().expect("utf-8 path")], &format!("plan-tiny-llama-{ty}-imatrix.gguf"));
+        let out = common::ref_quantized(
+            &f16,
+            ty,
+            &["--imatrix", im.to_str().expect("utf-8 path")],
+            &format!("plan-tiny-llama-{ty}-imatrix.gguf"),
+        );
         let data = std::fs::metadata(&out).expect("quantized file").len() - data_start(&out);
         assert_eq!(row(&plan, ty)["file_size"].as_u64(), Some(header + data), "{ty}: {plan}");
     }
@@ -191,7 +198,11 @@ fn folder_plan_reads_safetensors_headers() {
     assert_eq!(from_folder["n_params"], from_ref["n_params"], "parameter count from the headers");
     assert_ne!(from_config["n_params"], from_ref["n_params"], "the config alone counts lm_head");
     for ty in types {
-        assert_eq!(row(&from_folder, ty)["weights_bytes"], row(&from_ref, ty)["weights_bytes"], "{ty}: weights from the headers vs the reference GGUF");
+        assert_eq!(
+            row(&from_folder, ty)["weights_bytes"],
+            row(&from_ref, ty)["weights_bytes"],
+            "{ty}: weights from the headers vs the reference GGUF"
+        );
         let file = tmp.path().join(format!("{ty}.gguf"));
         common::run(Command::new(common::ggufkit()).arg("convert").arg(&with_weights).args(["-t", ty, "--force", "-o"]).arg(&file));
         let want = std::fs::metadata(&file).expect("converted file").len();

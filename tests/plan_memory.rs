@@ -54,9 +54,8 @@ fn llama_report(model: &Path, ctx: u64, batch: u64, kv: &str, fa: &str) -> Llama
         },
         &MARKERS,
     );
-    let get = |prefix: &str| {
-        sum_mib(&log, prefix).unwrap_or_else(|| panic!("no '{prefix}' <number> MiB in the llama-completion output:\n{log}"))
-    };
+    let get =
+        |prefix: &str| sum_mib(&log, prefix).unwrap_or_else(|| panic!("no '{prefix}' <number> MiB in the llama-completion output:\n{log}"));
     LlamaReport { model: get(MARKERS[0]), kv: get(MARKERS[1]), compute: get(MARKERS[2]) }
 }
 
@@ -75,7 +74,6 @@ fn plan_report(model: &Path, ctx: u64, batch: u64, kv: &str, fa: &str) -> LlamaR
     let mib = |k: &str| row[k].as_u64().unwrap_or_else(|| panic!("{k} missing in {row}")) as f64 / (1u64 << 20) as f64;
     LlamaReport { model: mib("weights_bytes"), kv: mib("kv_bytes"), compute: mib("compute_bytes") }
 }
-
 
 const COMBOS: &[(u64, u64, &str)] = &[
     (512, 512, "f16"),
@@ -107,7 +105,10 @@ fn check_combos(name: &str, model: &Path, combos: &[(u64, u64, &str)], fa: &str)
         for (what, w, g) in [("weights", want.model, got.model), ("KV", want.kv, got.kv), ("compute", want.compute, got.compute)] {
             // llama.cpp prints MiB with two decimals: allow that rounding on top.
             let err = (g - w).abs();
-            let line = format!("{name} ctx={ctx} batch={batch} kv={kv} fa={fa} {what}: llama.cpp {w:.2} MiB, plan {g:.2} MiB ({:+.1}%)", 100.0 * (g - w) / w);
+            let line = format!(
+                "{name} ctx={ctx} batch={batch} kv={kv} fa={fa} {what}: llama.cpp {w:.2} MiB, plan {g:.2} MiB ({:+.1}%)",
+                100.0 * (g - w) / w
+            );
             eprintln!("{line}");
             if err > tolerance * w + 0.005 {
                 failures.push(line);
@@ -156,10 +157,7 @@ fn synthetic(name: &str, args: &[&str]) -> std::path::PathBuf {
     let out = common::cache_dir().join(format!("plan-synthetic-{name}.gguf"));
     common::cached(&out, |tmp| {
         common::run(
-            Command::new(common::ref_python())
-                .arg(common::repo_root().join("tests/py/plan_synthetic_gguf.py"))
-                .arg(tmp)
-                .args(args),
+            Command::new(common::ref_python()).arg(common::repo_root().join("tests/py/plan_synthetic_gguf.py")).arg(tmp).args(args),
         );
     })
 }
@@ -232,12 +230,19 @@ fn memory_cuda_recorded_on_h200() {
         let (model, ty) = spec[0].rsplit_once(' ').expect("shape and type");
         let folder = folders.iter().find(|(m, _)| *m == model).unwrap_or_else(|| panic!("no config for {model}")).1;
         let measured = |cell: &str| -> f64 { cell.split_whitespace().next().and_then(|v| v.parse().ok()).expect("MiB value") };
-        let out = common::run(
-            Command::new(common::ggufkit())
-                .arg("plan")
-                .arg(common::repo_root().join("configs").join(folder))
-                .args(["--ctx", spec[1], "--batch", "512", "--kv-type", spec[2], "--types", ty, "--backend", "cuda", "--json"]),
-        );
+        let out = common::run(Command::new(common::ggufkit()).arg("plan").arg(common::repo_root().join("configs").join(folder)).args([
+            "--ctx",
+            spec[1],
+            "--batch",
+            "512",
+            "--kv-type",
+            spec[2],
+            "--types",
+            ty,
+            "--backend",
+            "cuda",
+            "--json",
+        ]));
         let v: serde_json::Value = serde_json::from_str(&out).expect("plan --json output is JSON");
         let row = &v["rows"][0];
         for (what, key, cell) in [("KV", "kv_bytes", cells[2]), ("compute", "compute_bytes", cells[3])] {

@@ -209,7 +209,10 @@ fn iq1_s_iq2_xxs_xs_refused_without_imatrix() {
         let mut y = vec![0u8; 2 * ty.type_size()];
         assert_eq!(quantize::quantize_rows(ty, &x, 256, None, &mut y), Err(quantize::QuantizeError::ImatrixRequired { ty }));
         let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
-        assert_eq!(quantize::quantize_tensor(ty, Source::F32(&bytes), 256, None, &mut y), Err(quantize::QuantizeError::ImatrixRequired { ty }));
+        assert_eq!(
+            quantize::quantize_tensor(ty, Source::F32(&bytes), 256, None, &mut y),
+            Err(quantize::QuantizeError::ImatrixRequired { ty })
+        );
         let w = vec![1.0f32; 256];
         quantize::quantize_rows(ty, &x, 256, Some(&w), &mut y).unwrap();
     }
@@ -220,7 +223,30 @@ fn iq1_s_iq2_xxs_xs_refused_without_imatrix() {
 fn dequantize_matches_gguf_py() {
     let (name, model) = ("tiny-llama", common::ref_converted("tiny-llama", "f16"));
     let mut seen = HashMap::new();
-    let runs = [("Q8_0", false), ("Q4_0", false), ("Q4_1", true), ("Q5_0", false), ("Q5_1", true), ("Q2_K", false), ("Q3_K_M", true), ("Q4_K_M", false), ("Q5_K_M", true), ("Q6_K", false), ("BF16", false), ("IQ4_NL", true), ("IQ4_XS", false), ("IQ3_S", false), ("IQ3_XXS", true), ("IQ2_M", true), ("IQ2_XXS", true), ("IQ2_XS", true), ("IQ1_S", true), ("IQ1_M", true), ("TQ1_0", false), ("TQ2_0", false)];
+    let runs = [
+        ("Q8_0", false),
+        ("Q4_0", false),
+        ("Q4_1", true),
+        ("Q5_0", false),
+        ("Q5_1", true),
+        ("Q2_K", false),
+        ("Q3_K_M", true),
+        ("Q4_K_M", false),
+        ("Q5_K_M", true),
+        ("Q6_K", false),
+        ("BF16", false),
+        ("IQ4_NL", true),
+        ("IQ4_XS", false),
+        ("IQ3_S", false),
+        ("IQ3_XXS", true),
+        ("IQ2_M", true),
+        ("IQ2_XXS", true),
+        ("IQ2_XS", true),
+        ("IQ1_S", true),
+        ("IQ1_M", true),
+        ("TQ1_0", false),
+        ("TQ2_0", false),
+    ];
     for (ftype, with_imatrix) in runs {
         let more = if matches!(ftype, "IQ2_XXS" | "IQ2_XS" | "IQ1_S") { UNWEIGHTED_Q8_0 } else { &[] };
         compare_model_with(name, &model, ftype, with_imatrix, more);
@@ -228,10 +254,13 @@ fn dequantize_matches_gguf_py() {
         let qpath = common::cache_dir().join(&qname);
         let dump = common::cache_dir().join(format!("{qname}.gguf-py.f32"));
         common::cached(&dump, |tmp| {
-            common::run(Command::new(common::ref_python()).arg(common::repo_root().join("tests/py/gguf_dequantize.py")).arg(&qpath).arg(tmp));
+            common::run(
+                Command::new(common::ref_python()).arg(common::repo_root().join("tests/py/gguf_dequantize.py")).arg(&qpath).arg(tmp),
+            );
         });
         let g = Gguf::read(&qpath);
-        let reference: Vec<f32> = std::fs::read(&dump).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        let reference: Vec<f32> =
+            std::fs::read(&dump).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
         let mut at = 0;
         for t in &g.tensors {
             let ty = GgmlType::from_id(t.ty).unwrap();
@@ -247,7 +276,30 @@ fn dequantize_matches_gguf_py() {
         }
         assert_eq!(at, reference.len());
     }
-    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::BF16, GgmlType::IQ4_NL, GgmlType::IQ4_XS, GgmlType::IQ3_S, GgmlType::IQ3_XXS, GgmlType::IQ2_S, GgmlType::IQ2_XXS, GgmlType::IQ2_XS, GgmlType::IQ1_S, GgmlType::IQ1_M, GgmlType::TQ1_0, GgmlType::TQ2_0] {
+    for ty in [
+        GgmlType::Q8_0,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+        GgmlType::Q2_K,
+        GgmlType::Q3_K,
+        GgmlType::Q4_K,
+        GgmlType::Q5_K,
+        GgmlType::Q6_K,
+        GgmlType::BF16,
+        GgmlType::IQ4_NL,
+        GgmlType::IQ4_XS,
+        GgmlType::IQ3_S,
+        GgmlType::IQ3_XXS,
+        GgmlType::IQ2_S,
+        GgmlType::IQ2_XXS,
+        GgmlType::IQ2_XS,
+        GgmlType::IQ1_S,
+        GgmlType::IQ1_M,
+        GgmlType::TQ1_0,
+        GgmlType::TQ2_0,
+    ] {
         assert!(seen.get(&ty).copied().unwrap_or(0) >= 30, "too few {ty} tensors dequantized: {seen:?}");
     }
 }

@@ -73,15 +73,39 @@ fn edge_rows() -> Vec<f32> {
                     0 => 0.0,
                     1 => 0.75,
                     2 => -1.25,
-                    3 => g * 1e-7,                          // f16 subnormal range
-                    4 => g * 1e-40,                         // f32 subnormals
-                    5 => if i % 2 == 0 { 65504.0 } else { -65504.0 },
-                    6 => if i == 7 { 65504.0 } else { g * 0.01 }, // one outlier
-                    7 => if i == 3 { -80.0 } else { g * 0.05 },
-                    8 => g.abs() + 1.0,                     // all positive
-                    9 => -(g.abs()) - 0.5,                  // all negative
-                    10 => if i < 16 { 0.0 } else { g },
-                    _ => g * 1e-16,                         // below GROUP_MAX_EPS
+                    3 => g * 1e-7,  // f16 subnormal range
+                    4 => g * 1e-40, // f32 subnormals
+                    5 => {
+                        if i % 2 == 0 {
+                            65504.0
+                        } else {
+                            -65504.0
+                        }
+                    }
+                    6 => {
+                        if i == 7 {
+                            65504.0
+                        } else {
+                            g * 0.01
+                        }
+                    } // one outlier
+                    7 => {
+                        if i == 3 {
+                            -80.0
+                        } else {
+                            g * 0.05
+                        }
+                    }
+                    8 => g.abs() + 1.0,    // all positive
+                    9 => -(g.abs()) - 0.5, // all negative
+                    10 => {
+                        if i < 16 {
+                            0.0
+                        } else {
+                            g
+                        }
+                    }
+                    _ => g * 1e-16, // below GROUP_MAX_EPS
                 };
                 rows.push(v);
             }
@@ -222,7 +246,11 @@ fn non_finite_input_is_rejected_with_first_index() {
         let f16b: Vec<u8> = x.iter().flat_map(|v| half::f16::from_f32(*v).to_bits().to_le_bytes()).collect();
         let bf16b: Vec<u8> = x.iter().flat_map(|v| half::bf16::from_f32(*v).to_bits().to_le_bytes()).collect();
         for src in [Source::F32(&f32b), Source::F16(&f16b), Source::BF16(&bf16b)] {
-            assert_eq!(quantize::quantize_tensor(ty, src, n, None, &mut out), Err(QuantizeError::NonFinite { index: first }), "{ty} {src:?}");
+            assert_eq!(
+                quantize::quantize_tensor(ty, src, n, None, &mut out),
+                Err(QuantizeError::NonFinite { index: first }),
+                "{ty} {src:?}"
+            );
         }
     }
     // 70000 is finite in f32 but overflows to Inf in F16 only when converted; as F32 input it is fine.
@@ -245,7 +273,19 @@ fn tensor_output_independent_of_threads_and_alignment() {
     let mut unaligned = vec![0u8; f16b.len() + 1];
     unaligned[1..].copy_from_slice(&f16b);
     let xf16: Vec<f32> = f16b.chunks_exact(2).map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()).collect();
-    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q3_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS, GgmlType::TQ1_0, GgmlType::F16, GgmlType::BF16] {
+    for ty in [
+        GgmlType::Q8_0,
+        GgmlType::Q4_0,
+        GgmlType::Q5_1,
+        GgmlType::Q4_K,
+        GgmlType::Q6_K,
+        GgmlType::Q3_K,
+        GgmlType::IQ4_NL,
+        GgmlType::IQ4_XS,
+        GgmlType::TQ1_0,
+        GgmlType::F16,
+        GgmlType::BF16,
+    ] {
         let size = rows * ty.row_size(n as u64).unwrap() as usize;
         for imatrix in [None, Some(w.as_slice())] {
             let mut expected = vec![0u8; size];
@@ -274,11 +314,17 @@ fn bad_shapes_are_errors() {
     assert!(matches!(quantize::quantize_rows(GgmlType::Q4_0, &x, 704, None, &mut out), Err(QuantizeError::DestinationSize { .. })));
     assert!(matches!(quantize::quantize_rows(GgmlType::Q4_0, &x, 300, None, &mut out), Err(QuantizeError::RowLength { .. })));
     let mut ok = vec![0u8; 22 * 18];
-    assert!(matches!(quantize::quantize_rows(GgmlType::Q4_0, &x, 704, Some(&[1.0; 10]), &mut ok), Err(QuantizeError::ImatrixLength { .. })));
+    assert!(matches!(
+        quantize::quantize_rows(GgmlType::Q4_0, &x, 704, Some(&[1.0; 10]), &mut ok),
+        Err(QuantizeError::ImatrixLength { .. })
+    ));
     assert!(matches!(quantize::quantize_rows(GgmlType::Q8_1, &x, 704, None, &mut ok), Err(QuantizeError::UnsupportedType { .. })));
     let mut f = vec![0f32; 10];
     assert!(matches!(quantize::dequantize_rows(GgmlType::Q4_0, &[0u8; 19], &mut f), Err(QuantizeError::SourceSize { .. })));
-    assert!(matches!(quantize::quantize_tensor(GgmlType::Q8_0, Source::F16(&[0u8; 63]), 32, None, &mut ok), Err(QuantizeError::SourceSize { .. })));
+    assert!(matches!(
+        quantize::quantize_tensor(GgmlType::Q8_0, Source::F16(&[0u8; 63]), 32, None, &mut ok),
+        Err(QuantizeError::SourceSize { .. })
+    ));
 }
 
 /// The AVX2 fast paths equal the scalar reference kernels on random and edge-case rows, and the
@@ -435,10 +481,7 @@ fn simd_iq4_equal_scalar() {
     let rows = edge_rows();
     let mut rng = Rng(23);
     for x in rows.chunks_exact(256) {
-        let wq: Vec<f32> = x
-            .iter()
-            .map(|v| rng.uniform() * (v * v + 1e-3).sqrt())
-            .collect();
+        let wq: Vec<f32> = x.iter().map(|v| rng.uniform() * (v * v + 1e-3).sqrt()).collect();
         let wx: Vec<f32> = x.iter().map(|v| v * v).collect();
         for w in [&wx, &wq] {
             let mut s1 = [0f32; 8];
@@ -450,15 +493,7 @@ fn simd_iq4_equal_scalar() {
                 assert_eq!(s1.to_bits(), s2.to_bits(), "group {:?}", &x[r]);
             }
         }
-        let imatrix: Vec<f32> = (0..256)
-            .map(|i| {
-                if i % 37 == 0 {
-                    0.0
-                } else {
-                    rng.uniform() * 4.0
-                }
-            })
-            .collect();
+        let imatrix: Vec<f32> = (0..256).map(|i| if i % 37 == 0 { 0.0 } else { rng.uniform() * 4.0 }).collect();
         for qw in [None, Some(imatrix.as_slice())] {
             let (mut a, mut b) = (vec![0u8; 136], vec![0u8; 136]);
             match qw {

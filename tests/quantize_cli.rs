@@ -113,12 +113,7 @@ fn byte_identical_with_options() {
     for model in ["tiny-llama", "smollm2"] {
         check(model, &["Q4_K_M", "Q3_K_S", "Q5_1"], &["--pure"], "-pure");
         check(model, &["Q4_K_M", "Q8_0"], &["--leave-output-tensor"], "-leave-output");
-        check(
-            model,
-            &["Q4_K_M", "Q3_K_S"],
-            &["--output-tensor-type", "q5_0", "--token-embedding-type", "q4_0"],
-            "-out-q5_0-emb-q4_0",
-        );
+        check(model, &["Q4_K_M", "Q3_K_S"], &["--output-tensor-type", "q5_0", "--token-embedding-type", "q4_0"], "-out-q5_0-emb-q4_0");
     }
 }
 
@@ -212,10 +207,24 @@ fn byte_identical_iq3() {
 fn refused_without_imatrix(mix: &str) {
     let inp = input("tiny-llama");
     let dir = tempfile::tempdir().expect("tempdir");
-    let theirs = Command::new(common::ref_bin("llama-quantize")).arg(&inp).arg(dir.path().join("theirs.gguf")).args([mix, "2"]).output().expect("run llama-quantize");
+    let theirs = Command::new(common::ref_bin("llama-quantize"))
+        .arg(&inp)
+        .arg(dir.path().join("theirs.gguf"))
+        .args([mix, "2"])
+        .output()
+        .expect("run llama-quantize");
     let their_err = String::from_utf8_lossy(&theirs.stderr);
-    assert!(!theirs.status.success() && their_err.contains("this quantization requires an imatrix!"), "llama-quantize {mix} without an imatrix: {their_err}");
-    let ours = Command::new(common::ggufkit()).arg("quantize").arg(&inp).arg(dir.path().join("ours.gguf")).args(["-t", mix]).output().expect("run ggufkit");
+    assert!(
+        !theirs.status.success() && their_err.contains("this quantization requires an imatrix!"),
+        "llama-quantize {mix} without an imatrix: {their_err}"
+    );
+    let ours = Command::new(common::ggufkit())
+        .arg("quantize")
+        .arg(&inp)
+        .arg(dir.path().join("ours.gguf"))
+        .args(["-t", mix])
+        .output()
+        .expect("run ggufkit");
     let err = String::from_utf8_lossy(&ours.stderr);
     assert!(!ours.status.success() && err.contains("requires an importance matrix (--imatrix)"), "{mix}: {err}");
     assert!(!dir.path().join("ours.gguf").exists(), "a refused run left its output");
@@ -254,7 +263,9 @@ fn byte_identical_copy() {
     check_input("tiny-llama-q8_0", &q8, &["COPY"], &[], "");
     // The summaries name the target as llama-quantize does ("COPY"), not by ALL_F32's name.
     let dir = tempfile::tempdir().expect("tempdir");
-    let json = common::run(Command::new(common::ggufkit()).arg("quantize").arg(&q8).arg(dir.path().join("copy.gguf")).args(["-t", "COPY", "--json"]));
+    let json = common::run(
+        Command::new(common::ggufkit()).arg("quantize").arg(&q8).arg(dir.path().join("copy.gguf")).args(["-t", "COPY", "--json"]),
+    );
     let v: serde_json::Value = serde_json::from_str(&json).expect("quantize --json output");
     assert_eq!(v["file_type"], "COPY", "{json}");
     let dry = common::run(Command::new(common::ggufkit()).arg("quantize").arg(&q8).args(["-t", "COPY", "--dry-run"]));
@@ -266,7 +277,11 @@ fn byte_identical_copy() {
 /// them (from the first piece).
 #[test]
 fn split_output_matches_gguf_split() {
-    for (model, ty, opt, val) in [("tiny-llama", "Q4_K_M", "--split-max-tensors", "20"), ("smollm2", "IQ4_XS", "--split-max-size", "30M"), ("tiny-llama", "Q8_0", "--split-max-size", "3M")] {
+    for (model, ty, opt, val) in [
+        ("tiny-llama", "Q4_K_M", "--split-max-tensors", "20"),
+        ("smollm2", "IQ4_XS", "--split-max-size", "30M"),
+        ("tiny-llama", "Q8_0", "--split-max-size", "3M"),
+    ] {
         let inp = input(model);
         let single = common::ref_quantized(&inp, ty, &[], &format!("{model}-{ty}.gguf"));
         let dir = tempfile::tempdir().expect("tempdir");
@@ -307,7 +322,9 @@ fn split_input_and_keep_split_match_llama_quantize() {
         let inp = input(model);
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
-        common::run(Command::new(common::ref_bin("llama-gguf-split")).args(["--split", "--split-max-tensors", "25"]).arg(&inp).arg(d.join("in")));
+        common::run(
+            Command::new(common::ref_bin("llama-gguf-split")).args(["--split", "--split-max-tensors", "25"]).arg(&inp).arg(d.join("in")),
+        );
         let first = std::fs::read_dir(d)
             .expect("read dir")
             .map(|e| e.expect("entry").path())
@@ -375,9 +392,7 @@ fn requantize_matches_llama_quantize() {
 
 /// The `model size` / `quant size` totals llama-quantize prints (`--dry-run` or a real run).
 fn size_lines(log: &str) -> Vec<String> {
-    log.lines()
-        .filter_map(|l| ["model size", "quant size"].iter().find_map(|k| l.find(k).map(|i| l[i..].trim_end().to_string())))
-        .collect()
+    log.lines().filter_map(|l| ["model size", "quant size"].iter().find_map(|k| l.find(k).map(|i| l[i..].trim_end().to_string()))).collect()
 }
 
 /// `--dry-run`: no file written, and the totals (MiB and bits per weight) equal llama-quantize
@@ -398,7 +413,11 @@ fn dry_run_totals_match_llama_quantize() {
             let theirs = size_lines(&format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
             assert_eq!(theirs.len(), 2, "llama-quantize --dry-run {ty}: no size lines");
             let dir = tempfile::tempdir().expect("tempdir");
-            let ours = common::run(Command::new(common::ggufkit()).current_dir(dir.path()).arg("quantize").arg(&inp).args(["-t", ty, "--dry-run"]));
+            let ours = common::run(Command::new(common::ggufkit()).current_dir(dir.path()).arg("quantize").arg(&inp).args([
+                "-t",
+                ty,
+                "--dry-run",
+            ]));
             assert_eq!(size_lines(&ours), theirs, "{model} {ty}");
             assert_eq!(std::fs::read_dir(dir.path()).expect("read dir").count(), 0, "{model} {ty}: --dry-run wrote a file");
         }

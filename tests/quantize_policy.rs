@@ -85,11 +85,7 @@ fn check(model: &str, opts: &PolicyOptions, extra: &[&str], tag: &str, mixes: &[
         let theirs = tensors(dump);
         let their_order: Vec<&str> = theirs.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(order, their_order, "{model} {mix}{tag}: tensor order differs from llama-quantize's");
-        assert_eq!(
-            dump["metadata"]["general.file_type"][1].as_u64(),
-            Some(u64::from(ftype.id())),
-            "{model} {mix}: general.file_type"
-        );
+        assert_eq!(dump["metadata"]["general.file_type"][1].as_u64(), Some(u64::from(ftype.id())), "{model} {mix}: general.file_type");
         for (t, c) in src.iter().zip(&ours) {
             let r = theirs.iter().find(|r| r.name == t.name).expect("tensor in reference");
             if r.ty != c.ty {
@@ -139,11 +135,7 @@ fn policy_options_match_llama_quantize() {
         );
         check(
             model,
-            &PolicyOptions {
-                output_tensor_type: Some(GgmlType::Q5_0),
-                token_embedding_type: Some(GgmlType::Q4_0),
-                ..Default::default()
-            },
+            &PolicyOptions { output_tensor_type: Some(GgmlType::Q5_0), token_embedding_type: Some(GgmlType::Q4_0), ..Default::default() },
             &["--output-tensor-type", "q5_0", "--token-embedding-type", "q4_0"],
             "-out-q5_0-emb-q4_0",
             mixes,

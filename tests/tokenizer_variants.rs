@@ -110,7 +110,9 @@ fn llama_added_tokens_and_template_eos() {
         std::fs::write(d.join("added_tokens.json"), r#"{"<extra_a>": 10, "<far>": 99999}"#).unwrap();
         edit_json(&d.join("tokenizer_config.json"), |t| {
             let dec = t["added_tokens_decoder"].as_object_mut().unwrap();
-            for (id, content, special) in [("11", "<|user|>", false), ("12", "\u{2581}hello\u{2581}world", false), ("13", "<tool>", true), ("50000", "<gone>", true)] {
+            for (id, content, special) in
+                [("11", "<|user|>", false), ("12", "\u{2581}hello\u{2581}world", false), ("13", "<tool>", true), ("50000", "<gone>", true)]
+            {
                 dec.insert(
                     id.into(),
                     json!({"content": content, "lstrip": false, "normalized": false, "rstrip": false, "single_word": false, "special": special}),

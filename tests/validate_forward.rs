@@ -16,11 +16,7 @@ fn check(model: &str) {
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let ids_view = st.tensor("input_ids").unwrap();
     assert_eq!(format!("{:?}", ids_view.dtype()), "I64");
-    let ids: Vec<u32> = ids_view
-        .data()
-        .chunks_exact(8)
-        .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
-        .collect();
+    let ids: Vec<u32> = ids_view.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32).collect();
     let lv = st.tensor("logits").unwrap();
     let want: Vec<f32> = lv.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
     let n_vocab = lv.shape()[1];
@@ -34,9 +30,8 @@ fn check(model: &str) {
     let max_diff = got.iter().zip(&want).fold(0f32, |a, (g, w)| a.max((g - w).abs()));
     let tol = 2e-4f32;
     let argmax = |r: &[f32]| r.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
-    let mismatched: Vec<usize> = (0..ids.len())
-        .filter(|&p| argmax(&got[p * n_vocab..][..n_vocab]) != argmax(&want[p * n_vocab..][..n_vocab]))
-        .collect();
+    let mismatched: Vec<usize> =
+        (0..ids.len()).filter(|&p| argmax(&got[p * n_vocab..][..n_vocab]) != argmax(&want[p * n_vocab..][..n_vocab])).collect();
     eprintln!("{model}: max |logit| {max_abs:.3}, max |diff| {max_diff:.2e} (tolerance {tol:.2e})");
     assert!(max_diff <= tol, "{model}: max |Δlogit| {max_diff} > {tol}");
     assert!(mismatched.is_empty(), "{model}: top-1 differs at positions {mismatched:?}");

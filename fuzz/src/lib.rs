@@ -14,12 +14,12 @@ pub mod input;
 #[path = "../../src/tokenizer/mod.rs"]
 pub mod tokenizer;
 
+#[path = "../../src/batch/error.rs"]
+mod batch_error;
 /// The batch manifest parser (`src/batch/manifest.rs`), without the rest of `batch` (which needs
 /// the converter); its `super::BatchError` is the one below.
 #[path = "../../src/batch/manifest.rs"]
 pub mod batch_manifest;
-#[path = "../../src/batch/error.rs"]
-mod batch_error;
 /// Sizes (`8GiB`), which the manifest parses (`src/size.rs`).
 #[path = "../../src/size.rs"]
 pub mod size;

@@ -277,12 +277,8 @@ impl<'a> Parser<'a> {
         let alignment = match metadata.iter().find(|(k, _)| k == ALIGNMENT_KEY) {
             None => DEFAULT_ALIGNMENT,
             Some((_, Value::U32(a))) if a.is_power_of_two() => *a,
-            Some((_, Value::U32(a))) => {
-                return Err(GgufError::BadAlignment { path: self.path.to_path_buf(), alignment: (*a).into() })
-            }
-            Some((_, v)) => {
-                return Err(GgufError::AlignmentType { path: self.path.to_path_buf(), found: v.value_type() })
-            }
+            Some((_, Value::U32(a))) => return Err(GgufError::BadAlignment { path: self.path.to_path_buf(), alignment: (*a).into() }),
+            Some((_, v)) => return Err(GgufError::AlignmentType { path: self.path.to_path_buf(), found: v.value_type() }),
         };
 
         self.check_count(n_tensors, MIN_TENSOR_INFO_SIZE, &|| "tensor count".into())?;
@@ -330,12 +326,7 @@ impl<'a> Parser<'a> {
     fn value_type(&mut self, key: &str) -> Result<ValueType, GgufError> {
         let offset = self.pos as u64;
         let id = self.u32(&|| format!("value type of key '{key}'"))?;
-        ValueType::from_id(id).ok_or_else(|| GgufError::UnknownValueType {
-            path: self.path.to_path_buf(),
-            offset,
-            key: key.to_owned(),
-            id,
-        })
+        ValueType::from_id(id).ok_or_else(|| GgufError::UnknownValueType { path: self.path.to_path_buf(), offset, key: key.to_owned(), id })
     }
 
     /// One value of type `ty`; `depth` is the array nesting level of the value (1 at top level).
@@ -357,14 +348,7 @@ impl<'a> Parser<'a> {
                 match self.array::<1>(&what)?[0] {
                     0 => Value::Bool(false),
                     1 => Value::Bool(true),
-                    byte => {
-                        return Err(GgufError::InvalidBool {
-                            path: self.path.to_path_buf(),
-                            offset,
-                            key: key.to_owned(),
-                            byte,
-                        })
-                    }
+                    byte => return Err(GgufError::InvalidBool { path: self.path.to_path_buf(), offset, key: key.to_owned(), byte }),
                 }
             }
             ValueType::String => Value::String(self.string(&what)?),
@@ -403,11 +387,7 @@ impl<'a> Parser<'a> {
             }
             let n_dims = self.u32(&|| format!("dimension count of tensor '{name}'"))?;
             if n_dims as usize > MAX_DIMS {
-                return Err(GgufError::TooManyDims {
-                    path: self.path.to_path_buf(),
-                    tensor: name,
-                    n_dims: n_dims.into(),
-                });
+                return Err(GgufError::TooManyDims { path: self.path.to_path_buf(), tensor: name, n_dims: n_dims.into() });
             }
             let mut dims = Vec::with_capacity(n_dims as usize);
             for j in 0..n_dims {

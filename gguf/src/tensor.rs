@@ -69,26 +69,12 @@ pub(crate) fn check_tensor(path: &Path, name: &str, dims: &[u64], ty: GgmlType) 
         });
     }
     if dims.len() > MAX_DIMS {
-        return Err(GgufError::TooManyDims {
-            path: path.to_path_buf(),
-            tensor: name.to_owned(),
-            n_dims: dims.len() as u64,
-        });
+        return Err(GgufError::TooManyDims { path: path.to_path_buf(), tensor: name.to_owned(), n_dims: dims.len() as u64 });
     }
     if let Some(index) = dims.iter().position(|&d| d == 0).or(if dims.is_empty() { Some(0) } else { None }) {
-        return Err(GgufError::ZeroDim {
-            path: path.to_path_buf(),
-            tensor: name.to_owned(),
-            dims: dims.to_vec(),
-            index,
-        });
+        return Err(GgufError::ZeroDim { path: path.to_path_buf(), tensor: name.to_owned(), dims: dims.to_vec(), index });
     }
-    let overflow = || GgufError::ShapeOverflow {
-        path: path.to_path_buf(),
-        tensor: name.to_owned(),
-        dims: dims.to_vec(),
-        ty,
-    };
+    let overflow = || GgufError::ShapeOverflow { path: path.to_path_buf(), tensor: name.to_owned(), dims: dims.to_vec(), ty };
     let mut n: u64 = 1;
     for &d in dims {
         n = n.checked_mul(d).filter(|&n| n <= i64::MAX as u64).ok_or_else(overflow)?;

@@ -59,28 +59,17 @@ impl GgufWriter {
     /// The alignment is `general.alignment` when present (it must be a UINT32 power of two), else
     /// 32. Keys must be nonempty and unique, array elements of their array's type, tensor names
     /// unique and shorter than 64 bytes, shapes valid for their type.
-    pub fn create(
-        path: impl AsRef<Path>,
-        metadata: &[(String, Value)],
-        tensors: &[TensorSpec],
-    ) -> Result<GgufWriter, GgufError> {
+    pub fn create(path: impl AsRef<Path>, metadata: &[(String, Value)], tensors: &[TensorSpec]) -> Result<GgufWriter, GgufError> {
         let path = path.as_ref().to_path_buf();
         let layout = layout_for(&path, metadata, tensors)?;
-        let pending = tensors
-            .iter()
-            .zip(&layout.tensor_sizes)
-            .map(|(t, &size)| Pending { name: t.name.clone(), size })
-            .collect();
+        let pending = tensors.iter().zip(&layout.tensor_sizes).map(|(t, &size)| Pending { name: t.name.clone(), size }).collect();
         let alignment = layout.alignment;
 
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let prefix = format!(
-            ".{}.",
-            path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-        );
+        let prefix = format!(".{}.", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
         check_free_space(&dir, layout.file_size)?;
         let mut builder = tempfile::Builder::new();
         builder.prefix(&prefix).suffix(".tmp");
@@ -88,9 +77,8 @@ impl GgufWriter {
         // which the rename would keep.
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-        let tmp = builder
-            .tempfile_in(&dir)
-            .map_err(|source| GgufError::Io { path: dir.clone(), op: "create a temporary file in", source })?;
+        let tmp =
+            builder.tempfile_in(&dir).map_err(|source| GgufError::Io { path: dir.clone(), op: "create a temporary file in", source })?;
         temp_files::register(tmp.path());
 
         let mut w = GgufWriter {
@@ -139,15 +127,9 @@ impl GgufWriter {
             buf.extend_from_slice(&t.ty.id().to_le_bytes());
             buf.extend_from_slice(&offset.to_le_bytes());
             self.emit(&buf)?;
-            offset = pad_to(offset, self.alignment)
-                .and_then(|o| o.checked_add(size))
-                .and_then(|o| pad_to(o, self.alignment))
-                .ok_or_else(|| GgufError::ShapeOverflow {
-                    path: self.path.clone(),
-                    tensor: t.name.clone(),
-                    dims: t.dims.clone(),
-                    ty: t.ty,
-                })?;
+            offset = pad_to(offset, self.alignment).and_then(|o| o.checked_add(size)).and_then(|o| pad_to(o, self.alignment)).ok_or_else(
+                || GgufError::ShapeOverflow { path: self.path.clone(), tensor: t.name.clone(), dims: t.dims.clone(), ty: t.ty },
+            )?;
         }
         self.pad()
     }
@@ -180,8 +162,7 @@ impl GgufWriter {
             op: "write (writer already finished)",
             source: std::io::Error::other("writer already finished"),
         })?;
-        out.write_all(bytes)
-            .map_err(|source| GgufError::Io { path: self.path.clone(), op: "write", source })?;
+        out.write_all(bytes).map_err(|source| GgufError::Io { path: self.path.clone(), op: "write", source })?;
         self.position += bytes.len() as u64;
         Ok(())
     }
@@ -411,8 +392,11 @@ fn layout_for(path: &Path, metadata: &[(String, Value)], tensors: &[TensorSpec])
     let mut offset = 0u64;
     for (t, &size) in tensors.iter().zip(&tensor_sizes) {
         tensor_offsets.push(offset);
-        offset = offset.checked_add(size).and_then(|o| pad_to(o, alignment)).ok_or_else(|| {
-            GgufError::ShapeOverflow { path: path.to_path_buf(), tensor: t.name.clone(), dims: t.dims.clone(), ty: t.ty }
+        offset = offset.checked_add(size).and_then(|o| pad_to(o, alignment)).ok_or_else(|| GgufError::ShapeOverflow {
+            path: path.to_path_buf(),
+            tensor: t.name.clone(),
+            dims: t.dims.clone(),
+            ty: t.ty,
         })?;
     }
     Ok(Layout { alignment, data_offset, tensor_offsets, tensor_sizes, file_size: data_offset.saturating_add(offset) })
@@ -450,12 +434,7 @@ fn validate_metadata(path: &Path, metadata: &[(String, Value)]) -> Result<u64, G
 fn check_value(path: &Path, key: &str, value: &Value, depth: usize) -> Result<(), GgufError> {
     if let Value::Array(elem, items) = value {
         if depth > MAX_ARRAY_NESTING {
-            return Err(GgufError::NestingTooDeep {
-                path: path.to_path_buf(),
-                offset: 0,
-                key: key.to_owned(),
-                max: MAX_ARRAY_NESTING,
-            });
+            return Err(GgufError::NestingTooDeep { path: path.to_path_buf(), offset: 0, key: key.to_owned(), max: MAX_ARRAY_NESTING });
         }
         for (index, item) in items.iter().enumerate() {
             if item.value_type() != *elem {
@@ -509,10 +488,16 @@ mod tests {
         let path = dir.path().join("t.gguf");
         let md = vec![
             ("general.architecture".to_string(), Value::from("llama")),
-            ("a.nested".to_string(), Value::Array(ValueType::Array, vec![
-                Value::Array(ValueType::Uint8, vec![Value::U8(1), Value::U8(2)]),
-                Value::Array(ValueType::String, vec![Value::from("x")]),
-            ])),
+            (
+                "a.nested".to_string(),
+                Value::Array(
+                    ValueType::Array,
+                    vec![
+                        Value::Array(ValueType::Uint8, vec![Value::U8(1), Value::U8(2)]),
+                        Value::Array(ValueType::String, vec![Value::from("x")]),
+                    ],
+                ),
+            ),
         ];
         let specs = [TensorSpec::new("a", &[3, 2], GgmlType::F32), TensorSpec::new("b", &[32], GgmlType::Q8_0)];
         let mut w = GgufWriter::create(&path, &md, &specs).expect("create");

@@ -110,11 +110,8 @@ pub const FTYPE_TABLE: &[FileTypeInfo] = {
 };
 
 /// Names llama-quantize accepts besides the file types' own names (`QUANT_OPTIONS` aliases).
-pub const FTYPE_ALIASES: &[(&str, FileType)] = &[
-    ("Q3_K", FileType::MostlyQ3_K_M),
-    ("Q4_K", FileType::MostlyQ4_K_M),
-    ("Q5_K", FileType::MostlyQ5_K_M),
-];
+pub const FTYPE_ALIASES: &[(&str, FileType)] =
+    &[("Q3_K", FileType::MostlyQ3_K_M), ("Q4_K", FileType::MostlyQ4_K_M), ("Q5_K", FileType::MostlyQ5_K_M)];
 
 /// The flag llama.cpp sets on a file type it guessed from the tensor types (`LLAMA_FTYPE_GUESSED`).
 pub const LLAMA_FTYPE_GUESSED: u32 = 1024;
@@ -195,10 +192,7 @@ impl FileType {
     /// (`"q4_k_m"`, `"Q4_K"` = Q4_K_M), or a `general.file_type` number (`"15"`).
     /// `"COPY"` is not a file type and gives `None`.
     pub fn from_name(name: &str) -> Option<FileType> {
-        if let Some(r) = FTYPE_TABLE
-            .iter()
-            .find(|r| r.default_type.is_some() && r.name.eq_ignore_ascii_case(name))
-        {
+        if let Some(r) = FTYPE_TABLE.iter().find(|r| r.default_type.is_some() && r.name.eq_ignore_ascii_case(name)) {
             return Some(r.ftype);
         }
         if let Some((_, f)) = FTYPE_ALIASES.iter().find(|(a, _)| a.eq_ignore_ascii_case(name)) {

@@ -92,7 +92,9 @@ impl ImatrixFile {
         let chunk_size_v = file.get("imatrix.chunk_size");
         // llama-quantize refuses a GGUF imatrix without all three metadata keys.
         if datasets_v.is_none() || chunk_count_v.is_none() || chunk_size_v.is_none() {
-            return Err(err("missing imatrix metadata (imatrix.datasets, imatrix.chunk_count and imatrix.chunk_size are all required)".into()));
+            return Err(err(
+                "missing imatrix metadata (imatrix.datasets, imatrix.chunk_count and imatrix.chunk_size are all required)".into()
+            ));
         }
         let mut datasets = Vec::new();
         if let Some(gguf::Value::Array(gguf::ValueType::String, items)) = datasets_v {
@@ -124,20 +126,13 @@ impl ImatrixFile {
                 return Err(err(format!("mismatched sums and counts for {name}: both {name}.in_sum2 and {name}.counts are needed")));
             };
             if sums.ty != GgmlType::F32 || counts.ty != GgmlType::F32 {
-                return Err(err(format!(
-                    "sums and counts for {name} must be F32, found {} and {}",
-                    sums.ty, counts.ty
-                )));
+                return Err(err(format!("sums and counts for {name} must be F32, found {} and {}", sums.ty, counts.ty)));
             }
             let sums = f32s(file.tensor_data(sums));
             // Counts are stored as floats; llama.cpp rounds them to integers (lround).
             let counts: Vec<i64> = f32s(file.tensor_data(counts)).iter().map(|c| c.round() as i64).collect();
             if counts.is_empty() || sums.len() % counts.len() != 0 {
-                return Err(err(format!(
-                    "{name}: {} sums do not split into {} matrices",
-                    sums.len(),
-                    counts.len()
-                )));
+                return Err(err(format!("{name}: {} sums do not split into {} matrices", sums.len(), counts.len())));
             }
             let ne0 = sums.len() / counts.len();
             let mut w = vec![0f32; sums.len()];
@@ -258,9 +253,7 @@ impl ImatrixFile {
     /// The first entry holding a NaN or infinity, with the index of the value (llama-quantize
     /// refuses such a matrix).
     pub fn first_non_finite(&self) -> Option<(&str, usize)> {
-        self.entries
-            .iter()
-            .find_map(|(k, v)| v.iter().position(|x| !x.is_finite()).map(|i| (k.as_str(), i)))
+        self.entries.iter().find_map(|(k, v)| v.iter().position(|x| !x.is_finite()).map(|i| (k.as_str(), i)))
     }
 }
 

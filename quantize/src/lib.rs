@@ -62,7 +62,12 @@ fn check_imatrix(ty: GgmlType, n_per_row: usize, imatrix: Option<&[f32]>) -> Res
 pub fn quantize_rows(ty: GgmlType, src: &[f32], n_per_row: usize, imatrix: Option<&[f32]>, dst: &mut [u8]) -> Result<(), QuantizeError> {
     let (_, row_bytes) = row_geometry(ty, n_per_row)?;
     if src.len() % n_per_row != 0 {
-        return Err(QuantizeError::SourceSize { ty, expected: src.len() / n_per_row * n_per_row + n_per_row, found: src.len(), unit: "elements" });
+        return Err(QuantizeError::SourceSize {
+            ty,
+            expected: src.len() / n_per_row * n_per_row + n_per_row,
+            found: src.len(),
+            unit: "elements",
+        });
     }
     let nrows = src.len() / n_per_row;
     let expected = nrows * row_bytes;
@@ -301,7 +306,13 @@ const CHUNK_ELEMENTS: usize = 64 * 1024;
 /// of [`quantize_rows`] on the f32 values (so F16 input is quantized the way llama-quantize does
 /// it: f16 → f32 → quantize), identical for any thread count. NaN/Inf input gives
 /// [`QuantizeError::NonFinite`] with the first bad element's index in the tensor.
-pub fn quantize_tensor(ty: GgmlType, src: Source<'_>, n_per_row: usize, imatrix: Option<&[f32]>, dst: &mut [u8]) -> Result<(), QuantizeError> {
+pub fn quantize_tensor(
+    ty: GgmlType,
+    src: Source<'_>,
+    n_per_row: usize,
+    imatrix: Option<&[f32]>,
+    dst: &mut [u8],
+) -> Result<(), QuantizeError> {
     let (_, row_bytes) = row_geometry(ty, n_per_row)?;
     let esize = src.bytes_per_element();
     let bytes = src.bytes();

@@ -89,7 +89,12 @@ pub fn apply_quantize_edits(md: &mut Vec<(String, Value)>, ftype: FileType, imat
 
 /// [`apply_quantize_edits`] with the user's `--override-kv` options, which llama-quantize applies
 /// after dropping the split keys and before the importance-matrix keys.
-pub fn apply_quantize_edits_with_overrides(md: &mut Vec<(String, Value)>, ftype: FileType, overrides: &[KvOverride], imatrix: Option<(&ImatrixFile, &Path)>) {
+pub fn apply_quantize_edits_with_overrides(
+    md: &mut Vec<(String, Value)>,
+    ftype: FileType,
+    overrides: &[KvOverride],
+    imatrix: Option<(&ImatrixFile, &Path)>,
+) {
     set(md, "general.quantization_version", Value::U32(GGML_QNT_VERSION));
     set(md, "general.file_type", Value::U32(ftype.id()));
     md.retain(|(k, _)| !matches!(k.as_str(), "split.no" | "split.count" | "split.tensors.count"));

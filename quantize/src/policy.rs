@@ -102,13 +102,8 @@ pub struct ModelInfo {
 /// Architectures and block counts for which llama.cpp sets `LLM_TYPE_70B` (the only model size
 /// the policy looks at): `(arch, block_count, only when n_head != n_head_kv)`, from the pinned
 /// `src/models/{llama,qwen2,deci,olmo,jais2}.cpp`.
-pub const LLM_TYPE_70B: &[(&str, u32, bool)] = &[
-    ("llama", 80, true),
-    ("qwen2", 80, false),
-    ("deci", 80, false),
-    ("olmo", 80, false),
-    ("jais2", 68, false),
-];
+pub const LLM_TYPE_70B: &[(&str, u32, bool)] =
+    &[("llama", 80, true), ("qwen2", 80, false), ("deci", 80, false), ("olmo", 80, false), ("jais2", 68, false)];
 
 impl ModelInfo {
     /// Heads per KV head (`hparams.n_gqa()`), 0 when `n_head_kv` is 0.
@@ -128,10 +123,7 @@ impl ModelInfo {
         let get = |key: &str| metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v);
         let arch = get("general.architecture")
             .and_then(|v| v.as_str())
-            .ok_or_else(|| PolicyError::Metadata {
-                key: "general.architecture".into(),
-                problem: "missing or not a string".into(),
-            })?
+            .ok_or_else(|| PolicyError::Metadata { key: "general.architecture".into(), problem: "missing or not a string".into() })?
             .to_string();
         // A scalar, or a per-layer array of which llama.cpp's layer 0 is the first element.
         let first_u32 = |key: &str| -> Result<Option<u32>, PolicyError> {
@@ -145,16 +137,13 @@ impl ModelInfo {
             };
             match v.as_u64().and_then(|x| u32::try_from(x).ok()) {
                 Some(x) => Ok(Some(x)),
-                None => Err(PolicyError::Metadata {
-                    key: key.into(),
-                    problem: format!("expected an unsigned 32-bit integer, found {v:?}"),
-                }),
+                None => {
+                    Err(PolicyError::Metadata { key: key.into(), problem: format!("expected an unsigned 32-bit integer, found {v:?}") })
+                }
             }
         };
-        let n_layer = first_u32(&format!("{arch}.block_count"))?.ok_or_else(|| PolicyError::Metadata {
-            key: format!("{arch}.block_count"),
-            problem: "missing".into(),
-        })?;
+        let n_layer = first_u32(&format!("{arch}.block_count"))?
+            .ok_or_else(|| PolicyError::Metadata { key: format!("{arch}.block_count"), problem: "missing".into() })?;
         let n_expert = first_u32(&format!("{arch}.expert_count"))?.unwrap_or(0);
         let n_head = first_u32(&format!("{arch}.attention.head_count"))?.unwrap_or(0);
         let n_head_kv = first_u32(&format!("{arch}.attention.head_count_kv"))?.unwrap_or(n_head);
@@ -207,7 +196,8 @@ impl TensorTypeOverride {
         if ty.is_empty() {
             return Err(bad("missing quantization type"));
         }
-        let ty = GgmlType::from_name(ty).ok_or_else(|| bad("invalid quantization type (a ggml type name: q8_0, q4_K, iq4_xs, f16, ...)"))?;
+        let ty =
+            GgmlType::from_name(ty).ok_or_else(|| bad("invalid quantization type (a ggml type name: q8_0, q4_K, iq4_xs, f16, ...)"))?;
         Ok(TensorTypeOverride { pattern: name.to_lowercase(), ty })
     }
 }
@@ -394,9 +384,7 @@ pub fn allows_quantization(arch: &str, opts: &PolicyOptions, name: &str, dims: &
     if opts.leave_output_tensor && name == "output.weight" {
         return false;
     }
-    !NEVER_QUANTIZED
-        .iter()
-        .any(|&(a, m, _)| a.is_none_or(|a| a == arch) && m.matches(name))
+    !NEVER_QUANTIZED.iter().any(|&(a, m, _)| a.is_none_or(|a| a == arch) && m.matches(name))
 }
 
 /// The fallback for types whose block does not divide the row length (`tensor_type_fallback`):
@@ -619,7 +607,8 @@ fn mix_type(m: &MixInput, c: &mut Counters, mut ty: GgmlType) -> Result<GgmlType
             } else if falcon || nx % ty.block_size() as u64 != 0 {
                 // Falcon, and rows that do not fit the default block: Q8_0.
                 ty = G::Q8_0;
-            } else if matches!(ftype, MostlyIQ2_XXS | MostlyIQ2_XS | MostlyIQ3_XXS | MostlyIQ1_S | MostlyIQ2_S | MostlyIQ2_M | MostlyIQ1_M) {
+            } else if matches!(ftype, MostlyIQ2_XXS | MostlyIQ2_XS | MostlyIQ3_XXS | MostlyIQ1_S | MostlyIQ2_S | MostlyIQ2_M | MostlyIQ1_M)
+            {
                 ty = G::Q5_K;
             } else if ty != G::Q8_0 {
                 // Every other mix: Q6_K (Q8_0 files keep Q8_0).
@@ -647,7 +636,13 @@ fn mix_type(m: &MixInput, c: &mut Counters, mut ty: GgmlType) -> Result<GgmlType
         // 1-2 bit mixes: lift the sensitive tensors.
         let iq2s_or_m = matches!(ftype, MostlyIQ2_S | MostlyIQ2_M);
         if cat.is_attn_v() {
-            ty = if n_gqa >= 4 || n_expert >= 4 { G::Q4_K } else if iq2s_or_m { G::IQ3_S } else { G::Q2_K };
+            ty = if n_gqa >= 4 || n_expert >= 4 {
+                G::Q4_K
+            } else if iq2s_or_m {
+                G::IQ3_S
+            } else {
+                G::Q2_K
+            };
             c.i_attention_wv += 1;
         } else if n_expert == 8 && cat == Category::AttentionK {
             ty = G::Q4_K;
@@ -673,7 +668,13 @@ fn mix_type(m: &MixInput, c: &mut Counters, mut ty: GgmlType) -> Result<GgmlType
         } else if ftype == MostlyQ2_K_S && n_gqa >= 4 {
             ty = G::Q4_K;
         } else if ftype == MostlyIQ3_XXS {
-            ty = if n_gqa >= 4 { G::Q4_K } else if !m.opts.has_imatrix { G::IQ3_S } else { G::IQ3_XXS };
+            ty = if n_gqa >= 4 {
+                G::Q4_K
+            } else if !m.opts.has_imatrix {
+                G::IQ3_S
+            } else {
+                G::IQ3_XXS
+            };
         } else if matches!(ftype, MostlyIQ3_XS | MostlyIQ3_S) && n_gqa >= 4 {
             ty = G::Q4_K;
         } else if ftype == MostlyIQ3_M {
@@ -766,8 +767,17 @@ fn mix_type(m: &MixInput, c: &mut Counters, mut ty: GgmlType) -> Result<GgmlType
             if n_expert == 8 {
                 if matches!(
                     ftype,
-                    MostlyQ2_K | MostlyIQ3_XS | MostlyIQ3_XXS | MostlyQ3_K_S | MostlyQ3_K_M | MostlyIQ4_NL
-                        | MostlyQ4_K_S | MostlyQ4_K_M | MostlyIQ3_S | MostlyIQ3_M | MostlyIQ4_XS
+                    MostlyQ2_K
+                        | MostlyIQ3_XS
+                        | MostlyIQ3_XXS
+                        | MostlyQ3_K_S
+                        | MostlyQ3_K_M
+                        | MostlyIQ4_NL
+                        | MostlyQ4_K_S
+                        | MostlyQ4_K_M
+                        | MostlyIQ3_S
+                        | MostlyIQ3_M
+                        | MostlyIQ4_XS
                 ) {
                     ty = G::Q5_K;
                 }
@@ -828,7 +838,11 @@ impl TypePolicy {
         let patterns = options
             .tensor_types
             .iter()
-            .map(|o| regex::Regex::new(&o.pattern).map(|r| (r, o.ty)).map_err(|source| PolicyError::BadPattern { pattern: o.pattern.clone(), source }))
+            .map(|o| {
+                regex::Regex::new(&o.pattern)
+                    .map(|r| (r, o.ty))
+                    .map_err(|source| PolicyError::BadPattern { pattern: o.pattern.clone(), source })
+            })
             .collect::<Result<_, _>>()?;
         Ok(TypePolicy { ftype, default_type, opts: options, model: model.clone(), patterns })
     }
@@ -910,10 +924,20 @@ mod tests {
 
     #[test]
     fn prune_renumbers_blocks_in_llama_order() {
-        let names = ["blk.10.ffn_up.weight", "token_embd.weight", "blk.2.attn_q.weight", "blk.1.attn_q.weight", "blk.0.attn_q.weight", "blk.3.x.blk.3.y"];
+        let names = [
+            "blk.10.ffn_up.weight",
+            "token_embd.weight",
+            "blk.2.attn_q.weight",
+            "blk.1.attn_q.weight",
+            "blk.0.attn_q.weight",
+            "blk.3.x.blk.3.y",
+        ];
         let (out, n) = prune_layers(&names, &[1, 3]);
         let out: Vec<Option<&str>> = out.iter().map(|o| o.as_deref()).collect();
-        assert_eq!(out, [Some("blk.2.ffn_up.weight"), Some("token_embd.weight"), Some("blk.1.attn_q.weight"), None, Some("blk.0.attn_q.weight"), None]);
+        assert_eq!(
+            out,
+            [Some("blk.2.ffn_up.weight"), Some("token_embd.weight"), Some("blk.1.attn_q.weight"), None, Some("blk.0.attn_q.weight"), None]
+        );
         assert_eq!(n, 3);
         assert_eq!(parse_prune_layers(" 3,1,+3,2x").unwrap(), [1, 2, 3]);
         assert!(parse_prune_layers("1,-2").is_err());

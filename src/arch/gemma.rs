@@ -4,6 +4,6 @@
 use super::keys::{self, *};
 use super::KeyFn;
 
-
 /// `set_gguf_parameters` of the converter class, in its order.
-pub const PARAMS: &[&[KeyFn]] = &[&[context_length, embedding_length, block_count, feed_forward_length, head_count, head_count_kv, rms_eps, head_dim, keys::file_type]];
+pub const PARAMS: &[&[KeyFn]] =
+    &[&[context_length, embedding_length, block_count, feed_forward_length, head_count, head_count_kv, rms_eps, head_dim, keys::file_type]];

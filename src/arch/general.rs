@@ -185,7 +185,8 @@ pub fn model_id_components(model_id: &str, total_params: u64) -> NameParts {
     let join = |kind: &str, exclude_basename: bool| -> Option<String> {
         let mut seen: Vec<&str> = Vec::new();
         for (n, t) in parts.iter().zip(&types) {
-            if t.contains(&kind) && !(exclude_basename && t.contains(&"basename")) && !(kind == "size_label" && seen.contains(&n.as_str())) {
+            if t.contains(&kind) && !(exclude_basename && t.contains(&"basename")) && !(kind == "size_label" && seen.contains(&n.as_str()))
+            {
                 seen.push(n);
             }
         }
@@ -233,10 +234,17 @@ pub fn id_to_title(s: &str) -> String {
         .map(|w| {
             let skip = {
                 let l = w;
-                let ver = l.strip_prefix('v').map(|r| !r.is_empty() && r.split('.').all(all_digits) && r.chars().next().map(|c| c.is_ascii_digit()).unwrap_or(false)).unwrap_or(false);
+                let ver = l
+                    .strip_prefix('v')
+                    .map(|r| !r.is_empty() && r.split('.').all(all_digits) && r.chars().next().map(|c| c.is_ascii_digit()).unwrap_or(false))
+                    .unwrap_or(false);
                 ver || l.chars().next().map(|c| c.is_ascii_digit()).unwrap_or(false)
             };
-            if py_islower(w) && !skip { py_title(w) } else { w.to_string() }
+            if py_islower(w) && !skip {
+                py_title(w)
+            } else {
+                w.to_string()
+            }
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -284,7 +292,12 @@ pub fn model_dir_id(model_dir: &std::path::Path) -> Option<String> {
 
 /// The `general.*` keys after `general.architecture`, in the converter's order: `general.type`,
 /// sampling defaults, name, version, organization, finetune, basename, size label.
-pub fn general_keys(model_dir: &std::path::Path, config: &Json, generation_config: Option<&Json>, total_params: u64) -> Vec<(String, Value)> {
+pub fn general_keys(
+    model_dir: &std::path::Path,
+    config: &Json,
+    generation_config: Option<&Json>,
+    total_params: u64,
+) -> Vec<(String, Value)> {
     let mut name: Option<String> = None;
     let mut org = None;
     let mut basename = None;

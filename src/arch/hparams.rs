@@ -33,8 +33,10 @@ impl Hparams {
             Some(_) => Map::new(),
         };
         let hp = Hparams { fields, rope: Map::new() };
-        let rope_theta = hp.find(&["global_rope_theta", "rope_global_theta", "rope_theta_global", "rope_theta", "rotary_emb_base"]).cloned();
-        let local_theta = hp.find(&["local_rope_theta", "rope_local_theta", "rope_theta_local", "swa_rope_theta", "rope_local_base_freq"]).cloned();
+        let rope_theta =
+            hp.find(&["global_rope_theta", "rope_global_theta", "rope_theta_global", "rope_theta", "rotary_emb_base"]).cloned();
+        let local_theta =
+            hp.find(&["local_rope_theta", "rope_local_theta", "rope_theta_local", "swa_rope_theta", "rope_local_base_freq"]).cloned();
         let partial = hp.find(&["partial_rotary_factor", "rope_pct", "rope_percent"]).cloned();
         let orig = hp.find(&["original_max_position_embeddings"]).cloned();
         if !rope.contains_key("full_attention") && !rope.contains_key("sliding_attention") {
@@ -85,7 +87,11 @@ impl Hparams {
     pub fn u64_opt(&self, keys: &[&str]) -> Result<Option<u64>, ArchError> {
         match self.find(keys) {
             None | Some(Json::Null) => Ok(None),
-            Some(v) => json_u64(v).map(Some).ok_or_else(|| ArchError::BadField { field: keys[0].to_string(), expected: "a non-negative integer", found: v.to_string() }),
+            Some(v) => json_u64(v).map(Some).ok_or_else(|| ArchError::BadField {
+                field: keys[0].to_string(),
+                expected: "a non-negative integer",
+                found: v.to_string(),
+            }),
         }
     }
 
@@ -98,7 +104,11 @@ impl Hparams {
     pub fn f64_opt(&self, keys: &[&str]) -> Result<Option<f64>, ArchError> {
         match self.find(keys) {
             None | Some(Json::Null) => Ok(None),
-            Some(v) => v.as_f64().map(Some).ok_or_else(|| ArchError::BadField { field: keys[0].to_string(), expected: "a number", found: v.to_string() }),
+            Some(v) => v.as_f64().map(Some).ok_or_else(|| ArchError::BadField {
+                field: keys[0].to_string(),
+                expected: "a number",
+                found: v.to_string(),
+            }),
         }
     }
 
@@ -137,7 +147,11 @@ impl Hparams {
             None => {
                 let h = self.n_head()?;
                 if h == 0 {
-                    return Err(ArchError::BadField { field: "num_attention_heads".into(), expected: "a positive integer", found: "0".into() });
+                    return Err(ArchError::BadField {
+                        field: "num_attention_heads".into(),
+                        expected: "a positive integer",
+                        found: "0".into(),
+                    });
                 }
                 Ok(self.n_embd()? / h)
             }

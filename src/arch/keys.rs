@@ -17,7 +17,11 @@ fn k(arch: &str, suffix: &str) -> String {
 }
 
 fn u32v(field: &str, v: u64) -> Result<Value, ArchError> {
-    u32::try_from(v).map(Value::U32).map_err(|_| ArchError::BadField { field: field.to_string(), expected: "a 32-bit unsigned integer", found: v.to_string() })
+    u32::try_from(v).map(Value::U32).map_err(|_| ArchError::BadField {
+        field: field.to_string(),
+        expected: "a 32-bit unsigned integer",
+        found: v.to_string(),
+    })
 }
 
 /// Optional u32 key from the first present field.
@@ -57,7 +61,12 @@ pub fn block_count(hp: &Hparams, a: &str) -> Kv {
 }
 /// `{arch}.context_length` from any of the usual fields (optional).
 pub fn context_length_any(hp: &Hparams, a: &str) -> Kv {
-    opt_u32(hp, a, "context_length", &["max_position_embeddings", "n_ctx", "n_positions", "max_length", "max_sequence_length", "model_max_length"])
+    opt_u32(
+        hp,
+        a,
+        "context_length",
+        &["max_position_embeddings", "n_ctx", "n_positions", "max_length", "max_sequence_length", "model_max_length"],
+    )
 }
 /// `{arch}.embedding_length` (optional).
 pub fn embedding_length_any(hp: &Hparams, a: &str) -> Kv {
@@ -65,7 +74,12 @@ pub fn embedding_length_any(hp: &Hparams, a: &str) -> Kv {
 }
 /// `{arch}.feed_forward_length` (optional).
 pub fn feed_forward_length_any(hp: &Hparams, a: &str) -> Kv {
-    opt_u32(hp, a, "feed_forward_length", &["prefix_dense_intermediate_size", "dense_intermediate_size", "intermediate_size", "n_inner", "hidden_dim"])
+    opt_u32(
+        hp,
+        a,
+        "feed_forward_length",
+        &["prefix_dense_intermediate_size", "dense_intermediate_size", "intermediate_size", "n_inner", "hidden_dim"],
+    )
 }
 /// `{arch}.attention.head_count` (optional).
 pub fn head_count_any(hp: &Hparams, a: &str) -> Kv {
@@ -77,7 +91,11 @@ pub fn head_count_kv_any(hp: &Hparams, a: &str) -> Kv {
 }
 /// `{arch}.attention.causal = false` when `is_causal` is false.
 pub fn causal(hp: &Hparams, a: &str) -> Kv {
-    Ok(if hp.fields.get("is_causal").and_then(|v| v.as_bool()) == Some(false) { vec![(k(a, "attention.causal"), Value::Bool(false))] } else { vec![] })
+    Ok(if hp.fields.get("is_causal").and_then(|v| v.as_bool()) == Some(false) {
+        vec![(k(a, "attention.causal"), Value::Bool(false))]
+    } else {
+        vec![]
+    })
 }
 /// Rope scaling keys (linear, yarn, longrope) from `rope_parameters`/`rope_scaling`.
 pub fn rope_scaling(hp: &Hparams, a: &str) -> Kv {
@@ -94,7 +112,10 @@ pub fn rope_scaling(hp: &Hparams, a: &str) -> Kv {
         ("yarn", Some(fac)) => {
             out.push((k(a, "rope.scaling.type"), Value::String("yarn".into())));
             out.push((k(a, "rope.scaling.factor"), Value::F32(fac as f32)));
-            let orig = rp.get("original_max_position_embeddings").and_then(super::hparams::json_u64).ok_or_else(|| ArchError::MissingField("rope_scaling.original_max_position_embeddings".into()))?;
+            let orig = rp
+                .get("original_max_position_embeddings")
+                .and_then(super::hparams::json_u64)
+                .ok_or_else(|| ArchError::MissingField("rope_scaling.original_max_position_embeddings".into()))?;
             out.push((k(a, "rope.scaling.original_context_length"), u32v("original_max_position_embeddings", orig)?));
             if let Some(v) = f("extrapolation_factor") {
                 out.push((k(a, "rope.scaling.yarn_ext_factor"), Value::F32(v as f32)));
@@ -116,7 +137,13 @@ pub fn rope_scaling(hp: &Hparams, a: &str) -> Kv {
 }
 /// `{arch}.rope.freq_base` from the rope theta (optional).
 pub fn rope_freq_base_opt(hp: &Hparams, a: &str) -> Kv {
-    Ok(hp.rope_full().get("rope_theta").and_then(|v| v.as_f64()).map(|t| (k(a, "rope.freq_base"), Value::F32(t as f32))).into_iter().collect())
+    Ok(hp
+        .rope_full()
+        .get("rope_theta")
+        .and_then(|v| v.as_f64())
+        .map(|t| (k(a, "rope.freq_base"), Value::F32(t as f32)))
+        .into_iter()
+        .collect())
 }
 /// `{arch}.rope.freq_base_swa` (optional).
 pub fn rope_freq_base_swa(hp: &Hparams, a: &str) -> Kv {

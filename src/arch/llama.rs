@@ -9,7 +9,14 @@ use super::{ArchError, ExtraTensor, Hparams, KeyFn};
 
 fn vocab_size(hp: &Hparams, a: &str) -> Result<Vec<(String, Value)>, ArchError> {
     let v = hp.u64_req(&["vocab_size"])?;
-    Ok(vec![(format!("{a}.vocab_size"), Value::U32(u32::try_from(v).map_err(|_| ArchError::BadField { field: "vocab_size".into(), expected: "a 32-bit integer", found: v.to_string() })?))])
+    Ok(vec![(
+        format!("{a}.vocab_size"),
+        Value::U32(u32::try_from(v).map_err(|_| ArchError::BadField {
+            field: "vocab_size".into(),
+            expected: "a 32-bit integer",
+            found: v.to_string(),
+        })?),
+    )])
 }
 
 fn rope_dimension_count(hp: &Hparams, a: &str) -> Result<Vec<(String, Value)>, ArchError> {

@@ -161,11 +161,8 @@ pub fn no_extra(_: &Hparams, _: &str) -> Result<(Vec<ExtraTensor>, Vec<(String, 
 /// The architecture of a config (`architectures[0]`, as the converter picks it, looked up in
 /// [`gguf::arch::ARCHITECTURES`]).
 pub fn detect(config: &Json) -> Result<&'static ArchSpec, ArchError> {
-    let names: Vec<&str> = config
-        .get("architectures")
-        .and_then(Json::as_array)
-        .map(|a| a.iter().filter_map(Json::as_str).collect())
-        .unwrap_or_default();
+    let names: Vec<&str> =
+        config.get("architectures").and_then(Json::as_array).map(|a| a.iter().filter_map(Json::as_str).collect()).unwrap_or_default();
     let supported = || gguf::arch::ARCHITECTURES.iter().flat_map(|a| a.hf_architectures.iter().copied()).collect::<Vec<_>>().join(", ");
     let Some(first) = names.first() else {
         return Err(ArchError::Unsupported { found: "(config.json has no `architectures`)".into(), supported: supported() });
@@ -206,8 +203,8 @@ impl ConvertSpec for ArchSpec {
         if SKIP_SUFFIXES.iter().any(|s| hf_name.ends_with(s)) || self.skip.contains(&hf_name) {
             return Ok(None);
         }
-        let (rule, bid, suffix) =
-            gguf::arch::tensors::find_rule(self.tensors, hf_name).ok_or_else(|| ArchError::UnmappedTensor { tensor: hf_name.to_string(), arch: self.gguf_name })?;
+        let (rule, bid, suffix) = gguf::arch::tensors::find_rule(self.tensors, hf_name)
+            .ok_or_else(|| ArchError::UnmappedTensor { tensor: hf_name.to_string(), arch: self.gguf_name })?;
         let full: Vec<u64> = rule.dims.iter().map(|d| dims.get(*d)).collect();
         let out_dims = if suffix == ".bias" { full.get(1).or(full.first()).map(|d| vec![*d]).unwrap_or_default() } else { full };
         Ok(Some(Mapped { name: format!("{}{suffix}", rule.kind.gguf_name(bid)), dims: out_dims, transform: rule.transform }))

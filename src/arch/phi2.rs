@@ -5,7 +5,6 @@ use gguf::Value;
 use super::keys::{self, *};
 use super::{ArchError, Hparams, KeyFn};
 
-
 fn ff4(hp: &Hparams, a: &str) -> Result<Vec<(String, Value)>, ArchError> {
     Ok(vec![(format!("{a}.feed_forward_length"), Value::U32((4 * hp.n_embd()?) as u32))])
 }
@@ -19,4 +18,15 @@ fn no_bos(_: &Hparams, _: &str) -> Result<Vec<(String, Value)>, ArchError> {
 }
 
 /// `set_gguf_parameters` of the converter class, in its order.
-pub const PARAMS: &[&[KeyFn]] = &[&[context_length_pos, embedding_length, ff4, block_count, head_count, kv_eq_heads, norm_eps, rope_dims_partial, keys::file_type, no_bos]];
+pub const PARAMS: &[&[KeyFn]] = &[&[
+    context_length_pos,
+    embedding_length,
+    ff4,
+    block_count,
+    head_count,
+    kv_eq_heads,
+    norm_eps,
+    rope_dims_partial,
+    keys::file_type,
+    no_bos,
+]];

@@ -7,7 +7,6 @@ use gguf::Value;
 use super::keys::{self, *};
 use super::{ArchError, ExtraTensor, Hparams, KeyFn};
 
-
 fn orig_ctx(hp: &Hparams) -> Result<u64, ArchError> {
     hp.rope
         .get("original_max_position_embeddings")
@@ -35,7 +34,9 @@ fn sliding(hp: &Hparams, a: &str) -> Result<Vec<(String, Value)>, ArchError> {
 
 /// LongRoPE factor tensors (`Phi3MiniModel.generate_extra_tensors`).
 pub fn extra(hp: &Hparams, a: &str) -> Result<(Vec<ExtraTensor>, Vec<(String, Value)>), ArchError> {
-    let floats = |k: &str| -> Option<Vec<f32>> { hp.rope.get(k).and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect()) };
+    let floats = |k: &str| -> Option<Vec<f32>> {
+        hp.rope.get(k).and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect())
+    };
     let long = floats("long_factor");
     if long.as_ref().map(|l| l.is_empty()).unwrap_or(true) {
         return Ok((vec![], vec![]));
@@ -45,10 +46,28 @@ pub fn extra(hp: &Hparams, a: &str) -> Result<(Vec<ExtraTensor>, Vec<(String, Va
     let scale = max_pos / orig;
     let rope_type = hp.rope.get("rope_type").and_then(|v| v.as_str()).unwrap_or("").to_lowercase();
     let attn_factor = match rope_type.as_str() {
-        "su" | "longrope" => if scale > 1.0 { (1.0 + scale.ln() / orig.ln()).sqrt() } else { 1.0 },
-        "yarn" => if scale > 1.0 { 0.1 * scale.ln() + 1.0 } else { 1.0 },
+        "su" | "longrope" => {
+            if scale > 1.0 {
+                (1.0 + scale.ln() / orig.ln()).sqrt()
+            } else {
+                1.0
+            }
+        }
+        "yarn" => {
+            if scale > 1.0 {
+                0.1 * scale.ln() + 1.0
+            } else {
+                1.0
+            }
+        }
         "" => return Err(ArchError::MissingField("rope_scaling.type".into())),
-        other => return Err(ArchError::BadField { field: "rope_scaling.type".into(), expected: "su, longrope or yarn", found: other.to_string() }),
+        other => {
+            return Err(ArchError::BadField {
+                field: "rope_scaling.type".into(),
+                expected: "su, longrope or yarn",
+                found: other.to_string(),
+            })
+        }
     };
     let long = long.unwrap_or_default();
     let short = floats("short_factor").ok_or_else(|| ArchError::MissingField("rope_scaling.short_factor".into()))?;
@@ -61,10 +80,26 @@ pub fn extra(hp: &Hparams, a: &str) -> Result<(Vec<ExtraTensor>, Vec<(String, Va
         });
     }
     Ok((
-        vec![ExtraTensor { name: "rope_factors_long.weight".into(), data: long }, ExtraTensor { name: "rope_factors_short.weight".into(), data: short }],
+        vec![
+            ExtraTensor { name: "rope_factors_long.weight".into(), data: long },
+            ExtraTensor { name: "rope_factors_short.weight".into(), data: short },
+        ],
         vec![(format!("{a}.rope.scaling.attn_factor"), Value::F32(attn_factor as f32))],
     ))
 }
 
 /// `set_gguf_parameters` of the converter class, in its order.
-pub const PARAMS: &[&[KeyFn]] = &[&[context_length_pos, orig_ctx_key, embedding_length, feed_forward_length, block_count, head_count, head_count_kv, rms_eps, rope_dims, rope_base, keys::file_type, sliding]];
+pub const PARAMS: &[&[KeyFn]] = &[&[
+    context_length_pos,
+    orig_ctx_key,
+    embedding_length,
+    feed_forward_length,
+    block_count,
+    head_count,
+    head_count_kv,
+    rms_eps,
+    rope_dims,
+    rope_base,
+    keys::file_type,
+    sliding,
+]];

@@ -49,31 +49,17 @@ pub struct Fingerprint(pub Vec<(String, u64, i128)>);
 impl Fingerprint {
     /// Reads the fingerprint of `dir` (and of the imatrix file, when there is one).
     pub fn of(dir: &Path, imatrix: Option<&Path>) -> Result<Fingerprint, BatchError> {
-        let io = |path: &Path, source| BatchError::Io {
-            path: path.to_path_buf(),
-            op: "read",
-            source,
-        };
+        let io = |path: &Path, source| BatchError::Io { path: path.to_path_buf(), op: "read", source };
         let mut entries = Vec::new();
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| io(dir, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(dir).map_err(|e| io(dir, e))?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
         files.extend(imatrix.map(Path::to_path_buf));
         files.sort();
         for f in files {
             let md = std::fs::metadata(&f).map_err(|e| io(&f, e))?;
-            let mtime = md
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos() as i128)
-                .unwrap_or(0);
-            let name = f
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let mtime =
+                md.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos() as i128).unwrap_or(0);
+            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             entries.push((name, md.len(), mtime));
         }
         Ok(Fingerprint(entries))
@@ -86,19 +72,13 @@ pub fn models(m: &Manifest) -> Result<Vec<(Model, Vec<FileType>)>, BatchError> {
     for e in &m.models {
         let dirs: Vec<PathBuf> = if e.path.contains(['*', '?', '[']) {
             let mut v: Vec<PathBuf> = glob::glob(&e.path)
-                .map_err(|err| BatchError::BadEntry {
-                    entry: e.path.clone(),
-                    reason: format!("bad glob pattern: {err}"),
-                })?
+                .map_err(|err| BatchError::BadEntry { entry: e.path.clone(), reason: format!("bad glob pattern: {err}") })?
                 .filter_map(Result::ok)
                 .filter(|p| p.is_dir())
                 .collect();
             v.sort();
             if v.is_empty() {
-                return Err(BatchError::BadEntry {
-                    entry: e.path.clone(),
-                    reason: "the glob matches no folder".into(),
-                });
+                return Err(BatchError::BadEntry { entry: e.path.clone(), reason: "the glob matches no folder".into() });
             }
             v
         } else {
@@ -106,42 +86,25 @@ pub fn models(m: &Manifest) -> Result<Vec<(Model, Vec<FileType>)>, BatchError> {
         };
         let names = e.types.as_ref().unwrap_or(&m.types);
         if names.is_empty() {
-            return Err(BatchError::BadEntry {
-                entry: e.path.clone(),
-                reason: "no types: give `types` for the model or globally".into(),
-            });
+            return Err(BatchError::BadEntry { entry: e.path.clone(), reason: "no types: give `types` for the model or globally".into() });
         }
         let mut types = Vec::new();
         for n in names {
-            let ft = FileType::from_name(n.trim()).ok_or_else(|| BatchError::BadEntry {
-                entry: e.path.clone(),
-                reason: format!("unknown type `{n}`"),
-            })?;
+            let ft = FileType::from_name(n.trim())
+                .ok_or_else(|| BatchError::BadEntry { entry: e.path.clone(), reason: format!("unknown type `{n}`") })?;
             if !types.contains(&ft) {
                 types.push(ft);
             }
         }
         for dir in dirs {
-            let name = dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "model".into());
+            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
             if out.iter().any(|(o, _)| o.name == name) {
                 return Err(BatchError::BadEntry {
                     entry: e.path.clone(),
-                    reason: format!(
-                        "two models are named `{name}`; {{model}} must tell them apart"
-                    ),
+                    reason: format!("two models are named `{name}`; {{model}} must tell them apart"),
                 });
             }
-            out.push((
-                Model {
-                    name,
-                    dir,
-                    imatrix: e.imatrix.clone(),
-                },
-                types.clone(),
-            ));
+            out.push((Model { name, dir, imatrix: e.imatrix.clone() }, types.clone()));
         }
     }
     Ok(out)
@@ -149,9 +112,7 @@ pub fn models(m: &Manifest) -> Result<Vec<(Model, Vec<FileType>)>, BatchError> {
 
 /// The output file name of a model and type.
 pub fn file_name(template: &str, model: &str, ft: FileType) -> String {
-    template
-        .replace("{model}", model)
-        .replace("{type}", ft.name())
+    template.replace("{model}", model).replace("{type}", ft.name())
 }
 
 /// The convert options of a model (output and type are given per job).

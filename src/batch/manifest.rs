@@ -107,19 +107,11 @@ pub struct PlanSection {
 impl Manifest {
     /// Reads and parses a manifest, resolving relative paths against its folder.
     pub fn load(path: &Path) -> Result<Manifest, BatchError> {
-        let text = std::fs::read_to_string(path).map_err(|source| BatchError::Io {
-            path: path.to_path_buf(),
-            op: "read the manifest",
-            source,
-        })?;
-        let mut m: Manifest = toml::from_str(&text).map_err(|e| BatchError::Manifest {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        let base = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let text =
+            std::fs::read_to_string(path).map_err(|source| BatchError::Io { path: path.to_path_buf(), op: "read the manifest", source })?;
+        let mut m: Manifest =
+            toml::from_str(&text).map_err(|e| BatchError::Manifest { path: path.to_path_buf(), reason: e.to_string() })?;
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let resolve = |p: &Path| {
             if p.is_absolute() {
                 p.to_path_buf()
@@ -138,10 +130,7 @@ impl Manifest {
             v.text = resolve(&v.text);
         }
         if m.models.is_empty() {
-            return Err(BatchError::Manifest {
-                path: path.to_path_buf(),
-                reason: "no [[model]] entries".into(),
-            });
+            return Err(BatchError::Manifest { path: path.to_path_buf(), reason: "no [[model]] entries".into() });
         }
         if !m.name.contains("{model}") || !m.name.contains("{type}") {
             return Err(BatchError::Manifest {

@@ -130,11 +130,7 @@ impl JobLocks {
             .write(true)
             .open(&path)
             .map(JobLocks)
-            .map_err(|source| BatchError::Io {
-                path,
-                op: "open the job lock file",
-                source,
-            })
+            .map_err(|source| BatchError::Io { path, op: "open the job lock file", source })
     }
 
     fn offset(name: &str) -> i64 {
@@ -173,8 +169,7 @@ fn free_bytes(dir: &Path) -> Option<u64> {
     let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
     // SAFETY: a zeroed statvfs is valid; statvfs fills it from a NUL-terminated path.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0)
-        .then(|| st.f_bavail as u64 * st.f_frsize as u64)
+    (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 /// Why a finished record no longer stands for its output, or None when it does.
@@ -198,10 +193,7 @@ fn stale_reason(r: &Record, output: &Path, fp: &Fingerprint) -> Option<String> {
 }
 
 fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// Plan's verdicts for one output file.
@@ -216,19 +208,8 @@ fn plan_verdicts(m: &Manifest, output: &Path) -> Result<Vec<PlanVerdict>, String
     for vram in &p.vram {
         let bytes = vram.bytes;
         for &ctx in &p.ctx {
-            let run = RunParams {
-                ctx,
-                ubatch: 512,
-                kv_type: gguf::GgmlType::F16,
-                backend: Backend::Cuda,
-                flash_attn: None,
-            };
-            let opts = crate::plan::PlanOptions {
-                vram: Some(bytes),
-                margin,
-                run,
-                types: Vec::new(),
-            };
+            let run = RunParams { ctx, ubatch: 512, kv_type: gguf::GgmlType::F16, backend: Backend::Cuda, flash_attn: None };
+            let opts = crate::plan::PlanOptions { vram: Some(bytes), margin, run, types: Vec::new() };
             let plan = crate::plan::plan(&input, &opts).map_err(|e| format!("plan: {e}"))?;
             let row = plan.rows.first().ok_or("plan: no row for the file")?;
             out.push(PlanVerdict {
@@ -245,11 +226,7 @@ fn plan_verdicts(m: &Manifest, output: &Path) -> Result<Vec<PlanVerdict>, String
 }
 
 /// Validate's numbers for a model's outputs (one evaluation of the reference for all of them).
-fn qualities(
-    m: &Manifest,
-    model: &Model,
-    outputs: &[PathBuf],
-) -> Result<Vec<Option<Quality>>, String> {
+fn qualities(m: &Manifest, model: &Model, outputs: &[PathBuf]) -> Result<Vec<Option<Quality>>, String> {
     let Some(v) = &m.validate else {
         return Ok(vec![None; outputs.len()]);
     };
@@ -262,8 +239,7 @@ fn qualities(
         chunks: v.chunks,
         save_reference: None,
     };
-    let report = validate::run::run(&opts, &validate::Device::Cpu, |_, _, _| {})
-        .map_err(|e| format!("validate: {e}"))?;
+    let report = validate::run::run(&opts, &validate::Device::Cpu, |_, _, _| {}).map_err(|e| format!("validate: {e}"))?;
     Ok(report
         .files
         .iter()
@@ -282,11 +258,7 @@ fn qualities(
 }
 
 /// Runs a batch (see the module documentation); `on_event` sees every event.
-pub fn run(
-    manifest_path: &Path,
-    opts: &RunOptions,
-    on_event: &mut dyn FnMut(&Event),
-) -> Result<Outcome, BatchError> {
+pub fn run(manifest_path: &Path, opts: &RunOptions, on_event: &mut dyn FnMut(&Event)) -> Result<Outcome, BatchError> {
     let m = Manifest::load(manifest_path)?;
     let models = jobs::models(&m)?;
     let all = jobs::jobs(&m, &models);
@@ -296,20 +268,14 @@ pub fn run(
             // the cost of a job: the bytes it writes plus its share of the checkpoint it reads
             let costs: Vec<u64> = all
                 .iter()
-                .map(|j| {
-                    j.predicted_bytes.unwrap_or(0)
-                        + checkpoint_bytes(&models[j.model].0.dir)
-                            / models[j.model].1.len().max(1) as u64
-                })
+                .map(|j| j.predicted_bytes.unwrap_or(0) + checkpoint_bytes(&models[j.model].0.dir) / models[j.model].1.len().max(1) as u64)
                 .collect();
             shard::assign(&ids, &costs, s.count)
         }
         None => vec![0; all.len()],
     };
     let mine = |j: usize| opts.shard.is_none_or(|s| shard_of[j] == s.index);
-    let state_file = m
-        .output
-        .join(state::file_name(opts.shard.map(|s| (s.index, s.count))));
+    let state_file = m.output.join(state::file_name(opts.shard.map(|s| (s.index, s.count))));
     let (known, _) = state::read_all(&m.output)?;
 
     // What is finished and still matches its output and input.
@@ -330,25 +296,19 @@ pub fn run(
             continue;
         }
         let model = &models[job.model].0;
-        let fp = fingerprints.entry(job.model).or_insert_with(|| {
-            Fingerprint::of(&model.dir, model.imatrix.as_deref()).map_err(|e| e.to_string())
-        });
+        let fp = fingerprints
+            .entry(job.model)
+            .or_insert_with(|| Fingerprint::of(&model.dir, model.imatrix.as_deref()).map_err(|e| e.to_string()));
         let done = match (known.finished.get(&job.id), &*fp, opts.force) {
             (Some(r), Ok(fp), false) => match stale_reason(r, &job.output, fp) {
-                None => Some(format!(
-                    "finished, output unchanged (sha256 {})",
-                    &r.sha256[..12.min(r.sha256.len())]
-                )),
+                None => Some(format!("finished, output unchanged (sha256 {})", &r.sha256[..12.min(r.sha256.len())])),
                 Some(_) => None,
             },
             _ => None,
         };
         match done {
             Some(reason) if !opts.dry_run => {
-                on_event(&Event::Skipped {
-                    id: job.id.clone(),
-                    reason,
-                });
+                on_event(&Event::Skipped { id: job.id.clone(), reason });
                 line.status = "skipped";
             }
             Some(_) => line.status = "finished",
@@ -357,18 +317,8 @@ pub fn run(
         lines.push(line);
     }
     let bytes_to_write = todo.iter().filter_map(|&j| all[j].predicted_bytes).sum();
-    on_event(&Event::Planned {
-        jobs: all.len(),
-        in_shard: (0..all.len()).filter(|&j| mine(j)).count(),
-        to_do: todo.len(),
-        bytes_to_write,
-    });
-    let mut outcome = Outcome {
-        jobs: lines,
-        failed: Vec::new(),
-        state_file: state_file.clone(),
-        output_dir: m.output.clone(),
-    };
+    on_event(&Event::Planned { jobs: all.len(), in_shard: (0..all.len()).filter(|&j| mine(j)).count(), to_do: todo.len(), bytes_to_write });
+    let mut outcome = Outcome { jobs: lines, failed: Vec::new(), state_file: state_file.clone(), output_dir: m.output.clone() };
     if opts.dry_run {
         return Ok(outcome);
     }
@@ -379,24 +329,11 @@ pub fn run(
         source,
     })?;
     let locks = JobLocks::open(&m.output)?;
-    let fail = |outcome: &mut Outcome,
-                on_event: &mut dyn FnMut(&Event),
-                j: usize,
-                error: String|
-     -> Result<(), BatchError> {
+    let fail = |outcome: &mut Outcome, on_event: &mut dyn FnMut(&Event), j: usize, error: String| -> Result<(), BatchError> {
         let id = all[j].id.clone();
-        on_event(&Event::Failed {
-            id: id.clone(),
-            error: error.clone(),
-        });
+        on_event(&Event::Failed { id: id.clone(), error: error.clone() });
         state::update(&state_file, |s| {
-            s.failed.insert(
-                id.clone(),
-                Failure {
-                    id: id.clone(),
-                    error: error.clone(),
-                },
-            );
+            s.failed.insert(id.clone(), Failure { id: id.clone(), error: error.clone() });
             s.finished.remove(&id);
         })?;
         outcome.jobs[j].status = "failed";
@@ -405,22 +342,13 @@ pub fn run(
     };
     // one pass per model over its pending types, in manifest order
     for (mi, (model, _)) in models.iter().enumerate() {
-        let pending: Vec<usize> = todo
-            .iter()
-            .copied()
-            .filter(|&j| all[j].model == mi)
-            .collect();
+        let pending: Vec<usize> = todo.iter().copied().filter(|&j| all[j].model == mi).collect();
         if pending.is_empty() {
             continue;
         }
         if opts.stop_on_failure && !outcome.failed.is_empty() {
             for j in pending {
-                fail(
-                    &mut outcome,
-                    on_event,
-                    j,
-                    "not started: an earlier job failed (--stop-on-failure)".into(),
-                )?;
+                fail(&mut outcome, on_event, j, "not started: an earlier job failed (--stop-on-failure)".into())?;
             }
             continue;
         }
@@ -434,11 +362,7 @@ pub fn run(
             }
         };
         // what other runs finished since this one started (read again, now that it matters)
-        let (now_known, _) = if opts.force {
-            Default::default()
-        } else {
-            state::read_all(&m.output)?
-        };
+        let (now_known, _) = if opts.force { Default::default() } else { state::read_all(&m.output)? };
         let mut run_now: Vec<usize> = Vec::new();
         for j in pending {
             let job = &all[j];
@@ -446,23 +370,13 @@ pub fn run(
             if let Some(e) = &job.plan_error {
                 fail(&mut outcome, on_event, j, e.clone())?;
             } else if !locks.try_lock(&key) {
-                on_event(&Event::Skipped {
-                    id: job.id.clone(),
-                    reason: "another process is converting it now".into(),
-                });
+                on_event(&Event::Skipped { id: job.id.clone(), reason: "another process is converting it now".into() });
                 outcome.jobs[j].status = "skipped";
-            } else if let Some(r) = now_known
-                .finished
-                .get(&job.id)
-                .filter(|r| stale_reason(r, &job.output, &fp).is_none())
-            {
+            } else if let Some(r) = now_known.finished.get(&job.id).filter(|r| stale_reason(r, &job.output, &fp).is_none()) {
                 locks.unlock(&key);
                 on_event(&Event::Skipped {
                     id: job.id.clone(),
-                    reason: format!(
-                        "finished by another run meanwhile (sha256 {})",
-                        &r.sha256[..12.min(r.sha256.len())]
-                    ),
+                    reason: format!("finished by another run meanwhile (sha256 {})", &r.sha256[..12.min(r.sha256.len())]),
                 });
                 outcome.jobs[j].status = "skipped";
             } else {
@@ -515,27 +429,15 @@ pub fn run(
                 })?;
             }
         }
-        let outputs: Vec<Output> = run_now
-            .iter()
-            .map(|&j| Output {
-                file_type: all[j].file_type,
-                path: all[j].output.clone(),
-                modelfile: m.modelfile,
-            })
-            .collect();
+        let outputs: Vec<Output> =
+            run_now.iter().map(|&j| Output { file_type: all[j].file_type, path: all[j].output.clone(), modelfile: m.modelfile }).collect();
         let copts = jobs::convert_options(model, true);
-        let result =
-            convert::convert_many(&copts, &outputs, &mut |p| on_event(&Event::Progress(p)));
+        let result = convert::convert_many(&copts, &outputs, &mut |p| on_event(&Event::Progress(p)));
         let summaries = match result {
             Ok(s) => s,
             Err(e) => {
                 for &j in &run_now {
-                    fail(
-                        &mut outcome,
-                        on_event,
-                        j,
-                        format!("{}: {e}", model.dir.display()),
-                    )?;
+                    fail(&mut outcome, on_event, j, format!("{}: {e}", model.dir.display()))?;
                 }
                 unlock_all(&run_now);
                 continue;

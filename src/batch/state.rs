@@ -136,31 +136,14 @@ pub struct State {
 pub fn read(path: &Path) -> Result<State, BatchError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(State {
-                version: STATE_VERSION,
-                ..State::default()
-            })
-        }
-        Err(source) => {
-            return Err(BatchError::Io {
-                path: path.to_path_buf(),
-                op: "read the state file",
-                source,
-            })
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State { version: STATE_VERSION, ..State::default() }),
+        Err(source) => return Err(BatchError::Io { path: path.to_path_buf(), op: "read the state file", source }),
     };
-    let s: State = serde_json::from_str(&text).map_err(|e| BatchError::State {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let s: State = serde_json::from_str(&text).map_err(|e| BatchError::State { path: path.to_path_buf(), reason: e.to_string() })?;
     if s.version != STATE_VERSION {
         return Err(BatchError::State {
             path: path.to_path_buf(),
-            reason: format!(
-                "format version {} (this ggufkit writes {STATE_VERSION})",
-                s.version
-            ),
+            reason: format!("format version {} (this ggufkit writes {STATE_VERSION})", s.version),
         });
     }
     Ok(s)
@@ -171,26 +154,13 @@ pub fn read_all(dir: &Path) -> Result<(State, Vec<PathBuf>), BatchError> {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(rd) => rd
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(is_state_file)
-            })
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_state_file))
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(source) => {
-            return Err(BatchError::Io {
-                path: dir.to_path_buf(),
-                op: "list",
-                source,
-            })
-        }
+        Err(source) => return Err(BatchError::Io { path: dir.to_path_buf(), op: "list", source }),
     };
     files.sort();
-    let mut merged = State {
-        version: STATE_VERSION,
-        ..State::default()
-    };
+    let mut merged = State { version: STATE_VERSION, ..State::default() };
     for f in &files {
         merge(&mut merged, read(f)?);
     }
@@ -220,16 +190,11 @@ struct Lock(std::fs::File);
 impl Lock {
     fn take(state: &Path) -> Result<Lock, BatchError> {
         let path = lock_path(state);
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| BatchError::Io {
-                path: path.clone(),
-                op: "open the lock file",
-                source,
-            })?;
+        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|source| BatchError::Io {
+            path: path.clone(),
+            op: "open the lock file",
+            source,
+        })?;
         loop {
             // SAFETY: flock on a descriptor this function owns.
             let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
@@ -238,11 +203,7 @@ impl Lock {
             }
             let e = std::io::Error::last_os_error();
             if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(BatchError::Io {
-                    path,
-                    op: "lock",
-                    source: e,
-                });
+                return Err(BatchError::Io { path, op: "lock", source: e });
             }
         }
     }
@@ -257,10 +218,7 @@ impl Drop for Lock {
 
 /// The lock file of a state file: `<state>.lock`.
 pub fn lock_path(state: &Path) -> PathBuf {
-    let mut name = state
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
+    let mut name = state.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".lock");
     state.with_file_name(name)
 }
@@ -273,10 +231,7 @@ pub fn update(path: &Path, change: impl FnOnce(&mut State)) -> Result<(), BatchE
     let mut s = read(path)?;
     change(&mut s);
     s.version = STATE_VERSION;
-    let text = serde_json::to_string_pretty(&s).map_err(|e| BatchError::State {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let text = serde_json::to_string_pretty(&s).map_err(|e| BatchError::State { path: path.to_path_buf(), reason: e.to_string() })?;
     write_atomic(path, text.as_bytes())
 }
 
@@ -285,11 +240,7 @@ pub fn remove_temps(path: &Path) {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
         return;
     };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
     let prefix = format!(".{name}.");
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
@@ -304,41 +255,21 @@ pub fn remove_temps(path: &Path) {
 
 /// Writes a file atomically: a temporary file in the same folder, fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BatchError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let io = |op, source| BatchError::Io {
-        path: path.to_path_buf(),
-        op,
-        source,
-    };
-    let prefix = format!(
-        ".{}.",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    );
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| io("create a temporary file for", e))?;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let io = |op, source| BatchError::Io { path: path.to_path_buf(), op, source };
+    let prefix = format!(".{}.", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    let mut tmp =
+        tempfile::Builder::new().prefix(&prefix).suffix(".tmp").tempfile_in(dir).map_err(|e| io("create a temporary file for", e))?;
     tmp.write_all(bytes).map_err(|e| io("write", e))?;
     tmp.as_file().sync_all().map_err(|e| io("sync", e))?;
-    tmp.persist(path)
-        .map_err(|e| io("rename into place", e.error))?;
+    tmp.persist(path).map_err(|e| io("rename into place", e.error))?;
     Ok(())
 }
 
 /// The sha256 of a file, lower-case hex (read in 1 MiB pieces).
 pub fn sha256_file(path: &Path) -> Result<String, BatchError> {
     use std::io::Read;
-    let io = |source| BatchError::Io {
-        path: path.to_path_buf(),
-        op: "hash",
-        source,
-    };
+    let io = |source| BatchError::Io { path: path.to_path_buf(), op: "hash", source };
     let mut f = std::fs::File::open(path).map_err(io)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -396,28 +327,15 @@ mod tests {
         });
         let st = read(&path).expect("read");
         assert_eq!(st.finished.len(), 80);
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .expect("ls")
-            .map(|e| e.expect("entry").file_name())
-            .collect();
-        assert_eq!(
-            names.len(),
-            2,
-            "only the state file and its lock: {names:?}"
-        );
+        let names: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").map(|e| e.expect("entry").file_name()).collect();
+        assert_eq!(names.len(), 2, "only the state file and its lock: {names:?}");
     }
 
     #[test]
     fn merge_keeps_the_later_finish_and_drops_healed_failures() {
         let mut a = State::default();
         a.finished.insert("x".into(), record("x", 5));
-        a.failed.insert(
-            "y".into(),
-            Failure {
-                id: "y".into(),
-                error: "boom".into(),
-            },
-        );
+        a.failed.insert("y".into(), Failure { id: "y".into(), error: "boom".into() });
         let mut b = State::default();
         b.finished.insert("x".into(), record("x", 3));
         b.finished.insert("y".into(), record("y", 4));

@@ -28,8 +28,13 @@ pub fn file_type(s: &str) -> Result<FileType, String> {
     let s = s.trim();
     if let Some(n) = s.strip_prefix("ftype:") {
         let id: u32 = n.parse().map_err(|_| format!("`{s}`: ftype:N takes a general.file_type number, e.g. ftype:15 (= Q4_K_M)"))?;
-        let ft = FileType::from_id(id).ok_or_else(|| format!("`{s}`: no llama.cpp file type has number {id}; supported: {}", supported()))?;
-        return if can_write(ft) { Ok(ft) } else { Err(format!("`{s}` is {}, which ggufkit cannot write yet; supported: {}", ft.name(), supported())) };
+        let ft =
+            FileType::from_id(id).ok_or_else(|| format!("`{s}`: no llama.cpp file type has number {id}; supported: {}", supported()))?;
+        return if can_write(ft) {
+            Ok(ft)
+        } else {
+            Err(format!("`{s}` is {}, which ggufkit cannot write yet; supported: {}", ft.name(), supported()))
+        };
     }
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
@@ -43,9 +48,18 @@ pub fn file_type(s: &str) -> Result<FileType, String> {
         .or_else(|| FTYPE_ALIASES.iter().find(|(a, _)| a.eq_ignore_ascii_case(s)).map(|(_, f)| *f));
     match known {
         Some(ft) if can_write(ft) => Ok(ft),
-        Some(ft) => match ft.mix_grid_iquants().iter().find(|&&t| !quantize::supports(t)).filter(|_| ft.default_type().is_some_and(quantize::supports)) {
+        Some(ft) => match ft
+            .mix_grid_iquants()
+            .iter()
+            .find(|&&t| !quantize::supports(t))
+            .filter(|_| ft.default_type().is_some_and(quantize::supports))
+        {
             // The main type has a kernel, a type of its mix has none.
-            Some(t) => Err(format!("{} files give some tensors {t}, which has no quantization kernel in ggufkit yet; supported: {}", ft.name(), supported())),
+            Some(t) => Err(format!(
+                "{} files give some tensors {t}, which has no quantization kernel in ggufkit yet; supported: {}",
+                ft.name(),
+                supported()
+            )),
             None => Err(format!("{} has no quantization kernel in ggufkit yet; supported: {}", ft.name(), supported())),
         },
         None => Err(format!("unknown type `{s}`; supported: {}", supported())),
@@ -56,7 +70,10 @@ pub fn file_type(s: &str) -> Result<FileType, String> {
 pub fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -> anyhow::Result<T> {
     match threads {
         Some(n) if n > 0 => {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| anyhow::anyhow!("cannot start {n} worker threads: {e}"))?;
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| anyhow::anyhow!("cannot start {n} worker threads: {e}"))?;
             Ok(pool.install(f))
         }
         _ => Ok(f()),

@@ -11,7 +11,9 @@ use crate::batch::{self, shard::Shard, Event, RunOptions};
 
 /// Arguments of `ggufkit batch`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  ggufkit batch manifest.toml --dry-run          # jobs, exact sizes, disk needed\n  ggufkit batch manifest.toml                    # convert, validate, plan; report.md in the output folder\n  sbatch --array=0-3 deploy/slurm/batch.sbatch manifest.toml   # one shard per array task")]
+#[command(
+    after_help = "Examples:\n  ggufkit batch manifest.toml --dry-run          # jobs, exact sizes, disk needed\n  ggufkit batch manifest.toml                    # convert, validate, plan; report.md in the output folder\n  sbatch --array=0-3 deploy/slurm/batch.sbatch manifest.toml   # one shard per array task"
+)]
 pub struct Args {
     /// The manifest (TOML; see the README's "Converting many models").
     pub manifest: PathBuf,
@@ -47,29 +49,16 @@ pub fn run(args: Args) -> Result<()> {
         Some(s) => Some(Shard::parse(s)?),
         None => Shard::from_env(|k| std::env::var(k).ok())?,
     };
-    let opts = RunOptions {
-        force: args.force,
-        dry_run: args.dry_run,
-        shard,
-        stop_on_failure: args.stop_on_failure,
-    };
+    let opts = RunOptions { force: args.force, dry_run: args.dry_run, shard, stop_on_failure: args.stop_on_failure };
     let tty = std::io::stderr().is_terminal() && !args.json;
-    let multi = MultiProgress::with_draw_target(if tty {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
+    let multi = MultiProgress::with_draw_target(if tty { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
     let overall = multi.add(ProgressBar::new(0));
-    overall.set_style(
-        ProgressStyle::with_template("jobs {pos}/{len} {wide_bar} {msg}")
-            .map_err(|e| anyhow!("progress bar template: {e}"))?,
-    );
+    overall
+        .set_style(ProgressStyle::with_template("jobs {pos}/{len} {wide_bar} {msg}").map_err(|e| anyhow!("progress bar template: {e}"))?);
     let current = multi.add(ProgressBar::new(0));
     current.set_style(
-        ProgressStyle::with_template(
-            "pass [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} ETA {eta}",
-        )
-        .map_err(|e| anyhow!("progress bar template: {e}"))?,
+        ProgressStyle::with_template("pass [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} ETA {eta}")
+            .map_err(|e| anyhow!("progress bar template: {e}"))?,
     );
     let json = args.json;
     let mut on_event = |e: &Event| {
@@ -85,17 +74,10 @@ pub fn run(args: Args) -> Result<()> {
                 current.set_position(p.bytes);
             }
             Event::Started { id, .. } => overall.set_message(id.clone()),
-            Event::Finished {
-                id,
-                size_bytes,
-                seconds,
-                ..
-            } => {
+            Event::Finished { id, size_bytes, seconds, .. } => {
                 overall.inc(1);
                 if !json {
-                    multi.suspend(|| {
-                        eprintln!("finished {id}: {} in {seconds:.2} s", mib(*size_bytes))
-                    });
+                    multi.suspend(|| eprintln!("finished {id}: {} in {seconds:.2} s", mib(*size_bytes)));
                 }
             }
             Event::Failed { id, error } => {
@@ -124,20 +106,10 @@ pub fn run(args: Args) -> Result<()> {
                 total += j.predicted_bytes.unwrap_or(0);
             }
             if !json {
-                let bytes = j
-                    .predicted_bytes
-                    .map(|b| b.to_string())
-                    .unwrap_or_else(|| "cannot plan".into());
+                let bytes = j.predicted_bytes.map(|b| b.to_string()).unwrap_or_else(|| "cannot plan".into());
                 let mb = j.predicted_bytes.map(mib).unwrap_or_default();
                 let shard = j.shard.map(|s| format!(" (shard {s})")).unwrap_or_default();
-                println!(
-                    "{:<40} {:>16} {:>12}  {}{shard} -> {}",
-                    j.id,
-                    bytes,
-                    mb,
-                    j.status,
-                    j.output.display()
-                );
+                println!("{:<40} {:>16} {:>12}  {}{shard} -> {}", j.id, bytes, mb, j.status, j.output.display());
             }
         }
         if json {
@@ -146,15 +118,11 @@ pub fn run(args: Args) -> Result<()> {
                 serde_json::json!({"schema_version": crate::numbers::SCHEMA_VERSION, "event": "dry_run", "jobs": outcome.jobs, "bytes_to_write": total})
             );
         } else {
-            println!(
-                "disk needed for pending jobs: {total} bytes ({})",
-                mib(total)
-            );
+            println!("disk needed for pending jobs: {total} bytes ({})", mib(total));
         }
         return Ok(());
     }
-    let report =
-        crate::report::write_for_batch(&outcome.output_dir).context("writing the report")?;
+    let report = crate::report::write_for_batch(&outcome.output_dir).context("writing the report")?;
     if json {
         println!(
             "{}",
@@ -166,16 +134,8 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     if !outcome.failed.is_empty() {
-        let list: Vec<String> = outcome
-            .failed
-            .iter()
-            .map(|f| format!("  {}: {}", f.id, f.error))
-            .collect();
-        return Err(anyhow!(
-            "{} job(s) failed:\n{}",
-            outcome.failed.len(),
-            list.join("\n")
-        ));
+        let list: Vec<String> = outcome.failed.iter().map(|f| format!("  {}: {}", f.id, f.error)).collect();
+        return Err(anyhow!("{} job(s) failed:\n{}", outcome.failed.len(), list.join("\n")));
     }
     Ok(())
 }

@@ -11,7 +11,9 @@ use crate::convert::{self, Options, Progress};
 
 /// Convert a Hugging Face checkpoint to GGUF in one pass (plus an Ollama Modelfile).
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  ggufkit convert ./Phi-3.5-mini-instruct -t Q4_K_M                # Phi-3.5-mini-instruct-Q4_K_M.gguf + .Modelfile\n  ggufkit convert ./Meta-Llama-3-8B-Instruct -t Q8_0 -o models/ --system 'You are terse.'\n  ggufkit convert ./model -t Q4_K_M --imatrix imatrix.gguf --threads 8")]
+#[command(
+    after_help = "Examples:\n  ggufkit convert ./Phi-3.5-mini-instruct -t Q4_K_M                # Phi-3.5-mini-instruct-Q4_K_M.gguf + .Modelfile\n  ggufkit convert ./Meta-Llama-3-8B-Instruct -t Q8_0 -o models/ --system 'You are terse.'\n  ggufkit convert ./model -t Q4_K_M --imatrix imatrix.gguf --threads 8"
+)]
 pub struct Args {
     /// The Hugging Face model folder (config.json, *.safetensors, tokenizer files).
     pub model_dir: PathBuf,
@@ -80,7 +82,9 @@ fn num_ctx(args: &Args, types: &[FileType]) -> Result<Option<u32>> {
     let input = crate::plan::input::load(&args.model_dir)?;
     let plan = crate::plan::plan(&input, &opts)?;
     let row = plan.rows.iter().find(|r| r.name == ty.name()).ok_or_else(|| anyhow!("plan has no row for {}", ty))?;
-    let max = row.max_ctx.ok_or_else(|| anyhow!("--num-ctx plan: no context of 256 tokens or more fits {} of {} in {vram}", ty, args.model_dir.display()))?;
+    let max = row
+        .max_ctx
+        .ok_or_else(|| anyhow!("--num-ctx plan: no context of 256 tokens or more fits {} of {} in {vram}", ty, args.model_dir.display()))?;
     Ok(Some(max.min(plan.n_ctx_train).min(u32::MAX as u64) as u32))
 }
 
@@ -101,9 +105,16 @@ pub fn run(args: Args) -> Result<()> {
         imatrix: args.imatrix.clone(),
         force: args.force,
         name: args.name.clone(),
-        modelfile: if args.no_modelfile { None } else { Some(convert::modelfile::Options { system: args.system.clone(), num_ctx: num_ctx(&args, &types)? }) },
+        modelfile: if args.no_modelfile {
+            None
+        } else {
+            Some(convert::modelfile::Options { system: args.system.clone(), num_ctx: num_ctx(&args, &types)? })
+        },
     };
-    let bar = ProgressBar::with_draw_target(None, if std::io::stderr().is_terminal() && !args.json { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+    let bar = ProgressBar::with_draw_target(
+        None,
+        if std::io::stderr().is_terminal() && !args.json { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+    );
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} {msg} ETA {eta}")
             .map_err(|e| anyhow!("progress bar template: {e}"))?,

@@ -72,7 +72,8 @@ pub fn check(path: &Path, command: &str, expect: Expect) -> Result<()> {
         }
         // Other non-GGUF files get the reader's own error (it names what it found at which offset).
         Expect::GgufFile
-            if !is_gguf(path) && (path.file_name().is_some_and(|n| n == "config.json") || path.extension().is_some_and(|e| e == "safetensors")) =>
+            if !is_gguf(path)
+                && (path.file_name().is_some_and(|n| n == "config.json") || path.extension().is_some_and(|e| e == "safetensors")) =>
         {
             let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
             bail!("{shown} is part of a Hugging Face checkpoint; {command} reads a GGUF file. Convert the folder first: `ggufkit convert {} -t TYPE`", folder.display());

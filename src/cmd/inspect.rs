@@ -69,7 +69,9 @@ pub const JSON_SCHEMA_VERSION: u32 = 1;
 
 /// Arguments of `ggufkit inspect`.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  ggufkit inspect model-Q4_K_M.gguf\n  ggufkit inspect model-Q4_K_M.gguf --tensors\n  ggufkit inspect model-Q4_K_M.gguf --json | jq .bits_per_weight")]
+#[command(
+    after_help = "Examples:\n  ggufkit inspect model-Q4_K_M.gguf\n  ggufkit inspect model-Q4_K_M.gguf --tensors\n  ggufkit inspect model-Q4_K_M.gguf --json | jq .bits_per_weight"
+)]
 pub struct Args {
     /// The GGUF file.
     pub file: PathBuf,

@@ -3,9 +3,9 @@
 
 use anyhow::Result;
 
-use gguf::arch::ARCHITECTURES;
 use crate::cmd::args::can_write;
 use crate::convert::chat_templates::FAMILIES;
+use gguf::arch::ARCHITECTURES;
 use quantize::ftype::{FTYPE_ALIASES, FTYPE_TABLE};
 
 /// What to list.

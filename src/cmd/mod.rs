@@ -1,14 +1,14 @@
 //! One module per subcommand.
 
-pub mod batch;
 pub mod args;
+pub mod batch;
 pub mod convert;
 pub mod inputs;
 pub mod inspect;
 pub mod list;
 pub mod modelfile;
+pub mod plan;
 pub mod quantize;
 pub mod report;
 pub mod tokenizer;
-pub mod plan;
 pub mod validate;

@@ -11,7 +11,9 @@ use crate::convert::modelfile;
 
 /// Write (or print) the Ollama Modelfile for a GGUF file.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  ggufkit modelfile model-Q4_K_M.gguf                  # writes model-Q4_K_M.Modelfile next to it\n  ggufkit modelfile model-Q4_K_M.gguf --stdout --system \"You are terse.\"")]
+#[command(
+    after_help = "Examples:\n  ggufkit modelfile model-Q4_K_M.gguf                  # writes model-Q4_K_M.Modelfile next to it\n  ggufkit modelfile model-Q4_K_M.gguf --stdout --system \"You are terse.\""
+)]
 pub struct Args {
     /// The GGUF file.
     pub file: PathBuf,
@@ -40,7 +42,8 @@ pub fn run(args: Args) -> Result<()> {
         print!("{}", m.text);
         (m, None)
     } else {
-        let w = modelfile::write(&args.file, file.metadata(), &opts, args.force).with_context(|| format!("writing {}", modelfile::path_for(&args.file).display()))?;
+        let w = modelfile::write(&args.file, file.metadata(), &opts, args.force)
+            .with_context(|| format!("writing {}", modelfile::path_for(&args.file).display()))?;
         if !w.written {
             eprintln!("{}: exists, kept (use --force to replace it)", w.path.display());
         }

@@ -12,7 +12,9 @@ use crate::size::Size;
 
 /// Arguments of `ggufkit plan`.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  ggufkit plan configs/phi-3.5-mini-instruct --vram 8GiB --ctx 4096\n  ggufkit plan ./Meta-Llama-3-8B-Instruct --vram 12GiB --ctx 8192 --kv-type q8_0\n  ggufkit plan model-F16.gguf --json")]
+#[command(
+    after_help = "Examples:\n  ggufkit plan configs/phi-3.5-mini-instruct --vram 8GiB --ctx 4096\n  ggufkit plan ./Meta-Llama-3-8B-Instruct --vram 12GiB --ctx 8192 --kv-type q8_0\n  ggufkit plan model-F16.gguf --json"
+)]
 pub struct Args {
     /// An HF model folder, a lone config.json, or a GGUF file.
     pub model: PathBuf,
@@ -77,15 +79,9 @@ const KV_TYPES: &[GgmlType] =
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<()> {
     crate::cmd::inputs::check(&args.model, "plan", crate::cmd::inputs::Expect::FolderConfigOrGguf)?;
-    let kv_type = GgmlType::from_name(&args.kv_type)
-        .filter(|t| KV_TYPES.contains(t))
-        .with_context(|| {
-            format!(
-                "--kv-type {:?}: expected one of {}",
-                args.kv_type,
-                KV_TYPES.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
-            )
-        })?;
+    let kv_type = GgmlType::from_name(&args.kv_type).filter(|t| KV_TYPES.contains(t)).with_context(|| {
+        format!("--kv-type {:?}: expected one of {}", args.kv_type, KV_TYPES.iter().map(|t| t.name()).collect::<Vec<_>>().join(", "))
+    })?;
     anyhow::ensure!(args.ctx > 0, "--ctx must be at least 1");
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
     let vram = args.vram.map(|v| v.bytes);
@@ -95,7 +91,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => quality::DEFAULT_TYPES.iter().map(|s| s.to_string()).collect(),
     };
     let input = plan::input::load(&args.model)?;
-    let opts = PlanOptions { vram, margin, run: RunParams {
+    let opts = PlanOptions {
+        vram,
+        margin,
+        run: RunParams {
             ctx: args.ctx,
             ubatch: args.batch,
             kv_type,
@@ -108,7 +107,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 FlashAttnArg::On => Some(true),
                 FlashAttnArg::Off => Some(false),
             },
-        }, types };
+        },
+        types,
+    };
     let p = plan::plan(&input, &opts)?;
     let text = if args.json {
         report::json(&p) + "\n"

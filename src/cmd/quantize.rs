@@ -16,7 +16,9 @@ use quantize::{QuantizeError, Source};
 
 /// Arguments of `ggufkit quantize`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  ggufkit quantize model-F16.gguf model-Q4_K_M.gguf -t Q4_K_M\n  ggufkit quantize model-F16.gguf model-Q4_K_M.gguf -t Q4_K_M --imatrix imatrix.gguf --threads 8\n  ggufkit modelfile model-Q4_K_M.gguf                              # then: ollama create NAME -f model-Q4_K_M.Modelfile")]
+#[command(
+    after_help = "Examples:\n  ggufkit quantize model-F16.gguf model-Q4_K_M.gguf -t Q4_K_M\n  ggufkit quantize model-F16.gguf model-Q4_K_M.gguf -t Q4_K_M --imatrix imatrix.gguf --threads 8\n  ggufkit modelfile model-Q4_K_M.gguf                              # then: ollama create NAME -f model-Q4_K_M.Modelfile"
+)]
 pub struct Args {
     /// Input GGUF (F32/F16/BF16 tensors), e.g. from `ggufkit convert` or convert_hf_to_gguf.py;
     /// for a gguf-split model, its first piece (…-00001-of-0000N.gguf).
@@ -200,19 +202,16 @@ pub fn run(args: Args) -> Result<()> {
 
     // --prune-layers: the tensors kept (`infos`) and their names in the output.
     // Every tensor of every input piece with its piece number, in file order.
-    let all: Vec<(usize, &gguf::TensorInfo)> = inputs.iter().enumerate().flat_map(|(p, f)| f.tensors().iter().map(move |t| (p, t))).collect();
+    let all: Vec<(usize, &gguf::TensorInfo)> =
+        inputs.iter().enumerate().flat_map(|(p, f)| f.tensors().iter().map(move |t| (p, t))).collect();
     let (renamed, n_blocks) = policy::prune_layers(&all.iter().map(|(_, t)| t.name.as_str()).collect::<Vec<_>>(), &prune);
     let (pieces_infos, out_names): (Vec<(usize, &gguf::TensorInfo)>, Vec<String>) =
         all.iter().zip(renamed).filter_map(|(t, n)| n.map(|n| (*t, n))).unzip();
     let infos: Vec<&gguf::TensorInfo> = pieces_infos.iter().map(|(_, t)| *t).collect();
     // ggml keeps no trailing dims of size 1 (ggml_n_dims); llama-quantize writes tensors that way.
     let dims: Vec<Vec<u64>> = infos.iter().map(|t| trim_dims(&t.dims)).collect();
-    let refs: Vec<TensorRef> = infos
-        .iter()
-        .zip(&out_names)
-        .zip(&dims)
-        .map(|((t, name), d)| TensorRef { name, dims: d, ty: t.ty })
-        .collect();
+    let refs: Vec<TensorRef> =
+        infos.iter().zip(&out_names).zip(&dims).map(|((t, name), d)| TensorRef { name, dims: d, ty: t.ty }).collect();
     let names: Vec<&str> = out_names.iter().map(|n| n.as_str()).collect();
     let llama_order = policy::llama_tensor_order(&names);
     // --keep-split walks and writes the tensors piece by piece in file order (llama-quantize sorts
@@ -227,7 +226,12 @@ pub fn run(args: Args) -> Result<()> {
     let choices = policy.choose_types_walked(&refs, &order).with_context(|| format!("{}", args.input.display()))?;
 
     let mut metadata = input.metadata().to_vec();
-    quantize::metadata::apply_quantize_edits_with_overrides(&mut metadata, ftype, &overrides, imatrix.as_ref().zip(args.imatrix.as_deref()));
+    quantize::metadata::apply_quantize_edits_with_overrides(
+        &mut metadata,
+        ftype,
+        &overrides,
+        imatrix.as_ref().zip(args.imatrix.as_deref()),
+    );
     if only_copy {
         // The input's file type (or the loader's guess), in place of ALL_F32.
         let declared = input.metadata().iter().find(|(k, _)| k == "general.file_type").and_then(|(_, v)| v.as_u32());
@@ -239,19 +243,13 @@ pub fn run(args: Args) -> Result<()> {
     if !prune.is_empty() {
         quantize::metadata::set(&mut metadata, &format!("{}.block_count", model.arch), gguf::Value::U32(n_blocks));
     }
-    let specs: Vec<TensorSpec> = order
-        .iter()
-        .map(|&i| TensorSpec::new(names[i], &dims[i], choices[i].ty))
-        .collect();
+    let specs: Vec<TensorSpec> = order.iter().map(|&i| TensorSpec::new(names[i], &dims[i], choices[i].ty)).collect();
 
     let Some(output) = output else {
         return dry_run(&infos, &args.input, ftype, target_name, &order, &choices, &dims, imatrix.is_some());
     };
 
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.unwrap_or(0))
-        .build()
-        .context("cannot start worker threads")?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build().context("cannot start worker threads")?;
 
     let started = std::time::Instant::now();
     let split = match (args.split_max_tensors, args.split_max_size.as_deref()) {
@@ -357,13 +355,17 @@ fn open_inputs(path: &Path) -> Result<Vec<GgufFile>> {
     }
     let no = first.get("split.no").and_then(|v| v.as_u32()).unwrap_or(0);
     if no != 0 {
-        bail!("{}: this is piece {} of {count} of a split model; give the first piece (…-00001-of-{count:05}.gguf)", path.display(), no + 1);
+        bail!(
+            "{}: this is piece {} of {count} of a split model; give the first piece (…-00001-of-{count:05}.gguf)",
+            path.display(),
+            no + 1
+        );
     }
     let name = path.to_string_lossy();
     let suffix = format!("-00001-of-{count:05}.gguf");
-    let prefix = name
-        .strip_suffix(&suffix)
-        .ok_or_else(|| anyhow!("{}: split.count is {count}, but the file name does not end in {suffix} (gguf-split's naming)", path.display()))?;
+    let prefix = name.strip_suffix(&suffix).ok_or_else(|| {
+        anyhow!("{}: split.count is {count}, but the file name does not end in {suffix} (gguf-split's naming)", path.display())
+    })?;
     let mut pieces = vec![first];
     for i in 1..count {
         let p = PathBuf::from(format!("{prefix}-{:05}-of-{count:05}.gguf", i + 1));
@@ -383,7 +385,8 @@ fn split_size(s: &str) -> Result<u64> {
         Some('G') => 1_000_000_000,
         _ => bail!("--split-max-size {s:?}: supported units are M (megabytes) or G (gigabytes)"),
     };
-    let n: u64 = s[..s.len() - 1].trim().parse().map_err(|_| anyhow!("--split-max-size {s:?}: expected a number then M or G (e.g. 500M, 2G)"))?;
+    let n: u64 =
+        s[..s.len() - 1].trim().parse().map_err(|_| anyhow!("--split-max-size {s:?}: expected a number then M or G (e.g. 500M, 2G)"))?;
     if n == 0 {
         bail!("--split-max-size {s:?}: size must be a positive value");
     }
@@ -403,9 +406,19 @@ struct SplitWriter {
 }
 
 impl SplitWriter {
-    fn create(output: &Path, metadata: &[(String, gguf::Value)], specs: Vec<TensorSpec>, split: Option<SplitBy>, force: bool) -> Result<SplitWriter> {
+    fn create(
+        output: &Path,
+        metadata: &[(String, gguf::Value)],
+        specs: Vec<TensorSpec>,
+        split: Option<SplitBy>,
+        force: bool,
+    ) -> Result<SplitWriter> {
         let Some(by) = split else {
-            return Ok(SplitWriter { parts: vec![(GgufWriter::create(output, metadata, &specs)?, 0)], paths: vec![output.to_path_buf()], current: 0 });
+            return Ok(SplitWriter {
+                parts: vec![(GgufWriter::create(output, metadata, &specs)?, 0)],
+                paths: vec![output.to_path_buf()],
+                current: 0,
+            });
         };
         // Piece starts, as gguf-split's split_strategy decides them.
         let mut starts = vec![0usize];
@@ -500,7 +513,16 @@ impl SplitWriter {
 /// `--dry-run`: each tensor's type and size, then the totals, as llama-quantize prints them
 /// (`model size` / `quant size` in MiB and bits per weight: tensor data only); nothing written.
 #[allow(clippy::too_many_arguments)]
-fn dry_run(infos: &[&gguf::TensorInfo], path: &Path, ftype: FileType, target_name: &str, order: &[usize], choices: &[policy::TensorChoice], dims: &[Vec<u64>], has_imatrix: bool) -> Result<()> {
+fn dry_run(
+    infos: &[&gguf::TensorInfo],
+    path: &Path,
+    ftype: FileType,
+    target_name: &str,
+    order: &[usize],
+    choices: &[policy::TensorChoice],
+    dims: &[Vec<u64>],
+    has_imatrix: bool,
+) -> Result<()> {
     let mib = |b: u64| b as f64 / 1048576.0;
     let (mut size_org, mut size_new, mut n_elements, mut needs_imatrix) = (0u64, 0u64, 0u64, false);
     println!("calculating quantization size for {} as {target_name}", path.display());
@@ -513,7 +535,8 @@ fn dry_run(infos: &[&gguf::TensorInfo], path: &Path, ftype: FileType, target_nam
             println!("size = {:8.3} MiB", mib(info.size));
             info.size
         } else {
-            let row = ty.row_size(dims[i][0]).ok_or_else(|| anyhow!("tensor {}: row length {} does not fit type {ty}", info.name, dims[i][0]))?;
+            let row =
+                ty.row_size(dims[i][0]).ok_or_else(|| anyhow!("tensor {}: row length {} does not fit type {ty}", info.name, dims[i][0]))?;
             let size = info.n_elements() / dims[i][0] * row;
             println!("size = {:8.2} MiB -> {:8.2} MiB ({})", mib(info.size), mib(size), ty.name());
             needs_imatrix |= policy::requires_imatrix(&info.name, ty, ftype);
@@ -539,7 +562,11 @@ fn dims_text(dims: &[u64]) -> String {
 /// A progress bar over the input's tensor bytes on stderr, when it is a terminal and `show`.
 fn progress_bar(total: u64, show: bool) -> Result<indicatif::ProgressBar> {
     use std::io::IsTerminal;
-    let target = if show && std::io::stderr().is_terminal() { indicatif::ProgressDrawTarget::stderr() } else { indicatif::ProgressDrawTarget::hidden() };
+    let target = if show && std::io::stderr().is_terminal() {
+        indicatif::ProgressDrawTarget::stderr()
+    } else {
+        indicatif::ProgressDrawTarget::hidden()
+    };
     let bar = indicatif::ProgressBar::with_draw_target(Some(total), target);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} ETA {eta}")
@@ -550,7 +577,15 @@ fn progress_bar(total: u64, show: bool) -> Result<indicatif::ProgressBar> {
 
 /// Quantizes one tensor (all its expert matrices) into `out`; a quantized input tensor only with
 /// `allow_requantize` (dequantized to f32 first, as llama-quantize's `llama_tensor_dequantize_impl`).
-fn quantize_one(info: &gguf::TensorInfo, data: &[u8], dims: &[u64], ty: GgmlType, weights: Option<&[f32]>, allow_requantize: bool, out: &mut [u8]) -> Result<()> {
+fn quantize_one(
+    info: &gguf::TensorInfo,
+    data: &[u8],
+    dims: &[u64],
+    ty: GgmlType,
+    weights: Option<&[f32]>,
+    allow_requantize: bool,
+    out: &mut [u8],
+) -> Result<()> {
     let ne0 = dims[0] as usize;
     let n_mat = dims.get(2..).map_or(1, |d| d.iter().product::<u64>()) as usize;
     let dequantized: Vec<u8>;
@@ -620,11 +655,7 @@ fn importance<'a>(imatrix: Option<&'a ImatrixFile>, name: &str, dims: &[u64]) ->
     if name == "token_embd.weight" || name == "per_layer_token_embd.weight" {
         return Ok(None);
     }
-    bail!(
-        "{}: importance matrix entry {name} has {} values, expected {expected} for tensor shape {dims:?}",
-        m.path().display(),
-        w.len()
-    )
+    bail!("{}: importance matrix entry {name} has {} values, expected {expected} for tensor shape {dims:?}", m.path().display(), w.len())
 }
 
 /// Dims without trailing 1s (at least one dim), as `ggml_n_dims` counts them.

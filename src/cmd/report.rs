@@ -10,7 +10,9 @@ use crate::report;
 
 /// Arguments of `ggufkit report`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  ggufkit report models/                         # report.md/.json/.csv of the GGUF files in models/\n  ggufkit report --merge out/                    # one report from every shard's state file in out/")]
+#[command(
+    after_help = "Examples:\n  ggufkit report models/                         # report.md/.json/.csv of the GGUF files in models/\n  ggufkit report --merge out/                    # one report from every shard's state file in out/"
+)]
 pub struct Args {
     /// GGUF files, folders of GGUF files, or (with --merge) batch output folders / state files.
     #[arg(required = true)]
@@ -32,11 +34,7 @@ fn state_files(p: &Path) -> Result<Vec<PathBuf>> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(p)
         .with_context(|| format!("listing {}", p.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|f| {
-            f.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(state::is_state_file)
-        })
+        .filter(|f| f.file_name().and_then(|n| n.to_str()).is_some_and(state::is_state_file))
         .collect();
     v.sort();
     Ok(v)
@@ -44,35 +42,21 @@ fn state_files(p: &Path) -> Result<Vec<PathBuf>> {
 
 /// Runs the command.
 pub fn run(args: Args) -> Result<()> {
-    let out = args
-        .output
-        .clone()
-        .or_else(|| args.paths.iter().find(|p| p.is_dir()).cloned())
-        .unwrap_or_else(|| PathBuf::from("."));
+    let out = args.output.clone().or_else(|| args.paths.iter().find(|p| p.is_dir()).cloned()).unwrap_or_else(|| PathBuf::from("."));
     let rows = if args.merge {
-        let mut merged = state::State {
-            version: state::STATE_VERSION,
-            ..Default::default()
-        };
+        let mut merged = state::State { version: state::STATE_VERSION, ..Default::default() };
         let mut rows = Vec::new();
         for p in &args.paths {
             let files = state_files(p)?;
             if files.is_empty() {
-                bail!(
-                    "{}: no batch state file (batch-state*.json) to merge",
-                    p.display()
-                );
+                bail!("{}: no batch state file (batch-state*.json) to merge", p.display());
             }
             let mut one = state::State::default();
             for f in files {
                 state::merge(&mut one, state::read(&f)?);
             }
             // outputs lie next to their state files
-            let dir = if p.is_dir() {
-                p.clone()
-            } else {
-                p.parent().map(Path::to_path_buf).unwrap_or_default()
-            };
+            let dir = if p.is_dir() { p.clone() } else { p.parent().map(Path::to_path_buf).unwrap_or_default() };
             rows.extend(report::rows_from_state(&dir, &one));
             state::merge(&mut merged, one);
         }

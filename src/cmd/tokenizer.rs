@@ -30,8 +30,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     crate::cmd::inputs::check(&args.model_dir, "tokenizer", crate::cmd::inputs::Expect::ModelFolder)?;
     let config_path = args.model_dir.join("config.json");
     let text = std::fs::read(&config_path).with_context(|| format!("cannot read {}", config_path.display()))?;
-    let config: serde_json::Value =
-        serde_json::from_slice(&text).with_context(|| format!("{}: invalid JSON", config_path.display()))?;
+    let config: serde_json::Value = serde_json::from_slice(&text).with_context(|| format!("{}: invalid JSON", config_path.display()))?;
     let arch = match args.arch {
         Some(a) => a,
         None => config

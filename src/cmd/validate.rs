@@ -11,7 +11,9 @@ use validate::run::{self, Budget, MemoryReport, Options, Report};
 
 /// Arguments of `ggufkit validate`.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  ggufkit validate ./model model-Q4_K_M.gguf model-Q8_0.gguf --text eval.txt\n  ggufkit validate model-F16.gguf model-Q4_K_M.gguf --text eval.txt --json")]
+#[command(
+    after_help = "Examples:\n  ggufkit validate ./model model-Q4_K_M.gguf model-Q8_0.gguf --text eval.txt\n  ggufkit validate model-F16.gguf model-Q4_K_M.gguf --text eval.txt --json"
+)]
 pub struct Args {
     /// The reference: an HF model folder, an F16/BF16/F32 GGUF, or a log-probability file saved
     /// with --save-reference (or by `llama-perplexity --kl-divergence-base`).

@@ -74,7 +74,9 @@ pub enum ConvertError {
     OutputExists(PathBuf),
 
     /// Several types asked with `-o` naming a file rather than a folder.
-    #[error("{0}: several types need an output folder for their `<model>-<TYPE>.gguf` files, not a file name (create the folder or drop -o)")]
+    #[error(
+        "{0}: several types need an output folder for their `<model>-<TYPE>.gguf` files, not a file name (create the folder or drop -o)"
+    )]
     MultiTypeOutput(PathBuf),
 
     /// Two outputs of one conversion name the same file.

@@ -196,7 +196,10 @@ struct Plan {
 fn open_imatrix(p: &Path) -> Result<ImatrixFile, ConvertError> {
     let m = ImatrixFile::open(p).map_err(|e| ConvertError::Imatrix { path: p.to_path_buf(), reason: e.to_string() })?;
     if let Some((name, i)) = m.first_non_finite() {
-        return Err(ConvertError::Imatrix { path: p.to_path_buf(), reason: format!("entry `{name}` holds a non-finite value at index {i}") });
+        return Err(ConvertError::Imatrix {
+            path: p.to_path_buf(),
+            reason: format!("entry `{name}` holds a non-finite value at index {i}"),
+        });
     }
     Ok(m)
 }
@@ -219,12 +222,23 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
     let (extra, extra_keys) = arch::ConvertSpec::extra(spec, &hp)?;
     let mut tensors: Vec<Planned> = extra
         .into_iter()
-        .map(|e| Planned { name: e.name.clone(), hf_name: e.name, dims: vec![e.data.len() as u64], conv: GgmlType::F32, ty: GgmlType::F32, source: Source::Computed(e.data) })
+        .map(|e| Planned {
+            name: e.name.clone(),
+            hf_name: e.name,
+            dims: vec![e.data.len() as u64],
+            conv: GgmlType::F32,
+            ty: GgmlType::F32,
+            source: Source::Computed(e.data),
+        })
         .collect();
     for (index, t) in ckpt.tensors().iter().enumerate() {
         let Some(m) = arch::ConvertSpec::map_tensor(spec, &t.name, &dims)? else { continue };
         if let Err(dtype) = &t.dtype {
-            return Err(ConvertError::UnsupportedDtype { path: ckpt.shard_path(t).to_path_buf(), tensor: t.name.clone(), dtype: dtype.clone() });
+            return Err(ConvertError::UnsupportedDtype {
+                path: ckpt.shard_path(t).to_path_buf(),
+                tensor: t.name.clone(),
+                dtype: dtype.clone(),
+            });
         }
         let found: Vec<u64> = t.shape.iter().rev().map(|&d| d as u64).collect();
         if found != m.dims {
@@ -253,7 +267,14 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
             }
         }
         let conv = converter_type(&m.name, m.dims.len(), outtype);
-        tensors.push(Planned { name: m.name, hf_name: t.name.clone(), dims: m.dims, conv, ty: conv, source: Source::Checkpoint { index, transform: m.transform, heads: heads.unwrap_or(0) as usize } });
+        tensors.push(Planned {
+            name: m.name,
+            hf_name: t.name.clone(),
+            dims: m.dims,
+            conv,
+            ty: conv,
+            source: Source::Checkpoint { index, transform: m.transform, heads: heads.unwrap_or(0) as usize },
+        });
     }
     // Every tensor the config implies must be there (the output projection may be absent:
     // llama.cpp then uses the token embedding, as for tied embeddings).
@@ -327,7 +348,14 @@ struct Sink {
 /// Produces one tensor's data, slab by slab, into every sink's [`Pipe`]: each slab of the
 /// checkpoint is read, transformed and rounded to the converter type once, then copied (outputs
 /// that keep the converter type) or quantized (the others) for each output in turn.
-fn write_tensor(sinks: &mut [Sink], i: usize, ckpt: &Checkpoint, t: &Planned, imatrix: Option<&[f32]>, buf: &mut Vec<u8>) -> Result<(), ConvertError> {
+fn write_tensor(
+    sinks: &mut [Sink],
+    i: usize,
+    ckpt: &Checkpoint,
+    t: &Planned,
+    imatrix: Option<&[f32]>,
+    buf: &mut Vec<u8>,
+) -> Result<(), ConvertError> {
     let n_per_row = t.dims.first().copied().unwrap_or(1) as usize;
     let n_rows = (t.n_elements() as usize).checked_div(n_per_row).unwrap_or(0);
     let computed_bytes: Vec<u8>;
@@ -342,7 +370,11 @@ fn write_tensor(sinks: &mut [Sink], i: usize, ckpt: &Checkpoint, t: &Planned, im
                 return Err(ConvertError::MissingTensor { dir: PathBuf::new(), tensor: t.hf_name.clone(), arch: "?" });
             };
             entry = Some(e);
-            let dtype = e.dtype.clone().map_err(|d| ConvertError::UnsupportedDtype { path: ckpt.shard_path(e).to_path_buf(), tensor: e.name.clone(), dtype: d })?;
+            let dtype = e.dtype.clone().map_err(|d| ConvertError::UnsupportedDtype {
+                path: ckpt.shard_path(e).to_path_buf(),
+                tensor: e.name.clone(),
+                dtype: d,
+            })?;
             // the head count was checked against the row count while planning
             let rows = if *heads > 0 { RowMap::permute(n_rows, *heads).unwrap_or(RowMap::IDENTITY) } else { RowMap::IDENTITY };
             (ckpt.data(e), dtype, rows, *transform == Transform::AddOne, ckpt.shard_path(e).to_path_buf())
@@ -422,7 +454,11 @@ impl Pipe {
 }
 
 /// Writes slabs in arrival order until the producer hangs up; returns the writer for `finish`.
-fn writer_loop(mut w: GgufWriter, full: std::sync::mpsc::Receiver<Vec<u8>>, empty: std::sync::mpsc::Sender<Vec<u8>>) -> Result<GgufWriter, ConvertError> {
+fn writer_loop(
+    mut w: GgufWriter,
+    full: std::sync::mpsc::Receiver<Vec<u8>>,
+    empty: std::sync::mpsc::Sender<Vec<u8>>,
+) -> Result<GgufWriter, ConvertError> {
     for slab in full {
         w.write_tensor_data(&slab)?;
         // the producer may be gone already (it failed): then the buffer is simply dropped
@@ -573,7 +609,9 @@ pub fn convert_many(opts: &Options, outputs: &[Output], on_progress: &mut dyn Fn
     }
     let total_bytes: u64 = groups
         .iter()
-        .flat_map(|(p, members)| members.iter().map(move |m| p.tensors.iter().zip(&m.types).map(|(t, &ty)| t.out_bytes_as(ty)).sum::<u64>()))
+        .flat_map(|(p, members)| {
+            members.iter().map(move |m| p.tensors.iter().zip(&m.types).map(|(t, &ty)| t.out_bytes_as(ty)).sum::<u64>())
+        })
         .sum();
     let total_tensors: usize = groups.iter().map(|(p, _)| p.tensors.len()).sum();
     let mut progress = ProgressCounter { done: Progress { bytes: 0, total_bytes, tensors: 0, total_tensors }, report: on_progress };
@@ -584,7 +622,8 @@ pub fn convert_many(opts: &Options, outputs: &[Output], on_progress: &mut dyn Fn
         let started = Instant::now();
         let mut writers = Vec::with_capacity(members.len());
         for m in members {
-            let specs: Vec<TensorSpec> = plan.tensors.iter().zip(&m.types).map(|(t, &ty)| TensorSpec::new(t.name.clone(), &t.dims, ty)).collect();
+            let specs: Vec<TensorSpec> =
+                plan.tensors.iter().zip(&m.types).map(|(t, &ty)| TensorSpec::new(t.name.clone(), &t.dims, ty)).collect();
             writers.push(GgufWriter::create(&outputs[m.index].path, &m.metadata, &specs)?);
         }
         // Output I/O runs on one thread per output, concurrently with converting and quantizing
@@ -597,7 +636,11 @@ pub fn convert_many(opts: &Options, outputs: &[Output], on_progress: &mut dyn Fn
                 let (full_tx, full_rx) = std::sync::mpsc::sync_channel(PIPE_DEPTH);
                 let (empty_tx, empty_rx) = std::sync::mpsc::channel();
                 handles.push(s.spawn(move || writer_loop(w, full_rx, empty_tx)));
-                sinks.push(Sink { file_type: outputs[m.index].file_type, types: m.types.clone(), pipe: Pipe { full: full_tx, empty: empty_rx } });
+                sinks.push(Sink {
+                    file_type: outputs[m.index].file_type,
+                    types: m.types.clone(),
+                    pipe: Pipe { full: full_tx, empty: empty_rx },
+                });
             }
             let produced = produce(plan, opts, &mut sinks, &mut progress);
             drop(sinks); // hang up: the writers drain what is queued and return
@@ -632,7 +675,10 @@ pub fn convert_many(opts: &Options, outputs: &[Output], on_progress: &mut dyn Fn
             let o = &outputs[m.index];
             let file_size = std::fs::metadata(&o.path).map_err(|source| ConvertError::Io { path: o.path.clone(), source })?.len();
             let written = match (&opts.modelfile, o.modelfile) {
-                (Some(mo), true) => Some(modelfile::write(&o.path, &m.metadata, mo, opts.force).map_err(|source| ConvertError::Io { path: modelfile::path_for(&o.path), source })?),
+                (Some(mo), true) => Some(
+                    modelfile::write(&o.path, &m.metadata, mo, opts.force)
+                        .map_err(|source| ConvertError::Io { path: modelfile::path_for(&o.path), source })?,
+                ),
                 _ => None,
             };
             let tensor_bytes: u64 = plan.tensors.iter().zip(&m.types).map(|(t, &ty)| t.out_bytes_as(ty)).sum();

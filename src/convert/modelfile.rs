@@ -174,7 +174,13 @@ mod tests {
         vec![
             ("general.architecture".into(), Value::String("llama".into())),
             ("llama.context_length".into(), Value::U32(131072)),
-            ("tokenizer.ggml.tokens".into(), Value::Array(gguf::ValueType::String, vec![Value::String("<unk>".into()), Value::String("<s>".into()), Value::String("</s>".into())])),
+            (
+                "tokenizer.ggml.tokens".into(),
+                Value::Array(
+                    gguf::ValueType::String,
+                    vec![Value::String("<unk>".into()), Value::String("<s>".into()), Value::String("</s>".into())],
+                ),
+            ),
             ("tokenizer.ggml.bos_token_id".into(), Value::U32(1)),
             ("tokenizer.ggml.eos_token_id".into(), Value::U32(2)),
             ("tokenizer.chat_template".into(), Value::String(template.into())),

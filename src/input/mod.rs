@@ -154,14 +154,13 @@ impl Checkpoint {
         let mut weight_map: Option<BTreeMap<String, String>> = None;
         let mut part_names: Vec<String> = Vec::new();
         if index_path.is_file() {
-            let text = std::fs::read_to_string(&index_path)
-                .map_err(|source| InputError::Io { path: index_path.clone(), source })?;
-            let json: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| InputError::BadIndex { path: index_path.clone(), reason: e.to_string() })?;
-            let map = json.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| InputError::BadIndex {
-                path: index_path.clone(),
-                reason: "no `weight_map` object".into(),
-            })?;
+            let text = std::fs::read_to_string(&index_path).map_err(|source| InputError::Io { path: index_path.clone(), source })?;
+            let json: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| InputError::BadIndex { path: index_path.clone(), reason: e.to_string() })?;
+            let map = json
+                .get("weight_map")
+                .and_then(|m| m.as_object())
+                .ok_or_else(|| InputError::BadIndex { path: index_path.clone(), reason: "no `weight_map` object".into() })?;
             let mut wm = BTreeMap::new();
             for (k, v) in map {
                 let shard = v.as_str().ok_or_else(|| InputError::BadIndex {
@@ -328,12 +327,7 @@ fn declared_size(buf: &[u8]) -> Option<u64> {
     let n = u64::from_le_bytes(buf.get(..8)?.try_into().ok()?);
     let header = buf.get(8..8usize.checked_add(usize::try_from(n).ok()?)?)?;
     let json: serde_json::Value = serde_json::from_slice(header).ok()?;
-    let end = json
-        .as_object()?
-        .values()
-        .filter_map(|t| t.get("data_offsets")?.as_array()?.get(1)?.as_u64())
-        .max()
-        .unwrap_or(0);
+    let end = json.as_object()?.values().filter_map(|t| t.get("data_offsets")?.as_array()?.get(1)?.as_u64()).max().unwrap_or(0);
     Some(8 + n + end)
 }
 

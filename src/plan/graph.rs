@@ -12,9 +12,9 @@
 
 use gguf::GgmlType;
 
-use gguf::arch::{FfnLayout, NormKind, QkvLayout};
 use super::memory::{flash_attn, kv_cells, kv_cells_swa, n_ubatch, Backend, RunParams, CUDA_ALIGNMENT};
 use super::shape::ModelShape;
+use gguf::arch::{FfnLayout, NormKind, QkvLayout};
 
 /// Index of a tensor in a [`Graph`].
 pub type TensorId = usize;
@@ -412,7 +412,9 @@ pub fn reserve_graph(shape: &ModelShape, p: &RunParams) -> Graph {
         if arch.post_norms {
             cur = norm(g, cur);
         }
-        let ffn_in = if arch.parallel_block { attn_norm } else {
+        let ffn_in = if arch.parallel_block {
+            attn_norm
+        } else {
             cur = g.elementwise(vec![cur, residual]);
             residual = cur;
             norm(g, cur)
@@ -423,7 +425,8 @@ pub fn reserve_graph(shape: &ModelShape, p: &RunParams) -> Graph {
             FfnLayout::GateUp => {
                 let up = g.mul_mat(w, ffn_in, n_ff);
                 let gate = g.mul_mat(w, ffn_in, n_ff);
-                g.new_tensor([n_ff, nt, 1, 1], Elem::F32, vec![gate, up], false) // swiglu/geglu split
+                g.new_tensor([n_ff, nt, 1, 1], Elem::F32, vec![gate, up], false)
+                // swiglu/geglu split
             }
             FfnLayout::FusedGateUp => {
                 let up = g.mul_mat(w, ffn_in, 2 * n_ff);

@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 
 use gguf::{GgufFile, Value};
 
-use gguf::arch;
 use super::error::PlanError;
 use super::filesize;
 use super::shape::ModelShape;
 use super::tensors::PlannedTensor;
+use gguf::arch;
 
 /// Where the model description came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,8 +73,7 @@ pub fn load(path: &Path) -> Result<ModelInput, PlanError> {
 
 fn load_config(path: &Path, config: &Path) -> Result<ModelInput, PlanError> {
     let text = std::fs::read_to_string(config).map_err(|e| PlanError::Io { path: config.to_path_buf(), source: e })?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| PlanError::Json { path: config.to_path_buf(), source: e })?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| PlanError::Json { path: config.to_path_buf(), source: e })?;
     let source = config.display().to_string();
     let shape = ModelShape::from_hf_config(&json, &source)?;
     shape.check(&source)?;
@@ -96,9 +95,8 @@ fn load_config(path: &Path, config: &Path) -> Result<ModelInput, PlanError> {
         .collect();
     let n_params: u64 = tensors.iter().map(|t| t.n_elements()).sum();
     let mut metadata = crate::arch::config_metadata(&json, F16_FILE_TYPE).map_err(converter)?;
-    let generation = std::fs::read_to_string(dir.join("generation_config.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    let generation =
+        std::fs::read_to_string(dir.join("generation_config.json")).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
     metadata.extend(crate::arch::general::general_keys(dir, &json, generation.as_ref(), n_params));
     metadata.push(("general.quantization_version".into(), Value::U32(0)));
     // With the tokenizer files beside the config the metadata is exact; from a lone config the
@@ -147,7 +145,10 @@ fn checkpoint_tensors(dir: &Path, config: &serde_json::Value) -> Result<Option<V
         let Some(m) = crate::arch::ConvertSpec::map_tensor(spec, &t.name, &dims).map_err(arch_err)? else { continue };
         let shard = ckpt.shard_path(t).display().to_string();
         if let Err(dtype) = &t.dtype {
-            return Err(PlanError::Inconsistent { file: shard, what: format!("tensor {}: dtype {dtype} cannot be converted (F16, BF16 or F32)", t.name) });
+            return Err(PlanError::Inconsistent {
+                file: shard,
+                what: format!("tensor {}: dtype {dtype} cannot be converted (F16, BF16 or F32)", t.name),
+            });
         }
         let found: Vec<u64> = t.shape.iter().rev().map(|&d| d as u64).collect();
         if found != m.dims {
@@ -162,7 +163,10 @@ fn checkpoint_tensors(dir: &Path, config: &serde_json::Value) -> Result<Option<V
     // (llama.cpp falls back on the token embedding).
     for (name, _) in crate::arch::planned_tensors(config).map_err(arch_err)? {
         if name != "output.weight" && !out.iter().any(|(n, _)| *n == name) {
-            return Err(PlanError::Inconsistent { file: dir.display().to_string(), what: format!("tensor {name} is missing from the checkpoint") });
+            return Err(PlanError::Inconsistent {
+                file: dir.display().to_string(),
+                what: format!("tensor {name} is missing from the checkpoint"),
+            });
         }
     }
     Ok(Some(out))
@@ -204,11 +208,7 @@ fn load_gguf(path: &Path) -> Result<ModelInput, PlanError> {
     let file = GgufFile::open(path).map_err(|e| PlanError::Gguf { path: path.to_path_buf(), source: e })?;
     let source = path.display().to_string();
     let shape = shape_from_gguf(&file, &source)?;
-    let tensors = file
-        .tensors()
-        .iter()
-        .map(|t| PlannedTensor { name: t.name.clone(), dims: t.dims.clone(), source_type: t.ty })
-        .collect();
+    let tensors = file.tensors().iter().map(|t| PlannedTensor { name: t.name.clone(), dims: t.dims.clone(), source_type: t.ty }).collect();
     let mut metadata: Vec<(String, Value)> = file
         .metadata()
         .iter()
@@ -255,19 +255,7 @@ pub fn shape_from_gguf(file: &GgufFile, source: &str) -> Result<ModelShape, Plan
         arch::SwaPattern::None => None,
         arch::SwaPattern::EvenLayers => Some(get("attention.sliding_window").filter(|&w| w > 0).unwrap_or(super::shape::DEFAULT_SWA)),
     };
-    let shape = ModelShape {
-        arch,
-        n_layer,
-        n_embd,
-        n_head,
-        n_head_kv,
-        head_dim_k,
-        head_dim_v,
-        n_ff,
-        n_vocab,
-        n_ctx_train,
-        n_swa,
-    };
+    let shape = ModelShape { arch, n_layer, n_embd, n_head, n_head_kv, head_dim_k, head_dim_v, n_ff, n_vocab, n_ctx_train, n_swa };
     shape.check(source)?;
     Ok(shape)
 }

@@ -108,16 +108,8 @@ fn rows_bytes(ty: GgmlType, row: u64, n_rows: u64) -> Option<u64> {
 
 /// KV cache bytes of one layer at this context; `None` when it overflows 64 bits.
 pub fn kv_layer_bytes(shape: &ModelShape, p: &RunParams, il: u64) -> Option<u64> {
-    let cells = if shape.is_swa(il) {
-        kv_cells_swa(shape, p)
-    } else {
-        kv_cells(p.ctx)
-    };
-    rows_bytes(p.kv_type, shape.n_embd_k_gqa(), cells)?.checked_add(rows_bytes(
-        p.kv_type,
-        shape.n_embd_v_gqa(),
-        cells,
-    )?)
+    let cells = if shape.is_swa(il) { kv_cells_swa(shape, p) } else { kv_cells(p.ctx) };
+    rows_bytes(p.kv_type, shape.n_embd_k_gqa(), cells)?.checked_add(rows_bytes(p.kv_type, shape.n_embd_v_gqa(), cells)?)
 }
 
 /// Whether the KV type can hold this model's K and V rows. A quantized cache also needs each
@@ -125,7 +117,8 @@ pub fn kv_layer_bytes(shape: &ModelShape, p: &RunParams, il: u64) -> Option<u64>
 /// (`llama_init_from_model`: "K cache type q8_0 with block size 32 does not divide
 /// n_embd_head_k=48").
 pub fn kv_type_fits(shape: &ModelShape, kv_type: GgmlType) -> bool {
-    let per_head = !kv_type.is_quantized() || (kv_type.row_size(shape.head_dim_k).is_some() && kv_type.row_size(shape.head_dim_v).is_some());
+    let per_head =
+        !kv_type.is_quantized() || (kv_type.row_size(shape.head_dim_k).is_some() && kv_type.row_size(shape.head_dim_v).is_some());
     per_head && kv_type.row_size(shape.n_embd_k_gqa()).is_some() && kv_type.row_size(shape.n_embd_v_gqa()).is_some()
 }
 
@@ -154,9 +147,7 @@ pub fn compute_bytes(shape: &ModelShape, p: &RunParams) -> Option<u64> {
         .tensors()
         .iter()
         .filter(|t| !t.external)
-        .try_fold(0u64, |a, t| {
-            a.checked_add(t.bytes.checked_next_multiple_of(alignment)?)
-        })?;
+        .try_fold(0u64, |a, t| a.checked_add(t.bytes.checked_next_multiple_of(alignment)?))?;
     if all > super::galloc::MAX_BUFFER {
         return None;
     }
@@ -188,16 +179,8 @@ pub struct Weights {
 impl Weights {
     /// Splits typed tensors. `types[i]` is the type of `tensors[i]`. `None` when a tensor's row
     /// does not fit its type or a sum overflows 64 bits.
-    pub fn new(
-        shape: &ModelShape,
-        tensors: &[PlannedTensor],
-        types: &[GgmlType],
-        alignment: u64,
-    ) -> Option<Weights> {
-        let mut w = Weights {
-            per_layer: vec![0; shape.n_layer as usize],
-            ..Weights::default()
-        };
+    pub fn new(shape: &ModelShape, tensors: &[PlannedTensor], types: &[GgmlType], alignment: u64) -> Option<Weights> {
+        let mut w = Weights { per_layer: vec![0; shape.n_layer as usize], ..Weights::default() };
         let mut has_output = false;
         for (t, &ty) in tensors.iter().zip(types) {
             let b = tensor_bytes(&t.dims, ty, alignment)?;
@@ -225,9 +208,7 @@ impl Weights {
     /// Weights on the GPU when all layers and the output layer are offloaded; `None` when the
     /// sum overflows 64 bits.
     pub fn gpu_full(&self) -> Option<u64> {
-        self.per_layer
-            .iter()
-            .try_fold(self.output_layer, |a, &b| a.checked_add(b))
+        self.per_layer.iter().try_fold(self.output_layer, |a, &b| a.checked_add(b))
     }
 }
 
@@ -251,11 +232,7 @@ impl Footprint {
 
 /// Full-offload footprint; `Err` names the part whose size overflows 64 bits (`"GPU weights"`,
 /// `"KV cache"`, `"compute buffer"`).
-pub fn footprint(
-    shape: &ModelShape,
-    w: &Weights,
-    p: &RunParams,
-) -> Result<Footprint, &'static str> {
+pub fn footprint(shape: &ModelShape, w: &Weights, p: &RunParams) -> Result<Footprint, &'static str> {
     Ok(Footprint {
         weights: w.gpu_full().ok_or("GPU weights")?,
         kv: kv_bytes(shape, p).ok_or("KV cache")?,
@@ -277,12 +254,7 @@ pub fn gpu_layers(shape: &ModelShape, w: &Weights, p: &RunParams, budget: u64) -
     let mut n = 0;
     for il in (0..shape.n_layer).rev() {
         let kv = kv_layer_bytes(shape, p, il).unwrap_or(u64::MAX);
-        let layer = w
-            .per_layer
-            .get(il as usize)
-            .copied()
-            .unwrap_or(0)
-            .saturating_add(kv);
+        let layer = w.per_layer.get(il as usize).copied().unwrap_or(0).saturating_add(kv);
         used = used.saturating_add(layer);
         if used > budget {
             return n;
@@ -300,12 +272,7 @@ pub fn gpu_layers(shape: &ModelShape, w: &Weights, p: &RunParams, budget: u64) -
 /// [`MAX_CTX`]) at which the whole model fits `budget`; `None` when not even 256 tokens fit. A
 /// footprint over 64 bits fits no budget.
 pub fn max_ctx(shape: &ModelShape, w: &Weights, p: &RunParams, budget: u64) -> Option<u64> {
-    let fits = |ctx: u64| {
-        footprint(shape, w, &RunParams { ctx, ..*p })
-            .ok()
-            .and_then(|f| f.total())
-            .is_some_and(|t| t <= budget)
-    };
+    let fits = |ctx: u64| footprint(shape, w, &RunParams { ctx, ..*p }).ok().and_then(|f| f.total()).is_some_and(|t| t <= budget);
     let top = (shape.n_ctx_train.min(MAX_CTX) / CTX_PAD).max(1);
     if !fits(CTX_PAD) {
         return None;
@@ -345,13 +312,7 @@ mod tests {
         let budget = 8 * (1u64 << 30) - 600 * (1 << 20);
         let c = max_ctx(s, &w, &run(4096), budget).expect("F16 fits at some context");
         assert!(footprint(s, &w, &run(c)).unwrap().total().unwrap() <= budget);
-        assert!(
-            footprint(s, &w, &run(c + CTX_PAD))
-                .unwrap()
-                .total()
-                .unwrap()
-                > budget
-        );
+        assert!(footprint(s, &w, &run(c + CTX_PAD)).unwrap().total().unwrap() > budget);
     }
 
     #[test]
@@ -366,9 +327,7 @@ mod tests {
         assert!(n > 0 && n < s.n_layer, "{n}");
         let used = |k: u64| -> u64 {
             compute_bytes(s, &p).unwrap()
-                + (s.n_layer - k..s.n_layer)
-                    .map(|il| w.per_layer[il as usize] + kv_layer_bytes(s, &p, il).unwrap())
-                    .sum::<u64>()
+                + (s.n_layer - k..s.n_layer).map(|il| w.per_layer[il as usize] + kv_layer_bytes(s, &p, il).unwrap()).sum::<u64>()
         };
         assert!(used(n) <= budget && used(n + 1) > budget);
         // Everything fits: all layers plus the output layer.

@@ -114,10 +114,7 @@ pub fn plan(input: &ModelInput, opts: &PlanOptions) -> Result<Plan, PlanError> {
         .tensors
         .iter()
         .try_fold(0u64, |a, t| a.checked_add(t.n_elements()))
-        .ok_or_else(|| PlanError::Overflow {
-            file: source.clone(),
-            what: "parameter count".into(),
-        })?;
+        .ok_or_else(|| PlanError::Overflow { file: source.clone(), what: "parameter count".into() })?;
     if !memory::kv_type_fits(shape, opts.run.kv_type) {
         return Err(PlanError::BadOption(format!(
             "KV type {} needs K/V heads and rows that are a multiple of {} elements; this model's heads are {} and {} wide, its rows {} and {} (llama.cpp refuses this cache type for it: use --kv-type f16)",
@@ -173,30 +170,15 @@ fn row(input: &ModelInput, opts: &PlanOptions, name: &str, types: &[GgmlType], s
     }
     let file_size = filesize::file_size(input.metadata_bytes, input.alignment, &sized)
         .ok_or_else(|| PlanError::Overflow { file: source.to_string(), what: format!("{name} file size") })?;
-    let overflow = |what: String| PlanError::Overflow {
-        file: source.to_string(),
-        what: format!("{name} {what}"),
-    };
-    let weights = Weights::new(shape, &input.tensors, types, input.alignment)
-        .ok_or_else(|| overflow("weights".into()))?;
-    let elements: u128 = input
-        .tensors
-        .iter()
-        .map(|t| u128::from(t.n_elements()))
-        .sum();
+    let overflow = |what: String| PlanError::Overflow { file: source.to_string(), what: format!("{name} {what}") };
+    let weights = Weights::new(shape, &input.tensors, types, input.alignment).ok_or_else(|| overflow("weights".into()))?;
+    let elements: u128 = input.tensors.iter().map(|t| u128::from(t.n_elements())).sum();
     // Tensor data in bits (bits per weight), in u128: a file of up to 2^64 bytes has 2^67 bits.
-    let data_bits: u128 = input
-        .tensors
-        .iter()
-        .zip(types)
-        .map(|(t, &ty)| u128::from(memory::tensor_bytes(&t.dims, ty, 1).unwrap_or(0)) * 8)
-        .sum();
+    let data_bits: u128 =
+        input.tensors.iter().zip(types).map(|(t, &ty)| u128::from(memory::tensor_bytes(&t.dims, ty, 1).unwrap_or(0)) * 8).sum();
     let ctx = opts.run.ctx;
-    let fp: Footprint = memory::footprint(shape, &weights, &opts.run)
-        .map_err(|part| overflow(format!("{part} at ctx {ctx}")))?;
-    let total = fp
-        .total()
-        .ok_or_else(|| overflow(format!("GPU total at ctx {ctx}")))?;
+    let fp: Footprint = memory::footprint(shape, &weights, &opts.run).map_err(|part| overflow(format!("{part} at ctx {ctx}")))?;
+    let total = fp.total().ok_or_else(|| overflow(format!("GPU total at ctx {ctx}")))?;
     let (fits, gpu_layers, max_ctx) = match opts.vram {
         Some(vram) => {
             let budget = vram.saturating_sub(opts.margin);

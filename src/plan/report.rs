@@ -16,8 +16,7 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-const HEADERS: [&str; 10] =
-    ["type", "file size", "bpw", "weights", "KV cache", "compute", "total", "fits", "GPU layers", "max ctx"];
+const HEADERS: [&str; 10] = ["type", "file size", "bpw", "weights", "KV cache", "compute", "total", "fits", "GPU layers", "max ctx"];
 
 fn cells(p: &Plan, r: &TypeRow) -> [String; 10] {
     let approx = if r.file_size_exact { "" } else { "~" };
@@ -80,10 +79,7 @@ fn footer(p: &Plan) -> Vec<String> {
     if p.rows.iter().any(|r| !r.file_size_exact) {
         lines.push("~ file size estimated: tokenizer metadata not known from config.json alone".into());
     }
-    lines.push(
-        "weights = on the GPU with all layers offloaded (token embedding stays on the host); total = weights + KV + compute"
-            .into(),
-    );
+    lines.push("weights = on the GPU with all layers offloaded (token embedding stays on the host); total = weights + KV + compute".into());
     if let Some(r) = &p.recommendation {
         lines.push(match &r.name {
             Some(n) => format!("Recommended: {n} — {}", r.why),

@@ -2,8 +2,8 @@
 //! metadata (`{arch}.block_count`, `{arch}.attention.head_count_kv`, …) or what the converter
 //! derives from the HF `config.json` fields.
 
-use gguf::arch::{self, ArchSpec, SwaPattern};
 use super::error::PlanError;
+use gguf::arch::{self, ArchSpec, SwaPattern};
 
 /// Sliding window when the config or GGUF does not say (gemma2's default in HF and llama.cpp).
 pub const DEFAULT_SWA: u64 = 4096;
@@ -67,9 +67,10 @@ impl ModelShape {
     pub fn from_hf_config(config: &serde_json::Value, source: &str) -> Result<ModelShape, PlanError> {
         let filled = crate::arch::Hparams::new(config).map(|hp| serde_json::Value::Object(hp.fields));
         let config = filled.as_ref().unwrap_or(config);
-        let model_type = config.get("model_type").and_then(|v| v.as_str()).ok_or_else(|| {
-            PlanError::MissingField { file: source.to_string(), field: "model_type".into() }
-        })?;
+        let model_type = config
+            .get("model_type")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| PlanError::MissingField { file: source.to_string(), field: "model_type".into() })?;
         let arch = arch::by_hf_model_type(model_type).ok_or_else(|| PlanError::UnsupportedArch {
             file: source.to_string(),
             arch: model_type.to_string(),

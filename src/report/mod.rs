@@ -109,8 +109,7 @@ pub fn rows_from_state(dir: &Path, s: &State) -> Vec<Row> {
                 bits_per_weight: stats.as_ref().and_then(GgufStats::bits_per_weight),
                 seconds: Some(r.seconds),
                 pass_outputs: Some(r.pass_outputs),
-                weights_per_second: (r.seconds > 0.0)
-                    .then(|| r.n_params as f64 * r.pass_outputs as f64 / r.seconds),
+                weights_per_second: (r.seconds > 0.0).then(|| r.n_params as f64 * r.pass_outputs as f64 / r.seconds),
                 sha256: Some(r.sha256.clone()),
                 plan: r.plan.clone(),
                 quality: r.quality.clone(),
@@ -146,13 +145,8 @@ pub fn rows_from_files(files: &[PathBuf]) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for p in files {
         let stats = GgufStats::read(p)?;
-        let name = gguf::GgufFile::open(p)?
-            .get("general.name")
-            .and_then(|v| v.as_str().map(str::to_string));
-        let stem = p
-            .file_stem()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = gguf::GgufFile::open(p)?.get("general.name").and_then(|v| v.as_str().map(str::to_string));
+        let stem = p.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         rows.push(Row {
             id: stem.clone(),
             model: name.unwrap_or(stem),
@@ -180,16 +174,8 @@ fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
 }
 
 fn verdict(v: &PlanVerdict) -> String {
-    let max = v
-        .max_ctx
-        .map(|c| c.to_string())
-        .unwrap_or_else(|| "-".into());
-    format!(
-        "{} @{}: {} (max ctx {max})",
-        v.vram,
-        v.ctx,
-        if v.fits { "fits" } else { "no" }
-    )
+    let max = v.max_ctx.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+    format!("{} @{}: {} (max ctx {max})", v.vram, v.ctx, if v.fits { "fits" } else { "no" })
 }
 
 /// `report.md`.
@@ -204,9 +190,7 @@ pub fn markdown(rows: &[Row]) -> String {
             r.model,
             r.file_type,
             opt(r.size_bytes),
-            opt(r
-                .size_bytes
-                .map(|b| format!("{:.2}", b as f64 / (1 << 20) as f64))),
+            opt(r.size_bytes.map(|b| format!("{:.2}", b as f64 / (1 << 20) as f64))),
             opt(r.bits_per_weight.map(|b| format!("{b:.4}"))),
             opt(r.seconds.map(|t| format!("{t:.2}"))),
             opt(r.weights_per_second.map(|w| format!("{:.1} M", w / 1e6))),
@@ -215,10 +199,7 @@ pub fn markdown(rows: &[Row]) -> String {
             opt(q.map(|q| format!("{:.6}", q.kld))),
             opt(q.map(|q| format!("{:.2}", 100.0 * q.top1))),
             r.plan.iter().map(verdict).collect::<Vec<_>>().join("; "),
-            r.sha256
-                .as_deref()
-                .map(|h| &h[..16.min(h.len())])
-                .unwrap_or(""),
+            r.sha256.as_deref().map(|h| &h[..16.min(h.len())]).unwrap_or(""),
             match &r.error {
                 Some(e) => format!("failed: {}", e.replace('|', "\\|").replace('\n', " ")),
                 None => r.status.clone(),
@@ -241,12 +222,7 @@ pub fn csv(rows: &[Row]) -> String {
     let mut s = String::from("id,model,type,file,status,file_size,n_params,bits_per_weight,seconds,pass_outputs,weights_per_second,sha256,ppl,reference_ppl,dppl_percent,kld,top1,plan,error\n");
     for r in rows {
         let q = r.quality.as_ref();
-        let plan = r
-            .plan
-            .iter()
-            .map(|v| format!("{}@{}:{}:{}", v.vram, v.ctx, v.fits, opt(v.max_ctx)))
-            .collect::<Vec<_>>()
-            .join(";");
+        let plan = r.plan.iter().map(|v| format!("{}@{}:{}:{}", v.vram, v.ctx, v.fits, opt(v.max_ctx))).collect::<Vec<_>>().join(";");
         let fields = [
             r.id.clone(),
             r.model.clone(),
@@ -268,13 +244,7 @@ pub fn csv(rows: &[Row]) -> String {
             plan,
             r.error.clone().unwrap_or_default(),
         ];
-        s.push_str(
-            &fields
-                .iter()
-                .map(|f| csv_field(f))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        s.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
         s.push('\n');
     }
     s
@@ -284,11 +254,9 @@ pub fn csv(rows: &[Row]) -> String {
 /// validate numbers) into `dir`, each atomically; returns the files written.
 pub fn write(dir: &Path, rows: &[Row]) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
-    for (name, text) in [
-        ("report.md", markdown(rows)),
-        ("report.json", serde_json::to_string_pretty(rows)? + "\n"),
-        ("report.csv", csv(rows)),
-    ] {
+    for (name, text) in
+        [("report.md", markdown(rows)), ("report.json", serde_json::to_string_pretty(rows)? + "\n"), ("report.csv", csv(rows))]
+    {
         let p = dir.join(name);
         state::write_atomic(&p, text.as_bytes())?;
         written.push(p);

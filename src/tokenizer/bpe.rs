@@ -130,7 +130,10 @@ pub fn vocab(model_dir: &Path, tj: &Json, config_vocab_size: Option<u64>) -> Res
         None => vocab.len(),
     };
     if vocab_size > MAX_VOCAB {
-        return Err(invalid(model_dir.join("config.json").as_path(), format!("vocab_size {vocab_size} is larger than the supported {MAX_VOCAB}")));
+        return Err(invalid(
+            model_dir.join("config.json").as_path(),
+            format!("vocab_size {vocab_size} is larger than the supported {MAX_VOCAB}"),
+        ));
     }
     if let Some(max_id) = max_id.filter(|&m| m >= vocab_size) {
         return Err(invalid(&path, format!("token id {max_id} is not below the vocabulary size {vocab_size} (config.json vocab_size)")));
@@ -237,7 +240,10 @@ pub fn llama_hf_vocab(model_dir: &Path, tj: &Json) -> Result<Vocab, TokenizerErr
     if let Some(list) = tj.get("added_tokens").and_then(|a| a.as_array()) {
         for (i, a) in list.iter().enumerate() {
             let id = a.get("id").and_then(json_id).ok_or_else(|| invalid(&path, format!("added_tokens[{i}] has no valid \"id\"")))?;
-            let content = a.get("content").and_then(|c| c.as_str()).ok_or_else(|| invalid(&path, format!("added_tokens[{i}] has no string \"content\"")))?;
+            let content = a
+                .get("content")
+                .and_then(|c| c.as_str())
+                .ok_or_else(|| invalid(&path, format!("added_tokens[{i}] has no string \"content\"")))?;
             vocab.insert(content.to_owned(), id);
             added.push((id, content.to_owned()));
         }
@@ -253,7 +259,11 @@ pub fn llama_hf_vocab(model_dir: &Path, tj: &Json) -> Result<Vocab, TokenizerErr
             reverse[id] = Some(tok.as_str());
         }
     }
-    let mut v = Vocab { tokens: Vec::with_capacity(base + added.len()), scores: Some(Vec::with_capacity(base + added.len())), types: Vec::with_capacity(base + added.len()) };
+    let mut v = Vocab {
+        tokens: Vec::with_capacity(base + added.len()),
+        scores: Some(Vec::with_capacity(base + added.len())),
+        types: Vec::with_capacity(base + added.len()),
+    };
     let push = |v: &mut Vocab, t: String, ty: TokenType| {
         v.tokens.push(t);
         if let Some(s) = v.scores.as_mut() {

@@ -240,14 +240,20 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, TokenizerError> {
     let io = |source| TokenizerError::Io { path: path.to_path_buf(), source };
     let len = std::fs::metadata(path).map_err(io)?.len();
     if len > MAX_FILE {
-        return Err(TokenizerError::Invalid { path: path.to_path_buf(), what: format!("{len} bytes: larger than the {MAX_FILE} bytes a tokenizer file may have") });
+        return Err(TokenizerError::Invalid {
+            path: path.to_path_buf(),
+            what: format!("{len} bytes: larger than the {MAX_FILE} bytes a tokenizer file may have"),
+        });
     }
     std::fs::read(path).map_err(io)
 }
 
 pub(crate) fn read_text(path: &Path) -> Result<String, TokenizerError> {
     let bytes = read_file(path)?;
-    String::from_utf8(bytes).map_err(|e| TokenizerError::Invalid { path: path.to_path_buf(), what: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()) })
+    String::from_utf8(bytes).map_err(|e| TokenizerError::Invalid {
+        path: path.to_path_buf(),
+        what: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+    })
 }
 
 pub(crate) fn read_json(path: &Path) -> Result<Json, TokenizerError> {
@@ -263,7 +269,9 @@ fn vocab_path(arch: &str) -> Result<VocabPath, TokenizerError> {
     let spec = gguf::arch::by_gguf_name(arch).or_else(|| gguf::arch::by_hf_architecture(arch));
     spec.map(|a| a.family).ok_or_else(|| {
         let names: Vec<&str> = gguf::arch::ARCHITECTURES.iter().map(|a| a.gguf_name).collect();
-        TokenizerError::Unsupported { what: format!("tokenizer conversion for architecture {arch:?} is not supported; supported: {}", names.join(", ")) }
+        TokenizerError::Unsupported {
+            what: format!("tokenizer conversion for architecture {arch:?} is not supported; supported: {}", names.join(", ")),
+        }
     })
 }
 
@@ -271,7 +279,10 @@ fn vocab_path(arch: &str) -> Result<VocabPath, TokenizerError> {
 fn config_vocab_size(dir: &Path, config: &Json) -> Result<Option<u64>, TokenizerError> {
     match config.get("vocab_size") {
         None | Some(Json::Null) => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or_else(|| TokenizerError::Invalid { path: dir.join("config.json"), what: format!("vocab_size is not a non-negative integer: {v}") }),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| TokenizerError::Invalid {
+            path: dir.join("config.json"),
+            what: format!("vocab_size is not a non-negative integer: {v}"),
+        }),
     }
 }
 
@@ -288,7 +299,10 @@ fn set_vocab_sentencepiece(kv: &mut Kv, dir: &Path, config: &Json, flavor: sente
         None => model.pieces.len(),
     };
     if n > MAX_VOCAB {
-        return Err(TokenizerError::Invalid { path: dir.join("config.json"), what: format!("vocab_size {n} is larger than the supported {MAX_VOCAB}") });
+        return Err(TokenizerError::Invalid {
+            path: dir.join("config.json"),
+            what: format!("vocab_size {n} is larger than the supported {MAX_VOCAB}"),
+        });
     }
     let vocab = sentencepiece::vocab(dir, &model, n, flavor)?;
     let n_vocab = vocab.tokens.len();
@@ -302,7 +316,11 @@ fn set_vocab_sentencepiece(kv: &mut Kv, dir: &Path, config: &Json, flavor: sente
 fn set_vocab_gpt2(kv: &mut Kv, dir: &Path, config: &Json, arch: &str) -> Result<(), TokenizerError> {
     let path = dir.join("tokenizer.json");
     if !path.is_file() {
-        return Err(TokenizerError::Missing { dir: dir.to_path_buf(), arch: arch.to_owned(), what: "neither tokenizer.model nor tokenizer.json".into() });
+        return Err(TokenizerError::Missing {
+            dir: dir.to_path_buf(),
+            arch: arch.to_owned(),
+            what: "neither tokenizer.model nor tokenizer.json".into(),
+        });
     }
     let tj = read_json(&path)?;
     let vocab = bpe::vocab(dir, &tj, config_vocab_size(dir, config)?)?;
@@ -338,7 +356,9 @@ pub fn metadata(model_dir: &Path, config: &Json, arch: &str) -> Result<Kv, Token
                 return Err(TokenizerError::Unsupported { what: format!("{}: HybridDNATokenizer is not supported", tc.path.display()) });
             }
             if model_dir.join("tekken.json").is_file() && !model_dir.join("tokenizer.json").is_file() {
-                return Err(TokenizerError::Unsupported { what: format!("{}: Mistral tekken.json tokenizers are not supported", model_dir.display()) });
+                return Err(TokenizerError::Unsupported {
+                    what: format!("{}: Mistral tekken.json tokenizers are not supported", model_dir.display()),
+                });
             }
             if has_spm {
                 set_vocab_sentencepiece(&mut kv, model_dir, config, sentencepiece::Flavor::Default)?;
@@ -383,7 +403,11 @@ pub fn metadata(model_dir: &Path, config: &Json, arch: &str) -> Result<Kv, Token
             } else if has_spm {
                 set_vocab_sentencepiece(&mut kv, model_dir, config, sentencepiece::Flavor::Phi3)?;
             } else {
-                return Err(TokenizerError::Missing { dir: model_dir.to_path_buf(), arch: arch.to_owned(), what: "tokenizer.model is required".into() });
+                return Err(TokenizerError::Missing {
+                    dir: model_dir.to_path_buf(),
+                    arch: arch.to_owned(),
+                    what: "tokenizer.model is required".into(),
+                });
             }
         }
         VocabPath::Phi2 => {
@@ -392,7 +416,11 @@ pub fn metadata(model_dir: &Path, config: &Json, arch: &str) -> Result<Kv, Token
         }
         VocabPath::Gemma | VocabPath::Gemma2 => {
             if !has_spm {
-                return Err(TokenizerError::Missing { dir: model_dir.to_path_buf(), arch: arch.to_owned(), what: "tokenizer.model is required".into() });
+                return Err(TokenizerError::Missing {
+                    dir: model_dir.to_path_buf(),
+                    arch: arch.to_owned(),
+                    what: "tokenizer.model is required".into(),
+                });
             }
             set_vocab_sentencepiece(&mut kv, model_dir, config, sentencepiece::Flavor::Default)?;
             if path == VocabPath::Gemma {

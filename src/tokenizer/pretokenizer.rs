@@ -93,9 +93,10 @@ fn describe(steps: &[Step]) -> String {
 /// Err is a message saying what was found and which pre-tokenizers are known.
 pub fn detect(tokenizer_json: &Json, clean_up_tokenization_spaces: Option<bool>) -> Result<&'static str, String> {
     let known_list = validate::vocab::pre::known_names;
-    let pt = tokenizer_json.get("pre_tokenizer").filter(|p| !p.is_null()).ok_or_else(|| {
-        format!("tokenizer.json declares no pre_tokenizer; known byte-level BPE pre-tokenizers: {}", known_list())
-    })?;
+    let pt = tokenizer_json
+        .get("pre_tokenizer")
+        .filter(|p| !p.is_null())
+        .ok_or_else(|| format!("tokenizer.json declares no pre_tokenizer; known byte-level BPE pre-tokenizers: {}", known_list()))?;
     let mut steps = Vec::new();
     if let Err(what) = reduce(pt, &mut steps) {
         return Err(format!(
@@ -121,13 +122,8 @@ pub fn detect(tokenizer_json: &Json, clean_up_tokenization_spaces: Option<bool>)
         }
     };
     let clean = clean_up_tokenization_spaces.unwrap_or(false);
-    let ignore_merges = tokenizer_json
-        .get("model")
-        .and_then(|m| m.get("ignore_merges"))
-        .and_then(|b| b.as_bool())
-        .unwrap_or(false);
-    let candidates: Vec<&Known> =
-        KNOWN.iter().filter(|k| k.regexes == regexes.as_slice() && k.ignore_merges == ignore_merges).collect();
+    let ignore_merges = tokenizer_json.get("model").and_then(|m| m.get("ignore_merges")).and_then(|b| b.as_bool()).unwrap_or(false);
+    let candidates: Vec<&Known> = KNOWN.iter().filter(|k| k.regexes == regexes.as_slice() && k.ignore_merges == ignore_merges).collect();
     let chosen = candidates
         .iter()
         .find(|k| match k.clean {

@@ -122,15 +122,9 @@ impl<'a> Reader<'a> {
 
     fn take(&mut self, n: u64, what: &str) -> Result<&'a [u8], ProtoError> {
         let start = self.pos;
-        let end = usize::try_from(n)
-            .ok()
-            .and_then(|n| start.checked_add(n))
-            .filter(|&e| e <= self.buf.len())
-            .ok_or_else(|| {
-                proto_err(
-                    format!("{what} of {n} bytes runs past the end ({} bytes left)", self.buf.len() - start),
-                    start,
-                )
+        let end =
+            usize::try_from(n).ok().and_then(|n| start.checked_add(n)).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
+                proto_err(format!("{what} of {n} bytes runs past the end ({} bytes left)", self.buf.len() - start), start)
             })?;
         self.pos = end;
         Ok(&self.buf[start..end])
@@ -182,14 +176,11 @@ fn decode_piece(buf: &[u8]) -> Result<Piece, ProtoError> {
     while let Some((number, field, at)) = r.next()? {
         match (number, field) {
             (1, Field::Bytes(b)) => {
-                piece.piece = std::str::from_utf8(b)
-                    .map_err(|_| proto_err("piece is not valid UTF-8", at))?
-                    .to_owned();
+                piece.piece = std::str::from_utf8(b).map_err(|_| proto_err("piece is not valid UTF-8", at))?.to_owned();
             }
             (2, Field::Fixed32(bits)) => piece.score = f32::from_bits(bits),
             (3, Field::Varint(v)) => {
-                piece.kind = PieceType::from_proto(v)
-                    .ok_or_else(|| proto_err(format!("unknown piece type {v}"), at))?;
+                piece.kind = PieceType::from_proto(v).ok_or_else(|| proto_err(format!("unknown piece type {v}"), at))?;
             }
             (1, _) => return Err(wrong_wire("SentencePiece.piece", at)),
             (2, _) => return Err(wrong_wire("SentencePiece.score", at)),
@@ -281,10 +272,9 @@ pub fn vocab(model_dir: &Path, model: &SentencePieceModel, vocab_size: usize, fl
     let added_path = model_dir.join("added_tokens.json");
     if added_path.is_file() {
         let json = super::read_json(&added_path)?;
-        let obj = json.as_object().ok_or_else(|| TokenizerError::Invalid {
-            path: added_path.clone(),
-            what: "expected an object {token: id}".into(),
-        })?;
+        let obj = json
+            .as_object()
+            .ok_or_else(|| TokenizerError::Invalid { path: added_path.clone(), what: "expected an object {token: id}".into() })?;
         for (content, id) in obj {
             let id = json_id(id).ok_or_else(|| TokenizerError::Invalid {
                 path: added_path.clone(),

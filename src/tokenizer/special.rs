@@ -76,11 +76,8 @@ const ID_KEYS: &[(&str, &str)] = &[
 ];
 
 /// GGUF key of each add-token flag with a writer handler (`add_add_{typ}_token`).
-const ADD_KEYS: &[(&str, &str)] = &[
-    ("bos", "tokenizer.ggml.add_bos_token"),
-    ("eos", "tokenizer.ggml.add_eos_token"),
-    ("sep", "tokenizer.ggml.add_sep_token"),
-];
+const ADD_KEYS: &[(&str, &str)] =
+    &[("bos", "tokenizer.ggml.add_bos_token"), ("eos", "tokenizer.ggml.add_eos_token"), ("sep", "tokenizer.ggml.add_sep_token")];
 
 /// A chat template: one string, or named templates (`[{name, template}]`).
 #[derive(Debug, Clone, PartialEq)]
@@ -384,13 +381,15 @@ impl SpecialVocab {
                                 }
                             }
                             if !pair.is_empty() {
-                                let pair_id = |e: Option<&Json>| e.and_then(|e| jget(e, "SpecialToken")).and_then(|s| jget(s, "id")).cloned();
+                                let pair_id =
+                                    |e: Option<&Json>| e.and_then(|e| jget(e, "SpecialToken")).and_then(|s| jget(s, "id")).cloned();
                                 let start = usize::from(special_first.is_some() && pair_id(pair.first()) == special_first);
                                 let stop_trim = special_last.is_some() && pair_id(pair.last()) == special_last;
                                 let end = if stop_trim { pair.len().saturating_sub(1) } else { pair.len() };
                                 pair = if start < end { pair[start..end].to_vec() } else { Vec::new() };
                                 if !pair.is_empty() {
-                                    let seq_id = |e: Option<&Json>| e.and_then(|e| jget(e, "Sequence")).and_then(|s| jget(s, "id")).cloned();
+                                    let seq_id =
+                                        |e: Option<&Json>| e.and_then(|e| jget(e, "Sequence")).and_then(|s| jget(s, "id")).cloned();
                                     let a = seq_id(pair.first());
                                     let b = seq_id(pair.last());
                                     let is_a = a.as_ref().and_then(|v| v.as_str()) == Some("A");
@@ -399,7 +398,8 @@ impl SpecialVocab {
                                         let middle = &pair[1..pair.len() - 1];
                                         let mut add_sep = false;
                                         if let Some(entry) = special_token_id(middle.first()) {
-                                            let sep_or_eos = json_eq_opt(&entry, special_sep.as_ref()) || json_eq_opt(&entry, special_eos.as_ref());
+                                            let sep_or_eos =
+                                                json_eq_opt(&entry, special_sep.as_ref()) || json_eq_opt(&entry, special_eos.as_ref());
                                             if sep_or_eos && special_last.is_none() {
                                                 add_sep = true;
                                             }
@@ -439,10 +439,7 @@ impl SpecialVocab {
             let default = super::read_text(&jinja)?;
             let extra_dir = model_dir.join("additional_chat_templates");
             let mut extra: Vec<PathBuf> = match std::fs::read_dir(&extra_dir) {
-                Ok(rd) => rd
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "jinja"))
-                    .collect(),
+                Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "jinja")).collect(),
                 Err(_) => Vec::new(),
             };
             extra.sort();

@@ -209,8 +209,8 @@ pub fn input_lock() -> std::sync::MutexGuard<'static, ()> {
 
 /// The file types (mixes) the quantize tests cover, as llama-quantize names them.
 pub const MIXES: &[&str] = &[
-    "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0", "Q4_0",
-    "Q4_1", "Q5_0", "Q5_1", "F16", "BF16",
+    "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "F16",
+    "BF16",
 ];
 
 /// The GGUF the quantize tests re-quantize: `smollm2` ([`smollm2_f16`]), tiny-gemma2's BF16 or
@@ -271,10 +271,7 @@ pub fn ref_quantized(input: &Path, ty: &str, extra: &[&str], name: &str) -> Path
 pub fn smollm2_f16() -> PathBuf {
     let out = cache_dir().join("smollm2-135m-f16.gguf");
     cached(&out, |tmp| {
-        run(Command::new(ref_python())
-            .arg(repo_root().join("tests/py/smollm2_f16.py"))
-            .arg(smollm2_q4_1())
-            .arg(tmp));
+        run(Command::new(ref_python()).arg(repo_root().join("tests/py/smollm2_f16.py")).arg(smollm2_q4_1()).arg(tmp));
     })
 }
 

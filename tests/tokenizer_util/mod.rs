@@ -44,9 +44,8 @@ pub fn short(v: &Json) -> String {
 
 /// Asserts equal key lists (same order) and equal types and values, naming the first difference.
 pub fn assert_same(model: &str, reference: &Json, ours: &Json) {
-    let keys = |j: &Json| -> Vec<String> {
-        j.as_array().expect("a list").iter().map(|e| e["key"].as_str().expect("key").to_owned()).collect()
-    };
+    let keys =
+        |j: &Json| -> Vec<String> { j.as_array().expect("a list").iter().map(|e| e["key"].as_str().expect("key").to_owned()).collect() };
     let (rk, ok) = (keys(reference), keys(ours));
     assert_eq!(rk, ok, "{model}: tokenizer keys differ (reference, then ours)");
     for (r, o) in reference.as_array().unwrap().iter().zip(ours.as_array().unwrap()) {
@@ -73,17 +72,13 @@ pub fn ref_vocab_only(name: &str, dir: &Path, wrapper_pre: Option<&str>) -> Path
     common::cached(&out, |tmp| {
         let mut cmd = Command::new(common::ref_python());
         match wrapper_pre {
-            Some(pre) => cmd
-                .arg(common::repo_root().join("tests/py/convert_with_pre.py"))
-                .arg(common::ref_llama_src())
-                .arg(pre),
+            Some(pre) => cmd.arg(common::repo_root().join("tests/py/convert_with_pre.py")).arg(common::ref_llama_src()).arg(pre),
             None => cmd.arg(common::ref_llama_src().join("convert_hf_to_gguf.py")),
         };
         cmd.arg(dir).arg("--vocab-only").arg("--outfile").arg(tmp);
         common::run(&mut cmd);
     })
 }
-
 
 /// Text with the cases pre-tokenizers disagree on: whitespace runs, tabs and newlines, digit
 /// runs, contractions in both cases, punctuation runs, non-Latin scripts and emoji; then a slice
@@ -100,8 +95,10 @@ pub fn sample_text() -> String {
 
 pub fn llama_cpp_ids(gguf: &Path, text_file: &Path) -> Vec<u32> {
     let out = Command::new(common::ref_bin("llama-completion"))
-        .arg("-m").arg(gguf)
-        .arg("-f").arg(text_file)
+        .arg("-m")
+        .arg(gguf)
+        .arg("-f")
+        .arg(text_file)
         .args(["--no-escape", "--verbose-prompt", "-no-cnv", "-n", "1", "--temp", "0", "-c", "4096", "-t", "2"])
         .output()
         .expect("run llama-completion");
@@ -130,11 +127,7 @@ pub fn llama_cpp_ids(gguf: &Path, text_file: &Path) -> Vec<u32> {
 
 pub fn hf_ids(tokenizer_json: &Path, text_file: &Path) -> Vec<u32> {
     let out = common::run(
-        Command::new(common::ref_python())
-            .arg(common::repo_root().join("tests/py/hf_tokenize.py"))
-            .arg(tokenizer_json)
-            .arg(text_file),
+        Command::new(common::ref_python()).arg(common::repo_root().join("tests/py/hf_tokenize.py")).arg(tokenizer_json).arg(text_file),
     );
     serde_json::from_str(&out).expect("hf_tokenize.py prints a JSON list")
 }
-

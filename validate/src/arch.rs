@@ -20,8 +20,9 @@ pub struct ArchInfo {
 }
 
 /// Every architecture of the table (each has a forward pass here: the block layout is data).
-static ARCHITECTURES: LazyLock<Vec<ArchInfo>> =
-    LazyLock::new(|| gguf::arch::ARCHITECTURES.iter().map(|spec| ArchInfo { arch: spec.family, gguf_name: spec.gguf_name, spec }).collect());
+static ARCHITECTURES: LazyLock<Vec<ArchInfo>> = LazyLock::new(|| {
+    gguf::arch::ARCHITECTURES.iter().map(|spec| ArchInfo { arch: spec.family, gguf_name: spec.gguf_name, spec }).collect()
+});
 
 /// The table entry for a GGUF `general.architecture`.
 pub fn by_gguf_name(name: &str) -> Option<&'static ArchInfo> {

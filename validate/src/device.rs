@@ -20,10 +20,7 @@ pub fn select(name: &str) -> Result<Device> {
 
 #[cfg(feature = "cuda")]
 fn cuda(name: &str, ordinal: usize) -> Result<Device> {
-    Device::new_cuda(ordinal).map_err(|e| ValidateError::Device {
-        device: name.into(),
-        message: format!("no usable NVIDIA GPU: {e}"),
-    })
+    Device::new_cuda(ordinal).map_err(|e| ValidateError::Device { device: name.into(), message: format!("no usable NVIDIA GPU: {e}") })
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -96,7 +96,9 @@ pub enum ValidateError {
         source: crate::vocab::VocabError,
     },
     /// No tokenizer can be found for the text.
-    #[error("{reference}: no tokenizer: it is an HF folder without tokenizer.json and no GGUF file was given; pass --tokenizer tokenizer.json")]
+    #[error(
+        "{reference}: no tokenizer: it is an HF folder without tokenizer.json and no GGUF file was given; pass --tokenizer tokenizer.json"
+    )]
     NoTokenizer {
         /// The reference.
         reference: PathBuf,

@@ -46,15 +46,8 @@ pub fn draw(path: &Path, title: &str, points: &[PlotPoint]) -> Result<()> {
             .y_label_area_size(70)
             .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
             .map_err(|e| err(e.to_string()))?;
-        chart
-            .configure_mesh()
-            .x_desc("file size (MiB)")
-            .y_desc(ylabel)
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
-        chart
-            .draw_series(LineSeries::new(sorted.iter().map(|p| (p.size_mib, get(p))), color))
-            .map_err(|e| err(e.to_string()))?;
+        chart.configure_mesh().x_desc("file size (MiB)").y_desc(ylabel).draw().map_err(|e| err(e.to_string()))?;
+        chart.draw_series(LineSeries::new(sorted.iter().map(|p| (p.size_mib, get(p))), color)).map_err(|e| err(e.to_string()))?;
         chart
             .draw_series(sorted.iter().map(|p| {
                 EmptyElement::at((p.size_mib, get(p)))

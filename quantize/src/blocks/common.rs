@@ -143,7 +143,12 @@ pub fn make_qx_quants(nmax: i32, x: &[f32], l_out: &mut [i8], rmse_type: i32, qw
 /// `l[g·n..]`, scales to `scales[g]`.
 pub fn qx_8_groups(n: usize, nmax: i32, x: &[f32], qw: Option<&[f32]>, l: &mut [i8], scales: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2() && n <= crate::simd::x86::MAX_GROUP && x.len() >= 8 * n && l.len() >= 8 * n && qw.is_none_or(|w| w.len() >= 8 * n) {
+    if crate::simd::has_avx2()
+        && n <= crate::simd::x86::MAX_GROUP
+        && x.len() >= 8 * n
+        && l.len() >= 8 * n
+        && qw.is_none_or(|w| w.len() >= 8 * n)
+    {
         // SAFETY: AVX2/F16C detected; sizes checked above.
         unsafe { crate::simd::x86::qx_groups(n, nmax, x, qw, l, scales) };
         return;

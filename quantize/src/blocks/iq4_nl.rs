@@ -12,9 +12,7 @@ pub const BYTES: usize = 18;
 /// The 16 levels of IQ4_NL and IQ4_XS, part of the format's definition: ggml's `kvalues_iq4nl`
 /// (`ggml-common.h`), the same values as gguf-py's `IQ4_NL.kvalues` (`gguf/quants.py`). They were
 /// fitted once to the distribution of trained weights (llama.cpp PR #5590) and are not derivable.
-pub const KVALUES_IQ4NL: [i8; 16] = [
-    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
-];
+pub const KVALUES_IQ4NL: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 
 /// Sub-block size of the shared search (both types scale groups of 32).
 const SUB: usize = 32;
@@ -183,12 +181,7 @@ pub fn quantize_row(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         let xs = &x[ib * BLOCK..(ib + 8) * BLOCK];
         for (g, xb) in xs.chunks_exact(BLOCK).enumerate() {
             let w = &mut weight[g * BLOCK..(g + 1) * BLOCK];
-            group_weights(
-                xb,
-                qw.map(|q| &q[(ib + g) * BLOCK..(ib + g + 1) * BLOCK]),
-                sigma2(xb),
-                w,
-            );
+            group_weights(xb, qw.map(|q| &q[(ib + g) * BLOCK..(ib + g + 1) * BLOCK]), sigma2(xb), w);
         }
         scales_8_groups(xs, &weight, &mut scales);
         for (g, xb) in xs.chunks_exact(BLOCK).enumerate() {
@@ -202,11 +195,7 @@ pub fn quantize_row(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
     }
     for ib in ib..nb {
         let r = ib * BLOCK..(ib + 1) * BLOCK;
-        quantize(
-            &x[r.clone()],
-            qw.map(|q| &q[r.clone()]),
-            &mut y[ib * BYTES..(ib + 1) * BYTES],
-        );
+        quantize(&x[r.clone()], qw.map(|q| &q[r.clone()]), &mut y[ib * BYTES..(ib + 1) * BYTES]);
     }
 }
 

@@ -4,10 +4,7 @@
 //! per byte), `qs: [u8; 128]` (per group of 32: element j low nibble, j + 16 high).
 
 use super::common::{read_f16, write_f16, QK_K};
-use super::iq4_nl::{
-    best_index, group_scale, group_weights, indices, pack, scales_8_groups, sigma2,
-    superblock_codes, KVALUES_IQ4NL,
-};
+use super::iq4_nl::{best_index, group_scale, group_weights, indices, pack, scales_8_groups, sigma2, superblock_codes, KVALUES_IQ4NL};
 
 /// Elements per block.
 pub const BLOCK: usize = QK_K;
@@ -81,8 +78,7 @@ pub fn dequantize_block(y: &[u8], out: &mut [f32]) {
     let d = read_f16(y, 0);
     let scales_h = u16::from_le_bytes([y[2], y[3]]);
     for ib in 0..GROUPS {
-        let ls = ((y[4 + ib / 2] >> (4 * (ib % 2))) & 0xf) as i32
-            | ((((scales_h >> (2 * ib)) & 3) as i32) << 4);
+        let ls = ((y[4 + ib / 2] >> (4 * (ib % 2))) & 0xf) as i32 | ((((scales_h >> (2 * ib)) & 3) as i32) << 4);
         let dl = d * (ls - 32) as f32;
         let qs = &y[8 + 16 * ib..8 + 16 * ib + 16];
         let o = &mut out[32 * ib..32 * ib + 32];

@@ -52,10 +52,7 @@ impl<const N: usize> IqGrid<N> {
     /// of `kmaxq` or more, which its searches never look up.)
     pub fn derive(kgrid: &[u16], bits: usize, kmaxq: usize, nwant: usize) -> IqGrid<N> {
         let values = |code: usize| code_levels::<N>(code, bits).map(|l| 2 * l as i32 + 1);
-        let points: Vec<[u8; N]> = kgrid
-            .iter()
-            .map(|&c| values(c as usize).map(|v| v as u8))
-            .collect();
+        let points: Vec<[u8; N]> = kgrid.iter().map(|&c| values(c as usize).map(|v| v as u8)).collect();
         let codes = 1usize << (bits * N);
         let mut map = vec![-1i32; codes];
         for (k, &c) in kgrid.iter().enumerate() {
@@ -63,21 +60,13 @@ impl<const N: usize> IqGrid<N> {
         }
         let mut neighbours = Vec::new();
         let mut dist: Vec<(i32, u16)> = Vec::with_capacity(points.len());
-        let off_grid: Vec<usize> = (0..codes)
-            .filter(|&c| map[c] < 0 && code_levels::<N>(c, bits).iter().all(|&l| l < kmaxq))
-            .collect();
+        let off_grid: Vec<usize> = (0..codes).filter(|&c| map[c] < 0 && code_levels::<N>(c, bits).iter().all(|&l| l < kmaxq)).collect();
         for code in off_grid {
             let pos = values(code);
             dist.clear();
-            dist.extend(points.iter().enumerate().map(|(j, p)| {
-                (
-                    p.iter()
-                        .zip(&pos)
-                        .map(|(&g, &q)| (g as i32 - q).pow(2))
-                        .sum::<i32>(),
-                    j as u16,
-                )
-            }));
+            dist.extend(
+                points.iter().enumerate().map(|(j, p)| (p.iter().zip(&pos).map(|(&g, &q)| (g as i32 - q).pow(2)).sum::<i32>(), j as u16)),
+            );
             dist.sort_unstable();
             map[code] = -(neighbours.len() as i32 + 1);
             let start = neighbours.len();
@@ -95,12 +84,7 @@ impl<const N: usize> IqGrid<N> {
             }
             neighbours[start] = (neighbours.len() - start - 1) as u16;
         }
-        IqGrid {
-            points,
-            bits,
-            map,
-            neighbours,
-        }
+        IqGrid { points, bits, map, neighbours }
     }
 
     /// The grid index of a code, if it is on the grid.
@@ -117,14 +101,7 @@ impl<const N: usize> IqGrid<N> {
     /// The neighbours of a code off the grid (`iq3_find_best_neighbour`,
     /// `iq2_find_best_neighbour`): the one with the least
     /// `Σ w²·(scale·q − x)²` (first wins ties); writes its levels to `l`, returns its index.
-    fn best_neighbour(
-        &self,
-        code: usize,
-        xval: &[f32],
-        waux: &[f32],
-        scale: f32,
-        l: &mut [i8],
-    ) -> usize {
+    fn best_neighbour(&self, code: usize, xval: &[f32], waux: &[f32], scale: f32, l: &mut [i8]) -> usize {
         let mut best_d2 = f32::MAX;
         let mut best = usize::MAX;
         for &j in self.neighbours_of(code) {
@@ -214,13 +191,7 @@ impl<const N: usize> IqGrid<N> {
                 let u = self.code_of(&xval[r.clone()], id, p.kmaxq, &mut laux[r.clone()]);
                 *aux = self.map[u] >= 0;
                 if !*aux {
-                    self.best_neighbour(
-                        u,
-                        &xval[r.clone()],
-                        &waux[r.clone()],
-                        this_scale,
-                        &mut laux[r],
-                    );
+                    self.best_neighbour(u, &xval[r.clone()], &waux[r.clone()], this_scale, &mut laux[r]);
                 }
             }
             let (sumqx, sumq2) = fit(&laux);
@@ -244,13 +215,7 @@ impl<const N: usize> IqGrid<N> {
                 let u = self.code_of(&xval[r.clone()], id, p.kmaxq, &mut lk);
                 let index = match self.index(u) {
                     Some(i) => i,
-                    None => self.best_neighbour(
-                        u,
-                        &xval[r.clone()],
-                        &waux[r.clone()],
-                        scale,
-                        &mut l[r.clone()],
-                    ),
+                    None => self.best_neighbour(u, &xval[r.clone()], &waux[r.clone()], scale, &mut l[r.clone()]),
                 };
                 let pg = &self.points[index];
                 for (i, j) in r.enumerate() {
@@ -267,26 +232,15 @@ impl<const N: usize> IqGrid<N> {
 
     /// The grid index of `N` levels, which must lie on the grid (ggml aborts otherwise).
     pub fn index_of_levels(&self, l: &[i8]) -> usize {
-        let u = l[..N]
-            .iter()
-            .enumerate()
-            .fold(0usize, |u, (i, &q)| u | ((q as usize) << (self.bits * i)));
-        self.index(u)
-            .expect("grid search left a point off the grid")
+        let u = l[..N].iter().enumerate().fold(0usize, |u, (i, &q)| u | ((q as usize) << (self.bits * i)));
+        self.index(u).expect("grid search left a point off the grid")
     }
 }
 
 /// The weights of one group (`qw · sqrt(σ² + x²)` with `σ² = 2·Σx²/256` over the super-block,
 /// or `plain(σ²) + x²` without importance weights: IQ3 adds 0, IQ2_S `σ²/4`) and their square
 /// roots.
-pub fn group_weights<const G: usize>(
-    xb: &[f32],
-    qw: Option<&[f32]>,
-    sigma2: f32,
-    plain: f32,
-    weight: &mut [f32; G],
-    waux: &mut [f32; G],
-) {
+pub fn group_weights<const G: usize>(xb: &[f32], qw: Option<&[f32]>, sigma2: f32, plain: f32, weight: &mut [f32; G], waux: &mut [f32; G]) {
     for i in 0..G {
         weight[i] = match qw {
             Some(qw) => qw[i] * (sigma2 + xb[i] * xb[i]).sqrt(),
@@ -372,9 +326,7 @@ pub fn four_bit_scales<const NG: usize>(max_scale: f32, scales: &[f32; NG]) -> (
 
 /// ggml's `MAX` over a group (`a > b ? a : b`, in order).
 pub fn group_max(xval: &[f32]) -> f32 {
-    xval[1..]
-        .iter()
-        .fold(xval[0], |m, &v| if m > v { m } else { v })
+    xval[1..].iter().fold(xval[0], |m, &v| if m > v { m } else { v })
 }
 
 /// The sign byte of 8 values as ggml's `ksigns_iq2xs` holds it: the 7 stored sign bits plus an

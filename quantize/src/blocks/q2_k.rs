@@ -2,7 +2,7 @@
 //! and min, f16 super-block scales. Layout: `scales: [u8; 16] (scale | min << 4), qs: [u8; 64],
 //! d: f16, dmin: f16`.
 
-use super::common::{make_qp_quants, nearest_int, requantize_group, read_f16, write_f16, QK_K};
+use super::common::{make_qp_quants, nearest_int, read_f16, requantize_group, write_f16, QK_K};
 use super::q4_k::qkx_8_groups;
 
 /// Elements per block.
@@ -45,7 +45,20 @@ pub fn quantize_block(x: &[f32], y: &mut [u8]) {
     let weights: [f32; QK_K] = std::array::from_fn(|i| x[i].abs());
     for h in 0..2 {
         let r = 128 * h..128 * h + 128;
-        qkx_8_groups(16, 3, &x[r.clone()], &weights[r.clone()], -0.5, 0.1, 15, true, &mut l[r], &mut laux, &mut scales[8 * h..], &mut mins[8 * h..]);
+        qkx_8_groups(
+            16,
+            3,
+            &x[r.clone()],
+            &weights[r.clone()],
+            -0.5,
+            0.1,
+            15,
+            true,
+            &mut l[r],
+            &mut laux,
+            &mut scales[8 * h..],
+            &mut mins[8 * h..],
+        );
     }
     for j in 0..QK_K / 16 {
         let (s, m) = (scales[j], mins[j]);
@@ -108,7 +121,20 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
     }
     for h in 0..2 {
         let r = 128 * h..128 * h + 128;
-        qkx_8_groups(16, 3, &x[r.clone()], &weight[r.clone()], -0.9, 0.05, 36, false, &mut l[r], &mut laux, &mut scales[8 * h..], &mut mins[8 * h..]);
+        qkx_8_groups(
+            16,
+            3,
+            &x[r.clone()],
+            &weight[r.clone()],
+            -0.9,
+            0.05,
+            36,
+            false,
+            &mut l[r],
+            &mut laux,
+            &mut scales[8 * h..],
+            &mut mins[8 * h..],
+        );
     }
     let dm = make_qp_quants(15, &scales, &mut ls, &sw);
     let mm = make_qp_quants(15, &mins, &mut lm, &sw);

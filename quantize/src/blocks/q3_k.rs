@@ -2,7 +2,9 @@
 //! mask), 6-bit signed group scales, one f16 super-block scale. Layout: `hmask: [u8; 32],
 //! qs: [u8; 64], scales: [u8; 12], d: f16`.
 
-use super::common::{make_qx_quants, nearest_int, q3_16_groups, q3_superblocks, qx_16_groups, Q3_SUPERBLOCKS, requantize_group, read_f16, write_f16, QK_K};
+use super::common::{
+    make_qx_quants, nearest_int, q3_16_groups, q3_superblocks, qx_16_groups, read_f16, requantize_group, write_f16, Q3_SUPERBLOCKS, QK_K,
+};
 
 /// Elements per block.
 pub const BLOCK: usize = QK_K;

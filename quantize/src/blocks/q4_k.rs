@@ -1,7 +1,9 @@
 //! Q4_K: super-blocks of 256 weights in 8 groups of 32; 4-bit quants, 6-bit group scales and
 //! mins, f16 super-block scales. Layout: `d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128]`.
 
-use super::common::{get_scale_min_k4, make_qkx2_quants, make_qp_quants, nearest_int, pack_scale_min_k4, requantize_group, read_f16, write_f16, QK_K};
+use super::common::{
+    get_scale_min_k4, make_qkx2_quants, make_qp_quants, nearest_int, pack_scale_min_k4, read_f16, requantize_group, write_f16, QK_K,
+};
 
 /// Elements per block.
 pub const BLOCK: usize = QK_K;

@@ -2,7 +2,7 @@
 //! 8-bit signed group scales, one f16 super-block scale. Layout: `ql: [u8; 128], qh: [u8; 64],
 //! scales: [i8; 16], d: f16`.
 
-use super::common::{nearest_int, qx_16_groups, requantize_group, read_f16, write_f16, GROUP_MAX_EPS, QK_K};
+use super::common::{nearest_int, qx_16_groups, read_f16, requantize_group, write_f16, GROUP_MAX_EPS, QK_K};
 
 /// Elements per block.
 pub const BLOCK: usize = QK_K;

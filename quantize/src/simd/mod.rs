@@ -16,9 +16,7 @@ pub fn has_avx2() -> bool {
         use std::sync::OnceLock;
         static AVX2: OnceLock<bool> = OnceLock::new();
         *AVX2.get_or_init(|| {
-            std::env::var_os("GGUFKIT_NO_SIMD").is_none()
-                && std::is_x86_feature_detected!("avx2")
-                && std::is_x86_feature_detected!("f16c")
+            std::env::var_os("GGUFKIT_NO_SIMD").is_none() && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c")
         })
     }
     #[cfg(not(target_arch = "x86_64"))]

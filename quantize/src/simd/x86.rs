@@ -670,21 +670,14 @@ pub unsafe fn quantize_q5_1(x: &[f32], y: &mut [u8]) {
 unsafe fn iq4_tables() -> (__m256, __m256) {
     let v = &crate::blocks::iq4_nl::KVALUES_IQ4NL;
     let f = |i: usize| v[i] as f32;
-    (
-        _mm256_setr_ps(f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7)),
-        _mm256_setr_ps(f(8), f(9), f(10), f(11), f(12), f(13), f(14), f(15)),
-    )
+    (_mm256_setr_ps(f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7)), _mm256_setr_ps(f(8), f(9), f(10), f(11), f(12), f(13), f(14), f(15)))
 }
 
 /// Level `idx` (0..16 per lane) of the IQ4 table.
 #[inline(always)]
 unsafe fn iq4_level(t: (__m256, __m256), idx: __m256i) -> __m256 {
     let hi = _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(7)));
-    _mm256_blendv_ps(
-        _mm256_permutevar8x32_ps(t.0, idx),
-        _mm256_permutevar8x32_ps(t.1, idx),
-        hi,
-    )
+    _mm256_blendv_ps(_mm256_permutevar8x32_ps(t.0, idx), _mm256_permutevar8x32_ps(t.1, idx), hi)
 }
 
 /// ggml's `best_index_int8` on the IQ4 table for 8 values: the bisection's final pair is the
@@ -703,11 +696,7 @@ unsafe fn iq4_best_index(t: (__m256, __m256), x: __m256) -> __m256i {
     let lo_i = _mm256_sub_epi32(mu, one);
     let lo = iq4_level(t, lo_i);
     let hi = iq4_level(t, mu);
-    let take_lo = _mm256_castps_si256(_mm256_cmp_ps(
-        _mm256_sub_ps(x, lo),
-        _mm256_sub_ps(hi, x),
-        _CMP_LT_OQ,
-    ));
+    let take_lo = _mm256_castps_si256(_mm256_cmp_ps(_mm256_sub_ps(x, lo), _mm256_sub_ps(hi, x), _CMP_LT_OQ));
     let r = _mm256_blendv_epi8(mu, lo_i, take_lo);
     let below = _mm256_castps_si256(_mm256_cmp_ps(x, _mm256_set1_ps(v[0] as f32), _CMP_LE_OQ));
     let above = _mm256_castps_si256(_mm256_cmp_ps(x, _mm256_set1_ps(v[15] as f32), _CMP_GE_OQ));
@@ -728,10 +717,7 @@ pub unsafe fn iq4_groups(x: &[f32], w: &[f32], scales: &mut [f32]) {
     let t = iq4_tables();
     let mut xt = [_mm256_setzero_ps(); N];
     let mut wt = [_mm256_setzero_ps(); N];
-    let idx = _mm256_mullo_epi32(
-        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-        _mm256_set1_epi32(N as i32),
-    );
+    let idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(N as i32));
     for i in 0..N {
         xt[i] = _mm256_i32gather_ps::<4>(x.as_ptr().add(i), idx);
         wt[i] = _mm256_i32gather_ps::<4>(w.as_ptr().add(i), idx);
@@ -745,11 +731,7 @@ pub unsafe fn iq4_groups(x: &[f32], w: &[f32], scales: &mut [f32]) {
         amax = blend(amax, ax, gt);
         max = blend(max, *xi, gt);
     }
-    let tiny = _mm256_cmp_ps(
-        amax,
-        _mm256_set1_ps(crate::blocks::common::GROUP_MAX_EPS),
-        _CMP_LT_OQ,
-    );
+    let tiny = _mm256_cmp_ps(amax, _mm256_set1_ps(crate::blocks::common::GROUP_MAX_EPS), _CMP_LT_OQ);
     let fit = |id: __m256| {
         let (mut sumqx, mut sumq2) = (zero, zero);
         for i in 0..N {
@@ -772,11 +754,7 @@ pub unsafe fn iq4_groups(x: &[f32], w: &[f32], scales: &mut [f32]) {
         let (sumqx, sumq2) = fit(id);
         let better = _mm256_and_ps(
             _mm256_cmp_ps(sumq2, zero, _CMP_GT_OQ),
-            _mm256_cmp_ps(
-                _mm256_mul_ps(sumqx, sumqx),
-                _mm256_mul_ps(best, sumq2),
-                _CMP_GT_OQ,
-            ),
+            _mm256_cmp_ps(_mm256_mul_ps(sumqx, sumqx), _mm256_mul_ps(best, sumq2), _CMP_GT_OQ),
         );
         let s = _mm256_div_ps(sumqx, sumq2);
         d = blend(d, s, better);

@@ -80,7 +80,8 @@ pub unsafe fn q3_groups<const S: usize, const N: usize>(nmax: i32, x: &[f32], l:
     // operations, so keeping them gives the same values). Arrays are built element by element
     // (no zero-filling of stack arrays on every call).
     let idx = group_offsets(n);
-    let xt: [[__m512; N]; S] = std::array::from_fn(|s| std::array::from_fn(|i| _mm512_i32gather_ps::<4>(idx, x.as_ptr().add(LANES * n * s + i))));
+    let xt: [[__m512; N]; S] =
+        std::array::from_fn(|s| std::array::from_fn(|i| _mm512_i32gather_ps::<4>(idx, x.as_ptr().add(LANES * n * s + i))));
     let wt: [[__m512; N]; S] = std::array::from_fn(|s| std::array::from_fn(|i| _mm512_mul_ps(xt[s][i], xt[s][i])));
     let wxt: [[__m512; N]; S] = std::array::from_fn(|s| std::array::from_fn(|i| _mm512_mul_ps(wt[s][i], xt[s][i])));
     let mut tiny = [0 as __mmask16; S];
@@ -90,10 +91,12 @@ pub unsafe fn q3_groups<const S: usize, const N: usize>(nmax: i32, x: &[f32], l:
         tiny[s] = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(amax, _mm512_set1_ps(crate::blocks::common::GROUP_MAX_EPS));
         iscale[s] = _mm512_div_ps(_mm512_set1_ps((-nmax) as f32), max);
     }
-    let mut lf: [[__m512; N]; S] =
-        std::array::from_fn(|s| std::array::from_fn(|i| _mm512_cvtepi32_ps(clamp(nearest_int(_mm512_mul_ps(iscale[s], xt[s][i])), -nmax, nmax - 1))));
+    let mut lf: [[__m512; N]; S] = std::array::from_fn(|s| {
+        std::array::from_fn(|i| _mm512_cvtepi32_ps(clamp(nearest_int(_mm512_mul_ps(iscale[s], xt[s][i])), -nmax, nmax - 1)))
+    });
     let mut wxl: [[__m512; N]; S] = std::array::from_fn(|s| std::array::from_fn(|i| _mm512_mul_ps(wxt[s][i], lf[s][i])));
-    let mut wl2: [[__m512; N]; S] = std::array::from_fn(|s| std::array::from_fn(|i| _mm512_mul_ps(_mm512_mul_ps(wt[s][i], lf[s][i]), lf[s][i])));
+    let mut wl2: [[__m512; N]; S] =
+        std::array::from_fn(|s| std::array::from_fn(|i| _mm512_mul_ps(_mm512_mul_ps(wt[s][i], lf[s][i]), lf[s][i])));
     let mut sumlx = [zero; S];
     let mut suml2 = [zero; S];
     for s in 0..S {
