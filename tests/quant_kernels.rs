@@ -24,21 +24,16 @@ fn source<'a>(g: &'a Gguf, t: &quant_kernels_support::Tensor) -> Source<'a> {
     }
 }
 
-/// Quantizes `model` with llama-quantize (`--pure`, optionally `--imatrix`) to `ftype`, then
-/// requantizes every tensor of the input with our kernels to the type llama-quantize chose and
-/// compares bytes. Returns how many 2-D tensors were compared, per type.
-fn compare_model(model_name: &str, model: &Path, ftype: &str, with_imatrix: bool) -> HashMap<GgmlType, usize> {
-    compare_model_with(model_name, model, ftype, with_imatrix, &[])
-}
-
-/// The cached llama-quantize output's file name for [`compare_model_with`].
+/// The cached llama-quantize output's file name for [`compare_model`].
 fn reference_name(model_name: &str, ftype: &str, with_imatrix: bool, more: &[&str]) -> String {
     let more_tag: String = more.iter().map(|m| format!("-{}", m.trim_start_matches('-'))).collect();
     format!("qk-{model_name}-{ftype}-pure{}{more_tag}.gguf", if with_imatrix { "-imatrix" } else { "" })
 }
 
-/// [`compare_model`] with more llama-quantize options (`more`, e.g. a token-embedding type).
-fn compare_model_with(model_name: &str, model: &Path, ftype: &str, with_imatrix: bool, more: &[&str]) -> HashMap<GgmlType, usize> {
+/// Quantizes `model` with llama-quantize (`--pure`, optionally `--imatrix`) to `ftype`, then
+/// requantizes every tensor of the input with our kernels to the type llama-quantize chose and
+/// compares bytes; `more`: more llama-quantize options (e.g. a token-embedding type). Returns how many 2-D tensors were compared, per type.
+fn compare_model(model_name: &str, model: &Path, ftype: &str, with_imatrix: bool, more: &[&str]) -> HashMap<GgmlType, usize> {
     let (mut extra, weights) = if with_imatrix {
         let imat = imatrix(model_name, model);
         let w = imatrix_weights(&imat);
@@ -102,7 +97,7 @@ fn check_type(ftype: &str, target: GgmlType, with_imatrix: bool) {
 /// [`check_type`] with more llama-quantize options.
 fn check_type_with(ftype: &str, target: GgmlType, with_imatrix: bool, more: &[&str]) {
     for (name, path) in f16_models() {
-        let counts = compare_model_with(name, &path, ftype, with_imatrix, more);
+        let counts = compare_model(name, &path, ftype, with_imatrix, more);
         let n = counts.get(&target).copied().unwrap_or(0);
         // tiny-llama: 6 layers × 7 matrices + 2; tiny-phi3 (fused qkv, gate_up): 6 × 4 + 2;
         // SmolLM2: 30 × 7 + 1.
@@ -249,7 +244,7 @@ fn dequantize_matches_gguf_py() {
     ];
     for (ftype, with_imatrix) in runs {
         let more = if matches!(ftype, "IQ2_XXS" | "IQ2_XS" | "IQ1_S") { UNWEIGHTED_Q8_0 } else { &[] };
-        compare_model_with(name, &model, ftype, with_imatrix, more);
+        compare_model(name, &model, ftype, with_imatrix, more);
         let qname = reference_name(name, &ftype, with_imatrix, more);
         let qpath = common::cache_dir().join(&qname);
         let dump = common::cache_dir().join(format!("{qname}.gguf-py.f32"));
