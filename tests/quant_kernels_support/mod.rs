@@ -130,15 +130,7 @@ impl Gguf {
 
 /// SmolLM2-135M-Instruct as an F16 GGUF (tests/py/smollm2_f16.py on the Q4_1 GGUF), cached.
 pub fn smollm2_f16() -> PathBuf {
-    let out = common::cache_dir().join("qk-smollm2-135m-f16.gguf");
-    common::cached(&out, |tmp| {
-        common::run(
-            Command::new(common::ref_python())
-                .arg(common::repo_root().join("tests/py/smollm2_f16.py"))
-                .arg(common::smollm2_q4_1())
-                .arg(tmp),
-        );
-    })
+    common::smollm2_f16()
 }
 
 /// The F16 GGUFs the byte-identity tests run on: (short name, path).
