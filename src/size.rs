@@ -135,6 +135,7 @@ mod tests {
         assert!(bytes("8").unwrap_err().to_string().contains("8 what? Use 8GiB"));
         assert!(matches!(bytes("8 parsecs"), Err(SizeError::UnknownUnit { .. })));
         assert!(matches!(bytes("GiB"), Err(SizeError::NotANumber { .. })));
+        assert!(matches!(bytes("1e30"), Err(SizeError::UnknownUnit { .. })));
         assert!(matches!(bytes("1.2.3G"), Err(SizeError::NotANumber { .. })));
         assert!(matches!(bytes("99999999999TB"), Err(SizeError::OutOfRange { .. })));
     }

@@ -8,15 +8,15 @@
 //! in block order, is the same code for both. Against ggml's own kernels the result differs only
 //! by that float rounding (ggml sums the 8 lanes of a block's scaled products in f32).
 
-use crate::blocks::{common::QK_K, q8_k};
-use crate::fp::f16_to_f32;
+use crate::blocks::common::{get_scale_min_k4, read_f16, QK_K};
+use crate::blocks::{q4_k, q6_k, q8_k};
 use gguf::GgmlType;
 use rayon::prelude::*;
 
 /// Bytes of one Q4_K block: `d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128]`.
-const Q4_K_BYTES: usize = 144;
+const Q4_K_BYTES: usize = q4_k::BYTES;
 /// Bytes of one Q6_K block: `ql: [u8; 128], qh: [u8; 64], scales: [i8; 16], d: f16`.
-const Q6_K_BYTES: usize = 210;
+const Q6_K_BYTES: usize = q6_k::BYTES;
 
 /// The weight types [`matmul`] takes.
 pub fn supports(ty: GgmlType) -> bool {
@@ -39,22 +39,9 @@ fn f32_at(b: &[u8], at: usize) -> f32 {
     f32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-fn f16_at(b: &[u8], at: usize) -> f32 {
-    f16_to_f32(u16::from_le_bytes([b[at], b[at + 1]]))
-}
-
 /// Q8_K's 16 group sums of a block.
 fn bsums(a: &[u8]) -> [i32; 16] {
     std::array::from_fn(|g| i16::from_le_bytes([a[260 + 2 * g], a[261 + 2 * g]]) as i32)
-}
-
-/// Q4_K's 6-bit (scale, min) of sub-block `j` (ggml's `get_scale_min_k4`).
-fn scale_min_k4(j: usize, q: &[u8]) -> (i32, i32) {
-    if j < 4 {
-        ((q[j] & 63) as i32, (q[j + 4] & 63) as i32)
-    } else {
-        (((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4)) as i32, ((q[j + 4] >> 4) | ((q[j] >> 6) << 4)) as i32)
-    }
 }
 
 /// The exact integer parts of one Q4_K · Q8_K block: (Σ scale·Σ q4·q8, Σ min·Σ q8).
@@ -64,7 +51,8 @@ fn q4_k_block_scalar(w: &[u8], a: &[u8]) -> (i32, i32) {
     let bs = bsums(a);
     let (mut isum, mut msum) = (0i32, 0i32);
     for j in 0..8 {
-        let (s, m) = scale_min_k4(j, sc);
+        let (s, m) = get_scale_min_k4(j, sc);
+        let (s, m) = (s as i32, m as i32);
         let chunk = &qs[32 * (j / 2)..32 * (j / 2) + 32];
         let mut dot = 0i32;
         for l in 0..32 {
@@ -104,13 +92,13 @@ fn q6_k_block_scalar(w: &[u8], a: &[u8]) -> i32 {
 /// they agree bit for bit), from the block's exact integer sums.
 #[inline(always)]
 fn q4_k_acc(acc: f32, w: &[u8], da: f32, isum: i32, msum: i32) -> f32 {
-    acc + f16_at(w, 0) * da * isum as f32 - f16_at(w, 2) * da * msum as f32
+    acc + read_f16(w, 0) * da * isum as f32 - read_f16(w, 2) * da * msum as f32
 }
 
 /// A Q6_K block's contribution added to `acc` (see [`q4_k_acc`]).
 #[inline(always)]
 fn q6_k_acc(acc: f32, w: &[u8], da: f32, isum: i32) -> f32 {
-    acc + f16_at(w, 208) * da * isum as f32
+    acc + read_f16(w, 208) * da * isum as f32
 }
 
 /// One weight row · one Q8_K activation row, `k` elements; scalar reference.
@@ -187,7 +175,7 @@ pub fn matmul(ty: GgmlType, w: &[u8], n: usize, k: usize, x_q8: &[u8], m: usize)
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{f32_at, q4_k_acc, q6_k_acc, q8_k, scale_min_k4, GgmlType, Q4_K_BYTES, Q6_K_BYTES};
+    use super::{f32_at, get_scale_min_k4, q4_k_acc, q6_k_acc, q8_k, GgmlType, Q4_K_BYTES, Q6_K_BYTES};
     use std::arch::x86_64::*;
 
     /// Horizontal sum of eight i32 lanes (exact).
@@ -242,8 +230,8 @@ mod avx2 {
             let q4 = _mm256_loadu_si256(qs.add(32 * p) as *const __m256i);
             let lo = _mm256_and_si256(q4, low);
             let hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low);
-            let (s0, m0) = scale_min_k4(2 * p, sc);
-            let (s1, m1) = scale_min_k4(2 * p + 1, sc);
+            let (s0, m0) = get_scale_min_k4(2 * p, sc);
+            let (s1, m1) = get_scale_min_k4(2 * p + 1, sc);
             // u8 · i8 pairs summed to i16 (at most 2·15·128, no saturation), then · scale to i32.
             let p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256(q8.add(64 * p) as *const __m256i));
             let p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256(q8.add(64 * p + 32) as *const __m256i));
