@@ -49,6 +49,8 @@ fn ggufkit(args: &[&std::ffi::OsStr]) -> Bounded {
     // (callers drop their big buffers first), so the figure is the child's own peak plus that.
     // SAFETY: the closure does nothing, so nothing unsafe runs between fork and exec.
     unsafe { std::os::unix::process::CommandExt::pre_exec(&mut cmd, || Ok(())) };
+    // Reaped below with wait4, which also gives its rusage.
+    #[allow(clippy::zombie_processes)]
     let child = cmd
         .args(args)
         .stdout(std::process::Stdio::null())

@@ -245,7 +245,7 @@ fn dequantize_matches_gguf_py() {
     for (ftype, with_imatrix) in runs {
         let more = if matches!(ftype, "IQ2_XXS" | "IQ2_XS" | "IQ1_S") { UNWEIGHTED_Q8_0 } else { &[] };
         compare_model(name, &model, ftype, with_imatrix, more);
-        let qname = reference_name(name, &ftype, with_imatrix, more);
+        let qname = reference_name(name, ftype, with_imatrix, more);
         let qpath = common::cache_dir().join(&qname);
         let dump = common::cache_dir().join(format!("{qname}.gguf-py.f32"));
         common::cached(&dump, |tmp| {

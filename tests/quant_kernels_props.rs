@@ -3,6 +3,8 @@
 //! cases (all-zero and constant blocks, subnormals, ±65504, outliers), with and without
 //! importance weights; round-trip error bounds; NaN/Inf rejected with the first bad index;
 //! output independent of the thread count.
+// The reference loops index several arrays with one variable, as ggml's C does.
+#![allow(clippy::needless_range_loop)]
 
 use crate::common;
 
@@ -348,7 +350,7 @@ fn simd_paths_equal_scalar() {
         rows.extend(&b);
         rows.extend(b.iter().map(|v| -v));
     }
-    let cases: [(GgmlType, fn(&[f32], &mut [u8]), Simd); 5] = [
+    let cases: [(GgmlType, quantize::blocks::QuantizeBlockFn, Simd); 5] = [
         (GgmlType::Q8_0, q8_0::quantize_block, x86::quantize_q8_0),
         (GgmlType::Q4_0, q4_0::quantize_block, x86::quantize_q4_0),
         (GgmlType::Q4_1, q4_1::quantize_block, x86::quantize_q4_1),
@@ -374,7 +376,7 @@ fn simd_paths_equal_scalar() {
         // SAFETY: as above.
         unsafe { quantize::simd::x86::requantize(x, add, d, -4, 3, 4, &mut a) };
         for i in 0..32 {
-            let l = quantize::blocks::common::nearest_int((x[i] + add) / d).min(3).max(-4) + 4;
+            let l = quantize::blocks::common::nearest_int((x[i] + add) / d).clamp(-4, 3) + 4;
             assert_eq!(a[i], l as u8, "requantize x {} add {add} d {d}", x[i]);
         }
     }
@@ -600,7 +602,7 @@ fn simd512_fused_f16_equal_scalar() {
     }
     let (bytes, vals) = f16_rows();
     type Fused = unsafe fn(&[u8], &mut [u8]) -> Option<usize>;
-    let cases: [(GgmlType, fn(&[f32], &mut [u8]), Fused); 2] = [
+    let cases: [(GgmlType, quantize::blocks::QuantizeBlockFn, Fused); 2] = [
         (GgmlType::Q8_0, q8_0::quantize_block, x86_512::quantize_q8_0_from_f16),
         (GgmlType::Q4_0, q4_0::quantize_block, x86_512::quantize_q4_0_from_f16),
     ];

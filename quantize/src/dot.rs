@@ -138,7 +138,7 @@ pub fn dot(ty: GgmlType, w: &[u8], a: &[u8], k: usize) -> f32 {
 /// activation rows from [`quantize_q8_k`]; `y` is `[m, n]` f32. Parallel over chunks of weight
 /// rows; each chunk meets every activation row while it is in cache.
 pub fn matmul(ty: GgmlType, w: &[u8], n: usize, k: usize, x_q8: &[u8], m: usize) -> Vec<f32> {
-    assert!(supports(ty) && k % QK_K == 0, "matmul of {ty:?} with k = {k}");
+    assert!(supports(ty) && k.is_multiple_of(QK_K), "matmul of {ty:?} with k = {k}");
     let row_bytes = k / QK_K * if ty == GgmlType::Q4_K { Q4_K_BYTES } else { Q6_K_BYTES };
     let a_bytes = k / QK_K * q8_k::BYTES;
     assert_eq!(w.len(), n * row_bytes, "weights of {n} rows");

@@ -131,7 +131,7 @@ impl ImatrixFile {
             let sums = f32s(file.tensor_data(sums));
             // Counts are stored as floats; llama.cpp rounds them to integers (lround).
             let counts: Vec<i64> = f32s(file.tensor_data(counts)).iter().map(|c| c.round() as i64).collect();
-            if counts.is_empty() || sums.len() % counts.len() != 0 {
+            if counts.is_empty() || !sums.len().is_multiple_of(counts.len()) {
                 return Err(err(format!("{name}: {} sums do not split into {} matrices", sums.len(), counts.len())));
             }
             let ne0 = sums.len() / counts.len();

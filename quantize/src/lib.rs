@@ -6,6 +6,10 @@
 //! quantizers without an importance matrix, the `_impl` ones with it) and the `dequantize_row_*`
 //! functions.
 
+// The kernels index several arrays with one loop variable, in ggml's loop shapes, so that each can
+// be read side by side with the C it reproduces byte for byte.
+#![allow(clippy::needless_range_loop)]
+
 pub mod blocks;
 pub mod dot;
 pub mod error;
@@ -38,7 +42,7 @@ fn row_geometry(ty: GgmlType, n_per_row: usize) -> Result<(usize, usize), Quanti
         return Err(QuantizeError::UnsupportedType { ty });
     }
     let block = ty.block_size();
-    if n_per_row == 0 || n_per_row % block != 0 {
+    if n_per_row == 0 || !n_per_row.is_multiple_of(block) {
         return Err(QuantizeError::RowLength { ty, n_per_row, block_size: block });
     }
     Ok((block, n_per_row / block * ty.type_size()))
@@ -61,7 +65,7 @@ fn check_imatrix(ty: GgmlType, n_per_row: usize, imatrix: Option<&[f32]>) -> Res
 /// F32) accept and ignore them. NaN/Inf input gives [`QuantizeError::NonFinite`].
 pub fn quantize_rows(ty: GgmlType, src: &[f32], n_per_row: usize, imatrix: Option<&[f32]>, dst: &mut [u8]) -> Result<(), QuantizeError> {
     let (_, row_bytes) = row_geometry(ty, n_per_row)?;
-    if src.len() % n_per_row != 0 {
+    if !src.len().is_multiple_of(n_per_row) {
         return Err(QuantizeError::SourceSize {
             ty,
             expected: src.len() / n_per_row * n_per_row + n_per_row,
@@ -155,7 +159,7 @@ pub fn dequantize_rows(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), 
         return Err(QuantizeError::UnsupportedType { ty });
     }
     let (block, bytes) = (ty.block_size(), ty.type_size());
-    if src.len() % bytes != 0 {
+    if !src.len().is_multiple_of(bytes) {
         return Err(QuantizeError::SourceSize { ty, expected: (src.len() / bytes + 1) * bytes, found: src.len(), unit: "bytes" });
     }
     let expected = src.len() / bytes * block;
@@ -316,7 +320,7 @@ pub fn quantize_tensor(
     let (_, row_bytes) = row_geometry(ty, n_per_row)?;
     let esize = src.bytes_per_element();
     let bytes = src.bytes();
-    if bytes.len() % (esize * n_per_row) != 0 {
+    if !bytes.len().is_multiple_of(esize * n_per_row) {
         return Err(QuantizeError::SourceSize {
             ty: src.ggml_type(),
             expected: (bytes.len() / (esize * n_per_row) + 1) * esize * n_per_row,

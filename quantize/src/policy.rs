@@ -415,7 +415,7 @@ pub const FALLBACK_TYPES: &[(GgmlType, GgmlType)] = {
 /// a fallback happened.
 fn fallback(name: &str, ncols: u64, ty: GgmlType) -> Result<(GgmlType, bool), PolicyError> {
     let block = ty.block_size();
-    if ncols % block as u64 == 0 {
+    if ncols.is_multiple_of(block as u64) {
         return Ok((ty, false));
     }
     let mut out = match FALLBACK_TYPES.iter().find(|(from, _)| *from == ty) {
@@ -424,7 +424,7 @@ fn fallback(name: &str, ncols: u64, ty: GgmlType) -> Result<(GgmlType, bool), Po
         None if block <= 32 => ty,
         None => return Err(PolicyError::NoFallback { name: name.into(), ncols, block, ty }),
     };
-    if ncols % out.block_size() as u64 != 0 {
+    if !ncols.is_multiple_of(out.block_size() as u64) {
         // Still no fit (row length not a multiple of 32): llama.cpp uses F16.
         out = GgmlType::F16;
     }
@@ -564,6 +564,9 @@ struct MixInput<'a> {
 
 /// The mix rules (`llama_tensor_get_type_impl`): the type for one quantizable tensor of a mix,
 /// starting from the file type's default `ty`, updating the counters as llama.cpp does.
+// llama.cpp's branch order is kept, to be read side by side with llama_tensor_get_type, even where two
+// branches give the same type.
+#[allow(clippy::if_same_then_else)]
 fn mix_type(m: &MixInput, c: &mut Counters, mut ty: GgmlType) -> Result<GgmlType, PolicyError> {
     use FileType::*;
     use GgmlType as G;

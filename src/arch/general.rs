@@ -44,7 +44,7 @@ fn is_quant_type(part: &str) -> bool {
             let tail: String = chars.collect();
             // (_\w)*: pairs of '_' + one word char
             let b = tail.as_bytes();
-            if b.len() % 2 == 0 && b.chunks(2).all(|c| c[0] == b'_' && (c[1].is_ascii_alphanumeric() || c[1] == b'_')) {
+            if b.len().is_multiple_of(2) && b.chunks(2).all(|c| c[0] == b'_' && (c[1].is_ascii_alphanumeric() || c[1] == b'_')) {
                 return true;
             }
         }

@@ -5,7 +5,7 @@
 use gguf::Value;
 
 use super::keys::*;
-use super::{ArchError, ExtraTensor, Hparams, KeyFn};
+use super::{ArchError, ExtraTensor, Extras, Hparams, KeyFn};
 
 fn vocab_size(hp: &Hparams, a: &str) -> Result<Vec<(String, Value)>, ArchError> {
     let v = hp.u64_req(&["vocab_size"])?;
@@ -25,7 +25,7 @@ fn rope_dimension_count(hp: &Hparams, a: &str) -> Result<Vec<(String, Value)>, A
 }
 
 /// Llama 3.x `rope_type: llama3`: per-frequency factors (`LlamaModel.generate_extra_tensors`).
-pub fn extra(hp: &Hparams, _: &str) -> Result<(Vec<ExtraTensor>, Vec<(String, Value)>), ArchError> {
+pub fn extra(hp: &Hparams, _: &str) -> Result<Extras, ArchError> {
     let rp = hp.rope_full();
     let is_llama3 = rp.get("rope_type").and_then(|v| v.as_str()).map(|s| s.eq_ignore_ascii_case("llama3")).unwrap_or(false);
     if rp.is_empty() || !is_llama3 {

@@ -153,8 +153,12 @@ pub type KeyFn = fn(&Hparams, &str) -> Result<Vec<(String, Value)>, ArchError>;
 /// Tensor-name suffixes the converter drops whatever the architecture.
 pub const SKIP_SUFFIXES: &[&str] = &[".attention.masked_bias", ".attention.bias", ".rotary_emb.inv_freq"];
 
+/// What an architecture computes at conversion time: the extra tensors (rope factors) and the
+/// keys written with them.
+pub type Extras = (Vec<ExtraTensor>, Vec<(String, Value)>);
+
 /// No computed tensors.
-pub fn no_extra(_: &Hparams, _: &str) -> Result<(Vec<ExtraTensor>, Vec<(String, Value)>), ArchError> {
+pub fn no_extra(_: &Hparams, _: &str) -> Result<Extras, ArchError> {
     Ok((Vec::new(), Vec::new()))
 }
 
@@ -174,7 +178,7 @@ pub fn detect(config: &Json) -> Result<&'static ArchSpec, ArchError> {
 type KeyFns = &'static [&'static [KeyFn]];
 
 /// Computed tensors, and the keys the converter writes while making them.
-type ExtraFn = fn(&Hparams, &str) -> Result<(Vec<ExtraTensor>, Vec<(String, Value)>), ArchError>;
+type ExtraFn = fn(&Hparams, &str) -> Result<Extras, ArchError>;
 
 /// What each converter class writes: its `set_gguf_parameters` keys, as groups of key functions,
 /// a base class's list (e.g. [`keys::TEXT_MODEL`]) before the model's own, as the converter calls
@@ -195,7 +199,7 @@ pub trait ConvertSpec {
     /// Maps a Hugging Face tensor name: `Ok(None)` when the converter drops it.
     fn map_tensor(&self, hf_name: &str, dims: &Dims) -> Result<Option<Mapped>, ArchError>;
     /// The computed tensors (rope factors) and the keys written with them.
-    fn extra(&self, hp: &Hparams) -> Result<(Vec<ExtraTensor>, Vec<(String, Value)>), ArchError>;
+    fn extra(&self, hp: &Hparams) -> Result<Extras, ArchError>;
 }
 
 impl ConvertSpec for ArchSpec {
@@ -210,7 +214,7 @@ impl ConvertSpec for ArchSpec {
         Ok(Some(Mapped { name: format!("{}{suffix}", rule.kind.gguf_name(bid)), dims: out_dims, transform: rule.transform }))
     }
 
-    fn extra(&self, hp: &Hparams) -> Result<(Vec<ExtraTensor>, Vec<(String, Value)>), ArchError> {
+    fn extra(&self, hp: &Hparams) -> Result<Extras, ArchError> {
         (converter_class(self.converter).1)(hp, self.gguf_name)
     }
 }

@@ -5,7 +5,7 @@
 use gguf::Value;
 
 use super::keys::{self, *};
-use super::{ArchError, ExtraTensor, Hparams, KeyFn};
+use super::{ArchError, ExtraTensor, Extras, Hparams, KeyFn};
 
 fn orig_ctx(hp: &Hparams) -> Result<u64, ArchError> {
     hp.rope
@@ -33,7 +33,7 @@ fn sliding(hp: &Hparams, a: &str) -> Result<Vec<(String, Value)>, ArchError> {
 }
 
 /// LongRoPE factor tensors (`Phi3MiniModel.generate_extra_tensors`).
-pub fn extra(hp: &Hparams, a: &str) -> Result<(Vec<ExtraTensor>, Vec<(String, Value)>), ArchError> {
+pub fn extra(hp: &Hparams, a: &str) -> Result<Extras, ArchError> {
     let floats = |k: &str| -> Option<Vec<f32>> {
         hp.rope.get(k).and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect())
     };

@@ -230,7 +230,7 @@ fn attn_flash(g: &mut Graph, p: &RunParams, srcs: [TensorId; 4], dims: [u64; 5])
 /// of two from 64 that divides the head size.
 fn k_rot_size(head_dim: u64) -> u64 {
     let mut n = 64u64;
-    while head_dim % (n * 2) == 0 {
+    while head_dim.is_multiple_of(n * 2) {
         n *= 2;
     }
     n
@@ -238,7 +238,7 @@ fn k_rot_size(head_dim: u64) -> u64 {
 
 /// Whether llama.cpp rotates a cache of this type with heads of this size (`attn_rot_k/v`).
 fn rotates(kv_type: GgmlType, head_dim: u64) -> bool {
-    kv_type.is_quantized() && head_dim > 0 && head_dim % 64 == 0
+    kv_type.is_quantized() && head_dim > 0 && head_dim.is_multiple_of(64)
 }
 
 /// The prompt-processing graph llama.cpp reserves for this model and run.

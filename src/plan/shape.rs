@@ -55,7 +55,7 @@ impl ModelShape {
     /// Whether layer `il` uses the sliding-window KV cache (llama.cpp's `hparams.is_swa(il)`).
     pub fn is_swa(&self, il: u64) -> bool {
         match (self.arch.layout.swa, self.n_swa) {
-            (SwaPattern::EvenLayers, Some(w)) if w > 0 => il % 2 == 0,
+            (SwaPattern::EvenLayers, Some(w)) if w > 0 => il.is_multiple_of(2),
             _ => false,
         }
     }
@@ -146,7 +146,7 @@ impl ModelShape {
                 what: format!("{} layers; plan supports at most {MAX_LAYERS}", self.n_layer),
             });
         }
-        if self.n_head_kv == 0 || self.n_head % self.n_head_kv != 0 {
+        if self.n_head_kv == 0 || !self.n_head.is_multiple_of(self.n_head_kv) {
             return Err(PlanError::Inconsistent {
                 file: source.to_string(),
                 what: format!("head count {} is not a multiple of KV head count {}", self.n_head, self.n_head_kv),

@@ -449,7 +449,7 @@ impl ModelConfig {
     }
 
     fn checked(self, source_name: &str) -> Result<ModelConfig> {
-        if self.rotary_dim % 2 != 0 || self.rotary_dim > self.head_dim {
+        if !self.rotary_dim.is_multiple_of(2) || self.rotary_dim > self.head_dim {
             return Err(cfg_err(source_name, "rotary_dim", format!("{} is odd or above head_dim {}", self.rotary_dim, self.head_dim)));
         }
         if self.hidden == 0 || self.head_dim == 0 || self.n_vocab == 0 || self.ffn == 0 {

@@ -92,6 +92,9 @@ pub struct Grouping {
     pub kept: usize,
 }
 
+/// Takes one window's scored logits (`rows × n_vocab`, starting at window `i`) and its target tokens.
+type ScoreFn<'s> = dyn FnMut(usize, &[f32], &[u32]) -> Result<()> + 's;
+
 /// Runs windows `0..n_chunk` through the model and hands each window's scored logits
 /// (`rows × n_vocab`) and its target tokens to `score`, in order.
 #[allow(clippy::too_many_arguments)]
@@ -103,7 +106,7 @@ fn for_each_window(
     bos: Option<u32>,
     grouping: Grouping,
     progress: &mut dyn FnMut(Progress),
-    score: &mut dyn FnMut(usize, &[f32], &[u32]) -> Result<()>,
+    score: &mut ScoreFn<'_>,
 ) -> Result<Timing> {
     struct Scorer<'s> {
         chunk0: usize,
@@ -116,7 +119,7 @@ fn for_each_window(
         forward_seconds: f64,
         pass_start: Instant,
         progress: &'s mut dyn FnMut(Progress),
-        score: &'s mut dyn FnMut(usize, &[f32], &[u32]) -> Result<()>,
+        score: &'s mut ScoreFn<'s>,
     }
     impl Observer for Scorer<'_> {
         fn layer_done(&mut self, il: usize, windows: usize) {

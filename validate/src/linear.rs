@@ -110,7 +110,8 @@ impl Weight {
             Representation::Blocks(d) => {
                 // candle reads the blocks in place: they must be aligned like its block structs
                 // (GGUF data is aligned to 32; a sub-range of a fused tensor may not be).
-                let data = if (t.bytes.as_ptr() as usize) % 8 == 0 { Cow::Borrowed(t.bytes) } else { Cow::Owned(t.bytes.to_vec()) };
+                let data =
+                    if (t.bytes.as_ptr() as usize).is_multiple_of(8) { Cow::Borrowed(t.bytes) } else { Cow::Owned(t.bytes.to_vec()) };
                 let storage = QStorage::from_data(data, device, d)?;
                 Weight::Blocks(QMatMul::QTensor(std::sync::Arc::new(QTensor::new(storage, (out, inp))?)))
             }

@@ -152,7 +152,7 @@ fn median(sorted: &[f32]) -> f64 {
     let n = sorted.len();
     match n {
         0 => 0.0,
-        _ if n % 2 == 0 => 0.5 * (sorted[n / 2] as f64 + sorted[n / 2 - 1] as f64),
+        _ if n.is_multiple_of(2) => 0.5 * (sorted[n / 2] as f64 + sorted[n / 2 - 1] as f64),
         _ => sorted[n / 2] as f64,
     }
 }

@@ -36,8 +36,8 @@ pub fn draw(path: &Path, title: &str, points: &[PlotPoint]) -> Result<()> {
     let mut sorted = points.to_vec();
     sorted.sort_by(|a, b| a.size_mib.total_cmp(&b.size_mib));
     let xr = range(sorted.iter().map(|p| p.size_mib));
-    let specs: [(&str, fn(&PlotPoint) -> f64, RGBColor); 2] =
-        [("mean KL divergence (nats)", |p| p.kld, BLUE), ("ΔPPL vs reference (%)", |p| p.dppl_percent, RED)];
+    type Panel = (&'static str, fn(&PlotPoint) -> f64, RGBColor);
+    let specs: [Panel; 2] = [("mean KL divergence (nats)", |p| p.kld, BLUE), ("ΔPPL vs reference (%)", |p| p.dppl_percent, RED)];
     for (area, (ylabel, get, color)) in panels.iter().zip(specs) {
         let yr = range(sorted.iter().map(get));
         let mut chart = ChartBuilder::on(area)

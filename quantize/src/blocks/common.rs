@@ -23,7 +23,7 @@ pub fn nearest_int(fval: f32) -> i32 {
 /// saturates instead). ggml's `(int8_t)(x + 8.5f)`-style casts then keep the low bits.
 #[inline(always)]
 pub fn c_f32_to_i32(v: f32) -> i32 {
-    if v.is_nan() || v >= 2147483648.0 || v < -2147483648.0 {
+    if v.is_nan() || !(-2147483648.0..2147483648.0).contains(&v) {
         i32::MIN
     } else {
         v as i32
@@ -249,7 +249,7 @@ pub fn q3_16_groups(x: &[f32], l: &mut [i8; QK_K], scales: &mut [f32; 16]) {
 #[inline]
 pub fn requantize_group(x: &[f32], add: f32, d: f32, lo: i32, hi: i32, off: i32, out: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2() && x.len() % 8 == 0 && out.len() >= x.len() {
+    if crate::simd::has_avx2() && x.len().is_multiple_of(8) && out.len() >= x.len() {
         // SAFETY: AVX2/F16C detected; sizes checked above.
         unsafe { crate::simd::x86::requantize(x, add, d, lo, hi, off, out) };
         return;

@@ -145,12 +145,15 @@ pub struct BlockKernel {
     pub bytes: usize,
     /// The no-imatrix quantizer (`quantize_row_<type>_ref`) for one block; `None` where ggml
     /// has none and asserts importance weights (IQ1_S, IQ2_XXS, IQ2_XS).
-    pub quantize_block: Option<fn(&[f32], &mut [u8])>,
+    pub quantize_block: Option<QuantizeBlockFn>,
     /// The importance-weighted quantizer.
     pub weighted: Weighted,
     /// The dequantizer (`dequantize_row_<type>`) for one block.
     pub dequantize_block: fn(&[u8], &mut [f32]),
 }
+
+/// A no-imatrix block quantizer: one block of `f32` in, the block's bytes out.
+pub type QuantizeBlockFn = fn(&[f32], &mut [u8]);
 
 macro_rules! kernel {
     ($ty:ident, $m:ident, $w:expr) => {

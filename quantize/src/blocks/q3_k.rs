@@ -112,7 +112,7 @@ fn scale_and_finish(x: &[f32], l: &mut [i8; QK_K], scales: &[f32; 16], y: &mut [
         let mut ls = [0i32; 16];
         for j in 0..16 {
             let v = nearest_int(iscale * scales[j]) as i8 as i32;
-            ls[j] = v.min(31).max(-32) + 32;
+            ls[j] = v.clamp(-32, 31) + 32;
         }
         pack_scales(&ls, &mut y[SCALES..SCALES + 12]);
         write_f16(y, D, 1.0 / iscale);
