@@ -1,5 +1,5 @@
-//! SentencePiece `tokenizer.model`: a small protobuf wire decoder for `ModelProto` (the pieces with
-//! their score and type, the trainer's model type and the normalizer's dummy-prefix flag), and the
+//! SentencePiece `tokenizer.model`: `ModelProto` decoded with prost (the pieces with their score and
+//! type, the trainer's model type and the normalizer's dummy-prefix flag), and the
 //! vocabulary the pinned converter builds from it (`_create_vocab_sentencepiece`, and Phi-3's own
 //! variant of it).
 
@@ -68,165 +68,94 @@ pub struct SentencePieceModel {
     pub add_dummy_prefix: bool,
 }
 
-/// A decoding error: what went wrong at which byte offset of the message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{what} at byte {offset}")]
-pub struct ProtoError {
-    /// Description of the problem.
-    pub what: String,
-    /// Offset in the (sub)message being decoded.
-    pub offset: usize,
+/// Why a `tokenizer.model` could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtoError {
+    /// The bytes are not a well-formed `ModelProto` (prost's decoder: truncation, a wrong wire type,
+    /// a bad varint or UTF-8, …).
+    #[error("malformed ModelProto: {0}")]
+    Decode(#[source] prost::DecodeError),
+    /// A piece's `type` is outside sentencepiece_model.proto's `SentencePiece.Type`.
+    #[error("piece {index}: unknown piece type {value}")]
+    UnknownPieceType {
+        /// The piece's id.
+        index: usize,
+        /// The value found.
+        value: i32,
+    },
+    /// The message decodes but has no pieces.
+    #[error("no pieces: not a SentencePiece model")]
+    NoPieces,
 }
 
-fn proto_err(what: impl Into<String>, offset: usize) -> ProtoError {
-    ProtoError { what: what.into(), offset }
-}
-
-/// A protobuf field value as read from the wire.
-enum Field<'a> {
-    Varint(u64),
-    Fixed64,
-    Bytes(&'a [u8]),
-    Fixed32(u32),
-}
-
-/// Reads one protobuf message's fields in order (wire types 0, 1, 2 and 5; groups are refused).
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
+/// The wire schema: the fields of sentencepiece_model.proto (proto2) that conversion reads, with
+/// their tags and defaults. Every other field is skipped as unknown, as protobuf does.
+mod wire {
+    /// `ModelProto`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ModelProto {
+        /// `repeated SentencePiece pieces = 1`.
+        #[prost(message, repeated, tag = "1")]
+        pub pieces: Vec<SentencePiece>,
+        /// `optional TrainerSpec trainer_spec = 2`.
+        #[prost(message, optional, tag = "2")]
+        pub trainer_spec: Option<TrainerSpec>,
+        /// `optional NormalizerSpec normalizer_spec = 3`.
+        #[prost(message, optional, tag = "3")]
+        pub normalizer_spec: Option<NormalizerSpec>,
     }
 
-    fn varint(&mut self) -> Result<u64, ProtoError> {
-        let start = self.pos;
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let Some(&b) = self.buf.get(self.pos) else {
-                return Err(proto_err("truncated varint", start));
-            };
-            self.pos += 1;
-            if i == 9 && b > 1 {
-                return Err(proto_err("varint longer than 64 bits", start));
-            }
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(proto_err("varint longer than 10 bytes", start))
+    /// `ModelProto.SentencePiece`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct SentencePiece {
+        /// `optional string piece = 1`.
+        #[prost(string, optional, tag = "1")]
+        pub piece: Option<String>,
+        /// `optional float score = 2`.
+        #[prost(float, optional, tag = "2")]
+        pub score: Option<f32>,
+        /// `optional Type type = 3 [default = NORMAL]` (NORMAL = 1).
+        #[prost(int32, optional, tag = "3", default = "1")]
+        pub r#type: Option<i32>,
     }
 
-    fn take(&mut self, n: u64, what: &str) -> Result<&'a [u8], ProtoError> {
-        let start = self.pos;
-        let end =
-            usize::try_from(n).ok().and_then(|n| start.checked_add(n)).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
-                proto_err(format!("{what} of {n} bytes runs past the end ({} bytes left)", self.buf.len() - start), start)
-            })?;
-        self.pos = end;
-        Ok(&self.buf[start..end])
+    /// `TrainerSpec`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TrainerSpec {
+        /// `optional ModelType model_type = 3 [default = UNIGRAM]` (UNIGRAM = 1).
+        #[prost(int32, optional, tag = "3", default = "1")]
+        pub model_type: Option<i32>,
     }
 
-    /// The next (field number, value, offset of its key), or None at the end of the message.
-    fn next(&mut self) -> Result<Option<(u64, Field<'a>, usize)>, ProtoError> {
-        if self.pos >= self.buf.len() {
-            return Ok(None);
-        }
-        let at = self.pos;
-        let key = self.varint()?;
-        let number = key >> 3;
-        if number == 0 {
-            return Err(proto_err("field number 0", at));
-        }
-        let field = match key & 7 {
-            0 => Field::Varint(self.varint()?),
-            1 => {
-                let b = self.take(8, "fixed64")?;
-                let mut a = [0u8; 8];
-                a.copy_from_slice(b);
-                let _ = u64::from_le_bytes(a);
-                Field::Fixed64
-            }
-            2 => {
-                let n = self.varint()?;
-                Field::Bytes(self.take(n, "length-delimited field")?)
-            }
-            5 => {
-                let b = self.take(4, "fixed32")?;
-                let mut a = [0u8; 4];
-                a.copy_from_slice(b);
-                Field::Fixed32(u32::from_le_bytes(a))
-            }
-            w => return Err(proto_err(format!("unsupported wire type {w} (field {number})"), at)),
-        };
-        Ok(Some((number, field, at)))
+    /// `NormalizerSpec`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct NormalizerSpec {
+        /// `optional bool add_dummy_prefix = 3 [default = true]`.
+        #[prost(bool, optional, tag = "3", default = "true")]
+        pub add_dummy_prefix: Option<bool>,
     }
-}
-
-fn wrong_wire(field: &str, at: usize) -> ProtoError {
-    proto_err(format!("field {field} has the wrong wire type"), at)
-}
-
-fn decode_piece(buf: &[u8]) -> Result<Piece, ProtoError> {
-    let mut r = Reader::new(buf);
-    let mut piece = Piece { piece: String::new(), score: 0.0, kind: PieceType::Normal };
-    while let Some((number, field, at)) = r.next()? {
-        match (number, field) {
-            (1, Field::Bytes(b)) => {
-                piece.piece = std::str::from_utf8(b).map_err(|_| proto_err("piece is not valid UTF-8", at))?.to_owned();
-            }
-            (2, Field::Fixed32(bits)) => piece.score = f32::from_bits(bits),
-            (3, Field::Varint(v)) => {
-                piece.kind = PieceType::from_proto(v).ok_or_else(|| proto_err(format!("unknown piece type {v}"), at))?;
-            }
-            (1, _) => return Err(wrong_wire("SentencePiece.piece", at)),
-            (2, _) => return Err(wrong_wire("SentencePiece.score", at)),
-            (3, _) => return Err(wrong_wire("SentencePiece.type", at)),
-            _ => {} // unknown fields are skipped, as protobuf does
-        }
-    }
-    Ok(piece)
 }
 
 /// Decodes a serialized `ModelProto`. Never panics; every malformation is a [`ProtoError`].
 pub fn decode_model(buf: &[u8]) -> Result<SentencePieceModel, ProtoError> {
-    let mut r = Reader::new(buf);
-    let mut model = SentencePieceModel { pieces: Vec::new(), model_type: 1, add_dummy_prefix: true };
-    while let Some((number, field, at)) = r.next()? {
-        match (number, field) {
-            (1, Field::Bytes(b)) => {
-                let p = decode_piece(b).map_err(|e| proto_err(format!("piece {}: {}", model.pieces.len(), e.what), at + e.offset))?;
-                model.pieces.push(p);
-            }
-            (2, Field::Bytes(b)) => {
-                // TrainerSpec: model_type is field 3 (enum).
-                let mut t = Reader::new(b);
-                while let Some((n, f, _)) = t.next().map_err(|e| proto_err(format!("trainer_spec: {}", e.what), at))? {
-                    if let (3, Field::Varint(v)) = (n, f) {
-                        model.model_type = v;
-                    }
-                }
-            }
-            (3, Field::Bytes(b)) => {
-                // NormalizerSpec: add_dummy_prefix is field 3 (bool).
-                let mut t = Reader::new(b);
-                while let Some((n, f, _)) = t.next().map_err(|e| proto_err(format!("normalizer_spec: {}", e.what), at))? {
-                    if let (3, Field::Varint(v)) = (n, f) {
-                        model.add_dummy_prefix = v != 0;
-                    }
-                }
-            }
-            (1..=3, _) => return Err(wrong_wire("ModelProto.pieces/trainer_spec/normalizer_spec", at)),
-            (_, Field::Varint(_) | Field::Fixed64 | Field::Bytes(_) | Field::Fixed32(_)) => {}
-        }
+    let proto = <wire::ModelProto as prost::Message>::decode(buf).map_err(ProtoError::Decode)?;
+    if proto.pieces.is_empty() {
+        return Err(ProtoError::NoPieces);
     }
-    if model.pieces.is_empty() {
-        return Err(proto_err("no pieces: not a SentencePiece model", 0));
-    }
-    Ok(model)
+    let pieces = proto
+        .pieces
+        .iter()
+        .enumerate()
+        .map(|(index, p)| {
+            let value = p.r#type();
+            let kind = u64::try_from(value).ok().and_then(PieceType::from_proto).ok_or(ProtoError::UnknownPieceType { index, value })?;
+            Ok(Piece { piece: p.piece().to_owned(), score: p.score(), kind })
+        })
+        .collect::<Result<Vec<_>, ProtoError>>()?;
+    let model_type = proto.trainer_spec.as_ref().map_or(1, |t| t.model_type());
+    let add_dummy_prefix = proto.normalizer_spec.as_ref().is_none_or(|n| n.add_dummy_prefix());
+    // A negative model type is not one sentencepiece defines; keep it visible rather than wrap it.
+    Ok(SentencePieceModel { pieces, model_type: u64::try_from(model_type).unwrap_or(u64::MAX), add_dummy_prefix })
 }
 
 /// Reads and decodes `tokenizer.model`.
@@ -408,6 +337,15 @@ mod tests {
     }
 
     #[test]
+    fn absent_fields_take_the_proto2_defaults() {
+        // One piece with only its text; an empty normalizer_spec; no trainer_spec.
+        let m = decode_model(&[0x0a, 0x03, 0x0a, 0x01, b'a', 0x1a, 0x00]).unwrap();
+        assert_eq!(m.pieces, vec![Piece { piece: "a".into(), score: 0.0, kind: PieceType::Normal }]);
+        assert_eq!(m.model_type, 1, "UNIGRAM");
+        assert!(m.add_dummy_prefix);
+    }
+
+    #[test]
     fn every_truncation_is_an_error_not_a_panic() {
         let full = sample();
         for n in 0..full.len() {
@@ -422,7 +360,7 @@ mod tests {
     fn malformed_inputs_are_errors() {
         // Length prefix far past the end.
         let e = decode_model(&[0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]).unwrap_err();
-        assert!(e.what.contains("runs past the end"), "{e}");
+        assert!(matches!(e, ProtoError::Decode(_)), "{e}");
         // Varint that never ends.
         assert!(decode_model(&[0x08; 11]).is_err());
         assert!(decode_model(&[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]).is_err());
@@ -435,9 +373,9 @@ mod tests {
         // Invalid UTF-8 in a piece.
         assert!(decode_model(&[0x0a, 0x03, 0x0a, 0x01, 0xff]).is_err());
         // Unknown piece type.
-        assert!(decode_model(&[0x0a, 0x02, 0x18, 0x09]).is_err());
+        assert!(matches!(decode_model(&[0x0a, 0x02, 0x18, 0x09]), Err(ProtoError::UnknownPieceType { index: 0, value: 9 })));
         // Only unknown fields: no pieces.
-        assert!(decode_model(&[0x20, 0x01]).is_err());
+        assert!(matches!(decode_model(&[0x20, 0x01]), Err(ProtoError::NoPieces)));
     }
 
     #[test]
