@@ -66,6 +66,8 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Perplexity and KL divergence of quantized files against a reference model.
     Validate(cmd::validate::Args),
+    /// Importance matrix of a model over a calibration text (llama-imatrix's statistics and format).
+    Imatrix(cmd::imatrix::Args),
     /// Convert many models × types from a TOML manifest: resumable, sharded on job arrays, with a report.
     Batch(cmd::batch::Args),
     /// Size report (size, bits/weight, sha256, …) of GGUF files or of batch output folders.
@@ -108,6 +110,7 @@ fn main() -> std::process::ExitCode {
         Command::Quantize(args) => cmd::quantize::run(args),
         Command::Plan(args) => cmd::plan::run(args),
         Command::Validate(args) => cmd::validate::run(args),
+        Command::Imatrix(args) => cmd::imatrix::run(args),
         Command::Batch(args) => cmd::batch::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::Modelfile(args) => cmd::modelfile::run(args),

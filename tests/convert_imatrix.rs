@@ -10,8 +10,8 @@ use std::process::Command;
 use common::*;
 
 /// llama-imatrix on the reference F16 file of `model`, cached.
-fn imatrix(model: &str, format: &str) -> PathBuf {
-    let f16 = ref_converted(model, "f16");
+pub(crate) fn imatrix(model: &str, format: &str) -> PathBuf {
+    let f16 = ref_converted_fixture_f16(model);
     cached(&cache_dir().join(format!("convert-{model}-imatrix.{format}")), |tmp| {
         run(Command::new(ref_bin("llama-imatrix"))
             .arg("-m")

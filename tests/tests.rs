@@ -25,6 +25,7 @@ mod fuzz_regressions;
 mod gguf_corrupt;
 mod gguf_crosscheck;
 mod hostile_input;
+mod imatrix_compute;
 mod iq_grids;
 mod plan_filesize;
 mod plan_memory;

@@ -3,6 +3,7 @@
 pub mod args;
 pub mod batch;
 pub mod convert;
+pub mod imatrix;
 pub mod inputs;
 pub mod inspect;
 pub mod list;

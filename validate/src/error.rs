@@ -115,6 +115,25 @@ pub enum ValidateError {
         /// Context size asked for.
         ctx: usize,
     },
+    /// A calibration text shorter than the two windows `llama-imatrix` asks for.
+    #[error("{path}: the text tokenizes to {tokens} tokens; an importance matrix needs at least two windows of --ctx {ctx} ({} tokens): give a longer text or a smaller --ctx", 2 * ctx)]
+    CalibrationTooShort {
+        /// The text file.
+        path: PathBuf,
+        /// Token count.
+        tokens: usize,
+        /// Context size asked for.
+        ctx: usize,
+    },
+    /// A GGUF file could not be written.
+    #[error("{path}: cannot write: {source}")]
+    GgufWrite {
+        /// The output file.
+        path: PathBuf,
+        /// The writer's error.
+        #[source]
+        source: gguf::GgufError,
+    },
     /// Reference and evaluated model do not share a vocabulary.
     #[error(
         "vocabulary mismatch: {reference} has {reference_vocab} tokens, {other} has {other_vocab}; KL divergence needs the same vocabulary"

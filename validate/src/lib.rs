@@ -14,6 +14,7 @@ pub mod weights;
 pub use error::{Result, ValidateError};
 pub mod device;
 pub mod eval;
+pub mod imatrix;
 pub mod logits_file;
 pub mod metrics;
 pub mod source;

@@ -84,7 +84,29 @@ pub trait Observer {
     fn layer_done(&mut self, il: usize, windows: usize);
     /// Scored logits `[windows · rows, n_vocab]` (f32, on the device) of group `group`.
     fn logits(&mut self, group: usize, logits: Tensor) -> Result<()>;
+    /// The input `x` `[rows, in]` (f32, on the device) that block `il`'s matrices at `site` are
+    /// about to multiply (importance statistics, [`crate::imatrix`]). Ignored by default.
+    fn matmul_input(&mut self, _il: usize, _site: MatmulSite, _x: &Tensor) -> Result<()> {
+        Ok(())
+    }
 }
+
+/// Where in a block a matrix multiplies the hidden states: the matrices of one site share their
+/// input (Q, K and V the attention norm's output; gate and up the FFN norm's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatmulSite {
+    /// `attn_q`, `attn_k`, `attn_v` (or the fused `attn_qkv`).
+    AttnInput,
+    /// `attn_output`.
+    AttnOutput,
+    /// `ffn_gate` and `ffn_up` (or the fused `ffn_up`).
+    FfnInput,
+    /// `ffn_down`.
+    FfnDown,
+}
+
+/// Called with each matrix input of a block; see [`Observer::matmul_input`].
+type Tap<'t> = dyn FnMut(MatmulSite, &Tensor) -> Result<()> + 't;
 
 fn causal_mask(n: usize, window: Option<usize>, device: &Device) -> Result<Tensor> {
     let mut m = vec![0f32; n * n];
@@ -174,7 +196,15 @@ impl<'a> Model<'a> {
 
     /// Self-attention of `b` sequences of `t` tokens each; `h` is `[b·t, hidden]`.
     /// `rope`: the cos/sin tables, or `None` for a block without RoPE (smollm3).
-    fn attention(&self, layer: &Layer, h: &Tensor, b: usize, rope: Option<(&Tensor, &Tensor)>, mask: &Tensor) -> Result<Tensor> {
+    fn attention(
+        &self,
+        layer: &Layer,
+        h: &Tensor,
+        b: usize,
+        rope: Option<(&Tensor, &Tensor)>,
+        mask: &Tensor,
+        tap: &mut Tap,
+    ) -> Result<Tensor> {
         let c = &self.config;
         let t = h.dim(0)? / b;
         let (nh, nkv, hd) = (c.n_head, c.n_head_kv, c.head_dim);
@@ -194,6 +224,7 @@ impl<'a> Model<'a> {
                 None => Ok(x),
             }
         };
+        tap(MatmulSite::AttnInput, h)?;
         let q = roped(qk_norm(heads(layer.q.forward(h)?, nh)?, &layer.q_norm)?)?;
         let k = roped(qk_norm(heads(layer.k.forward(h)?, nkv)?, &layer.k_norm)?)?;
         let v = heads(layer.v.forward(h)?, nkv)?;
@@ -208,37 +239,50 @@ impl<'a> Model<'a> {
         let scores = scores.reshape((b * nkv, group, t, t))?.broadcast_add(mask)?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((b * nkv, group * t, t))?;
         let out = probs.matmul(&v)?.reshape((b, nh, t, hd))?.transpose(1, 2)?.reshape((b * t, nh * hd))?;
+        tap(MatmulSite::AttnOutput, &out)?;
         layer.o.forward(&out)
     }
 
-    fn ffn(&self, layer: &Layer, h: &Tensor) -> Result<Tensor> {
+    fn ffn(&self, layer: &Layer, h: &Tensor, tap: &mut Tap) -> Result<Tensor> {
         let act = |x: Tensor| -> Result<Tensor> {
             Ok(match self.config.arch.layout().activation {
                 Activation::Silu => candle_nn::ops::silu(&x)?,
                 Activation::GeluTanh => x.gelu()?,
             })
         };
+        tap(MatmulSite::FfnInput, h)?;
         let up = layer.up.forward(h)?;
         let inner = match &layer.gate {
             Some(g) => (act(g.forward(h)?)? * up)?,
             None => act(up)?,
         };
+        tap(MatmulSite::FfnDown, &inner)?;
         layer.down.forward(&inner)
     }
 
     /// One block applied to the hidden states `x` `[b·t, hidden]` of `b` sequences.
     #[allow(clippy::too_many_arguments)]
-    fn block(&self, il: usize, layer: &Layer, x: Tensor, b: usize, cos: &Tensor, sin: &Tensor, masks: &Masks) -> Result<Tensor> {
+    fn block(
+        &self,
+        il: usize,
+        layer: &Layer,
+        x: Tensor,
+        b: usize,
+        cos: &Tensor,
+        sin: &Tensor,
+        masks: &Masks,
+        tap: &mut Tap,
+    ) -> Result<Tensor> {
         let c = &self.config;
         let mask = masks.for_layer(c.sliding_window.get(il).copied().flatten());
         let h = self.norm(&layer.attn_norm, &x)?;
         let rope = c.arch.layout().uses_rope(il as u64).then_some((cos, sin));
         Ok(if c.arch.layout().parallel_block {
-            let a = self.attention(layer, &h, b, rope, mask)?;
-            let m = self.ffn(layer, &h)?;
+            let a = self.attention(layer, &h, b, rope, mask, tap)?;
+            let m = self.ffn(layer, &h, tap)?;
             ((x + a)? + m)?
         } else {
-            let mut a = self.attention(layer, &h, b, rope, mask)?;
+            let mut a = self.attention(layer, &h, b, rope, mask, tap)?;
             if let Some(n) = &layer.post_attn_norm {
                 a = self.norm(n, &a)?;
             }
@@ -247,7 +291,7 @@ impl<'a> Model<'a> {
                 Some(n) => self.norm(n, &x)?,
                 None => x.clone(),
             };
-            let mut m = self.ffn(layer, &h)?;
+            let mut m = self.ffn(layer, &h, tap)?;
             if let Some(n) = &layer.post_ffn_norm {
                 m = self.norm(n, &m)?;
             }
@@ -306,7 +350,7 @@ impl<'a> Model<'a> {
             let layer = self.layer(il)?;
             for (x, g) in xs.iter_mut().zip(groups) {
                 let h = std::mem::replace(x, Tensor::zeros(1, DType::F32, &self.device)?);
-                *x = self.block(il, &layer, h, g.len(), &cos, &sin, &masks)?;
+                *x = self.block(il, &layer, h, g.len(), &cos, &sin, &masks, &mut |site, x| observer.matmul_input(il, site, x))?;
             }
             memory::sample(&self.device);
             drop(layer);

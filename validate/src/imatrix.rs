@@ -1,0 +1,231 @@
+//! The importance matrix, computed from a model (HF folder or GGUF) over a calibration text with
+//! this engine, as the pinned `llama-imatrix` computes it (`tools/imatrix/imatrix.cpp`):
+//!
+//! - the text is tokenized with BOS and cut into windows of `ctx` tokens, the first token of each
+//!   replaced by BOS (as for perplexity); at least two windows are needed;
+//! - for every matrix of a block (`blk.*`: the output projection is left out, as without
+//!   `--process-output`), the squares of its input activations are summed per input column over
+//!   every position of every window, and the count of summed rows is kept;
+//! - the result is llama.cpp's GGUF imatrix format: `NAME.in_sum2` (f32 `[n_in, 1]`) and
+//!   `NAME.counts` (f32 `[1, 1]`) per weight, sorted by name, with `general.type = "imatrix"`,
+//!   `imatrix.datasets`, `imatrix.chunk_count` and `imatrix.chunk_size`. `llama-quantize
+//!   --imatrix` and [`quantize::imatrix::ImatrixFile`] read it.
+//!
+//! Matrices that share an input (Q, K, V; gate and up) get the same statistics, as in llama.cpp.
+//! The model is held resident or streamed block by block within the memory budget, as `validate`.
+
+use crate::error::{Result, ValidateError};
+use crate::eval::{self, Grouping};
+use crate::memory::{self, Mode, Need, Plan};
+use crate::model::{MatmulSite, Observer};
+use crate::source::ModelFile;
+use crate::tokenize::TextTokenizer;
+use crate::weights::WeightSource;
+use candle_core::{DType, Device, Tensor};
+use gguf::{GgmlType, TensorSpec, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What to compute the matrix from.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The model: an HF folder or a GGUF file.
+    pub model: PathBuf,
+    /// The calibration text.
+    pub text: PathBuf,
+    /// tokenizer.json for the text (default: the folder's, else the GGUF's vocabulary).
+    pub tokenizer: Option<PathBuf>,
+    /// Window length in tokens (`llama-imatrix -c`).
+    pub ctx: usize,
+    /// At most this many windows (`--chunks`); all full windows by default.
+    pub chunks: Option<usize>,
+    /// Device memory budget in bytes; None = the device's default budget.
+    pub max_memory: Option<u64>,
+}
+
+/// Sums of squared inputs and the number of rows summed, for one weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Per input column: the sum of the squared activations.
+    pub sums: Vec<f64>,
+    /// Rows (token positions) summed.
+    pub count: u64,
+}
+
+impl Entry {
+    /// The importance per column as llama-quantize uses it: sum / count.
+    pub fn mean(&self) -> Vec<f32> {
+        self.sums.iter().map(|s| (s / self.count.max(1) as f64) as f32).collect()
+    }
+}
+
+/// A computed importance matrix.
+#[derive(Debug, Clone)]
+pub struct Imatrix {
+    /// Per GGUF weight name (`blk.N.attn_q.weight`, …), in name order.
+    pub entries: BTreeMap<String, Entry>,
+    /// Windows evaluated.
+    pub chunk_count: usize,
+    /// Tokens per window.
+    pub chunk_size: usize,
+    /// The calibration text, as written into `imatrix.datasets`.
+    pub dataset: String,
+    /// Resident or streamed, and the budget.
+    pub plan: Plan,
+}
+
+/// Collects the statistics during the forward passes.
+struct Collector<'s> {
+    /// Per (block, site): the sums and the rows.
+    sums: BTreeMap<(usize, u8), (Vec<f64>, u64)>,
+    progress: &'s mut dyn FnMut(usize, usize),
+    windows_done: usize,
+    windows_total: usize,
+    layers: usize,
+}
+
+fn site_index(site: MatmulSite) -> u8 {
+    match site {
+        MatmulSite::AttnInput => 0,
+        MatmulSite::AttnOutput => 1,
+        MatmulSite::FfnInput => 2,
+        MatmulSite::FfnDown => 3,
+    }
+}
+
+/// The GGUF weights of block `il` that multiply the input at `site`, among those `source` has.
+fn site_weights(source: &dyn WeightSource, il: usize, site: u8) -> Vec<String> {
+    let candidates: &[&[&str]] = match site {
+        0 => &[&["attn_qkv"], &["attn_q", "attn_k", "attn_v"]],
+        1 => &[&["attn_output"]],
+        2 => &[&["ffn_gate", "ffn_up"]],
+        _ => &[&["ffn_down"]],
+    };
+    for set in candidates {
+        let names: Vec<String> = set.iter().map(|k| format!("blk.{il}.{k}.weight")).filter(|n| source.contains(n)).collect();
+        if !names.is_empty() {
+            return names;
+        }
+    }
+    Vec::new()
+}
+
+impl Observer for Collector<'_> {
+    fn layer_done(&mut self, il: usize, windows: usize) {
+        if il + 1 == self.layers {
+            self.windows_done += windows;
+            (self.progress)(self.windows_done, self.windows_total);
+        }
+    }
+
+    fn logits(&mut self, _group: usize, _logits: Tensor) -> Result<()> {
+        Ok(())
+    }
+
+    fn matmul_input(&mut self, il: usize, site: MatmulSite, x: &Tensor) -> Result<()> {
+        let rows = x.dim(0)? as u64;
+        let col_sums: Vec<f32> = x.to_dtype(DType::F32)?.sqr()?.sum(0)?.to_vec1()?;
+        let e = self.sums.entry((il, site_index(site))).or_insert_with(|| (vec![0.0; col_sums.len()], 0));
+        for (a, v) in e.0.iter_mut().zip(&col_sums) {
+            *a += f64::from(*v);
+        }
+        e.1 += rows;
+        if let Some(j) = col_sums.iter().position(|v| !v.is_finite()) {
+            return Err(ValidateError::Batch { message: format!("block {il}: non-finite activation sum in column {j} ({site:?})") });
+        }
+        Ok(())
+    }
+}
+
+/// The text's tokenizer: `--tokenizer`, the folder's tokenizer.json, or the GGUF's vocabulary.
+fn tokenizer(opts: &Options, model: &ModelFile) -> Result<TextTokenizer> {
+    if let Some(p) = opts.tokenizer.as_ref().cloned().or_else(|| model.tokenizer_json()) {
+        return TextTokenizer::open(&p);
+    }
+    match model {
+        ModelFile::Gguf { weights, .. } => TextTokenizer::from_gguf(&opts.model, weights.file()),
+        ModelFile::Hf { .. } => Err(ValidateError::NoTokenizer { reference: opts.model.clone() }),
+    }
+}
+
+/// Computes the importance matrix. Everything that can be refused (the model, the text's length,
+/// the memory budget) is checked before the first forward pass. `progress(windows_done,
+/// windows_total)` is called as windows finish.
+pub fn compute(opts: &Options, device: &Device, mut progress: impl FnMut(usize, usize)) -> Result<Imatrix> {
+    let model_file = ModelFile::open(&opts.model)?;
+    let tok = tokenizer(opts, &model_file)?;
+    let bos = match model_file.gguf_bos() {
+        Some(b) => b,
+        None => tok.bos_added()?,
+    };
+    let text = std::fs::read_to_string(&opts.text).map_err(|e| ValidateError::io(&opts.text, e))?;
+    let mut tokens: Vec<u32> = bos.into_iter().collect();
+    tokens.extend(tok.encode(&text)?);
+    // llama-imatrix: "you need at least 2*n_ctx tokens".
+    if tokens.len() < 2 * opts.ctx {
+        return Err(ValidateError::CalibrationTooShort { path: opts.text.clone(), tokens: tokens.len(), ctx: opts.ctx });
+    }
+    // llama-imatrix ignores multiplications of fewer than 16 rows.
+    if opts.ctx < 16 {
+        return Err(ValidateError::Config {
+            source_name: opts.model.display().to_string(),
+            key: "--ctx".into(),
+            message: format!("{} is below 16, the fewest positions llama-imatrix collects from", opts.ctx),
+        });
+    }
+    let c = model_file.config();
+    if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
+        return Err(ValidateError::TokenOutOfRange { source_name: tok.path().display().to_string(), token: bad, vocab: c.n_vocab });
+    }
+    let chunks = eval::n_chunks(tokens.len(), opts.ctx, opts.chunks).max(1);
+    // Only the last position of each window goes through the head (its logits are not used).
+    let per_pass = eval::MAX_WINDOWS_PER_PASS.min(chunks);
+    let need = Need::of(c, model_file.weights(), device, opts.ctx, per_pass, 1);
+    let budget = match opts.max_memory {
+        Some(b) => b,
+        None => memory::default_budget(device)?,
+    };
+    let plan = need.plan(budget, chunks, per_pass, &opts.model.display().to_string())?;
+    let grouping = Grouping { per_pass, kept: if plan.mode == Mode::Resident { per_pass } else { plan.windows_kept } };
+
+    let model = model_file.model(device, plan.mode)?;
+    let mut collector =
+        Collector { sums: BTreeMap::new(), progress: &mut progress, windows_done: 0, windows_total: chunks, layers: c.n_layer };
+    let windows: Vec<Vec<u32>> = (0..chunks).map(|i| eval::window_tokens(&tokens, opts.ctx, i, bos)).collect();
+    for pass in windows.chunks(grouping.kept.max(1)) {
+        let groups: Vec<Vec<&[u32]>> = pass.chunks(grouping.per_pass.max(1)).map(|g| g.iter().map(Vec::as_slice).collect()).collect();
+        model.forward_groups(&groups, opts.ctx - 1, 1, &mut collector)?;
+    }
+    let mut entries = BTreeMap::new();
+    for ((il, site), (sums, count)) in collector.sums {
+        for name in site_weights(model_file.weights(), il, site) {
+            entries.insert(name, Entry { sums: sums.clone(), count });
+        }
+    }
+    Ok(Imatrix { entries, chunk_count: chunks, chunk_size: opts.ctx, dataset: opts.text.display().to_string(), plan })
+}
+
+impl Imatrix {
+    /// Writes the matrix in llama.cpp's GGUF imatrix format (atomically, replacing `path`).
+    pub fn write_gguf(&self, path: &Path) -> Result<()> {
+        let metadata = vec![
+            ("general.type".to_owned(), Value::String("imatrix".into())),
+            ("imatrix.datasets".to_owned(), Value::Array(gguf::ValueType::String, vec![Value::String(self.dataset.clone())])),
+            ("imatrix.chunk_count".to_owned(), Value::U32(u32::try_from(self.chunk_count).unwrap_or(u32::MAX))),
+            ("imatrix.chunk_size".to_owned(), Value::U32(u32::try_from(self.chunk_size).unwrap_or(u32::MAX))),
+        ];
+        let mut specs = Vec::with_capacity(2 * self.entries.len());
+        for (name, e) in &self.entries {
+            specs.push(TensorSpec::new(format!("{name}.in_sum2"), &[e.sums.len() as u64, 1], GgmlType::F32));
+            specs.push(TensorSpec::new(format!("{name}.counts"), &[1, 1], GgmlType::F32));
+        }
+        let gguf_err = |source| ValidateError::GgufWrite { path: path.to_path_buf(), source };
+        let mut w = gguf::GgufWriter::create(path, &metadata, &specs).map_err(gguf_err)?;
+        for e in self.entries.values() {
+            let sums: Vec<u8> = e.sums.iter().flat_map(|s| (*s as f32).to_le_bytes()).collect();
+            w.write_tensor_data(&sums).map_err(gguf_err)?;
+            w.write_tensor_data(&(e.count as f32).to_le_bytes()).map_err(gguf_err)?;
+        }
+        w.finish().map_err(gguf_err)
+    }
+}
