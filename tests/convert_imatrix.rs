@@ -23,7 +23,7 @@ pub(crate) fn imatrix(model: &str, format: &str) -> PathBuf {
     })
 }
 
-fn compare(ours: &Path, reference: &Path) {
+pub(crate) fn compare(ours: &Path, reference: &Path) {
     let out = Command::new(ref_python())
         .arg(repo_root().join("tests/py/gguf_compare.py"))
         .arg(ours)

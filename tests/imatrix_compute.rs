@@ -125,3 +125,24 @@ fn a_calibration_text_shorter_than_two_windows_is_refused_up_front() {
     assert!(err.contains("at least two windows of --ctx 128 (256 tokens)"), "{err}");
     assert!(!out.exists());
 }
+
+/// `convert --calibrate`: one command from the HF folder to an i-quant, the same file as the pinned
+/// llama-quantize makes from the reference F16 with the importance matrix it kept.
+#[test]
+fn convert_calibrate_equals_llama_quantize_with_the_matrix_it_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("m.gguf");
+    run(Command::new(ggufkit())
+        .arg("convert")
+        .arg(fixture_model("tiny-llama"))
+        .args(["-t", "IQ4_XS", "--calibrate"])
+        .arg(corpus("calib.txt"))
+        .args(["--calibrate-ctx", "128", "-o"])
+        .arg(&out));
+    let im = dir.path().join("tiny-llama.imatrix.gguf");
+    assert!(im.is_file(), "--calibrate keeps its matrix next to the output");
+    let reference = dir.path().join("reference.gguf");
+    let f16 = ref_converted("tiny-llama", "f16");
+    run(Command::new(ref_bin("llama-quantize")).arg("--imatrix").arg(&im).arg(&f16).arg(&reference).args(["IQ4_XS", "2"]));
+    crate::convert_imatrix::compare(&out, &reference);
+}

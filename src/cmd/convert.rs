@@ -30,6 +30,13 @@ pub struct Args {
     /// Importance matrix (llama-imatrix output, .dat or .gguf) for the quantized types.
     #[arg(long)]
     pub imatrix: Option<PathBuf>,
+    /// Compute the importance matrix from this calibration text first (as `ggufkit imatrix`, on
+    /// the CPU), keep it as `<model-dir-name>.imatrix.gguf` next to the output, and quantize with it.
+    #[arg(long, value_name = "TEXT", conflicts_with = "imatrix")]
+    pub calibrate: Option<PathBuf>,
+    /// Window length (tokens) for --calibrate; the text must hold at least two windows.
+    #[arg(long, value_name = "N", default_value_t = 512, requires = "calibrate")]
+    pub calibrate_ctx: usize,
     /// Worker threads (default, or 0: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -88,6 +95,43 @@ fn num_ctx(args: &Args, types: &[FileType]) -> Result<Option<u32>> {
     Ok(Some(max.min(plan.n_ctx_train).min(u32::MAX as u64) as u32))
 }
 
+/// `--calibrate`: computes the importance matrix of the model over `text` and writes it next to
+/// the first output; returns its path.
+fn calibrate(args: &Args, text: &std::path::Path, outputs: &[convert::Output]) -> Result<PathBuf> {
+    let first = outputs.first().ok_or_else(|| anyhow!("no output to calibrate for"))?;
+    let stem = args
+        .model_dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "model".into());
+    let path = first.path.parent().unwrap_or(std::path::Path::new("")).join(format!("{stem}.imatrix.gguf"));
+    if path.exists() && !args.force {
+        bail!("{} exists: give --force to replace it, or pass it with --imatrix instead of --calibrate", path.display());
+    }
+    let opts = validate::imatrix::Options {
+        model: args.model_dir.clone(),
+        text: text.to_path_buf(),
+        tokenizer: None,
+        ctx: args.calibrate_ctx,
+        chunks: None,
+        max_memory: None,
+    };
+    let started = std::time::Instant::now();
+    let m = validate::imatrix::compute(&opts, &validate::Device::Cpu, |_, _| {})?;
+    m.write_gguf(&path)?;
+    if !args.json {
+        eprintln!(
+            "importance matrix: {} ({} windows of {} tokens, {:.1} s)",
+            path.display(),
+            m.chunk_count,
+            m.chunk_size,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(path)
+}
+
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
     crate::cmd::inputs::check(&args.model_dir, "convert", crate::cmd::inputs::Expect::ModelFolder)?;
@@ -125,6 +169,11 @@ pub fn run(args: Args) -> Result<()> {
         bar.set_message(format!("tensors {}/{}", p.tensors, p.total_tensors));
     };
     let outputs = convert::outputs_for(&opts, &types)?;
+    let mut opts = opts;
+    if let Some(text) = &args.calibrate {
+        convert::check_outputs(&opts, &outputs)?;
+        opts.imatrix = Some(calibrate(&args, text, &outputs)?);
+    }
     let result = crate::cmd::args::with_threads(args.threads, || convert::convert_many(&opts, &outputs, &mut on_progress))?;
     bar.finish_and_clear();
     let summaries = result?;

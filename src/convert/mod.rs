@@ -578,11 +578,9 @@ fn same_pass(a: &Plan, b: &Plan) -> bool {
     a.tensors.len() == b.tensors.len() && a.tensors.iter().zip(&b.tensors).all(|(x, y)| x.name == y.name && x.conv == y.conv)
 }
 
-/// Converts a model into several outputs, reading and converting each checkpoint tensor once per
-/// pass: all quantized outputs share one pass (each output is the file a single-type conversion
-/// writes, byte for byte), float outputs of another rounding get a pass of their own.
-/// `opts.file_type` and `opts.output` are not used: `outputs` says what to write.
-pub fn convert_many(opts: &Options, outputs: &[Output], on_progress: &mut dyn FnMut(Progress)) -> Result<Vec<Summary>, ConvertError> {
+/// The checks on the output paths that come before any work: no path twice, none that exists
+/// (unless `--force`).
+pub fn check_outputs(opts: &Options, outputs: &[Output]) -> Result<(), ConvertError> {
     for (k, o) in outputs.iter().enumerate() {
         if outputs[..k].iter().any(|p| p.path == o.path) {
             return Err(ConvertError::DuplicateOutput(o.path.clone()));
@@ -591,6 +589,15 @@ pub fn convert_many(opts: &Options, outputs: &[Output], on_progress: &mut dyn Fn
             return Err(ConvertError::OutputExists(o.path.clone()));
         }
     }
+    Ok(())
+}
+
+/// Converts a model into several outputs, reading and converting each checkpoint tensor once per
+/// pass: all quantized outputs share one pass (each output is the file a single-type conversion
+/// writes, byte for byte), float outputs of another rounding get a pass of their own.
+/// `opts.file_type` and `opts.output` are not used: `outputs` says what to write.
+pub fn convert_many(opts: &Options, outputs: &[Output], on_progress: &mut dyn FnMut(Progress)) -> Result<Vec<Summary>, ConvertError> {
+    check_outputs(opts, outputs)?;
     // Plan every output (headers only), then group the outputs that can share a pass; a pass
     // reads the checkpoint through its first plan.
     struct Member {
