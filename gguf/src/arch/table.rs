@@ -20,6 +20,8 @@ pub enum ConverterClass {
     Gemma,
     /// `Gemma2Model`: its own keys, soft-caps and the sliding window.
     Gemma2,
+    /// `Gemma3Model`: `TextModel`'s keys, then the final soft-cap and the sliding window.
+    Gemma3,
 }
 
 /// One supported architecture.
@@ -330,11 +332,12 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
             activation: Activation::GeluTanh,
             embd_scale: true,
             post_norms: true,
-            swa: SwaPattern::EvenLayers,
+            swa: SwaPattern::Period { period: 2, default_window: 4096 },
             logit_softcap: true,
             attn_softcap: true,
             rope_permuted: false,
             scale_q: true,
+            attn_scale_embd_layers: 46,
             ..BlockLayout::LLAMA
         },
         tensors: tensors::GEMMA2,
