@@ -262,3 +262,18 @@ pub fn final_softcap(hp: &Hparams, a: &str) -> Kv {
 pub fn sliding_window(hp: &Hparams, a: &str) -> Kv {
     req_u32(hp, a, "attention.sliding_window", &["sliding_window"])
 }
+/// `{arch}.final_logit_softcapping` when `final_logit_softcapping` is set and not zero (gemma3).
+pub fn final_softcap_opt(hp: &Hparams, a: &str) -> Kv {
+    Ok(match hp.f64_opt(&["final_logit_softcapping"])? {
+        Some(cap) if cap != 0.0 => vec![(k(a, "final_logit_softcapping"), Value::F32(cap as f32))],
+        _ => vec![],
+    })
+}
+/// `{arch}.attention.sliding_window` unless `sliding_window_pattern` is 1 (gemma3: no layer
+/// slides then), required otherwise.
+pub fn sliding_window_unless_global(hp: &Hparams, a: &str) -> Kv {
+    if hp.fields.get("sliding_window_pattern").and_then(|v| v.as_u64()) == Some(1) {
+        return Ok(vec![]);
+    }
+    sliding_window(hp, a)
+}

@@ -9,6 +9,7 @@
 pub mod config_defaults;
 pub mod gemma;
 pub mod gemma2;
+pub mod gemma3;
 pub mod general;
 pub mod hparams;
 pub mod keys;
@@ -191,6 +192,7 @@ fn converter_class(c: ConverterClass) -> (KeyFns, ExtraFn) {
         ConverterClass::Phi2 => (phi2::PARAMS, no_extra),
         ConverterClass::Gemma => (gemma::PARAMS, no_extra),
         ConverterClass::Gemma2 => (gemma2::PARAMS, no_extra),
+        ConverterClass::Gemma3 => (gemma3::PARAMS, no_extra),
     }
 }
 

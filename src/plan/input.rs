@@ -251,10 +251,7 @@ pub fn shape_from_gguf(file: &GgufFile, source: &str) -> Result<ModelShape, Plan
     let n_ctx_train = need("context_length")?;
     let token_embd = file.tensor("token_embd.weight").ok_or_else(|| missing("tensor token_embd.weight"))?;
     let n_vocab = token_embd.dims.get(1).copied().filter(|&v| v > 0).ok_or_else(|| missing("token_embd.weight rows"))?;
-    let n_swa = match arch.layout.swa {
-        arch::SwaPattern::None => None,
-        arch::SwaPattern::EvenLayers => Some(get("attention.sliding_window").filter(|&w| w > 0).unwrap_or(super::shape::DEFAULT_SWA)),
-    };
+    let n_swa = arch.layout.swa.window(get("attention.sliding_window"));
     let shape = ModelShape { arch, n_layer, n_embd, n_head, n_head_kv, head_dim_k, head_dim_v, n_ff, n_vocab, n_ctx_train, n_swa };
     shape.check(source)?;
     Ok(shape)

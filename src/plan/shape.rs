@@ -3,10 +3,7 @@
 //! derives from the HF `config.json` fields.
 
 use super::error::PlanError;
-use gguf::arch::{self, ArchSpec, SwaPattern};
-
-/// Sliding window when the config or GGUF does not say (gemma2's default in HF and llama.cpp).
-pub const DEFAULT_SWA: u64 = 4096;
+use gguf::arch::{self, ArchSpec};
 
 /// Most repeating layers `plan` accepts (the largest published models have under 200).
 pub const MAX_LAYERS: u64 = 4096;
@@ -54,10 +51,7 @@ impl ModelShape {
 
     /// Whether layer `il` uses the sliding-window KV cache (llama.cpp's `hparams.is_swa(il)`).
     pub fn is_swa(&self, il: u64) -> bool {
-        match (self.arch.layout.swa, self.n_swa) {
-            (SwaPattern::EvenLayers, Some(w)) if w > 0 => il.is_multiple_of(2),
-            _ => false,
-        }
+        self.arch.layout.swa.is_swa(il, self.n_swa)
     }
 
     /// Reads the shape from an HF `config.json`. `source` names the file for error messages.
@@ -102,11 +96,9 @@ impl ModelShape {
         let n_ff = need("intermediate_size")?;
         let n_vocab = need("vocab_size")?;
         let n_ctx_train = need("max_position_embeddings")?;
-        let n_swa = match arch.layout.swa {
-            SwaPattern::None => None,
-            // HF's Gemma2Config and llama.cpp's gemma2 loader both default to 4096.
-            SwaPattern::EvenLayers => Some(field("sliding_window").filter(|&w| w > 0).unwrap_or(DEFAULT_SWA)),
-        };
+        // the config class fills `sliding_window` in (Gemma2Config's and Gemma3TextConfig's 4096),
+        // and the converter writes it
+        let n_swa = arch.layout.swa.window(field("sliding_window"));
         Ok(ModelShape {
             arch,
             n_layer,

@@ -336,7 +336,7 @@ fn set_vocab_gpt2(kv: &mut Kv, dir: &Path, config: &Json, arch: &str) -> Result<
 /// order, as an ordered list (see [`gguf_metadata`] for the gguf crate's values).
 ///
 /// `config` is config.json's content; `arch` is the GGUF architecture (`llama`, `qwen2`, `phi3`,
-/// `phi2`, `gemma`, `gemma2`) or the HF class name (`LlamaForCausalLM`, …).
+/// `phi2`, `gemma`, `gemma2`, `gemma3`, …) or the HF class name (`LlamaForCausalLM`, …).
 ///
 /// Order notes: for llama, `tokenizer.ggml.add_space_prefix` (from tokenizer_config.json
 /// `add_prefix_space`) comes first, as the converter writes it before the vocabulary; for phi2 the
@@ -434,6 +434,14 @@ pub fn metadata(model_dir: &Path, config: &Json, arch: &str) -> Result<Kv, Token
                 sv.add_to(&mut kv);
             }
             kv.set("tokenizer.ggml.add_space_prefix", MetaValue::Bool(false));
+        }
+        VocabPath::Gemma3 => {
+            if has_spm {
+                set_vocab_sentencepiece(&mut kv, model_dir, config, sentencepiece::Flavor::Default)?;
+                kv.set("tokenizer.ggml.add_space_prefix", MetaValue::Bool(false));
+            } else {
+                set_vocab_gpt2(&mut kv, model_dir, config, arch)?;
+            }
         }
     }
     Ok(kv)

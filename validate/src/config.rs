@@ -2,6 +2,7 @@
 
 use crate::arch::{self, ArchInfo};
 use crate::error::{Result, ValidateError};
+use gguf::arch::SwaPattern;
 use serde_json::Value as Json;
 
 /// YaRN's blend of interpolated and extrapolated frequencies (ggml's `rope_yarn`): pair i keeps
@@ -269,6 +270,10 @@ pub struct ModelConfig {
     pub final_softcap: Option<f64>,
     /// Per layer: the sliding attention window (None = full causal attention).
     pub sliding_window: Vec<Option<usize>>,
+    /// The RoPE base of the sliding-window layers, which rope unscaled (the layout's
+    /// `swa_rope_base`: HF `rope_local_base_freq`, GGUF `rope.freq_base_swa`); None = every layer
+    /// ropes with `rope_theta` and `rope_scaling`.
+    pub rope_theta_swa: Option<f64>,
 }
 
 /// Read access to GGUF metadata, so that configuration does not depend on one reader.
@@ -326,23 +331,24 @@ impl ModelConfig {
             }
         }
         let norm_eps = json_f64(cfg, "rms_norm_eps").or_else(|| json_f64(cfg, "layer_norm_eps")).unwrap_or(1e-5);
+        // transformers' Gemma 2 and 3: query_pre_attn_scalar^-0.5
         let attn_scale = match json_f64(cfg, "query_pre_attn_scalar") {
-            Some(s) if arch.arch == arch::Arch::Gemma2 => 1.0 / s.sqrt(),
-            _ => 1.0 / (head_dim as f64).sqrt(),
+            Some(s) => 1.0 / s.sqrt(),
+            None => 1.0 / (head_dim as f64).sqrt(),
         };
         let window = json_usize(cfg, "sliding_window");
+        let swa = arch.layout().swa;
+        let swa_window = swa.window(window.map(|w| w as u64)).map(|w| w as usize);
         let sliding_window = (0..n_layer)
             .map(|il| match arch.arch {
-                arch::Arch::Gemma2 => {
+                // a sliding-window pattern in the layout: `layer_types` when the config has them
+                // (transformers), else the layout's pattern
+                _ if swa != SwaPattern::None => {
                     let sliding = match cfg.get("layer_types").and_then(Json::as_array) {
                         Some(types) => types.get(il).and_then(Json::as_str) == Some("sliding_attention"),
-                        None => il % 2 == 0,
+                        None => swa.is_swa(il as u64, swa_window.map(|w| w as u64)),
                     };
-                    if sliding {
-                        window.or(Some(4096))
-                    } else {
-                        None
-                    }
+                    swa_window.filter(|_| sliding)
                 }
                 arch::Arch::Phi3 | arch::Arch::Qwen2 => {
                     let use_sw = arch.arch == arch::Arch::Phi3 || cfg.get("use_sliding_window").and_then(Json::as_bool).unwrap_or(false);
@@ -374,6 +380,7 @@ impl ModelConfig {
             attn_softcap: json_f64(cfg, "attn_logit_softcapping"),
             final_softcap: json_f64(cfg, "final_logit_softcapping"),
             sliding_window,
+            rope_theta_swa: arch.layout().swa_rope_base.then(|| json_f64(cfg, "rope_local_base_freq").unwrap_or(10000.0)),
         })
         .and_then(|c| c.checked(source_name))
     }
@@ -412,20 +419,20 @@ impl ModelConfig {
             .meta_f64(&key("attention.layer_norm_rms_epsilon"))
             .or_else(|| meta.meta_f64(&key("attention.layer_norm_epsilon")))
             .unwrap_or(1e-5);
-        // llama.cpp's Gemma 2: 1/sqrt(head_dim), except the 46-layer 27B model (1/sqrt(n_embd/n_head)).
-        let attn_scale = if arch.arch == arch::Arch::Gemma2 && n_layer == 46 {
+        // llama.cpp's Gemma 2 and 3: 1/sqrt(head_dim), except their 27B models (1/sqrt(n_embd/n_head)).
+        let layout = arch.layout();
+        let attn_scale = if layout.attn_scale_embd_layers != 0 && n_layer as u64 == layout.attn_scale_embd_layers {
             1.0 / ((hidden / n_head) as f64).sqrt()
         } else {
             1.0 / (head_dim as f64).sqrt()
         };
-        let window = meta.meta_u64(&key("attention.sliding_window")).map(|v| v as usize);
-        // llama.cpp: Gemma 2 slides on even layers (window default 4096); Phi-3 SWA is disabled.
-        let sliding_window = (0..n_layer)
-            .map(|il| match arch.arch {
-                arch::Arch::Gemma2 if il % 2 == 0 => window.or(Some(4096)),
-                _ => None,
-            })
-            .collect();
+        // llama.cpp: the layout's sliding-window pattern (Phi-3 SWA is disabled)
+        let window = layout.swa.window(meta.meta_u64(&key("attention.sliding_window")));
+        let sliding_window = (0..n_layer).map(|il| window.filter(|_| layout.swa.is_swa(il as u64, window)).map(|w| w as usize)).collect();
+        // llama.cpp's iSWA graph ropes the sliding layers with `rope.freq_base_swa` (default
+        // 10000), unscaled; without sliding layers every layer uses the global base
+        let rope_theta_swa =
+            (layout.swa_rope_base && window.is_some()).then(|| meta.meta_f64(&key("rope.freq_base_swa")).unwrap_or(10000.0));
         Ok(ModelConfig {
             arch,
             n_vocab,
@@ -444,6 +451,7 @@ impl ModelConfig {
             attn_softcap: meta.meta_f64(&key("attn_logit_softcapping")),
             final_softcap: meta.meta_f64(&key("final_logit_softcapping")),
             sliding_window,
+            rope_theta_swa,
         })
         .and_then(|c| c.checked(source_name))
     }

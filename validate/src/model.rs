@@ -262,20 +262,15 @@ impl<'a> Model<'a> {
 
     /// One block applied to the hidden states `x` `[b·t, hidden]` of `b` sequences.
     #[allow(clippy::too_many_arguments)]
-    fn block(
-        &self,
-        il: usize,
-        layer: &Layer,
-        x: Tensor,
-        b: usize,
-        cos: &Tensor,
-        sin: &Tensor,
-        masks: &Masks,
-        tap: &mut Tap,
-    ) -> Result<Tensor> {
+    fn block(&self, il: usize, layer: &Layer, x: Tensor, b: usize, tables: &RopeTables, masks: &Masks, tap: &mut Tap) -> Result<Tensor> {
         let c = &self.config;
-        let mask = masks.for_layer(c.sliding_window.get(il).copied().flatten());
+        let window = c.sliding_window.get(il).copied().flatten();
+        let mask = masks.for_layer(window);
         let h = self.norm(&layer.attn_norm, &x)?;
+        let (cos, sin) = match &tables.swa {
+            Some((cos, sin)) if window.is_some() => (cos, sin),
+            _ => (&tables.cos, &tables.sin),
+        };
         let rope = c.arch.layout().uses_rope(il as u64).then_some((cos, sin));
         Ok(if c.arch.layout().parallel_block {
             let a = self.attention(layer, &h, b, rope, mask, tap)?;
@@ -345,12 +340,17 @@ impl<'a> Model<'a> {
             .collect::<Result<Vec<Tensor>>>()?;
         let windows: usize = groups.iter().map(Vec::len).sum();
         let (cos, sin) = rope::tables(t, c.rotary_dim, c.rope_theta, &c.rope_scaling, &self.device)?;
+        let swa = match c.rope_theta_swa {
+            Some(theta) => Some(rope::tables(t, c.rotary_dim, theta, &Default::default(), &self.device)?),
+            None => None,
+        };
+        let tables = RopeTables { cos, sin, swa };
         let masks = Masks::new(c, t, &self.device)?;
         for il in 0..c.n_layer {
             let layer = self.layer(il)?;
             for (x, g) in xs.iter_mut().zip(groups) {
                 let h = std::mem::replace(x, Tensor::zeros(1, DType::F32, &self.device)?);
-                *x = self.block(il, &layer, h, g.len(), &cos, &sin, &masks, &mut |site, x| observer.matmul_input(il, site, x))?;
+                *x = self.block(il, &layer, h, g.len(), &tables, &masks, &mut |site, x| observer.matmul_input(il, site, x))?;
             }
             memory::sample(&self.device);
             drop(layer);
@@ -382,6 +382,14 @@ impl<'a> Model<'a> {
         }
         Ok(())
     }
+}
+
+/// The cos/sin tables of one sequence length: the global ones, and those of the sliding-window
+/// layers when they rope with a base of their own (`ModelConfig::rope_theta_swa`).
+struct RopeTables {
+    cos: Tensor,
+    sin: Tensor,
+    swa: Option<(Tensor, Tensor)>,
 }
 
 /// The causal masks of one sequence length: full, and one per sliding window shorter than it.

@@ -54,8 +54,35 @@ pub enum Activation {
 pub enum SwaPattern {
     /// Every layer attends to the whole context.
     None,
-    /// llama.cpp's `set_swa_pattern(2)`: even layers (0, 2, …) use the window (gemma2).
-    EvenLayers,
+    /// llama.cpp's `set_swa_pattern(period)`: layer `il` slides when `il % period < period - 1`,
+    /// so every `period`-th layer attends to the whole context (gemma2: 2, the even layers slide;
+    /// gemma3: 6, transformers' default `sliding_window_pattern`).
+    Period {
+        /// Layers per group; the last of each group is global.
+        period: u64,
+        /// The window when the GGUF has no `attention.sliding_window` key (gemma2's loader: 4096);
+        /// 0 when llama.cpp then runs every layer global (gemma3).
+        default_window: u64,
+    },
+}
+
+impl SwaPattern {
+    /// Whether layer `il` slides, given the model's window (`None` or 0: no layer slides).
+    pub fn is_swa(self, il: u64, window: Option<u64>) -> bool {
+        match self {
+            SwaPattern::Period { period, .. } if window.is_some_and(|w| w > 0) && period > 0 => il % period < period - 1,
+            _ => false,
+        }
+    }
+
+    /// The sliding window llama.cpp uses for a window key `found` (absent or 0: the default;
+    /// `None` when no layer slides).
+    pub fn window(self, found: Option<u64>) -> Option<u64> {
+        match self {
+            SwaPattern::None => None,
+            SwaPattern::Period { default_window, .. } => Some(found.filter(|&w| w > 0).unwrap_or(default_window)).filter(|&w| w > 0),
+        }
+    }
 }
 
 /// One architecture's block layout.
@@ -90,6 +117,11 @@ pub struct BlockLayout {
     pub output_bias: bool,
     /// Sliding-window layers.
     pub swa: SwaPattern,
+    /// Sliding-window layers rope with a base of their own (HF `rope_local_base_freq`, GGUF
+    /// `rope.freq_base_swa`, llama.cpp's default 10000) and unscaled frequencies, global layers
+    /// with `rope_theta` and the rope scaling (gemma3: transformers' `rotary_emb_local`, llama.cpp's
+    /// `get_rope_freq_base/scale` per layer).
+    pub swa_rope_base: bool,
     /// Final logit soft-capping: scale, tanh, scale (gemma2).
     pub logit_softcap: bool,
     /// Attention logit soft-capping (gemma2).
@@ -100,6 +132,10 @@ pub struct BlockLayout {
     /// llama.cpp's graph scales Q with its own op before attention, rather than inside flash
     /// attention (phi2, phi3, gemma, gemma2).
     pub scale_q: bool,
+    /// llama.cpp scales attention by 1/sqrt(n_embd / n_head) instead of 1/sqrt(head_dim) for a
+    /// model of exactly this many layers (its "27B" type: gemma2 46, gemma3 62; transformers'
+    /// `query_pre_attn_scalar` of those checkpoints agrees); 0 = never.
+    pub attn_scale_embd_layers: u64,
     /// llama.cpp's graph adds the FFN output with the residual as first operand (phi3).
     pub ffn_residual_first: bool,
 }
@@ -126,10 +162,12 @@ impl BlockLayout {
         out_biases: false,
         output_bias: false,
         swa: SwaPattern::None,
+        swa_rope_base: false,
         logit_softcap: false,
         attn_softcap: false,
         rope_permuted: true,
         scale_q: false,
+        attn_scale_embd_layers: 0,
         ffn_residual_first: false,
     };
 }
@@ -153,4 +191,30 @@ pub enum Family {
     Gemma,
     /// Gemma 2. `Gemma2Model.set_vocab`: SentencePiece, `add_space_prefix = false`.
     Gemma2,
+    /// Gemma 3. `Gemma3Model.set_vocab`: SentencePiece and `add_space_prefix = false` if
+    /// `tokenizer.model`, else GPT-2 BPE.
+    Gemma3,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swa_period_is_llama_cpp_set_swa_pattern() {
+        // llama.cpp's set_swa_pattern(n): il % n < n - 1 slides; transformers' default
+        // layer_types for sliding_window_pattern 6 agree ((i + 1) % 6 != 0 slides)
+        let gemma3 = SwaPattern::Period { period: 6, default_window: 0 };
+        let sliding: Vec<bool> = (0..12).map(|il| gemma3.is_swa(il, Some(512))).collect();
+        let hf: Vec<bool> = (0..12u64).map(|i| (i + 1) % 6 != 0).collect();
+        assert_eq!(sliding, hf);
+        let gemma2 = SwaPattern::Period { period: 2, default_window: 4096 };
+        assert_eq!((0..4).map(|il| gemma2.is_swa(il, Some(4096))).collect::<Vec<_>>(), [true, false, true, false]);
+        // without a window key: gemma2's loader defaults to 4096, gemma3's runs every layer global
+        assert_eq!(gemma2.window(None), Some(4096));
+        assert_eq!(gemma3.window(None), None);
+        assert!(!gemma3.is_swa(0, gemma3.window(None)));
+        assert_eq!(gemma3.window(Some(16)), Some(16));
+        assert_eq!(SwaPattern::None.window(Some(16)), None);
+    }
 }

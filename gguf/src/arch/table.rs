@@ -2,7 +2,7 @@
 
 use super::config_class::{ConfigClass, Fill::*};
 use super::layout::{Activation, BlockLayout, Family, FfnLayout, NormKind, QkvLayout, SwaPattern};
-use super::tensors::{self, Dim, TensorKind, TensorRule, When, LLAMA_BLOCK, LLAMA_GLOBAL};
+use super::tensors::{self, Dim, TensorKind, TensorRule, Transform, When, LLAMA_BLOCK, LLAMA_GLOBAL};
 
 /// The pinned converter's model class whose `set_gguf_parameters` and `generate_extra_tensors`
 /// write an architecture's hyper-parameter keys and computed tensors (`src/arch` implements each).
@@ -20,6 +20,8 @@ pub enum ConverterClass {
     Gemma,
     /// `Gemma2Model`: its own keys, soft-caps and the sliding window.
     Gemma2,
+    /// `Gemma3Model`: `TextModel`'s keys, then the final soft-cap and the sliding window.
+    Gemma3,
 }
 
 /// One supported architecture.
@@ -330,11 +332,12 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
             activation: Activation::GeluTanh,
             embd_scale: true,
             post_norms: true,
-            swa: SwaPattern::EvenLayers,
+            swa: SwaPattern::Period { period: 2, default_window: 4096 },
             logit_softcap: true,
             attn_softcap: true,
             rope_permuted: false,
             scale_q: true,
+            attn_scale_embd_layers: 46,
             ..BlockLayout::LLAMA
         },
         tensors: tensors::GEMMA2,
@@ -359,6 +362,68 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
                 ("sliding_window", Int(4096)),
                 ("final_logit_softcapping", Float(30.0)),
                 ("attn_logit_softcapping", Float(50.0)),
+            ],
+        }],
+    },
+    ArchSpec {
+        gguf_name: "gemma3",
+        hf_architectures: &["Gemma3ForCausalLM"],
+        hf_model_types: &["gemma3_text"],
+        family: Family::Gemma3,
+        layout: BlockLayout {
+            norm_plus_one: true,
+            activation: Activation::GeluTanh,
+            qk_norm: true,
+            embd_scale: true,
+            post_norms: true,
+            swa: SwaPattern::Period { period: 6, default_window: 0 },
+            swa_rope_base: true,
+            rope_permuted: false,
+            scale_q: true,
+            attn_scale_embd_layers: 62,
+            ..BlockLayout::LLAMA
+        },
+        tensors: &[
+            tensors::GEMMA2[0],
+            tensors::GEMMA2[1],
+            tensors::GEMMA2[2],
+            tensors::GEMMA2[3],
+            tensors::GEMMA2[4],
+            tensors::GEMMA2[5],
+            tensors::GEMMA2[6],
+            TensorRule::w("model.layers.{bid}.self_attn.q_norm", TensorKind::AttnQNorm, &[Dim::HeadDim]).transform(Transform::AddOne),
+            TensorRule::w("model.layers.{bid}.self_attn.k_norm", TensorKind::AttnKNorm, &[Dim::HeadDim]).transform(Transform::AddOne),
+            tensors::GEMMA2[7],
+            tensors::GEMMA2[8],
+            tensors::GEMMA2[9],
+            tensors::GEMMA2[10],
+            tensors::GEMMA2[11],
+            tensors::GEMMA2[12],
+        ],
+        skip: &[],
+        tied_default: true,
+        converter: ConverterClass::Gemma3,
+        config_classes: &[ConfigClass {
+            model_type: "gemma3_text",
+            defaults: &[
+                ("num_key_value_heads", Int(4)),
+                ("head_dim", Int(256)),
+                ("hidden_activation", Str("gelu_pytorch_tanh")),
+                ("max_position_embeddings", Int(131072)),
+                ("initializer_range", Float(0.02)),
+                ("rms_norm_eps", Float(1e-6)),
+                ("use_cache", Bool(true)),
+                ("tie_word_embeddings", Bool(true)),
+                ("rope_theta", Float(1000000.0)),
+                ("attention_bias", Bool(false)),
+                ("attention_dropout", Float(0.0)),
+                ("query_pre_attn_scalar", Int(256)),
+                ("sliding_window", Int(4096)),
+                ("final_logit_softcapping", Null),
+                ("attn_logit_softcapping", Null),
+                ("rope_scaling", Null),
+                ("rope_local_base_freq", Float(10000.0)),
+                ("use_bidirectional_attention", Bool(false)),
             ],
         }],
     },
