@@ -339,27 +339,23 @@ impl ModelConfig {
         let window = json_usize(cfg, "sliding_window");
         let swa = arch.layout().swa;
         let swa_window = swa.window(window.map(|w| w as u64)).map(|w| w as usize);
+        let class_window = cfg
+            .as_object()
+            .and_then(|f| gguf::arch::config_class::config_class(f).and_then(|c| c.sliding_window.window(f)))
+            .map(|w| w as usize);
         let sliding_window = (0..n_layer)
-            .map(|il| match arch.arch {
+            .map(|il| {
+                if swa == SwaPattern::None {
+                    // the config class's use of `sliding_window` (Mistral, Phi-3, Qwen2's flag)
+                    return class_window;
+                }
                 // a sliding-window pattern in the layout: `layer_types` when the config has them
                 // (transformers), else the layout's pattern
-                _ if swa != SwaPattern::None => {
-                    let sliding = match cfg.get("layer_types").and_then(Json::as_array) {
-                        Some(types) => types.get(il).and_then(Json::as_str) == Some("sliding_attention"),
-                        None => swa.is_swa(il as u64, swa_window.map(|w| w as u64)),
-                    };
-                    swa_window.filter(|_| sliding)
-                }
-                arch::Arch::Phi3 | arch::Arch::Qwen2 => {
-                    let use_sw = arch.arch == arch::Arch::Phi3 || cfg.get("use_sliding_window").and_then(Json::as_bool).unwrap_or(false);
-                    if use_sw {
-                        window
-                    } else {
-                        None
-                    }
-                }
-                arch::Arch::Llama if model_type == "mistral" => window,
-                _ => None,
+                let sliding = match cfg.get("layer_types").and_then(Json::as_array) {
+                    Some(types) => types.get(il).and_then(Json::as_str) == Some("sliding_attention"),
+                    None => swa.is_swa(il as u64, swa_window.map(|w| w as u64)),
+                };
+                swa_window.filter(|_| sliding)
             })
             .collect();
         Ok(ModelConfig {

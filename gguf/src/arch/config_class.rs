@@ -24,11 +24,39 @@ pub enum Fill {
     AttentionHeads,
 }
 
-/// One config class: its `model_type` and its defaults, in `__init__` order.
+/// How a transformers model class uses config `sliding_window` in every layer, for architectures
+/// whose layout has no sliding-window pattern of its own ([`super::SwaPattern::None`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HfSlidingWindow {
+    /// Never (full attention whatever the config says).
+    Unused,
+    /// Whenever the config sets one (Mistral, Phi-3).
+    Always,
+    /// Only when this boolean field is true (Qwen2's `use_sliding_window`).
+    WhenFlag(&'static str),
+}
+
+impl HfSlidingWindow {
+    /// The window every layer of a model of this class attends within: `sliding_window` when the
+    /// class uses it for these fields, else None.
+    pub fn window(self, fields: &Map<String, Json>) -> Option<u64> {
+        let used = match self {
+            HfSlidingWindow::Unused => false,
+            HfSlidingWindow::Always => true,
+            HfSlidingWindow::WhenFlag(flag) => fields.get(flag).and_then(Json::as_bool).unwrap_or(false),
+        };
+        fields.get("sliding_window").and_then(Json::as_u64).filter(|_| used)
+    }
+}
+
+/// One config class: its `model_type`, its defaults in `__init__` order, and how its model uses
+/// a sliding window.
 #[derive(Debug)]
 pub struct ConfigClass {
     /// `model_type` in `config.json` (AutoConfig's key).
     pub model_type: &'static str,
+    /// Whether the model attends within `sliding_window` (layouts without a pattern of their own).
+    pub sliding_window: HfSlidingWindow,
     /// Field defaults.
     pub defaults: &'static [(&'static str, Fill)],
 }

@@ -1,6 +1,6 @@
 //! [`ARCHITECTURES`]: every architecture ggufkit supports, declared once.
 
-use super::config_class::{ConfigClass, Fill::*};
+use super::config_class::{ConfigClass, Fill::*, HfSlidingWindow};
 use super::layout::{Activation, BlockLayout, Family, FfnLayout, NormKind, QkvLayout, SwaPattern};
 use super::tensors::{self, Dim, TensorKind, TensorRule, Transform, When, LLAMA_BLOCK, LLAMA_GLOBAL};
 
@@ -64,6 +64,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         config_classes: &[
             ConfigClass {
                 model_type: "llama",
+                sliding_window: HfSlidingWindow::Unused,
                 defaults: &[
                     ("num_key_value_heads", AttentionHeads),
                     ("hidden_act", Str("silu")),
@@ -83,6 +84,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
             },
             ConfigClass {
                 model_type: "mistral",
+                sliding_window: HfSlidingWindow::Always,
                 defaults: &[
                     ("num_key_value_heads", Int(8)),
                     // MistralConfig keeps `head_dim = None` (its attention derives the width itself)
@@ -112,6 +114,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         converter: ConverterClass::Text,
         config_classes: &[ConfigClass {
             model_type: "qwen2",
+            sliding_window: HfSlidingWindow::WhenFlag("use_sliding_window"),
             defaults: &[
                 ("num_key_value_heads", Int(32)),
                 ("hidden_act", Str("silu")),
@@ -157,6 +160,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         converter: ConverterClass::Text,
         config_classes: &[ConfigClass {
             model_type: "qwen3",
+            sliding_window: HfSlidingWindow::Unused,
             defaults: &[
                 ("max_position_embeddings", Int(32768)),
                 ("use_sliding_window", Bool(false)),
@@ -189,6 +193,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         converter: ConverterClass::Llama,
         config_classes: &[ConfigClass {
             model_type: "smollm3",
+            sliding_window: HfSlidingWindow::Unused,
             defaults: &[
                 ("tie_word_embeddings", Bool(true)),
                 ("max_position_embeddings", Int(32768)),
@@ -227,6 +232,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         converter: ConverterClass::Phi3Mini,
         config_classes: &[ConfigClass {
             model_type: "phi3",
+            sliding_window: HfSlidingWindow::Always,
             defaults: &[
                 ("num_key_value_heads", AttentionHeads),
                 ("resid_pdrop", Float(0.0)),
@@ -269,6 +275,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         converter: ConverterClass::Phi2,
         config_classes: &[ConfigClass {
             model_type: "phi",
+            sliding_window: HfSlidingWindow::Unused,
             defaults: &[
                 ("num_key_value_heads", AttentionHeads),
                 ("resid_pdrop", Float(0.0)),
@@ -306,6 +313,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         converter: ConverterClass::Gemma,
         config_classes: &[ConfigClass {
             model_type: "gemma",
+            sliding_window: HfSlidingWindow::Unused,
             defaults: &[
                 ("num_key_value_heads", Int(16)),
                 ("head_dim", Int(256)),
@@ -346,6 +354,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         converter: ConverterClass::Gemma2,
         config_classes: &[ConfigClass {
             model_type: "gemma2",
+            sliding_window: HfSlidingWindow::Unused,
             defaults: &[
                 ("num_key_value_heads", Int(4)),
                 ("head_dim", Int(256)),
@@ -405,6 +414,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         converter: ConverterClass::Gemma3,
         config_classes: &[ConfigClass {
             model_type: "gemma3_text",
+            sliding_window: HfSlidingWindow::Unused,
             defaults: &[
                 ("num_key_value_heads", Int(4)),
                 ("head_dim", Int(256)),
