@@ -472,3 +472,32 @@ impl ModelConfig {
         self.n_head_kv * self.head_dim
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Per-layer windows of a 2-block config of `model_type` with `extra` fields, its class's
+    /// defaults filled in as `ModelFile::open` does.
+    fn windows(architecture: &str, model_type: &str, extra: Json) -> Vec<Option<usize>> {
+        let mut cfg = serde_json::json!({
+            "architectures": [architecture], "model_type": model_type, "hidden_size": 64, "num_attention_heads": 4,
+            "num_key_value_heads": 4, "num_hidden_layers": 2, "intermediate_size": 128, "vocab_size": 32,
+        });
+        let fields = cfg.as_object_mut().expect("object");
+        fields.extend(extra.as_object().expect("object").clone());
+        gguf::arch::config_class::apply(fields);
+        ModelConfig::from_hf(&cfg, "test").expect("config").sliding_window
+    }
+
+    #[test]
+    fn an_hf_sliding_window_is_used_as_its_config_class_uses_it() {
+        let w = serde_json::json!({ "sliding_window": 8 });
+        assert_eq!(windows("MistralForCausalLM", "mistral", w.clone()), [Some(8), Some(8)]);
+        assert_eq!(windows("Phi3ForCausalLM", "phi3", w.clone()), [Some(8), Some(8)]);
+        assert_eq!(windows("LlamaForCausalLM", "llama", w.clone()), [None, None]);
+        assert_eq!(windows("Qwen2ForCausalLM", "qwen2", w), [None, None], "Qwen2 without use_sliding_window");
+        let flagged = serde_json::json!({ "sliding_window": 8, "use_sliding_window": true });
+        assert_eq!(windows("Qwen2ForCausalLM", "qwen2", flagged), [Some(8), Some(8)]);
+    }
+}
