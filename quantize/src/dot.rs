@@ -92,13 +92,25 @@ fn q6_k_block_scalar(w: &[u8], a: &[u8]) -> i32 {
 /// they agree bit for bit), from the block's exact integer sums.
 #[inline(always)]
 fn q4_k_acc(acc: f32, w: &[u8], da: f32, isum: i32, msum: i32) -> f32 {
-    acc + read_f16(w, 0) * da * isum as f32 - read_f16(w, 2) * da * msum as f32
+    q4_k_acc_scaled(acc, read_f16(w, 0), read_f16(w, 2), da, isum, msum)
+}
+
+/// [`q4_k_acc`] with the block's `d` and `dmin` already read.
+#[inline(always)]
+fn q4_k_acc_scaled(acc: f32, d: f32, dmin: f32, da: f32, isum: i32, msum: i32) -> f32 {
+    acc + d * da * isum as f32 - dmin * da * msum as f32
 }
 
 /// A Q6_K block's contribution added to `acc` (see [`q4_k_acc`]).
 #[inline(always)]
 fn q6_k_acc(acc: f32, w: &[u8], da: f32, isum: i32) -> f32 {
-    acc + read_f16(w, 208) * da * isum as f32
+    q6_k_acc_scaled(acc, read_f16(w, 208), da, isum)
+}
+
+/// [`q6_k_acc`] with the block's `d` already read.
+#[inline(always)]
+fn q6_k_acc_scaled(acc: f32, d: f32, da: f32, isum: i32) -> f32 {
+    acc + d * da * isum as f32
 }
 
 /// One weight row · one Q8_K activation row, `k` elements; scalar reference.
@@ -134,33 +146,80 @@ pub fn dot(ty: GgmlType, w: &[u8], a: &[u8], k: usize) -> f32 {
     dot_scalar(ty, w, a, k)
 }
 
+/// One weight row · one activation row (`k` elements).
+type RowDot = fn(GgmlType, &[u8], &[u8], usize) -> f32;
+/// One weight row · four activation rows.
+type RowDot4 = fn(GgmlType, &[u8], [&[u8]; 4], usize) -> [f32; 4];
+
+/// One weight row · four Q8_K activation rows; scalar reference of the AVX2 `dot4`.
+pub fn dot4_scalar(ty: GgmlType, w: &[u8], a: [&[u8]; 4], k: usize) -> [f32; 4] {
+    a.map(|a| dot_scalar(ty, w, a, k))
+}
+
+/// One weight row · four Q8_K activation rows, each result equal to [`dot`]'s bit for bit: the
+/// AVX2 path decodes each weight block once for the four rows.
+pub fn dot4(ty: GgmlType, w: &[u8], a: [&[u8]; 4], k: usize) -> [f32; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2() {
+        // SAFETY: AVX2 is present (checked at run time).
+        return unsafe { avx2::dot4(ty, w, a, k / QK_K) };
+    }
+    dot4_scalar(ty, w, a, k)
+}
+
+/// Bytes of weight rows one parallel task takes (they stay in the core's L2 cache while every
+/// activation row passes them).
+const WEIGHT_CHUNK_BYTES: usize = 192 << 10;
+/// Bytes of activation rows multiplied by each weight row of a chunk in turn (an L2-sized tile,
+/// beside the weight chunk).
+const ACTIVATION_TILE_BYTES: usize = 128 << 10;
+
 /// `y = x · Wᵀ`: `w` holds `n` rows of `k` weights of type `ty` (ggml blocks), `x_q8` the `m`
 /// activation rows from [`quantize_q8_k`]; `y` is `[m, n]` f32. Parallel over chunks of weight
-/// rows; each chunk meets every activation row while it is in cache.
+/// rows (about [`WEIGHT_CHUNK_BYTES`] each); within a chunk, activation rows go by tiles of about
+/// [`ACTIVATION_TILE_BYTES`], each tile meeting every weight row of the chunk, so that the
+/// activations are read from memory once per chunk instead of once per 16 weight rows.
 pub fn matmul(ty: GgmlType, w: &[u8], n: usize, k: usize, x_q8: &[u8], m: usize) -> Vec<f32> {
     assert!(supports(ty) && k.is_multiple_of(QK_K), "matmul of {ty:?} with k = {k}");
     let row_bytes = k / QK_K * if ty == GgmlType::Q4_K { Q4_K_BYTES } else { Q6_K_BYTES };
     let a_bytes = k / QK_K * q8_k::BYTES;
     assert_eq!(w.len(), n * row_bytes, "weights of {n} rows");
     assert_eq!(x_q8.len(), m * a_bytes, "activations of {m} rows");
-    const ROWS: usize = 16;
+    // At least 4 tasks per thread where the matrix allows it, at most the cache-sized chunk.
+    let per_thread = n.div_ceil(4 * rayon::current_num_threads()).max(1);
+    let rows_per_chunk = (WEIGHT_CHUNK_BYTES / row_bytes.max(1)).clamp(16, 256).min(per_thread).max(1);
+    let tile = (ACTIVATION_TILE_BYTES / a_bytes.max(1)).max(1);
     // [n, m] first (each chunk writes its own rows), transposed at the end.
     #[cfg(target_arch = "x86_64")]
-    let row_dot: fn(GgmlType, &[u8], &[u8], usize) -> f32 = if crate::simd::has_avx2() {
-        // SAFETY: AVX2 is present (checked at run time).
-        |ty, w: &[u8], a: &[u8], k| unsafe { avx2::dot(ty, w, a, k / QK_K) }
+    let (row_dot, row_dot4): (RowDot, RowDot4) = if crate::simd::has_avx2() {
+        (
+            // SAFETY: AVX2 is present (checked at run time).
+            |ty, w: &[u8], a: &[u8], k| unsafe { avx2::dot(ty, w, a, k / QK_K) },
+            // SAFETY: as above.
+            |ty, w: &[u8], a: [&[u8]; 4], k| unsafe { avx2::dot4(ty, w, a, k / QK_K) },
+        )
     } else {
-        dot_scalar
+        (dot_scalar, dot4_scalar)
     };
     #[cfg(not(target_arch = "x86_64"))]
-    let row_dot: fn(GgmlType, &[u8], &[u8], usize) -> f32 = dot_scalar;
+    let (row_dot, row_dot4): (RowDot, RowDot4) = (dot_scalar, dot4_scalar);
     let mut yt = vec![0f32; n * m];
-    yt.par_chunks_mut(ROWS * m).zip(w.par_chunks(ROWS * row_bytes)).for_each(|(yt, w)| {
+    yt.par_chunks_mut(rows_per_chunk * m).zip(w.par_chunks(rows_per_chunk * row_bytes)).for_each(|(yt, w)| {
         let rows = w.len() / row_bytes;
-        for r in 0..m {
-            let a = &x_q8[r * a_bytes..][..a_bytes];
+        for r0 in (0..m).step_by(tile) {
+            let r1 = (r0 + tile).min(m);
             for j in 0..rows {
-                yt[j * m + r] = row_dot(ty, &w[j * row_bytes..][..row_bytes], a, k);
+                let wj = &w[j * row_bytes..][..row_bytes];
+                let act = |r: usize| &x_q8[r * a_bytes..][..a_bytes];
+                let mut r = r0;
+                while r + 4 <= r1 {
+                    let y4 = row_dot4(ty, wj, [act(r), act(r + 1), act(r + 2), act(r + 3)], k);
+                    yt[j * m + r..][..4].copy_from_slice(&y4);
+                    r += 4;
+                }
+                for r in r..r1 {
+                    yt[j * m + r] = row_dot(ty, wj, act(r), k);
+                }
             }
         }
     });
@@ -175,7 +234,9 @@ pub fn matmul(ty: GgmlType, w: &[u8], n: usize, k: usize, x_q8: &[u8], m: usize)
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{f32_at, get_scale_min_k4, q4_k_acc, q6_k_acc, q8_k, GgmlType, Q4_K_BYTES, Q6_K_BYTES};
+    use super::{
+        f32_at, get_scale_min_k4, q4_k_acc, q4_k_acc_scaled, q6_k_acc, q6_k_acc_scaled, q8_k, read_f16, GgmlType, Q4_K_BYTES, Q6_K_BYTES,
+    };
     use std::arch::x86_64::*;
 
     /// Horizontal sum of eight i32 lanes (exact).
@@ -207,6 +268,101 @@ mod avx2 {
                 for b in 0..nb {
                     let (wb, ab) = (&w[b * Q6_K_BYTES..][..Q6_K_BYTES], &a[b * q8_k::BYTES..][..q8_k::BYTES]);
                     acc = q6_k_acc(acc, wb, f32_at(ab, 0), q6_k_block(wb, ab));
+                }
+            }
+            _ => unreachable!("dot of {ty:?}: checked by supports()"),
+        }
+        acc
+    }
+
+    /// [`dot`] of one weight row with four activation rows: each weight block's quants, scales
+    /// and mins are decoded once for the four. Each row's integer sums are exact and its float
+    /// arithmetic is [`dot`]'s, so each result equals [`dot`]'s bit for bit.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2; `w` holds `nb` blocks of `ty`, each of `a` `nb` Q8_K blocks.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn dot4(ty: GgmlType, w: &[u8], a: [&[u8]; 4], nb: usize) -> [f32; 4] {
+        let mut acc = [0f32; 4];
+        let low = _mm256_set1_epi8(0xF);
+        match ty {
+            GgmlType::Q4_K => {
+                for b in 0..nb {
+                    let wb = &w[b * Q4_K_BYTES..][..Q4_K_BYTES];
+                    let (d, dmin) = (read_f16(wb, 0), read_f16(wb, 2));
+                    let (sc, qs) = (&wb[4..16], wb[16..144].as_ptr());
+                    let mut scales = [_mm256_setzero_si256(); 8];
+                    let mut mins = [0i16; 16];
+                    for (j, s) in scales.iter_mut().enumerate() {
+                        let (sj, mj) = get_scale_min_k4(j, sc);
+                        *s = _mm256_set1_epi16(sj as i16);
+                        mins[2 * j] = mj as i16;
+                        mins[2 * j + 1] = mj as i16;
+                    }
+                    let mins = _mm256_loadu_si256(mins.as_ptr() as *const __m256i);
+                    let mut q = [_mm256_setzero_si256(); 8];
+                    for p in 0..4 {
+                        let q4 = _mm256_loadu_si256(qs.add(32 * p) as *const __m256i);
+                        q[2 * p] = _mm256_and_si256(q4, low);
+                        q[2 * p + 1] = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low);
+                    }
+                    for (acc, a) in acc.iter_mut().zip(a) {
+                        let ab = &a[b * q8_k::BYTES..][..q8_k::BYTES];
+                        let q8 = ab[4..260].as_ptr();
+                        let mut isum = _mm256_setzero_si256();
+                        for (h, (q, s)) in q.iter().zip(&scales).enumerate() {
+                            let p = _mm256_maddubs_epi16(*q, _mm256_loadu_si256(q8.add(32 * h) as *const __m256i));
+                            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, *s));
+                        }
+                        let bsums = _mm256_loadu_si256(ab[260..292].as_ptr() as *const __m256i);
+                        let msum = _mm256_madd_epi16(bsums, mins);
+                        *acc = q4_k_acc_scaled(*acc, d, dmin, f32_at(ab, 0), hsum(isum), hsum(msum));
+                    }
+                }
+            }
+            GgmlType::Q6_K => {
+                let three = _mm256_set1_epi8(3);
+                for b in 0..nb {
+                    let wb = &w[b * Q6_K_BYTES..][..Q6_K_BYTES];
+                    let d = read_f16(wb, 208);
+                    let (ql, qh, sc) = (wb.as_ptr(), wb[128..].as_ptr(), &wb[192..208]);
+                    let scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(sc.as_ptr() as *const __m128i));
+                    let mut q = [_mm256_setzero_si256(); 8];
+                    let mut scales = [_mm256_setzero_si256(); 8];
+                    for half in 0..2 {
+                        let l0 = _mm256_loadu_si256(ql.add(64 * half) as *const __m256i);
+                        let l1 = _mm256_loadu_si256(ql.add(64 * half + 32) as *const __m256i);
+                        let h = _mm256_loadu_si256(qh.add(32 * half) as *const __m256i);
+                        let hb = |shift: i32| {
+                            let v = match shift {
+                                0 => h,
+                                2 => _mm256_srli_epi16(h, 2),
+                                4 => _mm256_srli_epi16(h, 4),
+                                _ => _mm256_srli_epi16(h, 6),
+                            };
+                            _mm256_slli_epi16(_mm256_and_si256(v, three), 4)
+                        };
+                        q[4 * half] = _mm256_or_si256(_mm256_and_si256(l0, low), hb(0));
+                        q[4 * half + 1] = _mm256_or_si256(_mm256_and_si256(l1, low), hb(2));
+                        q[4 * half + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), hb(4));
+                        q[4 * half + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), hb(6));
+                        for part in 0..4 {
+                            let e = 128 * half + 32 * part;
+                            let (s0, s1) = ((sc[e / 16] as i8) as i16, (sc[e / 16 + 1] as i8) as i16);
+                            scales[4 * half + part] = _mm256_setr_epi16(s0, s0, s0, s0, s0, s0, s0, s0, s1, s1, s1, s1, s1, s1, s1, s1);
+                        }
+                    }
+                    for (acc, a) in acc.iter_mut().zip(a) {
+                        let ab = &a[b * q8_k::BYTES..][..q8_k::BYTES];
+                        let q8 = ab[4..260].as_ptr();
+                        let bsums = _mm256_loadu_si256(ab[260..292].as_ptr() as *const __m256i);
+                        let mut isum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales16), 5));
+                        for (i, (q, s)) in q.iter().zip(&scales).enumerate() {
+                            let p = _mm256_maddubs_epi16(*q, _mm256_loadu_si256(q8.add(32 * i) as *const __m256i));
+                            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, *s));
+                        }
+                        *acc = q6_k_acc_scaled(*acc, d, f32_at(ab, 0), hsum(isum));
+                    }
                 }
             }
             _ => unreachable!("dot of {ty:?}: checked by supports()"),
@@ -362,9 +518,26 @@ mod tests {
     }
 
     #[test]
-    fn matmul_is_every_row_dot() {
+    fn dot4_equals_dot_bit_for_bit() {
         for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
-            let (m, n, k) = (5, 37, 512);
+            for seed in 1..100 {
+                let k = 768;
+                let w = weights(ty, 1, k, seed);
+                let a = quantize_q8_k(&activations(4, k, seed + 2000), k);
+                let rows: Vec<&[u8]> = a.chunks_exact(a.len() / 4).collect();
+                let got = dot4(ty, &w, [rows[0], rows[1], rows[2], rows[3]], k);
+                for (r, g) in got.iter().enumerate() {
+                    assert_eq!(g.to_bits(), dot_scalar(ty, &w, rows[r], k).to_bits(), "{ty:?} seed {seed} row {r}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_is_every_row_dot() {
+        // Small, and large enough for several weight chunks and activation tiles with remainders
+        // (k = 4096: 28 Q8_K rows per tile, up to 85 Q4_K rows per chunk).
+        for (ty, (m, n, k)) in [GgmlType::Q4_K, GgmlType::Q6_K].into_iter().flat_map(|t| [(t, (5, 37, 512)), (t, (250, 301, 4096))]) {
             let w = weights(ty, n, k, 7);
             let a = quantize_q8_k(&activations(m, k, 8), k);
             let y = matmul(ty, &w, n, k, &a, m);

@@ -1,8 +1,9 @@
 //! Linear layers on their stored weights: ggml blocks stay blocks (on the CPU, Q4_K and Q6_K
-//! through quantize's own Q8_K dot kernels; the other block types, and every block type on a GPU,
-//! through candle's quantized matmul; both quantize the activations to Q8 per row, as llama.cpp
-//! does), F16/BF16 stay half precision on a GPU, and only what no kernel takes directly is
-//! converted to f32. How each stored type is held
+//! through quantize's own Q8_K dot kernels, the other block types through candle's quantized
+//! matmul, both quantizing the activations to Q8 per row as llama.cpp does; on a GPU, a few rows
+//! through candle's mat-vec kernels and more through an f16 copy of the matrix made for the
+//! multiplication, see [`gemm_via_f16`]), F16/BF16 stay half precision on a GPU, and only what no
+//! kernel takes directly is converted to f32. How each stored type is held
 //! on a device is one table, [`representation`], used by the loader and by the memory planner.
 
 use crate::error::{Result, ValidateError};
@@ -125,7 +126,14 @@ impl Weight {
         Ok(match self {
             Weight::Dense(w) if w.dtype() == DType::F32 => x.matmul(&w.t()?)?,
             Weight::Dense(w) => x.to_dtype(w.dtype())?.matmul(&w.t()?)?.to_dtype(DType::F32)?,
-            Weight::Blocks(q) => q.forward(&x.contiguous()?)?,
+            Weight::Blocks(q) => {
+                let x = x.contiguous()?;
+                if gemm_via_f16(&x) {
+                    q.forward_via_f16(&x)?
+                } else {
+                    q.forward(&x)?
+                }
+            }
             Weight::OwnBlocks { ty, data, out, inp } => {
                 let mut dims = x.dims().to_vec();
                 let rows = x.elem_count() / inp;
@@ -137,6 +145,33 @@ impl Weight {
                 Tensor::from_vec(y, dims, x.device())?
             }
         })
+    }
+}
+
+/// Activation rows above which candle's quantized matmul stops using its mat-vec kernels
+/// (`QCudaStorage::fwd`): from there on a GPU multiplies blocks by [`gemm_via_f16`]'s rule.
+const MATVEC_MAX_ROWS: usize = 8;
+
+/// Whether `x · Wᵀ` of a block matrix W is computed by dequantizing W to f16 (a temporary of the
+/// matrix's size) and one cuBLAS f16 GEMM, instead of candle's `mul_mat_q*` kernels, which
+/// quantize the activations to Q8_1 as llama.cpp's MMQ does but on the CUDA cores (dp4a), not on
+/// the tensor cores. True on a GPU for more than [`MATVEC_MAX_ROWS`] rows, unless
+/// `GGUFKIT_CUDA_QMATMUL=q8` asks for candle's kernels (llama.cpp's rounding of the activations,
+/// 2.3–2.9x slower on an H200: docs/measurements/gpu-validate-7b-h200.md). This is the path
+/// llama.cpp takes itself when it does not use MMQ (`ggml_cuda_mul_mat_cublas`: for quantized
+/// weights on a GPU with fast f16, weights and activations converted to f16).
+fn gemm_via_f16(x: &Tensor) -> bool {
+    static Q8: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let rows = x.dims().iter().rev().skip(1).product::<usize>();
+    !x.device().is_cpu() && rows > MATVEC_MAX_ROWS && !*Q8.get_or_init(|| std::env::var("GGUFKIT_CUDA_QMATMUL").is_ok_and(|v| v == "q8"))
+}
+
+/// Bytes of the temporary a block matrix of `n_elements` stored as `ty` needs on `device` while
+/// it is multiplied (its f16 copy, see [`gemm_via_f16`]); 0 where blocks are multiplied in place.
+pub fn matmul_scratch_bytes(ty: GgmlType, n_elements: u64, device: &Device) -> u64 {
+    match representation(ty, device) {
+        Representation::Blocks(_) if !device.is_cpu() => n_elements * 2,
+        _ => 0,
     }
 }
 

@@ -64,10 +64,14 @@ impl Need {
         let ffn = 3 * t * c.ffn as u64 * f;
         let hidden = 4 * t * c.hidden as u64 * f;
         let logits = 2 * rows as u64 * c.n_vocab as u64 * f;
+        // A GPU multiplies block matrices through an f16 copy of the matrix (one at a time) and
+        // f16 copies of the activations and the product (linear::matmul_scratch_bytes).
+        let matrix_f16 = largest_matmul_scratch(src, device);
+        let gemm = if matrix_f16 > 0 { matrix_f16 + per_group as u64 * t * (c.hidden + c.ffn.max(c.q_dim())) as u64 * 2 } else { 0 };
         Need {
             weights: layers.iter().sum::<u64>() + head,
             largest_part: layers.iter().copied().max().unwrap_or(0).max(head),
-            per_group: per_group as u64 * (scores + qkv + ffn + hidden + logits),
+            per_group: per_group as u64 * (scores + qkv + ffn + hidden + logits) + gemm,
             per_window_kept: t * c.hidden as u64 * f,
         }
     }
@@ -88,6 +92,17 @@ impl Need {
         let kept = (fit / per_group.max(1) * per_group.max(1)).clamp(per_group.max(1), windows.max(1));
         Ok(Plan { mode: Mode::Streamed, budget, expected: fixed + kept as u64 * self.per_window_kept, windows_kept: kept })
     }
+}
+
+/// The largest temporary any of `src`'s matrices needs while it is multiplied on `device`.
+fn largest_matmul_scratch(src: &dyn WeightSource, device: &Device) -> u64 {
+    src.tensor_names()
+        .iter()
+        .filter_map(|n| src.stored(n).ok())
+        .filter(|t| t.shape.len() == 2)
+        .map(|t| crate::linear::matmul_scratch_bytes(t.ty, t.shape.iter().map(|&d| d as u64).product(), device))
+        .max()
+        .unwrap_or(0)
 }
 
 /// The default budget: on CUDA the device's free memory, on the CPU the available RAM

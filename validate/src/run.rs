@@ -97,6 +97,10 @@ pub struct FileReport {
 pub struct Report {
     /// The device used.
     pub device: String,
+    /// Seconds spent loading the GPU kernels before the first evaluation (the driver compiles
+    /// candle's PTX on a machine's first run and caches it; see [`crate::device::load_kernels`]);
+    /// not part of any evaluation's timing. 0 on the CPU.
+    pub kernel_setup_seconds: f64,
     /// Reference results.
     pub reference: ReferenceReport,
     /// One entry per file, in the order given.
@@ -299,6 +303,7 @@ pub fn run_with(opts: &Options, budget: &Budget, device: &Device, mut progress: 
         None => None,
     };
 
+    let kernel_setup_seconds = crate::device::load_kernels(device)?;
     let (base_path, ref_report, ref_bos) = match (&reference, ref_plan) {
         (Some(r), Some((plan, grouping))) => {
             // The saved reference is held like the temporary one until it is complete: an
@@ -371,5 +376,5 @@ pub fn run_with(opts: &Options, budget: &Budget, device: &Device, mut progress: 
             }
         }
     };
-    Ok(Report { device: format!("{device:?}"), reference, files })
+    Ok(Report { device: format!("{device:?}"), kernel_setup_seconds, reference, files })
 }
