@@ -1,4 +1,5 @@
-//! Argument parsing shared by the subcommands: file types (`-t`) and worker threads (`--threads`).
+//! Argument parsing shared by the subcommands: file types (`-t`), worker threads (`--threads`), and
+//! the evaluation engine's device and memory budget (`--device`, `--max-memory`).
 
 use quantize::ftype::{FileType, FTYPE_ALIASES, FTYPE_TABLE};
 
@@ -106,5 +107,30 @@ mod tests {
         }
         assert!(file_type("Q9_Z").unwrap_err().contains("supported: "));
         assert!(writable_type_names().iter().all(|n| file_type(n).is_ok()));
+    }
+}
+
+/// Where validate's engine runs and how much memory it may take (`validate`, `imatrix`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// cpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Memory the evaluation may use on the device (e.g. 7G, 7.5GiB, 800M): a model is held
+    /// resident when it fits, else streamed one block at a time. Default: the GPU's free memory
+    /// (CUDA) or the available RAM (CPU), minus 512 MiB.
+    #[arg(long)]
+    pub max_memory: Option<crate::size::Size>,
+}
+
+impl EngineArgs {
+    /// The device named by `--device`.
+    pub fn device(&self) -> anyhow::Result<validate::Device> {
+        Ok(validate::device::select(&self.device)?)
+    }
+
+    /// `--max-memory` in bytes.
+    pub fn max_memory_bytes(&self) -> Option<u64> {
+        self.max_memory.as_ref().map(|m| m.bytes)
     }
 }

@@ -32,25 +32,21 @@ pub struct Args {
     /// Use at most this many windows (llama-imatrix --chunks).
     #[arg(long)]
     pub chunks: Option<usize>,
-    /// cpu or cuda.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Memory the computation may use on the device (e.g. 7GiB); the model is streamed one block
-    /// at a time when it does not fit. Default: the GPU's free memory or the available RAM, minus a margin.
-    #[arg(long)]
-    pub max_memory: Option<crate::size::Size>,
+    /// Device and memory budget.
+    #[command(flatten)]
+    pub engine: crate::cmd::args::EngineArgs,
 }
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let device = validate::device::select(&args.device)?;
+    let device = args.engine.device()?;
     let opts = Options {
         model: args.model,
         text: args.text,
         tokenizer: args.tokenizer,
         ctx: args.ctx,
         chunks: args.chunks,
-        max_memory: args.max_memory.as_ref().map(|m| m.bytes),
+        max_memory: args.engine.max_memory_bytes(),
     };
     let draw = if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
     let bar = ProgressBar::with_draw_target(None, draw);

@@ -34,17 +34,12 @@ pub struct Args {
     /// Evaluate at most this many windows.
     #[arg(long)]
     pub chunks: Option<usize>,
-    /// cpu or cuda.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// Device and memory budget.
+    #[command(flatten)]
+    pub engine: crate::cmd::args::EngineArgs,
     /// Keep the reference log-probabilities in this file (reusable as REFERENCE).
     #[arg(long)]
     pub save_reference: Option<PathBuf>,
-    /// Memory the evaluation may use on the device (e.g. 7G, 7.5GiB, 800M): each model is held
-    /// resident when it fits, else streamed one block at a time. Default: the GPU's free memory
-    /// (CUDA) or the available RAM (CPU), minus 512 MiB.
-    #[arg(long)]
-    pub max_memory: Option<crate::size::Size>,
     /// Stream every model one block at a time whatever the budget (the least memory).
     #[arg(long)]
     pub stream: bool,
@@ -128,7 +123,7 @@ fn keep_freed_memory() {}
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<()> {
     keep_freed_memory();
-    let device = validate::device::select(&args.device)?;
+    let device = args.engine.device()?;
     let opts = Options {
         reference: args.reference,
         files: args.files,
@@ -148,7 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let mut current = String::new();
     let mut started = std::time::Instant::now();
-    let budget = Budget { max_memory: args.max_memory.as_ref().map(|m| m.bytes), force: args.stream.then_some(Mode::Streamed) };
+    let budget = Budget { max_memory: args.engine.max_memory_bytes(), force: args.stream.then_some(Mode::Streamed) };
     let result = run::run_with(&opts, &budget, &device, |what, p| {
         if what != current {
             current = what.to_owned();
