@@ -339,15 +339,20 @@ impl ModelConfig {
         let window = json_usize(cfg, "sliding_window");
         let swa = arch.layout().swa;
         let swa_window = swa.window(window.map(|w| w as u64)).map(|w| w as usize);
-        let class_window = cfg
-            .as_object()
-            .and_then(|f| gguf::arch::config_class::config_class(f).and_then(|c| c.sliding_window.window(f)))
-            .map(|w| w as usize);
+        let class_window = |il: usize| {
+            let f = cfg.as_object()?;
+            gguf::arch::config_class::config_class(f)?.sliding_window.window(f, il as u64).map(|w| w as usize)
+        };
         let sliding_window = (0..n_layer)
             .map(|il| {
                 if swa == SwaPattern::None {
-                    // the config class's use of `sliding_window` (Mistral, Phi-3, Qwen2's flag)
-                    return class_window;
+                    // transformers' `layer_types` when the config has them (Qwen2 writes them,
+                    // from use_sliding_window and max_window_layers), else the config class's use
+                    // of `sliding_window` (Mistral, Phi-3, Qwen2's flag)
+                    return match cfg.get("layer_types").and_then(Json::as_array) {
+                        Some(types) => window.filter(|_| types.get(il).and_then(Json::as_str) == Some("sliding_attention")),
+                        None => class_window(il),
+                    };
                 }
                 // a sliding-window pattern in the layout: `layer_types` when the config has them
                 // (transformers), else the layout's pattern
@@ -497,7 +502,14 @@ mod tests {
         assert_eq!(windows("Phi3ForCausalLM", "phi3", w.clone()), [Some(8), Some(8)]);
         assert_eq!(windows("LlamaForCausalLM", "llama", w.clone()), [None, None]);
         assert_eq!(windows("Qwen2ForCausalLM", "qwen2", w), [None, None], "Qwen2 without use_sliding_window");
+        // Qwen2Config: sliding only with use_sliding_window, from max_window_layers (default 28) on
         let flagged = serde_json::json!({ "sliding_window": 8, "use_sliding_window": true });
-        assert_eq!(windows("Qwen2ForCausalLM", "qwen2", flagged), [Some(8), Some(8)]);
+        assert_eq!(windows("Qwen2ForCausalLM", "qwen2", flagged), [None, None]);
+        let flagged = serde_json::json!({ "sliding_window": 8, "use_sliding_window": true, "max_window_layers": 1 });
+        assert_eq!(windows("Qwen2ForCausalLM", "qwen2", flagged), [None, Some(8)]);
+        // transformers' own per-layer list, when the config has it, wins
+        let typed =
+            serde_json::json!({ "sliding_window": 8, "use_sliding_window": true, "layer_types": ["full_attention", "sliding_attention"] });
+        assert_eq!(windows("Qwen2ForCausalLM", "qwen2", typed), [None, Some(8)]);
     }
 }

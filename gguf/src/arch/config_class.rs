@@ -24,26 +24,36 @@ pub enum Fill {
     AttentionHeads,
 }
 
-/// How a transformers model class uses config `sliding_window` in every layer, for architectures
-/// whose layout has no sliding-window pattern of its own ([`super::SwaPattern::None`]).
+/// How a transformers model class uses config `sliding_window`, for architectures whose layout has
+/// no sliding-window pattern of its own ([`super::SwaPattern::None`]) and configs without
+/// `layer_types`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HfSlidingWindow {
     /// Never (full attention whatever the config says).
     Unused,
-    /// Whenever the config sets one (Mistral, Phi-3).
+    /// In every layer whenever the config sets one (Mistral, Phi-3).
     Always,
-    /// Only when this boolean field is true (Qwen2's `use_sliding_window`).
-    WhenFlag(&'static str),
+    /// Only when the boolean field `flag` is true, and then in the layers from the one that the
+    /// field `from_layer` names on (Qwen2: `use_sliding_window`, `max_window_layers`).
+    WhenFlag {
+        /// The boolean field.
+        flag: &'static str,
+        /// The field holding the first sliding layer.
+        from_layer: &'static str,
+    },
 }
 
 impl HfSlidingWindow {
-    /// The window every layer of a model of this class attends within: `sliding_window` when the
-    /// class uses it for these fields, else None.
-    pub fn window(self, fields: &Map<String, Json>) -> Option<u64> {
+    /// The window layer `il` attends within: `sliding_window` when the class uses it there for
+    /// these fields, else None.
+    pub fn window(self, fields: &Map<String, Json>, il: u64) -> Option<u64> {
         let used = match self {
             HfSlidingWindow::Unused => false,
             HfSlidingWindow::Always => true,
-            HfSlidingWindow::WhenFlag(flag) => fields.get(flag).and_then(Json::as_bool).unwrap_or(false),
+            HfSlidingWindow::WhenFlag { flag, from_layer } => {
+                fields.get(flag).and_then(Json::as_bool).unwrap_or(false)
+                    && fields.get(from_layer).and_then(Json::as_u64).is_some_and(|first| il >= first)
+            }
         };
         fields.get("sliding_window").and_then(Json::as_u64).filter(|_| used)
     }

@@ -114,7 +114,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         converter: ConverterClass::Text,
         config_classes: &[ConfigClass {
             model_type: "qwen2",
-            sliding_window: HfSlidingWindow::WhenFlag("use_sliding_window"),
+            sliding_window: HfSlidingWindow::WhenFlag { flag: "use_sliding_window", from_layer: "max_window_layers" },
             defaults: &[
                 ("num_key_value_heads", Int(32)),
                 ("hidden_act", Str("silu")),
