@@ -52,23 +52,23 @@ pub const LANES: usize = 8;
 /// The value `2l + 1` of each level `l` (the grid points' values).
 const ODD_VALUES: [f32; 8] = [1.0, 3.0, 5.0, 7.0, 9.0, 11.0, 13.0, 15.0];
 
-/// The largest of the `nwant` smallest distinct values in `dist` (the largest value when there
-/// are fewer); `seen` is scratch space with room for every value (all false on entry and exit).
-fn nearest_distances(dist: &[i32], nwant: usize, seen: &mut [bool]) -> i32 {
+/// The `nwant` smallest distinct values in `dist` (all of them when there are fewer), in
+/// ascending order; `seen` is scratch space with room for every value (all false on entry and
+/// exit).
+fn nearest_distances(dist: &[i16], nwant: usize, seen: &mut [bool]) -> Vec<i16> {
     for &d in dist {
         seen[d as usize] = true;
     }
-    let (mut limit, mut nhave) = (0, 0);
+    let mut out = Vec::with_capacity(nwant);
     for (d, s) in seen.iter_mut().enumerate() {
         if *s {
-            if nhave < nwant {
-                limit = d as i32;
-                nhave += 1;
+            if out.len() < nwant {
+                out.push(d as i16);
             }
             *s = false;
         }
     }
-    limit
+    out
 }
 
 /// The levels of a code.
@@ -91,26 +91,33 @@ impl<const N: usize> IqGrid<N> {
             map[c as usize] = k as i32;
         }
         let (mut lists, mut neighbours, mut neighbour_codes) = (Vec::new(), Vec::new(), Vec::new());
-        let mut dist: Vec<i32> = Vec::with_capacity(points.len());
-        let mut near: Vec<(i32, u16)> = Vec::new();
+        // The points' values by position (i16: a distance is at most 8·14² here), so that the
+        // distances of all points to a code are computed a position at a time.
+        let by_position: Vec<Vec<i16>> = (0..N).map(|i| points.iter().map(|p| p[i] as i16).collect()).collect();
+        let mut dist: Vec<i16> = vec![0; points.len()];
+        let mut near: Vec<u16> = Vec::new();
         let max_level = (1i32 << bits) - 1;
         let mut seen = vec![false; (4 * max_level * max_level) as usize * N + 1];
         let off_grid: Vec<usize> = (0..codes).filter(|&c| map[c] < 0 && code_levels::<N>(c, bits).iter().all(|&l| l < kmaxq)).collect();
         for code in off_grid {
             let pos = values(code);
-            dist.clear();
-            dist.extend(points.iter().map(|p| p.iter().zip(&pos).map(|(&g, &q)| (g as i32 - q).pow(2)).sum::<i32>()));
+            dist.fill(0);
+            for (column, &q) in by_position.iter().zip(&pos) {
+                for (d, &g) in dist.iter_mut().zip(column) {
+                    *d += (g - q as i16) * (g - q as i16);
+                }
+            }
             // The points at the `nwant` smallest distances, nearest first, ties by index (what
             // sorting every (distance, index) pair and keeping those distances gives).
-            let limit = nearest_distances(&dist, nwant, &mut seen);
             near.clear();
-            near.extend(dist.iter().enumerate().filter(|&(_, &d)| d <= limit).map(|(j, &d)| (d, j as u16)));
-            near.sort_unstable();
+            for d in nearest_distances(&dist, nwant, &mut seen) {
+                near.extend(dist.iter().enumerate().filter(|&(_, &dj)| dj == d).map(|(j, _)| j as u16));
+            }
             map[code] = -(lists.len() as i32 + 1);
             lists.push((neighbours.len() as u32, near.len() as u32));
             let padded = near.len().next_multiple_of(LANES);
             for k in 0..padded {
-                let j = near[k.min(near.len() - 1)].1;
+                let j = near[k.min(near.len() - 1)];
                 neighbours.push(j);
                 neighbour_codes.push(kgrid[j as usize]);
             }
@@ -309,9 +316,19 @@ impl<const N: usize> IqGrid<N> {
         for is in -p.steps..=p.steps {
             let id = ((2 * p.kmaxq - 1) as f32 + is as f32 * p.step) / max;
             let this_scale = 1.0 / id;
+            let mut codes = [0usize; 8];
+            #[cfg(target_arch = "x86_64")]
+            if SIMD {
+                // SAFETY: SIMD is set only where AVX2 was detected; G is 16 or 32, N 4 or 8.
+                unsafe { crate::simd::x86_iq::group_codes::<G, N>(xval, id, p.kmaxq, self.bits as u32, &mut laux, &mut codes) };
+            }
             for (k, aux) in on_grid_aux[..npoints].iter_mut().enumerate() {
                 let r = N * k..N * k + N;
-                let u = self.code_of(&xval[r.clone()], id, p.kmaxq, &mut laux[r.clone()]);
+                let u = if SIMD && cfg!(target_arch = "x86_64") {
+                    codes[k]
+                } else {
+                    self.code_of(&xval[r.clone()], id, p.kmaxq, &mut laux[r.clone()])
+                };
                 *aux = self.map[u] >= 0;
                 if !*aux {
                     self.best_neighbour::<SIMD>(u, &xval[r.clone()], &waux[r.clone()], this_scale, &mut laux[r]);

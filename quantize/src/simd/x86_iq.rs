@@ -23,9 +23,14 @@ pub unsafe fn nearest_code<const N: usize>(codes: &[u16], bits: u32, values: &[f
     let table = _mm256_loadu_ps(values.as_ptr());
     let sv = _mm256_set1_ps(scale);
     let mask = _mm256_set1_epi32((1 << bits) - 1);
-    let xv: [__m256; N] = std::array::from_fn(|i| _mm256_set1_ps(x[i]));
-    let wv: [__m256; N] = std::array::from_fn(|i| _mm256_set1_ps(w[i]));
-    let shift: [__m128i; N] = std::array::from_fn(|i| _mm_cvtsi32_si128((bits as usize * i) as i32));
+    // (Loops, not closures: a closure would not inherit the AVX2 feature, and its intrinsics
+    // would become calls.)
+    let (mut xv, mut wv, mut shift) = ([_mm256_setzero_ps(); N], [_mm256_setzero_ps(); N], [_mm_setzero_si128(); N]);
+    for i in 0..N {
+        xv[i] = _mm256_set1_ps(x[i]);
+        wv[i] = _mm256_set1_ps(w[i]);
+        shift[i] = _mm_cvtsi32_si128((bits as usize * i) as i32);
+    }
     let mut best = _mm256_set1_ps(f32::MAX);
     let mut best_pos = _mm256_set1_epi32(-1);
     let mut pos = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -78,6 +83,56 @@ unsafe fn better(sumqx: __m256, sumq2: __m256, best: __m256) -> __m256 {
     )
 }
 
+/// The lanes of `C` candidate vectors that beat `best` (see [`better`]), within `valid`, as bits
+/// in the scalar order: lane `j`'s candidate `c` at bit `C·j + c` (0 when none does).
+#[inline(always)]
+unsafe fn beating<const C: usize>(sqx: &[__m256; C], sq2: &[__m256; C], valid: __m256, best: f32) -> u32 {
+    let bv = _mm256_set1_ps(best);
+    let mut masks = [0u32; C];
+    for c in 0..C {
+        masks[c] = _mm256_movemask_ps(_mm256_and_ps(valid, better(sqx[c], sq2[c], bv))) as u32;
+    }
+    if masks.iter().all(|&m| m == 0) {
+        return 0;
+    }
+    let mut bits = 0u32;
+    for (c, m) in masks.into_iter().enumerate() {
+        for j in 0..8 {
+            bits |= ((m >> j) & 1) << (C * j + c);
+        }
+    }
+    bits
+}
+
+/// Hands the candidates of one chunk that beat the running best to `update(lane, candidate,
+/// sumqx, sumq2, best)` in the scalar order: the first that beats it, then the first after that
+/// one which beats the updated best, and so on (every candidate skipped fails the test against
+/// the best the scalar loop would hold at that point, so nothing else would change it).
+#[inline(always)]
+unsafe fn walk<const C: usize>(
+    sqx: &[__m256; C],
+    sq2: &[__m256; C],
+    valid: __m256,
+    best: &mut f32,
+    mut update: impl FnMut(usize, usize, f32, f32, &mut f32),
+) {
+    let mut bits = beating(sqx, sq2, valid, *best);
+    if bits == 0 {
+        return;
+    }
+    let (mut qx, mut q2) = ([[0.0f32; 8]; C], [[0.0f32; 8]; C]);
+    for c in 0..C {
+        _mm256_storeu_ps(qx[c].as_mut_ptr(), sqx[c]);
+        _mm256_storeu_ps(q2[c].as_mut_ptr(), sq2[c]);
+    }
+    while bits != 0 {
+        let at = bits.trailing_zeros() as usize;
+        let (j, c) = (at / C, at % C);
+        update(j, c, qx[c][j], q2[c][j], best);
+        bits = beating(sqx, sq2, valid, *best) & (u32::MAX.checked_shl(at as u32 + 1).unwrap_or(0));
+    }
+}
+
 /// IQ1_S's split search over the weighted prefix sums `sumx`, `sumw` (`b + 1` values, then at
 /// least 7 more of padding), the level tables `xs` (`x_p`, then `x_m`), as the scalar loop
 /// `for i1 in 0..=b, for i2 in i1..=b, for table in xs` does it: each lane computes one split's
@@ -99,21 +154,26 @@ pub unsafe fn iq1_s_splits(
 ) {
     assert!(sumx.len() >= b + 8 && sumw.len() >= b + 8);
     let (x_end, w_end) = (_mm256_set1_ps(sumx[b]), _mm256_set1_ps(sumw[b]));
-    let c: [[__m256; 3]; 2] = xs.map(|t| t.map(|v| _mm256_set1_ps(v)));
+    let mut c = [[_mm256_setzero_ps(); 3]; 2];
+    for t in 0..2 {
+        for k in 0..3 {
+            c[t][k] = _mm256_set1_ps(xs[t][k]);
+        }
+    }
     let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    let (mut qx, mut q2) = ([[0.0f32; 8]; 2], [[0.0f32; 8]; 2]);
     for i1 in 0..=b {
         let (sx1, sw1) = (sumx[i1], sumw[i1]);
         let (vx1, vw1) = (_mm256_set1_ps(sx1), _mm256_set1_ps(sw1));
         // The first terms, as the scalar expression computes them.
-        let tx: [__m256; 2] = std::array::from_fn(|t| _mm256_set1_ps((sx1 - sumx[0]) * xs[t][0]));
-        let tw: [__m256; 2] = std::array::from_fn(|t| _mm256_set1_ps((sw1 - sumw[0]) * xs[t][0] * xs[t][0]));
+        let (mut tx, mut tw) = ([_mm256_setzero_ps(); 2], [_mm256_setzero_ps(); 2]);
+        for t in 0..2 {
+            tx[t] = _mm256_set1_ps((sx1 - sumx[0]) * xs[t][0]);
+            tw[t] = _mm256_set1_ps((sw1 - sumw[0]) * xs[t][0] * xs[t][0]);
+        }
         let mut i2 = i1;
         while i2 <= b {
             let (vx, vw) = (_mm256_loadu_ps(sumx.as_ptr().add(i2)), _mm256_loadu_ps(sumw.as_ptr().add(i2)));
             let valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((b - i2 + 1) as i32), lane));
-            let bv = _mm256_set1_ps(*best);
-            let mut any = 0;
             let (mut sqx, mut sq2) = ([_mm256_setzero_ps(); 2], [_mm256_setzero_ps(); 2]);
             for t in 0..2 {
                 // (sumw[i2] − sumw[i1])·x1·x1 is ((Δ·x1)·x1): two roundings, not Δ·(x1²).
@@ -121,19 +181,8 @@ pub unsafe fn iq1_s_splits(
                 let dw1 = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(vw, vw1), c[t][1]), c[t][1]);
                 let dw2 = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(w_end, vw), c[t][2]), c[t][2]);
                 sq2[t] = _mm256_add_ps(_mm256_add_ps(tw[t], dw1), dw2);
-                any |= _mm256_movemask_ps(_mm256_and_ps(valid, better(sqx[t], sq2[t], bv)));
             }
-            if any != 0 {
-                for t in 0..2 {
-                    _mm256_storeu_ps(qx[t].as_mut_ptr(), sqx[t]);
-                    _mm256_storeu_ps(q2[t].as_mut_ptr(), sq2[t]);
-                }
-                for k in 0..8.min(b + 1 - i2) {
-                    for t in 0..2 {
-                        update(i1, i2 + k, t, qx[t][k], q2[t][k], best);
-                    }
-                }
-            }
+            walk(&sqx, &sq2, valid, best, |j, t, qx, q2, best| update(i1, i2 + j, t, qx, q2, best));
             i2 += 8;
         }
     }
@@ -161,15 +210,20 @@ pub unsafe fn iq1_m_splits(
     let [p2, m2, cp1, cp2, cm1, cm2] = k;
     let (txs, tws) = ([px[0][b], px[1][b]], [pw[0][b], pw[1][b]]);
     let (vcp2, vcm2) = (_mm256_set1_ps(cp2), _mm256_set1_ps(cm2));
-    let tx_p: [__m256; 2] = std::array::from_fn(|h| _mm256_set1_ps(txs[h] * p2));
-    let tx_m: [__m256; 2] = std::array::from_fn(|h| _mm256_set1_ps(txs[h] * m2));
+    let (mut tx_p, mut tx_m) = ([_mm256_setzero_ps(); 2], [_mm256_setzero_ps(); 2]);
+    for h in 0..2 {
+        tx_p[h] = _mm256_set1_ps(txs[h] * p2);
+        tx_m[h] = _mm256_set1_ps(txs[h] * m2);
+    }
     let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    let (mut qx, mut q2) = ([[0.0f32; 8]; 4], [[0.0f32; 8]; 4]);
     for i1 in 0..=b {
         // The parts of the scalar expressions that depend on i1 only, computed as it does.
-        let x1: [__m256; 2] = std::array::from_fn(|h| _mm256_set1_ps(px[h][i1]));
-        let w1_p: [__m256; 2] = std::array::from_fn(|h| _mm256_set1_ps(tws[h] * p2 * p2 + pw[h][i1] * cp1));
-        let w1_m: [__m256; 2] = std::array::from_fn(|h| _mm256_set1_ps(tws[h] * m2 * m2 + pw[h][i1] * cm1));
+        let (mut x1, mut w1_p, mut w1_m) = ([_mm256_setzero_ps(); 2], [_mm256_setzero_ps(); 2], [_mm256_setzero_ps(); 2]);
+        for h in 0..2 {
+            x1[h] = _mm256_set1_ps(px[h][i1]);
+            w1_p[h] = _mm256_set1_ps(tws[h] * p2 * p2 + pw[h][i1] * cp1);
+            w1_m[h] = _mm256_set1_ps(tws[h] * m2 * m2 + pw[h][i1] * cm1);
+        }
         let mut i2 = i1;
         while i2 <= b {
             let valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((b - i2 + 1) as i32), lane));
@@ -195,23 +249,55 @@ pub unsafe fn iq1_m_splits(
                 _mm256_add_ps(q2_m[0], q2_p[1]),
                 _mm256_add_ps(q2_m[0], q2_m[1]),
             ];
-            let bv = _mm256_set1_ps(*best);
-            let mut any = 0;
-            for c in 0..4 {
-                any |= _mm256_movemask_ps(_mm256_and_ps(valid, better(sqx[c], sq2[c], bv)));
-            }
-            if any != 0 {
-                for c in 0..4 {
-                    _mm256_storeu_ps(qx[c].as_mut_ptr(), sqx[c]);
-                    _mm256_storeu_ps(q2[c].as_mut_ptr(), sq2[c]);
-                }
-                for j in 0..8.min(b + 1 - i2) {
-                    for c in 0..4 {
-                        update(i1, i2 + j, c, qx[c][j], q2[c][j], best);
-                    }
-                }
-            }
+            walk(&sqx, &sq2, valid, best, |j, c, qx, q2, best| update(i1, i2 + j, c, qx, q2, best));
             i2 += 8;
         }
+    }
+}
+
+/// The levels `nearest_int(0.5·(id·x − 1))` clamped to `0..kmaxq` of the `G` values of a group
+/// (into `l`) and the code of each point of `N` of them (level `i` of a point at bit `bits·i`,
+/// into `codes`), as the grid search's scalar `code_of` computes them (the same float
+/// operations, and ggml's `nearest_int` on the bits).
+///
+/// # Safety
+/// The CPU must support AVX2; `G` must be a multiple of 8 and of `N`, `8` a multiple of `N`,
+/// `codes.len() ≥ G / N`.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub unsafe fn group_codes<const G: usize, const N: usize>(
+    xval: &[f32; G],
+    id: f32,
+    kmaxq: i32,
+    bits: u32,
+    l: &mut [i8; G],
+    codes: &mut [usize],
+) {
+    let (idv, one, half, magic) = (_mm256_set1_ps(id), _mm256_set1_ps(1.0), _mm256_set1_ps(0.5), _mm256_set1_ps(12582912.0));
+    let (lo, hi) = (_mm256_setzero_si256(), _mm256_set1_epi32(kmaxq - 1));
+    let (mantissa, offset) = (_mm256_set1_epi32(0x007f_ffff), _mm256_set1_epi32(0x0040_0000));
+    let mut sh = [0i32; 8];
+    for (j, s) in sh.iter_mut().enumerate() {
+        *s = (bits as usize * (j % N)) as i32;
+    }
+    let shifts = _mm256_loadu_si256(sh.as_ptr() as *const __m256i);
+    let (mut q, mut s) = ([0i32; G], [0i32; G]);
+    for c in 0..G / 8 {
+        let x = _mm256_loadu_ps(xval.as_ptr().add(8 * c));
+        let v = _mm256_add_ps(_mm256_mul_ps(half, _mm256_sub_ps(_mm256_mul_ps(idv, x), one)), magic);
+        let qi = _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(v), mantissa), offset);
+        let qi = _mm256_min_epi32(_mm256_max_epi32(qi, lo), hi);
+        _mm256_storeu_si256(q.as_mut_ptr().add(8 * c) as *mut __m256i, qi);
+        _mm256_storeu_si256(s.as_mut_ptr().add(8 * c) as *mut __m256i, _mm256_sllv_epi32(qi, shifts));
+    }
+    for i in 0..G {
+        l[i] = q[i] as i8;
+    }
+    for (k, code) in codes[..G / N].iter_mut().enumerate() {
+        let mut u = 0usize;
+        for &v in &s[N * k..N * k + N] {
+            u |= v as usize;
+        }
+        *code = u;
     }
 }
