@@ -151,15 +151,12 @@ pub(crate) const X_P: [f32; 3] = [-1.0 + DELTA, DELTA, 1.0 + DELTA];
 pub(crate) const X_M: [f32; 3] = [-1.0 - DELTA, -DELTA, 1.0 - DELTA];
 
 /// The indices of `xb` in ascending order of value (a stable sort, as glibc's merge-sorting
-/// `qsort` with `iq1_sort_helper`): each index goes to its rank, the number of values below it
-/// plus the number of equal values before it (the values are finite; -0 equals +0).
+/// `qsort` with `iq1_sort_helper`).
 pub(crate) fn ascending(xb: &[f32], order: &mut [usize]) {
-    for (i, &v) in xb.iter().enumerate() {
-        // Branch-free (the comparisons are data-dependent): below, plus equal and earlier.
-        let below: usize = xb.iter().map(|&u| usize::from(u < v)).sum();
-        let earlier: usize = xb[..i].iter().map(|&u| usize::from(u == v)).sum();
-        order[below + earlier] = i;
+    for (j, o) in order.iter_mut().enumerate() {
+        *o = j;
     }
+    order.sort_by(|&a, &b| xb[a].partial_cmp(&xb[b]).unwrap_or(std::cmp::Ordering::Equal));
 }
 
 /// The largest magnitude of a group (`fabsf`, ggml's `MAX` in order).

@@ -66,9 +66,9 @@ pub unsafe fn nearest_code<const N: usize>(codes: &[u16], bits: u32, values: &[f
     Some(_mm256_cvtsi256_si32(p) as usize)
 }
 
-/// The least-squares fits of 8 consecutive splits at once: the lanes `i2 .. i2 + 8` of
-/// `(t1 + (s[i2] − s1)·c1) + (s_end − s[i2])·c2`, the shape of IQ1_S's `sumqx` and `sumq2` for
-/// one level table, `t1` and `s1` being the scalar parts of the split's first boundary.
+/// IQ1_S's `sumqx` of 8 consecutive splits at once: the lanes `i2 .. i2 + 8` of
+/// `(t1 + (s[i2] − s1)·c1) + (s_end − s[i2])·c2`, `t1` and `s1` being the scalar parts of the
+/// split's first boundary.
 #[inline(always)]
 unsafe fn three_part(t1: __m256, s1: __m256, s: __m256, s_end: __m256, c1: __m256, c2: __m256) -> __m256 {
     _mm256_add_ps(_mm256_add_ps(t1, _mm256_mul_ps(_mm256_sub_ps(s, s1), c1)), _mm256_mul_ps(_mm256_sub_ps(s_end, s), c2))
@@ -83,41 +83,26 @@ unsafe fn better(sumqx: __m256, sumq2: __m256, best: __m256) -> __m256 {
     )
 }
 
-/// The lanes of `C` candidate vectors that beat `best` (see [`better`]), within `valid`, as bits
-/// in the scalar order: lane `j`'s candidate `c` at bit `C·j + c` (0 when none does).
-#[inline(always)]
-unsafe fn beating<const C: usize>(sqx: &[__m256; C], sq2: &[__m256; C], valid: __m256, best: f32) -> u32 {
-    let bv = _mm256_set1_ps(best);
-    let mut masks = [0u32; C];
-    for c in 0..C {
-        masks[c] = _mm256_movemask_ps(_mm256_and_ps(valid, better(sqx[c], sq2[c], bv))) as u32;
-    }
-    if masks.iter().all(|&m| m == 0) {
-        return 0;
-    }
-    let mut bits = 0u32;
-    for (c, m) in masks.into_iter().enumerate() {
-        for j in 0..8 {
-            bits |= ((m >> j) & 1) << (C * j + c);
-        }
-    }
-    bits
-}
-
-/// Hands the candidates of one chunk that beat the running best to `update(lane, candidate,
-/// sumqx, sumq2, best)` in the scalar order: the first that beats it, then the first after that
-/// one which beats the updated best, and so on (every candidate skipped fails the test against
-/// the best the scalar loop would hold at that point, so nothing else would change it).
+/// Hands the candidates of one chunk of 8 splits (the first `n` lanes; `C` candidates each) to
+/// `update(lane, candidate, sumqx, sumq2, best)` in the scalar order, from the first lane where
+/// one beats the running best (see [`better`]); none when no candidate beats it. Every
+/// candidate skipped fails the scalar test against the best the scalar loop holds at that
+/// point, so it would change nothing.
 #[inline(always)]
 unsafe fn walk<const C: usize>(
     sqx: &[__m256; C],
     sq2: &[__m256; C],
-    valid: __m256,
+    n: usize,
     best: &mut f32,
     mut update: impl FnMut(usize, usize, f32, f32, &mut f32),
 ) {
-    let mut bits = beating(sqx, sq2, valid, *best);
-    if bits == 0 {
+    let bv = _mm256_set1_ps(*best);
+    let mut any = 0u32;
+    for c in 0..C {
+        any |= _mm256_movemask_ps(better(sqx[c], sq2[c], bv)) as u32;
+    }
+    any &= (1u32 << n) - 1;
+    if any == 0 {
         return;
     }
     let (mut qx, mut q2) = ([[0.0f32; 8]; C], [[0.0f32; 8]; C]);
@@ -125,21 +110,20 @@ unsafe fn walk<const C: usize>(
         _mm256_storeu_ps(qx[c].as_mut_ptr(), sqx[c]);
         _mm256_storeu_ps(q2[c].as_mut_ptr(), sq2[c]);
     }
-    while bits != 0 {
-        let at = bits.trailing_zeros() as usize;
-        let (j, c) = (at / C, at % C);
-        update(j, c, qx[c][j], q2[c][j], best);
-        bits = beating(sqx, sq2, valid, *best) & (u32::MAX.checked_shl(at as u32 + 1).unwrap_or(0));
+    for j in any.trailing_zeros() as usize..n {
+        for c in 0..C {
+            update(j, c, qx[c][j], q2[c][j], best);
+        }
     }
 }
 
 /// IQ1_S's split search over the weighted prefix sums `sumx`, `sumw` (`b + 1` values, then at
 /// least 7 more of padding), the level tables `xs` (`x_p`, then `x_m`), as the scalar loop
 /// `for i1 in 0..=b, for i2 in i1..=b, for table in xs` does it: each lane computes one split's
-/// `sumqx`, `sumq2` with the scalar expression; a chunk of 8 splits in which no lane beats the
-/// running best (`best`) cannot change it, and the chunks where one does are handed to
-/// `update(i1, i2, table, sumqx, sumq2)` lane by lane in the scalar order, which updates
-/// `best`.
+/// `sumqx`, `sumq2` with the scalar expression; the candidates that beat the running best
+/// (`best`) are handed to `update(i1, i2, table, sumqx, sumq2, best)` in the scalar order, as
+/// [`walk`] finds them, and `update` updates `best` (a chunk of 8 splits in which no lane beats
+/// it cannot change it).
 ///
 /// # Safety
 /// The CPU must support AVX2; `sumx.len()` and `sumw.len()` must be at least `b + 8`.
@@ -160,7 +144,6 @@ pub unsafe fn iq1_s_splits(
             c[t][k] = _mm256_set1_ps(xs[t][k]);
         }
     }
-    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for i1 in 0..=b {
         let (sx1, sw1) = (sumx[i1], sumw[i1]);
         let (vx1, vw1) = (_mm256_set1_ps(sx1), _mm256_set1_ps(sw1));
@@ -173,7 +156,6 @@ pub unsafe fn iq1_s_splits(
         let mut i2 = i1;
         while i2 <= b {
             let (vx, vw) = (_mm256_loadu_ps(sumx.as_ptr().add(i2)), _mm256_loadu_ps(sumw.as_ptr().add(i2)));
-            let valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((b - i2 + 1) as i32), lane));
             let (mut sqx, mut sq2) = ([_mm256_setzero_ps(); 2], [_mm256_setzero_ps(); 2]);
             for t in 0..2 {
                 // (sumw[i2] − sumw[i1])·x1·x1 is ((Δ·x1)·x1): two roundings, not Δ·(x1²).
@@ -182,7 +164,7 @@ pub unsafe fn iq1_s_splits(
                 let dw2 = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(w_end, vw), c[t][2]), c[t][2]);
                 sq2[t] = _mm256_add_ps(_mm256_add_ps(tw[t], dw1), dw2);
             }
-            walk(&sqx, &sq2, valid, best, |j, t, qx, q2, best| update(i1, i2 + j, t, qx, q2, best));
+            walk(&sqx, &sq2, (b + 1 - i2).min(8), best, |j, t, qx, q2, best| update(i1, i2 + j, t, qx, q2, best));
             i2 += 8;
         }
     }
@@ -191,9 +173,9 @@ pub unsafe fn iq1_s_splits(
 /// IQ1_M's split search over the per-half prefix sums `px`, `pw` (`b + 1` values each, then at
 /// least 7 more of padding), with `k = [p2, m2, cp1, cp2, cm1, cm2]` (the last level of `x_p`
 /// and `x_m`, and the differences of their squared levels), as the scalar loop `for i1 in
-/// 0..=b, for i2 in i1..=b` and its four shift choices do it; chunks of 8 splits in which some
-/// lane beats `best` go to `update(i1, i2, choice, sumqx, sumq2, best)` lane by lane, in the
-/// scalar order (see [`iq1_s_splits`]).
+/// 0..=b, for i2 in i1..=b` and its four shift choices do it; the candidates that beat `best`
+/// go to `update(i1, i2, choice, sumqx, sumq2, best)` in the scalar order (see
+/// [`iq1_s_splits`]).
 ///
 /// # Safety
 /// The CPU must support AVX2; every `px[h]`, `pw[h]` must hold at least `b + 8` values.
@@ -215,7 +197,6 @@ pub unsafe fn iq1_m_splits(
         tx_p[h] = _mm256_set1_ps(txs[h] * p2);
         tx_m[h] = _mm256_set1_ps(txs[h] * m2);
     }
-    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for i1 in 0..=b {
         // The parts of the scalar expressions that depend on i1 only, computed as it does.
         let (mut x1, mut w1_p, mut w1_m) = ([_mm256_setzero_ps(); 2], [_mm256_setzero_ps(); 2], [_mm256_setzero_ps(); 2]);
@@ -226,7 +207,6 @@ pub unsafe fn iq1_m_splits(
         }
         let mut i2 = i1;
         while i2 <= b {
-            let valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((b - i2 + 1) as i32), lane));
             let (mut qx_p, mut qx_m, mut q2_p, mut q2_m) =
                 ([_mm256_setzero_ps(); 2], [_mm256_setzero_ps(); 2], [_mm256_setzero_ps(); 2], [_mm256_setzero_ps(); 2]);
             for h in 0..2 {
@@ -249,7 +229,7 @@ pub unsafe fn iq1_m_splits(
                 _mm256_add_ps(q2_m[0], q2_p[1]),
                 _mm256_add_ps(q2_m[0], q2_m[1]),
             ];
-            walk(&sqx, &sq2, valid, best, |j, c, qx, q2, best| update(i1, i2 + j, c, qx, q2, best));
+            walk(&sqx, &sq2, (b + 1 - i2).min(8), best, |j, c, qx, q2, best| update(i1, i2 + j, c, qx, q2, best));
             i2 += 8;
         }
     }
