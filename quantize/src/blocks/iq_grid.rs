@@ -225,6 +225,7 @@ impl<const N: usize> IqGrid<N> {
     /// best fit used points off the grid, their nearest grid points at the best scale
     /// (`p.refine_all`: all points again) and the least-squares scale of those. `simd`: search the
     /// neighbour lists with AVX2 when available (the same result).
+    #[allow(clippy::too_many_arguments)] // the group (three arrays), its maximum, the type's search, the levels, the path
     pub fn search_group<const G: usize>(
         &self,
         xval: &[f32; G],
@@ -267,7 +268,7 @@ impl<const N: usize> IqGrid<N> {
     /// The CPU must support AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)] // search_group_from's arguments, passed through
     unsafe fn search_avx2<const G: usize>(
         &self,
         xval: &[f32; G],
@@ -284,7 +285,7 @@ impl<const N: usize> IqGrid<N> {
     /// The body of [`IqGrid::search_group_from`], the neighbour search's path chosen at compile
     /// time.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)] // search_group_from's arguments, passed through
     fn search<const G: usize, const SIMD: bool>(
         &self,
         xval: &[f32; G],
