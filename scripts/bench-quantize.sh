@@ -16,7 +16,8 @@
 #
 # Usage: scripts/bench-quantize.sh   (env: THREADS=N, TYPES="Q8_0 Q4_K_S ...", REPS=n,
 #        KT_REPS=n, KT_ROWS=n (probe rows of 2048, default 8192), PROBE_TYPES="q8_0 q4_K ...",
-#        SKIP_PROBE=1, SKIP_WHOLE=1)
+#        BEFORE_PROBE=path of a kernel_throughput built from an older commit (adds its CPU
+#        figures as columns, measured in the same run), SKIP_PROBE=1, SKIP_WHOLE=1)
 # Prints markdown tables on stdout. Not a test.
 set -euo pipefail
 
@@ -49,22 +50,36 @@ if [ -z "${SKIP_PROBE:-}" ]; then
     RAW=$WORK/probe.f16
     OURS=$WORK/probe-ours.txt
     GGML=$WORK/probe-ggml.txt
-    # shellcheck disable=SC2086
-    KT_DUMP=$RAW "$PROBE" $PROBE_TYPES > "$OURS"
-    # shellcheck disable=SC2086
-    { "$PY" "$ROOT/tests/py/ggml_throughput.py" "$REF/build/bin" "$RAW" 2048 $PROBE_TYPES
-      "$PY" "$ROOT/tests/py/ggml_throughput.py" "$REF/build/bin" "$RAW" 2048 imatrix $PROBE_TYPES; } > "$GGML"
+    BEFORE=$WORK/probe-before.txt
+    KT_DUMP=$RAW KT_REPS=1 KT_MODE=plain "$PROBE" q8_0 > /dev/null
+    : > "$OURS"; : > "$GGML"; : > "$BEFORE"
+    # One type at a time, ours (and the older build) then ggml, so that a change of the machine's
+    # load hits both sides of a ratio alike.
+    for ty in $PROBE_TYPES; do
+        "$PROBE" "$ty" >> "$OURS"
+        if [ -n "${BEFORE_PROBE:-}" ]; then "$BEFORE_PROBE" "$ty" >> "$BEFORE"; fi
+        "$PY" "$ROOT/tests/py/ggml_throughput.py" "$REF/build/bin" "$RAW" 2048 "$ty" >> "$GGML"
+        "$PY" "$ROOT/tests/py/ggml_throughput.py" "$REF/build/bin" "$RAW" 2048 imatrix "$ty" >> "$GGML"
+    done
     echo "Per-kernel probe, 1 thread, MB/s of F16 input, best of $KT_REPS (ggml = ggml_quantize_chunk of the pinned libggml-base); after it: $(uptime | sed 's/.*load/load/')"
     echo
-    echo "| type | weights | ggml wall | ours wall | ratio wall | ggml CPU | ours CPU | ratio CPU |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|"
+    if [ -n "${BEFORE_PROBE:-}" ]; then
+        echo "| type | weights | ggml wall | ours wall | ratio wall | ggml CPU | ours CPU | ratio CPU | before CPU | before ratio CPU |"
+        echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    else
+        echo "| type | weights | ggml wall | ours wall | ratio wall | ggml CPU | ours CPU | ratio CPU |"
+        echo "|---|---|---:|---:|---:|---:|---:|---:|"
+    fi
     # Lines: "<who> <type> <plain|imatrix> <wall> MB/s wall <cpu> MB/s cpu ..."
-    awk '
-        FNR == NR { g[tolower($2) " " $3] = $4 " " $7; next }
+    awk -v before="${BEFORE_PROBE:+1}" '
+        FILENAME == ARGV[1] { g[tolower($2) " " $3] = $4 " " $7; next }
+        FILENAME == ARGV[2] { b[tolower($2) " " $3] = $7; next }
         { k = tolower($2) " " $3; if (!(k in g)) next
           split(g[k], a, " ")
-          printf "| %s | %s | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx |\n", $2, $3, a[1], $4, $4 / a[1], a[2], $7, $7 / a[2] }
-    ' "$GGML" "$OURS"
+          printf "| %s | %s | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx", $2, $3, a[1], $4, $4 / a[1], a[2], $7, $7 / a[2]
+          if (before) { if (k in b) printf " | %.1f | %.2fx", b[k], b[k] / a[2]; else printf " | | " }
+          printf " |\n" }
+    ' "$GGML" "$BEFORE" "$OURS"
     echo
     rm -f "$RAW"
 fi

@@ -713,3 +713,127 @@ fn simd512_q3_groups_equal_scalar() {
         }
     }
 }
+
+/// Super-blocks of 256 for the grid i-quant comparisons: [`edge_rows`], then random blocks of
+/// several kinds: Gaussian at several scales, heavy-tailed, sparse, and values on a few levels
+/// (exact ties between grid points and between splits).
+fn grid_iquant_blocks() -> Vec<f32> {
+    let mut rows = edge_rows();
+    let mut rng = Rng(0x51_7CC1_B727_220A);
+    for b in 0..1200 {
+        let scale = [1.0f32, 0.02, 3e-4, 40.0][b % 4];
+        for i in 0..256 {
+            let g = rng.normal();
+            let v = match (b / 4) % 6 {
+                0 => g,
+                1 => g * g * g,
+                2 => {
+                    if rng.uniform() < 0.7 {
+                        0.0
+                    } else {
+                        g
+                    }
+                }
+                3 => (g * 2.0).round() / 2.0,
+                4 => [-1.0, 0.0, 1.0][(rng.next_u64() % 3) as usize],
+                _ => (i % 7) as f32 - 3.0 + g * 1e-3,
+            };
+            rows.push(v * scale);
+        }
+    }
+    rows
+}
+
+/// The AVX2 paths of the grid i-quants (the lane-per-neighbour search, the IQ1 split searches)
+/// give the scalar reference's bytes on every block of [`grid_iquant_blocks`], with importance
+/// weights of several kinds and, where the type has a quantizer for it, without.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn simd_grid_iquants_equal_scalar() {
+    use quantize::blocks::{iq1_m, iq1_s, iq2_s, iq2_xs, iq2_xxs, iq3_s, iq3_xxs};
+    assert!(quantize::simd::has_avx2(), "this test needs AVX2+F16C");
+    type Weighted = fn(&[f32], &[f32], &mut [u8]);
+    type Plain = fn(&[f32], &mut [u8]);
+    type Scalar = fn(&[f32], Option<&[f32]>, &mut [u8]);
+    let with_plain: [(GgmlType, usize, Weighted, Plain, Scalar); 4] = [
+        (GgmlType::IQ3_XXS, iq3_xxs::BYTES, iq3_xxs::quantize_block_weighted, iq3_xxs::quantize_block, iq3_xxs::quantize_block_scalar),
+        (GgmlType::IQ3_S, iq3_s::BYTES, iq3_s::quantize_block_weighted, iq3_s::quantize_block, iq3_s::quantize_block_scalar),
+        (GgmlType::IQ2_S, iq2_s::BYTES, iq2_s::quantize_block_weighted, iq2_s::quantize_block, iq2_s::quantize_block_scalar),
+        (GgmlType::IQ1_M, iq1_m::BYTES, iq1_m::quantize_block_weighted, iq1_m::quantize_block, iq1_m::quantize_block_scalar),
+    ];
+    let weighted_only: [(GgmlType, usize, Weighted, Weighted); 3] = [
+        (GgmlType::IQ2_XXS, iq2_xxs::BYTES, iq2_xxs::quantize_block_weighted, iq2_xxs::quantize_block_scalar),
+        (GgmlType::IQ2_XS, iq2_xs::BYTES, iq2_xs::quantize_block_weighted, iq2_xs::quantize_block_scalar),
+        (GgmlType::IQ1_S, iq1_s::BYTES, iq1_s::quantize_block_weighted, iq1_s::quantize_block_scalar),
+    ];
+    let blocks = grid_iquant_blocks();
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let mut compared = 0usize;
+    for x in blocks.chunks_exact(256) {
+        let weights: [Vec<f32>; 3] = [
+            (0..256).map(|_| rng.uniform() * 4.0).collect(),
+            (0..256).map(|i| if i % 3 == 0 { 0.0 } else { rng.uniform() * rng.uniform() }).collect(),
+            vec![1.0; 256],
+        ];
+        for (ty, bytes, weighted, plain, scalar) in with_plain {
+            let (mut a, mut b) = (vec![0u8; bytes], vec![0u8; bytes]);
+            plain(x, &mut a);
+            scalar(x, None, &mut b);
+            assert_same(ty, &a, &b, x, "simd vs scalar, no imatrix");
+            for w in &weights {
+                weighted(x, w, &mut a);
+                scalar(x, Some(w), &mut b);
+                assert_same(ty, &a, &b, x, "simd vs scalar, imatrix");
+            }
+            compared += 4;
+        }
+        for (ty, bytes, weighted, scalar) in weighted_only {
+            let (mut a, mut b) = (vec![0u8; bytes], vec![0u8; bytes]);
+            for w in &weights {
+                weighted(x, w, &mut a);
+                scalar(x, w, &mut b);
+                assert_same(ty, &a, &b, x, "simd vs scalar, imatrix");
+            }
+            compared += 3;
+        }
+    }
+    eprintln!("{compared} super-blocks compared");
+}
+
+/// The AVX2 neighbour search equals the scalar one for every code off each grid, at random
+/// scales, values and weights, and with all-zero weights (every neighbour ties: the first wins).
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn simd_grid_neighbours_equal_scalar() {
+    use quantize::blocks::iq_grid::IqGrid;
+    use quantize::blocks::{iq1_s, iq2_s, iq2_xs, iq2_xxs, iq3_s, iq3_xxs};
+    assert!(quantize::simd::has_avx2(), "this test needs AVX2+F16C");
+    fn check<const N: usize>(name: &str, g: &IqGrid<N>, kmaxq: usize, values: &[f32; 8], rng: &mut Rng) {
+        let bits = g.bits();
+        let mut codes = 0;
+        for code in 0..1usize << (bits * N) {
+            if g.index(code).is_some() || (0..N).any(|i| (code >> (bits * i)) & ((1 << bits) - 1) >= kmaxq) {
+                continue;
+            }
+            codes += 1;
+            for round in 0..3 {
+                let x: Vec<f32> = (0..N).map(|_| rng.uniform() * 16.0 - 1.0).collect();
+                let w: Vec<f32> = (0..N).map(|_| if round == 2 { 0.0 } else { rng.uniform() }).collect();
+                let scale = 0.5 + rng.uniform() * 2.0;
+                let a = g.nearest_neighbour(code, &x, &w, scale, values, true);
+                let b = g.nearest_neighbour(code, &x, &w, scale, values, false);
+                assert_eq!(a, b, "{name}: code {code}, x {x:?}, w {w:?}, scale {scale}");
+            }
+        }
+        assert!(codes > 0, "{name}: no code off the grid");
+    }
+    let odd = [1.0, 3.0, 5.0, 7.0, 9.0, 11.0, 13.0, 15.0];
+    let iq1 = [-0.875, 0.125, 1.125, 0.0, 0.0, 0.0, 0.0, 0.0];
+    let mut rng = Rng(99);
+    check("IQ3_XXS", iq3_xxs::grid(), 8, &odd, &mut rng);
+    check("IQ3_S", iq3_s::grid(), 8, &odd, &mut rng);
+    check("IQ2_XXS", iq2_xxs::grid(), 3, &odd, &mut rng);
+    check("IQ2_XS", iq2_xs::grid(), 3, &odd, &mut rng);
+    check("IQ2_S", iq2_s::grid(), 3, &odd, &mut rng);
+    check("IQ1_S", iq1_s::grid(), 3, &iq1, &mut rng);
+}

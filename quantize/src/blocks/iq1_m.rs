@@ -49,9 +49,10 @@ fn group_weights(xb: &[f32], qw: Option<&[f32]>, sigma2: f32, weight: &mut [f32;
     }
 }
 
-/// `quantize_row_iq1_m_impl` for one super-block, with importance weights `qw` (256) or without;
-/// the scalar reference.
-pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
+/// `quantize_row_iq1_m_impl` for one super-block, with importance weights `qw` (256) or without.
+/// `simd`: the split search and the neighbour search with AVX2 when available (the same bytes
+/// as the scalar reference).
+fn quantize(x: &[f32], qw: Option<&[f32]>, y: &mut [u8], simd: bool) {
     let g = grid();
     let x = &x[..QK_K];
     let y = &mut y[..BYTES];
@@ -78,7 +79,8 @@ pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         ascending(xb, &mut order);
         // Prefix sums per half (each half has its own shift): with v0 − v1 = v1 − v2 = −1 for both
         // shifts, a split's Σ w·x·q is T·v2 − px[i1] − px[i2].
-        let (mut px, mut pw) = ([[0.0f32; B + 1]; 2], [[0.0f32; B + 1]; 2]);
+        // (Padded for the 8-split chunks of the AVX2 search.)
+        let (mut px, mut pw) = ([[0.0f32; B + 8]; 2], [[0.0f32; B + 8]; 2]);
         for (j, &i) in order.iter().enumerate() {
             let h = usize::from(i >= B / 2);
             px[h][j + 1] = px[h][j] + weight[i] * xb[i];
@@ -88,25 +90,38 @@ pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         }
         let txs = [px[0][B], px[1][B]];
         let tws = [pw[0][B], pw[1][B]];
-        let (mut best_score, mut scale) = (-f32::MAX, max);
+        let mut scale = max;
         let mut best: Option<(usize, usize, usize)> = None;
-        for i1 in 0..=B {
-            for i2 in i1..=B {
-                let (mut qx_p, mut qx_m, mut q2_p, mut q2_m) = ([0.0f32; 2], [0.0f32; 2], [0.0f32; 2], [0.0f32; 2]);
-                for h in 0..2 {
-                    let sx = px[h][i1] + px[h][i2];
-                    qx_p[h] = txs[h] * p2 - sx;
-                    qx_m[h] = txs[h] * m2 - sx;
-                    q2_p[h] = tws[h] * p2 * p2 + pw[h][i1] * cp1 + pw[h][i2] * cp2;
-                    q2_m[h] = tws[h] * m2 * m2 + pw[h][i1] * cm1 + pw[h][i2] * cm2;
-                }
-                let sumqx = [qx_p[0] + qx_p[1], qx_p[0] + qx_m[1], qx_m[0] + qx_p[1], qx_m[0] + qx_m[1]];
-                let sumq2 = [q2_p[0] + q2_p[1], q2_p[0] + q2_m[1], q2_m[0] + q2_p[1], q2_m[0] + q2_m[1]];
-                for k in 0..4 {
-                    if sumq2[k] > 0.0 && sumqx[k] * sumqx[k] > best_score * sumq2[k] {
-                        scale = sumqx[k] / sumq2[k];
-                        best_score = scale * sumqx[k];
-                        best = Some((i1, i2, k));
+        let mut best_score = -f32::MAX;
+        let mut consider = |i1: usize, i2: usize, k: usize, sumqx: f32, sumq2: f32, best_score: &mut f32| {
+            if sumq2 > 0.0 && sumqx * sumqx > *best_score * sumq2 {
+                scale = sumqx / sumq2;
+                *best_score = scale * sumqx;
+                best = Some((i1, i2, k));
+            }
+        };
+        if simd && crate::simd::has_avx2() {
+            // SAFETY: AVX2 was detected; px and pw hold B + 8 values per half.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                let k = [p2, m2, cp1, cp2, cm1, cm2];
+                crate::simd::x86_iq::iq1_m_splits([&px[0], &px[1]], [&pw[0], &pw[1]], B, k, &mut best_score, &mut consider)
+            };
+        } else {
+            for i1 in 0..=B {
+                for i2 in i1..=B {
+                    let (mut qx_p, mut qx_m, mut q2_p, mut q2_m) = ([0.0f32; 2], [0.0f32; 2], [0.0f32; 2], [0.0f32; 2]);
+                    for h in 0..2 {
+                        let sx = px[h][i1] + px[h][i2];
+                        qx_p[h] = txs[h] * p2 - sx;
+                        qx_m[h] = txs[h] * m2 - sx;
+                        q2_p[h] = tws[h] * p2 * p2 + pw[h][i1] * cp1 + pw[h][i2] * cp2;
+                        q2_m[h] = tws[h] * m2 * m2 + pw[h][i1] * cm1 + pw[h][i2] * cm2;
+                    }
+                    let sumqx = [qx_p[0] + qx_p[1], qx_p[0] + qx_m[1], qx_m[0] + qx_p[1], qx_m[0] + qx_m[1]];
+                    let sumq2 = [q2_p[0] + q2_p[1], q2_p[0] + q2_m[1], q2_m[0] + q2_p[1], q2_m[0] + q2_m[1]];
+                    for k in 0..4 {
+                        consider(i1, i2, k, sumqx[k], sumq2[k], &mut best_score);
                     }
                 }
             }
@@ -117,7 +132,7 @@ pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
             shift = 3 - shift;
         }
         let mut index = [0usize; 2];
-        let scale = grid_points(g, xb, &weight, &mut l, scale, |k| shifted(shift, k), &mut index);
+        let scale = grid_points(g, xb, &weight, &mut l, scale, |k| shifted(shift, k), &mut index, simd);
         y[2 * ib] = (index[0] & 255) as u8;
         y[2 * ib + 1] = (index[1] & 255) as u8;
         y[QH + ib] = ((index[0] >> 8) | ((index[1] >> 8) << 4)) as u8;
@@ -163,14 +178,20 @@ pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
     }
 }
 
+/// The scalar reference of [`quantize_block`] and [`quantize_block_weighted`] (`qw`: 256
+/// importance weights or none).
+pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
+    quantize(x, qw, y, false)
+}
+
 /// Quantizes one super-block without importance weights (`quantize_iq1_m` with none).
 pub fn quantize_block(x: &[f32], y: &mut [u8]) {
-    quantize_block_scalar(x, None, y)
+    quantize(x, None, y, true)
 }
 
 /// Quantizes one super-block with importance weights `qw` (256 values).
 pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
-    quantize_block_scalar(x, Some(qw), y)
+    quantize(x, Some(qw), y, true)
 }
 
 /// `dequantize_row_iq1_m` for one super-block.

@@ -167,23 +167,11 @@ pub(crate) fn abs_max(xb: &[f32]) -> f32 {
 /// The neighbour of `code` with the least `Σ w·(scale·xx[level] − x)²` (first wins ties;
 /// `iq1_find_best_neighbour2`); writes its levels to `l`, returns its index. (When no
 /// neighbour's distance is finite ggml scans the whole grid with an out-of-bounds read; inputs
-/// are finite here, so the neighbours always give one.)
-fn best_neighbour(g: &IqGrid<8>, code: usize, xb: &[f32], weight: &[f32], scale: f32, xx: &[f32; 3], l: &mut [i8]) -> usize {
-    let mut best_d2 = f32::MAX;
-    let mut best = None;
-    for &j in g.neighbours_of(code) {
-        let pg = &g.points[j as usize];
-        let mut d2 = 0.0f32;
-        for i in 0..8 {
-            let diff = scale * xx[((pg[i] - 1) / 2) as usize] - xb[i];
-            d2 += weight[i] * diff * diff;
-        }
-        if d2 < best_d2 {
-            best_d2 = d2;
-            best = Some(j as usize);
-        }
-    }
-    let best = best.unwrap_or(g.neighbours_of(code)[0] as usize);
+/// are finite here, so the neighbours always give one.) `simd`: AVX2 when available.
+#[allow(clippy::too_many_arguments)] // ggml's arguments, plus the path
+fn best_neighbour(g: &IqGrid<8>, code: usize, xb: &[f32], weight: &[f32], scale: f32, xx: &[f32; 3], l: &mut [i8], simd: bool) -> usize {
+    let values = [xx[0], xx[1], xx[2], 0.0, 0.0, 0.0, 0.0, 0.0];
+    let best = g.nearest_neighbour(code, xb, weight, scale, &values, simd).unwrap_or(g.neighbours_of(code)[0] as usize);
     for (li, &p) in l.iter_mut().zip(&g.points[best]) {
         *li = ((p - 1) / 2) as i8;
     }
@@ -214,7 +202,9 @@ pub(crate) fn split_levels(order: &[usize], i1: usize, i2: usize, scale: f32, l:
 
 /// The grid indices of a group's points of 8 levels `l` (a point off the grid: its best
 /// neighbour, whose levels replace its own), point `k`'s shifted values being `xx(k)`; returns the
-/// group's scale, refitted to the points when one was off the grid (IQ1_S and IQ1_M).
+/// group's scale, refitted to the points when one was off the grid (IQ1_S and IQ1_M). `simd`:
+/// search the neighbours with AVX2 when available.
+#[allow(clippy::too_many_arguments)] // the group, its levels and scale, the shifts, the path
 pub(crate) fn grid_points(
     g: &IqGrid<8>,
     xb: &[f32],
@@ -223,6 +213,7 @@ pub(crate) fn grid_points(
     mut scale: f32,
     xx: impl Fn(usize) -> &'static [f32; 3],
     index: &mut [usize],
+    simd: bool,
 ) -> f32 {
     let mut all_on_grid = true;
     for (k, idx) in index.iter_mut().enumerate() {
@@ -232,7 +223,7 @@ pub(crate) fn grid_points(
             Some(i) => i,
             None => {
                 all_on_grid = false;
-                best_neighbour(g, u, &xb[r.clone()], &weight[r.clone()], scale, xx(k), &mut l[r])
+                best_neighbour(g, u, &xb[r.clone()], &weight[r.clone()], scale, xx(k), &mut l[r], simd)
             }
         };
     }
@@ -254,9 +245,10 @@ pub(crate) fn grid_points(
     scale
 }
 
-/// `quantize_row_iq1_s_impl` for one super-block with importance weights `qw` (256 values);
-/// the scalar reference.
-pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
+/// `quantize_row_iq1_s_impl` for one super-block with importance weights `qw` (256 values).
+/// `simd`: the split search and the neighbour search with AVX2 when available (the same bytes
+/// as the scalar reference).
+fn quantize(x: &[f32], qw: &[f32], y: &mut [u8], simd: bool) {
     const B: usize = 32;
     let g = grid();
     let x = &x[..QK_K];
@@ -268,7 +260,8 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
     let mut max_scale = 0.0f32;
     let mut weight = [0.0f32; B];
     let mut order = [0usize; B];
-    let (mut sumx, mut sumw) = ([0.0f32; B + 1], [0.0f32; B + 1]);
+    // The prefix sums, padded for the 8-split chunks of the AVX2 search.
+    let (mut sumx, mut sumw) = ([0.0f32; B + 8], [0.0f32; B + 8]);
     let mut l = [0i8; B];
     for ib in 0..QK_K / B {
         let xb = &x[B * ib..B * ib + B];
@@ -287,18 +280,32 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
             sumx[j + 1] = sumx[j] + weight[i] * xb[i];
             sumw[j + 1] = sumw[j] + weight[i];
         }
-        let (mut best_score, mut scale) = (-f32::MAX, max);
+        let mut scale = max;
         let mut best: Option<(usize, usize, i8)> = None;
-        for i1 in 0..=B {
-            for i2 in i1..=B {
-                for (xs, shift) in [(&X_P, 1i8), (&X_M, -1)] {
-                    let sumqx = (sumx[i1] - sumx[0]) * xs[0] + (sumx[i2] - sumx[i1]) * xs[1] + (sumx[B] - sumx[i2]) * xs[2];
-                    let sumq2 =
-                        (sumw[i1] - sumw[0]) * xs[0] * xs[0] + (sumw[i2] - sumw[i1]) * xs[1] * xs[1] + (sumw[B] - sumw[i2]) * xs[2] * xs[2];
-                    if sumq2 > 0.0 && sumqx * sumqx > best_score * sumq2 {
-                        scale = sumqx / sumq2;
-                        best_score = scale * sumqx;
-                        best = Some((i1, i2, shift));
+        let mut best_score = -f32::MAX;
+        let xs = [&X_P, &X_M];
+        let mut consider = |i1: usize, i2: usize, t: usize, sumqx: f32, sumq2: f32, best_score: &mut f32| {
+            if sumq2 > 0.0 && sumqx * sumqx > *best_score * sumq2 {
+                scale = sumqx / sumq2;
+                *best_score = scale * sumqx;
+                best = Some((i1, i2, if t == 0 { 1 } else { -1 }));
+            }
+        };
+        if simd && crate::simd::has_avx2() {
+            // SAFETY: AVX2 was detected; sumx and sumw hold B + 8 values.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                crate::simd::x86_iq::iq1_s_splits(&sumx, &sumw, B, xs, &mut best_score, &mut consider)
+            };
+        } else {
+            for i1 in 0..=B {
+                for i2 in i1..=B {
+                    for (t, xs) in xs.iter().enumerate() {
+                        let sumqx = (sumx[i1] - sumx[0]) * xs[0] + (sumx[i2] - sumx[i1]) * xs[1] + (sumx[B] - sumx[i2]) * xs[2];
+                        let sumq2 = (sumw[i1] - sumw[0]) * xs[0] * xs[0]
+                            + (sumw[i2] - sumw[i1]) * xs[1] * xs[1]
+                            + (sumw[B] - sumw[i2]) * xs[2] * xs[2];
+                        consider(i1, i2, t, sumqx, sumq2, &mut best_score);
                     }
                 }
             }
@@ -310,7 +317,7 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
         }
         let xx = if shift == 1 { &X_P } else { &X_M };
         let mut index = [0usize; B / 8];
-        let scale = grid_points(g, xb, &weight, &mut l, scale, |_| xx, &mut index);
+        let scale = grid_points(g, xb, &weight, &mut l, scale, |_| xx, &mut index, simd);
         let mut h = 0u16;
         for (k, &idx) in index.iter().enumerate() {
             y[QS + 4 * ib + k] = (idx & 255) as u8;
@@ -335,6 +342,16 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
         let h = u16::from_le_bytes([y[QH + 2 * ib], y[QH + 2 * ib + 1]]) | l << 12;
         y[QH + 2 * ib..QH + 2 * ib + 2].copy_from_slice(&h.to_le_bytes());
     }
+}
+
+/// The scalar reference of [`quantize_block_weighted`].
+pub fn quantize_block_scalar(x: &[f32], qw: &[f32], y: &mut [u8]) {
+    quantize(x, qw, y, false)
+}
+
+/// Quantizes one super-block with importance weights `qw` (256 values).
+pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
+    quantize(x, qw, y, true)
 }
 
 /// `dequantize_row_iq1_s` for one super-block.

@@ -95,8 +95,10 @@ pub fn grid() -> &'static IqGrid<8> {
 }
 
 /// `quantize_row_iq2_s_impl` for one super-block, with importance weights `qw` (256) or
-/// without (weights `σ²/4 + x²`); the scalar reference.
-pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
+/// without (weights `σ²/4 + x²`).
+/// `simd`: search the neighbour lists with AVX2 when available (the same bytes as the scalar
+/// reference).
+fn quantize(x: &[f32], qw: Option<&[f32]>, y: &mut [u8], simd: bool) {
     let g = grid();
     let x = &x[..QK_K];
     let y = &mut y[..BYTES];
@@ -113,7 +115,7 @@ pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         if max < GROUP_MAX_EPS {
             continue;
         }
-        let scale = positive_scale(g.search_group(&xval, &weight, &waux, max, &SEARCH, &mut l), &mut signs, 0xff);
+        let scale = positive_scale(g.search_group(&xval, &weight, &waux, max, &SEARCH, &mut l, simd), &mut signs, 0xff);
         for k in 0..2 {
             let index = g.index_of_levels(&l[8 * k..8 * k + 8]);
             let i8 = 2 * ib + k;
@@ -136,12 +138,18 @@ pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
 
 /// Quantizes one super-block without importance weights (`quantize_row_iq2_s_ref`).
 pub fn quantize_block(x: &[f32], y: &mut [u8]) {
-    quantize_block_scalar(x, None, y)
+    quantize(x, None, y, true)
 }
 
 /// Quantizes one super-block with importance weights `qw` (256 values).
 pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
-    quantize_block_scalar(x, Some(qw), y)
+    quantize(x, Some(qw), y, true)
+}
+
+/// The scalar reference of [`quantize_block`] and [`quantize_block_weighted`] (`qw`: 256
+/// importance weights or none).
+pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
+    quantize(x, qw, y, false)
 }
 
 /// `dequantize_row_iq2_s` for one super-block.

@@ -64,9 +64,10 @@ pub fn grid() -> &'static IqGrid<8> {
     GRID.get_or_init(|| IqGrid::derive(&KGRID_2BIT_512, 2, 3, 2))
 }
 
-/// `quantize_row_iq2_xs_impl` for one super-block with importance weights `qw` (256 values);
-/// the scalar reference.
-pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
+/// `quantize_row_iq2_xs_impl` for one super-block with importance weights `qw` (256 values).
+/// `simd`: search the neighbour lists with AVX2 when available (the same bytes as the scalar
+/// reference).
+fn quantize(x: &[f32], qw: &[f32], y: &mut [u8], simd: bool) {
     let g = grid();
     let x = &x[..QK_K];
     let y = &mut y[..BYTES];
@@ -83,7 +84,7 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
         if max < GROUP_MAX_EPS {
             continue;
         }
-        let scale = positive_scale(g.search_group(&xval, &weight, &waux, max, &SEARCH, &mut l), &mut signs, 127);
+        let scale = positive_scale(g.search_group(&xval, &weight, &waux, max, &SEARCH, &mut l, simd), &mut signs, 127);
         for k in 0..2 {
             let index = g.index_of_levels(&l[8 * k..8 * k + 8]) as u16;
             q2[2 * ib + k] = index | (signs[k] as u16) << 9;
@@ -102,6 +103,16 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
     for (o, v) in y[2..SCALES].chunks_exact_mut(2).zip(&q2) {
         o.copy_from_slice(&v.to_le_bytes());
     }
+}
+
+/// The scalar reference of [`quantize_block_weighted`].
+pub fn quantize_block_scalar(x: &[f32], qw: &[f32], y: &mut [u8]) {
+    quantize(x, qw, y, false)
+}
+
+/// Quantizes one super-block with importance weights `qw` (256 values).
+pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
+    quantize(x, qw, y, true)
 }
 
 /// `dequantize_row_iq2_xs` for one super-block.

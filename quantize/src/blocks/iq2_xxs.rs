@@ -53,9 +53,10 @@ pub fn grid() -> &'static IqGrid<8> {
     GRID.get_or_init(|| IqGrid::derive(&KGRID_2BIT_256, 2, 3, 2))
 }
 
-/// `quantize_row_iq2_xxs_impl` for one super-block with importance weights `qw` (256 values);
-/// the scalar reference.
-pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
+/// `quantize_row_iq2_xxs_impl` for one super-block with importance weights `qw` (256 values).
+/// `simd`: search the neighbour lists with AVX2 when available (the same bytes as the scalar
+/// reference).
+fn quantize(x: &[f32], qw: &[f32], y: &mut [u8], simd: bool) {
     let g = grid();
     let x = &x[..QK_K];
     let y = &mut y[..BYTES];
@@ -77,7 +78,7 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
         if eff_max <= 0.0 {
             continue;
         }
-        let scale = positive_scale(g.search_group_from(&xval, &weight, &waux, eff_max, scale0, &SEARCH, &mut l), &mut signs, 127);
+        let scale = positive_scale(g.search_group_from(&xval, &weight, &waux, eff_max, scale0, &SEARCH, &mut l, simd), &mut signs, 127);
         for k in 0..4 {
             let index = g.index_of_levels(&l[8 * k..8 * k + 8]) as u32;
             q2[2 * ib] |= index << (8 * k);
@@ -97,6 +98,16 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
     for (o, v) in y[2..].chunks_exact_mut(4).zip(&q2) {
         o.copy_from_slice(&v.to_le_bytes());
     }
+}
+
+/// The scalar reference of [`quantize_block_weighted`].
+pub fn quantize_block_scalar(x: &[f32], qw: &[f32], y: &mut [u8]) {
+    quantize(x, qw, y, false)
+}
+
+/// Quantizes one super-block with importance weights `qw` (256 values).
+pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
+    quantize(x, qw, y, true)
 }
 
 /// `dequantize_row_iq2_xxs` for one super-block.

@@ -49,8 +49,10 @@ pub fn grid() -> &'static IqGrid<4> {
 }
 
 /// `quantize_row_iq3_xxs_impl` for one super-block, with importance weights `qw` (256) or
-/// without (weights `x²`); the scalar reference.
-pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
+/// without (weights `x²`).
+/// `simd`: search the neighbour lists with AVX2 when available (the same bytes as the scalar
+/// reference).
+fn quantize(x: &[f32], qw: Option<&[f32]>, y: &mut [u8], simd: bool) {
     let g = grid();
     let x = &x[..QK_K];
     let y = &mut y[..BYTES];
@@ -67,7 +69,7 @@ pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         if max < GROUP_MAX_EPS {
             continue;
         }
-        let scale = positive_scale(g.search_group(&xval, &weight, &waux, max, &SEARCH, &mut l), &mut signs, 127);
+        let scale = positive_scale(g.search_group(&xval, &weight, &waux, max, &SEARCH, &mut l, simd), &mut signs, 127);
         for k in 0..8 {
             y[2 + 8 * ib + k] = g.index_of_levels(&l[4 * k..4 * k + 4]) as u8;
         }
@@ -89,12 +91,18 @@ pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
 
 /// Quantizes one super-block without importance weights (`quantize_row_iq3_xxs_ref`).
 pub fn quantize_block(x: &[f32], y: &mut [u8]) {
-    quantize_block_scalar(x, None, y)
+    quantize(x, None, y, true)
 }
 
 /// Quantizes one super-block with importance weights `qw` (256 values).
 pub fn quantize_block_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
-    quantize_block_scalar(x, Some(qw), y)
+    quantize(x, Some(qw), y, true)
+}
+
+/// The scalar reference of [`quantize_block`] and [`quantize_block_weighted`] (`qw`: 256
+/// importance weights or none).
+pub fn quantize_block_scalar(x: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
+    quantize(x, qw, y, false)
 }
 
 /// `dequantize_row_iq3_xxs` for one super-block.

@@ -7,6 +7,8 @@
 pub mod x86;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_512;
+#[cfg(target_arch = "x86_64")]
+pub mod x86_iq;
 
 /// Whether the AVX2 + F16C paths may run on this CPU (checked once).
 #[inline]
