@@ -70,6 +70,48 @@ fn check_input(model: &str, inp: &Path, mixes: &[&str], extra: &[&str], tag: &st
     assert!(bad.is_empty(), "{} of {} files differ:\n{}", bad.len(), mixes.len(), bad.join("\n"));
 }
 
+/// The per-tensor lines of `--dry-run` (`[  k/  n] NAME - [dims], type = T, size = … (NEW)`): each
+/// tensor's name, shape, input type, chosen type and size, as llama-quantize prints them.
+fn choice_lines(log: &str) -> Vec<String> {
+    log.lines().filter(|l| l.starts_with('[') && l.contains("] ") && l.contains(" type = ")).map(|l| l.trim_end().to_string()).collect()
+}
+
+/// The per-tensor type choices of `mixes` on `model`: ours (`quantize --dry-run`) equal to
+/// llama-quantize --dry-run's. Used instead of [`check`] on SmolLM2 for the slow i-quant mixes:
+/// the bytes of every (tensor, type, imatrix) these mixes choose on it are compared tensor by
+/// tensor in `quant_kernels`' identity tests (`--pure` runs of each type, with and without the
+/// same importance matrix), and the whole files are compared on the tiny models, so what a
+/// whole-file comparison on SmolLM2 adds is the mix's choices, which this checks in seconds.
+fn check_choices(model: &str, mixes: &[&str], extra: &[&str]) {
+    let inp = input(model);
+    for mix in mixes {
+        let out = Command::new(common::ref_bin("llama-quantize"))
+            .arg("--dry-run")
+            .args(extra)
+            .arg(&inp)
+            .arg(mix)
+            .arg("2")
+            .output()
+            .expect("run llama-quantize");
+        let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "llama-quantize --dry-run {mix} {extra:?}: {log}");
+        let theirs = choice_lines(&log);
+        assert!(theirs.len() > 100, "{model} {mix}: llama-quantize --dry-run printed {} tensor lines:\n{log}", theirs.len());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let o = common::run(
+            Command::new(common::ggufkit()).current_dir(dir.path()).arg("quantize").arg(&inp).args(["-t", mix, "--dry-run"]).args(extra),
+        );
+        let mine = choice_lines(&o);
+        let first = theirs.iter().zip(&mine).position(|(a, b)| a != b);
+        assert!(
+            first.is_none() && mine.len() == theirs.len(),
+            "{model} {mix} {extra:?}: first difference {first:?}\n{}\n---\n{}",
+            theirs.join("\n"),
+            mine.join("\n")
+        );
+    }
+}
+
 #[test]
 fn byte_identical_tiny_llama() {
     check("tiny-llama", MIXES, &[], "");
@@ -122,15 +164,16 @@ fn byte_identical_with_options() {
 #[test]
 fn byte_identical_iq4_and_ternary() {
     const TYPES: &[&str] = &["IQ4_NL", "IQ4_XS", "TQ1_0", "TQ2_0"];
-    for model in ["tiny-llama", "tiny-phi3", "tiny-gemma2", "smollm2"] {
+    for model in ["tiny-llama", "tiny-phi3", "tiny-gemma2"] {
         check(model, TYPES, &[], "");
     }
-    for model in ["tiny-llama", "smollm2"] {
-        check(model, TYPES, &["--pure"], "-pure");
-        let im = imatrix(model, "gguf");
-        let im = im.to_str().expect("utf-8 path");
-        check(model, TYPES, &["--imatrix", im], "-imatrix-gguf");
-    }
+    check("tiny-llama", TYPES, &["--pure"], "-pure");
+    let im = imatrix("tiny-llama", "gguf");
+    check("tiny-llama", TYPES, &["--imatrix", im.to_str().expect("utf-8 path")], "-imatrix-gguf");
+    // SmolLM2: the choices (see check_choices)
+    check_choices("smollm2", TYPES, &[]);
+    let im = imatrix("smollm2", "gguf");
+    check_choices("smollm2", TYPES, &["--imatrix", im.to_str().expect("utf-8 path")]);
 }
 
 /// `--tensor-type PATTERN=TYPE` (regular expressions searched in the tensor name, first match
@@ -189,16 +232,18 @@ fn byte_identical_with_prune_override_and_weight_filters() {
 /// IQ2_S tensors) with one; without one, IQ3_XS fails as llama-quantize does.
 #[test]
 fn byte_identical_iq3() {
-    for model in ["tiny-llama", "tiny-phi3", "tiny-gemma2", "smollm2"] {
+    for model in ["tiny-llama", "tiny-phi3", "tiny-gemma2"] {
         check(model, &["IQ3_S", "IQ3_M"], &[], "");
     }
-    for model in ["tiny-llama", "smollm2"] {
-        check(model, &["IQ3_S"], &["--pure"], "-pure");
-        let im = imatrix(model, "gguf");
-        let im = im.to_str().expect("utf-8 path");
-        check(model, &["IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M", "IQ2_M"], &["--imatrix", im], "-imatrix-gguf");
-        check(model, &["IQ3_XXS", "IQ2_M"], &["--imatrix", im, "--pure"], "-imatrix-pure");
-    }
+    check("tiny-llama", &["IQ3_S"], &["--pure"], "-pure");
+    let im = imatrix("tiny-llama", "gguf");
+    let im = im.to_str().expect("utf-8 path");
+    check("tiny-llama", &["IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M", "IQ2_M"], &["--imatrix", im], "-imatrix-gguf");
+    check("tiny-llama", &["IQ3_XXS", "IQ2_M"], &["--imatrix", im, "--pure"], "-imatrix-pure");
+    // SmolLM2: the choices (see check_choices)
+    check_choices("smollm2", &["IQ3_S", "IQ3_M"], &[]);
+    let im = imatrix("smollm2", "gguf");
+    check_choices("smollm2", &["IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M", "IQ2_M"], &["--imatrix", im.to_str().expect("utf-8 path")]);
     refused_without_imatrix("IQ3_XS");
 }
 
@@ -238,20 +283,16 @@ fn refused_without_imatrix(mix: &str) {
 /// imatrix each is refused by both tools.
 #[test]
 fn byte_identical_iq2_iq1() {
-    for model in ["tiny-llama", "smollm2"] {
-        let im = imatrix(model, "gguf");
-        let im = im.to_str().expect("utf-8 path");
-        check(model, &["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M"], &["--imatrix", im], "-imatrix-gguf");
-        if model == "smollm2" {
-            // SmolLM2's --pure files are the very llama-quantize runs that quant_kernels'
-            // identity_iq2_*/identity_iq1_* compare tensor by tensor (same imatrix, same options);
-            // running these slow types twice on it cost CI several minutes.
-            continue;
-        }
-        let pure = ["--imatrix", im, "--pure", "--token-embedding-type", "q8_0", "--output-tensor-type", "q8_0"];
-        check(model, &["IQ2_XXS", "IQ2_XS", "IQ1_S"], &pure, "-imatrix-pure-q8");
-        check(model, &["IQ1_M"], &["--imatrix", im, "--pure"], "-imatrix-pure");
-    }
+    let im = imatrix("tiny-llama", "gguf");
+    let im = im.to_str().expect("utf-8 path");
+    check("tiny-llama", &["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M"], &["--imatrix", im], "-imatrix-gguf");
+    let pure = ["--imatrix", im, "--pure", "--token-embedding-type", "q8_0", "--output-tensor-type", "q8_0"];
+    check("tiny-llama", &["IQ2_XXS", "IQ2_XS", "IQ1_S"], &pure, "-imatrix-pure-q8");
+    check("tiny-llama", &["IQ1_M"], &["--imatrix", im, "--pure"], "-imatrix-pure");
+    // SmolLM2: the choices (see check_choices); its --pure files are the very llama-quantize runs
+    // that quant_kernels' identity_iq2_*/identity_iq1_* compare tensor by tensor.
+    let im = imatrix("smollm2", "gguf");
+    check_choices("smollm2", &["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M"], &["--imatrix", im.to_str().expect("utf-8 path")]);
     for mix in ["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M"] {
         refused_without_imatrix(mix);
     }

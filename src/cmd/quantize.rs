@@ -554,9 +554,9 @@ fn dry_run(
     Ok(())
 }
 
-/// ggml dims as llama-quantize prints them (`llama_format_tensor_shape`): `  576,  1536,     1,     1`.
+/// ggml dims as the pinned llama-quantize prints them: `   576,   1536,      1,      1`.
 fn dims_text(dims: &[u64]) -> String {
-    (0..4).map(|k| format!("{:5}", dims.get(k).copied().unwrap_or(1))).collect::<Vec<_>>().join(", ")
+    (0..4).map(|k| format!("{:6}", dims.get(k).copied().unwrap_or(1))).collect::<Vec<_>>().join(", ")
 }
 
 /// A progress bar over the input's tensor bytes on stderr, when it is a terminal and `show`.
