@@ -80,8 +80,9 @@ fn choice_lines(log: &str) -> Vec<String> {
 /// llama-quantize --dry-run's. Used instead of [`check`] on SmolLM2 for the slow i-quant mixes:
 /// the bytes of every (tensor, type, imatrix) these mixes choose on it are compared tensor by
 /// tensor in `quant_kernels`' identity tests (`--pure` runs of each type, with and without the
-/// same importance matrix), and the whole files are compared on the tiny models, so what a
-/// whole-file comparison on SmolLM2 adds is the mix's choices, which this checks in seconds.
+/// same importance matrix), and the whole files are compared on the tiny models (and one mix per
+/// test on SmolLM2), so what a whole-file comparison of every mix on SmolLM2 adds is the mix's
+/// choices, which this checks in seconds.
 fn check_choices(model: &str, mixes: &[&str], extra: &[&str]) {
     let inp = input(model);
     for mix in mixes {
@@ -173,7 +174,9 @@ fn byte_identical_iq4_and_ternary() {
     // SmolLM2: the choices (see check_choices)
     check_choices("smollm2", TYPES, &[]);
     let im = imatrix("smollm2", "gguf");
-    check_choices("smollm2", TYPES, &["--imatrix", im.to_str().expect("utf-8 path")]);
+    let im = im.to_str().expect("utf-8 path");
+    check_choices("smollm2", TYPES, &["--imatrix", im]);
+    check("smollm2", &["IQ4_XS"], &["--imatrix", im], "-imatrix-gguf");
 }
 
 /// `--tensor-type PATTERN=TYPE` (regular expressions searched in the tensor name, first match
@@ -243,7 +246,9 @@ fn byte_identical_iq3() {
     // SmolLM2: the choices (see check_choices)
     check_choices("smollm2", &["IQ3_S", "IQ3_M"], &[]);
     let im = imatrix("smollm2", "gguf");
-    check_choices("smollm2", &["IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M", "IQ2_M"], &["--imatrix", im.to_str().expect("utf-8 path")]);
+    let im = im.to_str().expect("utf-8 path");
+    check_choices("smollm2", &["IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M", "IQ2_M"], &["--imatrix", im]);
+    check("smollm2", &["IQ3_M"], &["--imatrix", im], "-imatrix-gguf");
     refused_without_imatrix("IQ3_XS");
 }
 
@@ -292,7 +297,9 @@ fn byte_identical_iq2_iq1() {
     // SmolLM2: the choices (see check_choices); its --pure files are the very llama-quantize runs
     // that quant_kernels' identity_iq2_*/identity_iq1_* compare tensor by tensor.
     let im = imatrix("smollm2", "gguf");
-    check_choices("smollm2", &["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M"], &["--imatrix", im.to_str().expect("utf-8 path")]);
+    let im = im.to_str().expect("utf-8 path");
+    check_choices("smollm2", &["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M"], &["--imatrix", im]);
+    check("smollm2", &["IQ1_M"], &["--imatrix", im], "-imatrix-gguf");
     for mix in ["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M"] {
         refused_without_imatrix(mix);
     }
