@@ -142,7 +142,7 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let file_type = *types.first().ok_or_else(|| anyhow!("-t names no type"))?;
-    let opts = Options {
+    let mut opts = Options {
         model_dir: args.model_dir.clone(),
         file_type,
         output: args.output.clone(),
@@ -169,7 +169,6 @@ pub fn run(args: Args) -> Result<()> {
         bar.set_message(format!("tensors {}/{}", p.tensors, p.total_tensors));
     };
     let outputs = convert::outputs_for(&opts, &types)?;
-    let mut opts = opts;
     if let Some(text) = &args.calibrate {
         convert::check_outputs(&opts, &outputs)?;
         opts.imatrix = Some(calibrate(&args, text, &outputs)?);

@@ -15,11 +15,11 @@
 //! The model is held resident or streamed block by block within the memory budget, as `validate`.
 
 use crate::error::{Result, ValidateError};
-use crate::eval::{self, Grouping};
-use crate::memory::{self, Mode, Need, Plan};
+use crate::eval;
+use crate::memory::Plan;
 use crate::model::{MatmulSite, Observer};
+use crate::run::{plan_model, Budget};
 use crate::source::ModelFile;
-use crate::tokenize::TextTokenizer;
 use crate::weights::WeightSource;
 use candle_core::{DType, Device, Tensor};
 use gguf::{GgmlType, TensorSpec, Value};
@@ -52,13 +52,6 @@ pub struct Entry {
     pub count: u64,
 }
 
-impl Entry {
-    /// The importance per column as llama-quantize uses it: sum / count.
-    pub fn mean(&self) -> Vec<f32> {
-        self.sums.iter().map(|s| (s / self.count.max(1) as f64) as f32).collect()
-    }
-}
-
 /// A computed importance matrix.
 #[derive(Debug, Clone)]
 pub struct Imatrix {
@@ -77,29 +70,20 @@ pub struct Imatrix {
 /// Collects the statistics during the forward passes.
 struct Collector<'s> {
     /// Per (block, site): the sums and the rows.
-    sums: BTreeMap<(usize, u8), (Vec<f64>, u64)>,
+    sums: BTreeMap<(usize, MatmulSite), (Vec<f64>, u64)>,
     progress: &'s mut dyn FnMut(usize, usize),
     windows_done: usize,
     windows_total: usize,
     layers: usize,
 }
 
-fn site_index(site: MatmulSite) -> u8 {
-    match site {
-        MatmulSite::AttnInput => 0,
-        MatmulSite::AttnOutput => 1,
-        MatmulSite::FfnInput => 2,
-        MatmulSite::FfnDown => 3,
-    }
-}
-
 /// The GGUF weights of block `il` that multiply the input at `site`, among those `source` has.
-fn site_weights(source: &dyn WeightSource, il: usize, site: u8) -> Vec<String> {
+fn site_weights(source: &dyn WeightSource, il: usize, site: MatmulSite) -> Vec<String> {
     let candidates: &[&[&str]] = match site {
-        0 => &[&["attn_qkv"], &["attn_q", "attn_k", "attn_v"]],
-        1 => &[&["attn_output"]],
-        2 => &[&["ffn_gate", "ffn_up"]],
-        _ => &[&["ffn_down"]],
+        MatmulSite::AttnInput => &[&["attn_qkv"], &["attn_q", "attn_k", "attn_v"]],
+        MatmulSite::AttnOutput => &[&["attn_output"]],
+        MatmulSite::FfnInput => &[&["ffn_gate", "ffn_up"]],
+        MatmulSite::FfnDown => &[&["ffn_down"]],
     };
     for set in candidates {
         let names: Vec<String> = set.iter().map(|k| format!("blk.{il}.{k}.weight")).filter(|n| source.contains(n)).collect();
@@ -125,7 +109,7 @@ impl Observer for Collector<'_> {
     fn matmul_input(&mut self, il: usize, site: MatmulSite, x: &Tensor) -> Result<()> {
         let rows = x.dim(0)? as u64;
         let col_sums: Vec<f32> = x.to_dtype(DType::F32)?.sqr()?.sum(0)?.to_vec1()?;
-        let e = self.sums.entry((il, site_index(site))).or_insert_with(|| (vec![0.0; col_sums.len()], 0));
+        let e = self.sums.entry((il, site)).or_insert_with(|| (vec![0.0; col_sums.len()], 0));
         for (a, v) in e.0.iter_mut().zip(&col_sums) {
             *a += f64::from(*v);
         }
@@ -137,30 +121,15 @@ impl Observer for Collector<'_> {
     }
 }
 
-/// The text's tokenizer: `--tokenizer`, the folder's tokenizer.json, or the GGUF's vocabulary.
-fn tokenizer(opts: &Options, model: &ModelFile) -> Result<TextTokenizer> {
-    if let Some(p) = opts.tokenizer.as_ref().cloned().or_else(|| model.tokenizer_json()) {
-        return TextTokenizer::open(&p);
-    }
-    match model {
-        ModelFile::Gguf { weights, .. } => TextTokenizer::from_gguf(&opts.model, weights.file()),
-        ModelFile::Hf { .. } => Err(ValidateError::NoTokenizer { reference: opts.model.clone() }),
-    }
-}
-
 /// Computes the importance matrix. Everything that can be refused (the model, the text's length,
 /// the memory budget) is checked before the first forward pass. `progress(windows_done,
 /// windows_total)` is called as windows finish.
 pub fn compute(opts: &Options, device: &Device, mut progress: impl FnMut(usize, usize)) -> Result<Imatrix> {
     let model_file = ModelFile::open(&opts.model)?;
-    let tok = tokenizer(opts, &model_file)?;
-    let bos = match model_file.gguf_bos() {
-        Some(b) => b,
-        None => tok.bos_added()?,
-    };
-    let text = std::fs::read_to_string(&opts.text).map_err(|e| ValidateError::io(&opts.text, e))?;
-    let mut tokens: Vec<u32> = bos.into_iter().collect();
-    tokens.extend(tok.encode(&text)?);
+    let tok = model_file
+        .text_tokenizer(&opts.model, opts.tokenizer.as_deref())?
+        .ok_or_else(|| ValidateError::NoTokenizer { reference: opts.model.clone() })?;
+    let (tokens, bos) = model_file.text_tokens(&tok, &opts.text)?;
     // llama-imatrix: "you need at least 2*n_ctx tokens".
     if tokens.len() < 2 * opts.ctx {
         return Err(ValidateError::CalibrationTooShort { path: opts.text.clone(), tokens: tokens.len(), ctx: opts.ctx });
@@ -174,19 +143,10 @@ pub fn compute(opts: &Options, device: &Device, mut progress: impl FnMut(usize, 
         });
     }
     let c = model_file.config();
-    if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
-        return Err(ValidateError::TokenOutOfRange { source_name: tok.path().display().to_string(), token: bad, vocab: c.n_vocab });
-    }
     let chunks = eval::n_chunks(tokens.len(), opts.ctx, opts.chunks).max(1);
+    let budget = Budget { max_memory: opts.max_memory, force: None };
     // Only the last position of each window goes through the head (its logits are not used).
-    let per_pass = eval::MAX_WINDOWS_PER_PASS.min(chunks);
-    let need = Need::of(c, model_file.weights(), device, opts.ctx, per_pass, 1);
-    let budget = match opts.max_memory {
-        Some(b) => b,
-        None => memory::default_budget(device)?,
-    };
-    let plan = need.plan(budget, chunks, per_pass, &opts.model.display().to_string())?;
-    let grouping = Grouping { per_pass, kept: if plan.mode == Mode::Resident { per_pass } else { plan.windows_kept } };
+    let (plan, grouping) = plan_model(&model_file, &opts.model, device, &budget, opts.ctx, chunks, 1)?;
 
     let model = model_file.model(device, plan.mode)?;
     let mut collector =

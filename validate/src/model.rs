@@ -93,7 +93,7 @@ pub trait Observer {
 
 /// Where in a block a matrix multiplies the hidden states: the matrices of one site share their
 /// input (Q, K and V the attention norm's output; gate and up the FFN norm's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum MatmulSite {
     /// `attn_q`, `attn_k`, `attn_v` (or the fused `attn_qkv`).
     AttnInput,

@@ -183,10 +183,18 @@ fn shape_of(m: &ModelFile) -> String {
     format!("{}, {} blocks, hidden {}, vocabulary {}", c.arch.gguf_name, c.n_layer, c.hidden, c.n_vocab)
 }
 
-/// Plans one model's evaluation within the budget (resident or streamed), or says how much it needs.
-fn plan_model(m: &ModelFile, path: &Path, device: &Device, budget: &Budget, ctx: usize, windows: usize) -> Result<(Plan, Grouping)> {
+/// Plans one model's evaluation of `windows` windows of `ctx` tokens, `rows` positions of each
+/// through the head, within the budget (resident or streamed), or says how much it needs.
+pub(crate) fn plan_model(
+    m: &ModelFile,
+    path: &Path,
+    device: &Device,
+    budget: &Budget,
+    ctx: usize,
+    windows: usize,
+    rows: usize,
+) -> Result<(Plan, Grouping)> {
     let c = m.config();
-    let rows = crate::logits_file::scored_per_chunk(ctx);
     let per_pass = eval::windows_per_pass(c.n_vocab, rows).min(windows.max(1));
     let need = Need::of(c, m.weights(), device, ctx, per_pass, rows);
     let max = match budget.max_memory {
@@ -207,11 +215,8 @@ fn plan_model(m: &ModelFile, path: &Path, device: &Device, budget: &Budget, ctx:
 /// The tokenizer of the text: `--tokenizer`, else the HF reference folder's tokenizer.json, else
 /// the vocabulary of the GGUF reference, else that of the first GGUF file given.
 fn text_tokenizer(opts: &Options, reference: &ModelFile) -> Result<TextTokenizer> {
-    if let Some(p) = opts.tokenizer.as_ref().cloned().or_else(|| reference.tokenizer_json()) {
-        return TextTokenizer::open(&p);
-    }
-    if let ModelFile::Gguf { weights, .. } = reference {
-        return TextTokenizer::from_gguf(&opts.reference, weights.file());
+    if let Some(t) = reference.text_tokenizer(&opts.reference, opts.tokenizer.as_deref())? {
+        return Ok(t);
     }
     match opts.files.iter().find(|f| f.is_file()) {
         Some(f) => TextTokenizer::open_gguf(f),
@@ -255,20 +260,11 @@ pub fn run_with(opts: &Options, budget: &Budget, device: &Device, mut progress: 
             message: "an evaluation text is needed to evaluate a model".into(),
         })?;
         let tokenizer = text_tokenizer(opts, &reference)?;
-        let bos = match reference.gguf_bos() {
-            Some(b) => b,
-            None => tokenizer.bos_added()?,
-        };
-        let text = std::fs::read_to_string(text_path).map_err(|e| ValidateError::io(text_path, e))?;
-        let mut tokens: Vec<u32> = bos.into_iter().collect();
-        tokens.extend(tokenizer.encode(&text)?);
+        let (tokens, bos) = reference.text_tokens(&tokenizer, text_path)?;
         if tokens.len() < opts.ctx || opts.ctx < 4 {
             return Err(ValidateError::TextTooShort { path: text_path.clone(), tokens: tokens.len(), ctx: opts.ctx });
         }
         let n_vocab = reference.config().n_vocab;
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
-            return Err(ValidateError::TokenOutOfRange { source_name: tokenizer.path().display().to_string(), token: bad, vocab: n_vocab });
-        }
         let chunks = eval::n_chunks(tokens.len(), opts.ctx, opts.chunks);
         (Some(RefModel { model: reference, tokens, bos }), opts.ctx, chunks, n_vocab)
     };
@@ -295,11 +291,11 @@ pub fn run_with(opts: &Options, budget: &Budget, device: &Device, mut progress: 
                 });
             }
         }
-        let plan = plan_model(&m, path, device, budget, ctx, chunks)?;
+        let plan = plan_model(&m, path, device, budget, ctx, chunks, crate::logits_file::scored_per_chunk(ctx))?;
         others.push((path, m, plan));
     }
     let ref_plan = match &reference {
-        Some(r) => Some(plan_model(&r.model, &opts.reference, device, budget, ctx, chunks)?),
+        Some(r) => Some(plan_model(&r.model, &opts.reference, device, budget, ctx, chunks, crate::logits_file::scored_per_chunk(ctx))?),
         None => None,
     };
 

@@ -4,6 +4,7 @@ use crate::config::{GgufMeta, ModelConfig};
 use crate::error::{Result, ValidateError};
 use crate::memory::Mode;
 use crate::model::Model;
+use crate::tokenize::TextTokenizer;
 use crate::weights::gguf::GgufWeights;
 use crate::weights::safetensors::{read_json, HfWeights};
 use crate::weights::WeightSource;
@@ -80,6 +81,37 @@ impl ModelFile {
             Mode::Resident => self.load(device),
             Mode::Streamed => Model::streamed(self.config().clone(), self.weights(), device),
         }
+    }
+
+    /// The tokenizer of a text evaluated with this model (`path`: where it was opened from):
+    /// `tokenizer` when given, else the folder's tokenizer.json, else the GGUF's own vocabulary;
+    /// None for an HF folder without tokenizer.json.
+    pub fn text_tokenizer(&self, path: &Path, tokenizer: Option<&Path>) -> Result<Option<TextTokenizer>> {
+        if let Some(p) = tokenizer.map(Path::to_path_buf).or_else(|| self.tokenizer_json()) {
+            return TextTokenizer::open(&p).map(Some);
+        }
+        match self {
+            ModelFile::Gguf { weights, .. } => TextTokenizer::from_gguf(path, weights.file()).map(Some),
+            ModelFile::Hf { .. } => Ok(None),
+        }
+    }
+
+    /// The tokens of the text at `text` as this model is fed them: BOS first when the model adds
+    /// it (llama.cpp's policy for a GGUF, the tokenizer's for an HF folder), then the text encoded
+    /// with `tok`; also that BOS. Every token must be in the model's vocabulary.
+    pub fn text_tokens(&self, tok: &TextTokenizer, text: &Path) -> Result<(Vec<u32>, Option<u32>)> {
+        let bos = match self.gguf_bos() {
+            Some(b) => b,
+            None => tok.bos_added()?,
+        };
+        let content = std::fs::read_to_string(text).map_err(|e| ValidateError::io(text, e))?;
+        let mut tokens: Vec<u32> = bos.into_iter().collect();
+        tokens.extend(tok.encode(&content)?);
+        let n_vocab = self.config().n_vocab;
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
+            return Err(ValidateError::TokenOutOfRange { source_name: tok.path().display().to_string(), token: bad, vocab: n_vocab });
+        }
+        Ok((tokens, bos))
     }
 
     /// The folder's `tokenizer.json`, for HF models.
