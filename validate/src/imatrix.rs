@@ -79,14 +79,16 @@ struct Collector<'s> {
 
 /// The GGUF weights of block `il` that multiply the input at `site`, among those `source` has.
 fn site_weights(source: &dyn WeightSource, il: usize, site: MatmulSite) -> Vec<String> {
-    let candidates: &[&[&str]] = match site {
-        MatmulSite::AttnInput => &[&["attn_qkv"], &["attn_q", "attn_k", "attn_v"]],
-        MatmulSite::AttnOutput => &[&["attn_output"]],
-        MatmulSite::FfnInput => &[&["ffn_gate", "ffn_up"]],
-        MatmulSite::FfnDown => &[&["ffn_down"]],
+    use gguf::arch::TensorKind as K;
+    let candidates: &[&[K]] = match site {
+        MatmulSite::AttnInput => &[&[K::AttnQkv], &[K::AttnQ, K::AttnK, K::AttnV]],
+        MatmulSite::AttnOutput => &[&[K::AttnOut]],
+        MatmulSite::FfnInput => &[&[K::FfnGate, K::FfnUp]],
+        MatmulSite::FfnDown => &[&[K::FfnDown]],
     };
     for set in candidates {
-        let names: Vec<String> = set.iter().map(|k| format!("blk.{il}.{k}.weight")).filter(|n| source.contains(n)).collect();
+        let names: Vec<String> =
+            set.iter().map(|k| format!("{}.weight", k.gguf_name(Some(il as u64)))).filter(|n| source.contains(n)).collect();
         if !names.is_empty() {
             return names;
         }
