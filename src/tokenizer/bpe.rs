@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 
+use super::files::TokenizerFiles;
 use super::sentencepiece::json_id;
 use super::special::{does_token_look_special, truthy, TokenizerConfig};
 use super::{TokenType, TokenizerError, Vocab, MAX_VOCAB};
@@ -56,8 +57,8 @@ pub fn is_llama_hf_bpe(tj: &Json) -> bool {
 /// `vocab_size`, else the tokenizer's size), ids without a token as `[PAD{id}]` UNUSED, added
 /// tokens CONTROL when special or looking special, else USER_DEFINED (with `▁` → space), the rest
 /// NORMAL. No scores.
-pub fn vocab(model_dir: &Path, tj: &Json, config_vocab_size: Option<u64>) -> Result<Vocab, TokenizerError> {
-    let path = model_dir.join("tokenizer.json");
+pub fn vocab(files: &TokenizerFiles, tj: &Json, config_vocab_size: Option<u64>) -> Result<Vocab, TokenizerError> {
+    let path = files.path("tokenizer.json");
     let model = bpe_model(tj, &path)?;
     let model_vocab = model.get("vocab").and_then(|v| v.as_object()).ok_or_else(|| invalid(&path, "model.vocab is not an object"))?;
 
@@ -81,7 +82,7 @@ pub fn vocab(model_dir: &Path, tj: &Json, config_vocab_size: Option<u64>) -> Res
             added.insert(id, Added { content: content.to_owned(), special, normalized });
         }
     }
-    let tc = TokenizerConfig::load(model_dir)?;
+    let tc = files.tokenizer_config()?;
     if let Some(decoder) = tc.get("added_tokens_decoder").and_then(|d| d.as_object()) {
         for (key, data) in decoder {
             let Ok(id) = key.parse::<usize>() else {
@@ -102,7 +103,7 @@ pub fn vocab(model_dir: &Path, tj: &Json, config_vocab_size: Option<u64>) -> Res
     // transformers adds every named special token (bos_token, …, additional_special_tokens) that
     // is not an added token yet: with the model vocabulary's id when it has one, else a new id
     // after the vocabulary (the `tokenizers` rule); special, not normalized.
-    for content in all_special_tokens(model_dir, &tc)? {
+    for content in all_special_tokens(files, tc)? {
         if added.values().any(|a| a.content == content) {
             continue;
         }
@@ -131,7 +132,7 @@ pub fn vocab(model_dir: &Path, tj: &Json, config_vocab_size: Option<u64>) -> Res
     };
     if vocab_size > MAX_VOCAB {
         return Err(invalid(
-            model_dir.join("config.json").as_path(),
+            files.path("config.json").as_path(),
             format!("vocab_size {vocab_size} is larger than the supported {MAX_VOCAB}"),
         ));
     }
@@ -190,11 +191,10 @@ fn token_content(v: &Json) -> Option<&str> {
 
 /// transformers' `all_special_tokens` of a fast tokenizer: bos, eos, unk, sep, pad, cls, mask and
 /// `additional_special_tokens`, from tokenizer_config.json, else special_tokens_map.json.
-fn all_special_tokens(model_dir: &Path, tc: &TokenizerConfig) -> Result<Vec<String>, TokenizerError> {
-    let map_path = model_dir.join("special_tokens_map.json");
-    let map = if map_path.is_file() { Some(super::read_json(&map_path)?) } else { None };
+fn all_special_tokens(files: &TokenizerFiles, tc: &TokenizerConfig) -> Result<Vec<String>, TokenizerError> {
+    let map = files.special_tokens_map()?;
     let lookup = |key: &str| -> Option<&Json> {
-        tc.get(key).filter(|v| !v.is_null()).or_else(|| map.as_ref().and_then(|m| m.get(key)).filter(|v| !v.is_null()))
+        tc.get(key).filter(|v| !v.is_null()).or_else(|| map.and_then(|m| m.get(key)).filter(|v| !v.is_null()))
     };
     let mut out: Vec<String> = Vec::new();
     for key in ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"] {
@@ -223,8 +223,8 @@ fn is_byte_token(t: &str) -> bool {
 /// tokenizer.model): the base vocabulary in id order (`<0xXX>` BYTE, special tokens CONTROL, the
 /// rest NORMAL), then the added tokens past it (CONTROL when special, else USER_DEFINED); every
 /// score -1000. Not padded to config `vocab_size`.
-pub fn llama_hf_vocab(model_dir: &Path, tj: &Json) -> Result<Vocab, TokenizerError> {
-    let path = model_dir.join("tokenizer.json");
+pub fn llama_hf_vocab(files: &TokenizerFiles, tj: &Json) -> Result<Vocab, TokenizerError> {
+    let path = files.path("tokenizer.json");
     let model = bpe_model(tj, &path)?;
     let model_vocab = model.get("vocab").and_then(|v| v.as_object()).ok_or_else(|| invalid(&path, "model.vocab is not an object"))?;
     let base = model_vocab.len();
@@ -249,8 +249,7 @@ pub fn llama_hf_vocab(model_dir: &Path, tj: &Json) -> Result<Vocab, TokenizerErr
         }
     }
     added.sort();
-    let tc = TokenizerConfig::load(model_dir)?;
-    let specials = all_special_tokens(model_dir, &tc)?;
+    let specials = all_special_tokens(files, files.tokenizer_config()?)?;
     let special_ids: Vec<usize> = specials.iter().filter_map(|s| vocab.get(s).copied()).collect();
 
     let mut reverse: Vec<Option<&str>> = vec![None; base];

@@ -11,6 +11,7 @@
 //! (see [`gguf_metadata`]).
 
 pub mod bpe;
+pub mod files;
 pub mod pretokenizer;
 pub mod sentencepiece;
 pub mod special;
@@ -19,7 +20,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 
-use special::{SpecialVocab, TokenizerConfig};
+pub use files::TokenizerFiles;
+use special::SpecialVocab;
 
 /// Largest vocabulary we accept (config `vocab_size`, pieces): bounds the allocations (the
 /// largest real vocabularies have about 262 k tokens).
@@ -261,13 +263,13 @@ pub(crate) fn read_json(path: &Path) -> Result<Json, TokenizerError> {
     serde_json::from_slice(&bytes).map_err(|source| TokenizerError::Json { path: path.to_path_buf(), source })
 }
 
-use gguf::arch::Family as VocabPath;
+use gguf::arch::{VocabQuirk, VocabRecipe, VocabSource};
 
-/// The vocabulary path of an architecture (GGUF `general.architecture` or HF `architectures[0]`),
+/// The vocabulary recipe of an architecture (GGUF `general.architecture` or HF `architectures[0]`),
 /// from the architecture table.
-fn vocab_path(arch: &str) -> Result<VocabPath, TokenizerError> {
+fn vocab_recipe(arch: &str) -> Result<&'static VocabRecipe, TokenizerError> {
     let spec = gguf::arch::by_gguf_name(arch).or_else(|| gguf::arch::by_hf_architecture(arch));
-    spec.map(|a| a.family).ok_or_else(|| {
+    spec.map(|a| a.vocab).ok_or_else(|| {
         let names: Vec<&str> = gguf::arch::ARCHITECTURES.iter().map(|a| a.gguf_name).collect();
         TokenizerError::Unsupported {
             what: format!("tokenizer conversion for architecture {arch:?} is not supported; supported: {}", names.join(", ")),
@@ -288,9 +290,14 @@ fn config_vocab_size(dir: &Path, config: &Json) -> Result<Option<u64>, Tokenizer
 
 /// `_set_vocab_sentencepiece` (and Phi-3's variant): model, pre, tokens, scores, types, then
 /// SpecialVocab with `n_vocab`.
-fn set_vocab_sentencepiece(kv: &mut Kv, dir: &Path, config: &Json, flavor: sentencepiece::Flavor) -> Result<(), TokenizerError> {
-    let path = dir.join("tokenizer.model");
-    let model = sentencepiece::load_model(&path)?;
+fn set_vocab_sentencepiece(
+    kv: &mut Kv,
+    files: &TokenizerFiles,
+    config: &Json,
+    flavor: sentencepiece::Flavor,
+) -> Result<(), TokenizerError> {
+    let dir = files.dir();
+    let model = files.sentencepiece()?;
     let n = match config_vocab_size(dir, config)? {
         // `find_hparam(...) or tokenizer.vocab_size()`: a zero vocab_size falls back too, except in
         // Phi-3's `hparams.get('vocab_size', …)`.
@@ -304,31 +311,30 @@ fn set_vocab_sentencepiece(kv: &mut Kv, dir: &Path, config: &Json, flavor: sente
             what: format!("vocab_size {n} is larger than the supported {MAX_VOCAB}"),
         });
     }
-    let vocab = sentencepiece::vocab(dir, &model, n, flavor)?;
+    let vocab = sentencepiece::vocab(files, model, n, flavor)?;
     let n_vocab = vocab.tokens.len();
     kv.add_vocab("llama", "default", vocab);
-    SpecialVocab::new(dir, config, false, None, Some(n_vocab))?.add_to(kv);
+    SpecialVocab::new(files, config, false, None, Some(n_vocab))?.add_to(kv);
     Ok(())
 }
 
 /// `_set_vocab_gpt2`: model, pre (recognised, see [`pretokenizer`]), tokens, types, then
 /// SpecialVocab with merges.
-fn set_vocab_gpt2(kv: &mut Kv, dir: &Path, config: &Json, arch: &str) -> Result<(), TokenizerError> {
-    let path = dir.join("tokenizer.json");
-    if !path.is_file() {
+fn set_vocab_gpt2(kv: &mut Kv, files: &TokenizerFiles, config: &Json, arch: &str) -> Result<(), TokenizerError> {
+    let dir = files.dir();
+    let Some(tj) = files.tokenizer_json()? else {
         return Err(TokenizerError::Missing {
             dir: dir.to_path_buf(),
             arch: arch.to_owned(),
             what: "neither tokenizer.model nor tokenizer.json".into(),
         });
-    }
-    let tj = read_json(&path)?;
-    let vocab = bpe::vocab(dir, &tj, config_vocab_size(dir, config)?)?;
-    let tc = TokenizerConfig::load(dir)?;
-    let clean = tc.get("clean_up_tokenization_spaces").and_then(|v| v.as_bool());
-    let pre = pretokenizer::detect(&tj, clean).map_err(|message| TokenizerError::UnknownPreTokenizer { path: path.clone(), message })?;
+    };
+    let vocab = bpe::vocab(files, tj, config_vocab_size(dir, config)?)?;
+    let clean = files.tokenizer_config()?.get("clean_up_tokenization_spaces").and_then(|v| v.as_bool());
+    let pre = pretokenizer::detect(tj, clean)
+        .map_err(|message| TokenizerError::UnknownPreTokenizer { path: files.path("tokenizer.json"), message })?;
     kv.add_vocab("gpt2", pre, vocab);
-    SpecialVocab::new(dir, config, true, None, None)?.add_to(kv);
+    SpecialVocab::new(files, config, true, None, None)?.add_to(kv);
     Ok(())
 }
 
@@ -343,108 +349,84 @@ fn set_vocab_gpt2(kv: &mut Kv, dir: &Path, config: &Json, arch: &str) -> Result<
 /// converter writes `tokenizer.ggml.add_bos_token = false` among the architecture parameters,
 /// before every other tokenizer key — it is first here too.
 pub fn metadata(model_dir: &Path, config: &Json, arch: &str) -> Result<Kv, TokenizerError> {
-    let path = vocab_path(arch)?;
+    let recipe = vocab_recipe(arch)?;
+    let files = TokenizerFiles::new(model_dir);
+    let files = &files;
     let mut kv = Kv::default();
-    let has_spm = model_dir.join("tokenizer.model").is_file();
-    match path {
-        VocabPath::Llama => {
-            let tc = TokenizerConfig::load(model_dir)?;
-            if let Some(Json::Bool(b)) = tc.get("add_prefix_space") {
-                kv.set("tokenizer.ggml.add_space_prefix", MetaValue::Bool(*b));
-            }
-            if tc.get("tokenizer_class").and_then(|c| c.as_str()) == Some("HybridDNATokenizer") {
-                return Err(TokenizerError::Unsupported { what: format!("{}: HybridDNATokenizer is not supported", tc.path.display()) });
-            }
-            if model_dir.join("tekken.json").is_file() && !model_dir.join("tokenizer.json").is_file() {
-                return Err(TokenizerError::Unsupported {
-                    what: format!("{}: Mistral tekken.json tokenizers are not supported", model_dir.display()),
-                });
-            }
-            if has_spm {
-                set_vocab_sentencepiece(&mut kv, model_dir, config, sentencepiece::Flavor::Default)?;
-            } else {
-                let tj_path = model_dir.join("tokenizer.json");
-                let tj = if tj_path.is_file() { Some(read_json(&tj_path)?) } else { None };
-                match tj {
-                    Some(tj) if bpe::is_llama_hf_bpe(&tj) => {
-                        // _set_vocab_llama_hf
-                        let vocab = bpe::llama_hf_vocab(model_dir, &tj)?;
-                        let n_vocab = vocab.tokens.len();
-                        kv.add_vocab("llama", "default", vocab);
-                        SpecialVocab::new(model_dir, config, false, None, Some(n_vocab))?.add_to(&mut kv);
-                    }
-                    _ => set_vocab_gpt2(&mut kv, model_dir, config, arch)?,
-                }
-            }
-            match config_vocab_size(model_dir, config)? {
-                Some(32016) => {
-                    // CodeLlama: prefix/suffix/middle have no gguf-py handler; only eot is written.
-                    let mut sv = SpecialVocab::new(model_dir, config, false, Some(&["prefix", "suffix", "middle", "eot"]), None)?;
-                    for (typ, id) in [("prefix", 32007), ("suffix", 32008), ("middle", 32009), ("eot", 32010)] {
-                        sv.set_constant(typ, id)?;
-                    }
-                    sv.add_to(&mut kv);
-                }
-                Some(49152) => kv.set("tokenizer.ggml.add_bos_token", MetaValue::Bool(false)),
-                _ => {}
-            }
+    if recipe.no_bos_first {
+        kv.set("tokenizer.ggml.add_bos_token", MetaValue::Bool(false));
+    }
+    if recipe.llama_checks {
+        let tc = files.tokenizer_config()?;
+        if let Some(Json::Bool(b)) = tc.get("add_prefix_space") {
+            kv.set("tokenizer.ggml.add_space_prefix", MetaValue::Bool(*b));
         }
-        VocabPath::Qwen2 => {
-            if has_spm {
-                set_vocab_sentencepiece(&mut kv, model_dir, config, sentencepiece::Flavor::Default)?;
-            } else {
-                set_vocab_gpt2(&mut kv, model_dir, config, arch)?;
-            }
+        if tc.get("tokenizer_class").and_then(|c| c.as_str()) == Some("HybridDNATokenizer") {
+            return Err(TokenizerError::Unsupported { what: format!("{}: HybridDNATokenizer is not supported", tc.path.display()) });
         }
-        VocabPath::Phi3 => {
-            let tc = TokenizerConfig::load(model_dir)?;
-            if tc.get("tokenizer_class").and_then(|c| c.as_str()) == Some("GPT2Tokenizer") {
-                set_vocab_gpt2(&mut kv, model_dir, config, arch)?;
-            } else if has_spm {
-                set_vocab_sentencepiece(&mut kv, model_dir, config, sentencepiece::Flavor::Phi3)?;
-            } else {
-                return Err(TokenizerError::Missing {
-                    dir: model_dir.to_path_buf(),
-                    arch: arch.to_owned(),
-                    what: "tokenizer.model is required".into(),
-                });
-            }
-        }
-        VocabPath::Phi2 => {
-            kv.set("tokenizer.ggml.add_bos_token", MetaValue::Bool(false));
-            set_vocab_gpt2(&mut kv, model_dir, config, arch)?;
-        }
-        VocabPath::Gemma | VocabPath::Gemma2 => {
-            if !has_spm {
-                return Err(TokenizerError::Missing {
-                    dir: model_dir.to_path_buf(),
-                    arch: arch.to_owned(),
-                    what: "tokenizer.model is required".into(),
-                });
-            }
-            set_vocab_sentencepiece(&mut kv, model_dir, config, sentencepiece::Flavor::Default)?;
-            if path == VocabPath::Gemma {
-                // CodeGemma ids; prefix/suffix/middle/fsep have no gguf-py handler, only eot is
-                // written. The chat template is not written twice.
-                let mut sv = SpecialVocab::new(model_dir, config, false, Some(&["prefix", "suffix", "middle", "fsep", "eot"]), None)?;
-                for (typ, id) in [("prefix", 67), ("suffix", 69), ("middle", 68), ("fsep", 70), ("eot", 107)] {
-                    sv.set_constant(typ, id)?;
-                }
-                sv.chat_template = None;
-                sv.add_to(&mut kv);
-            }
-            kv.set("tokenizer.ggml.add_space_prefix", MetaValue::Bool(false));
-        }
-        VocabPath::Gemma3 => {
-            if has_spm {
-                set_vocab_sentencepiece(&mut kv, model_dir, config, sentencepiece::Flavor::Default)?;
-                kv.set("tokenizer.ggml.add_space_prefix", MetaValue::Bool(false));
-            } else {
-                set_vocab_gpt2(&mut kv, model_dir, config, arch)?;
-            }
+        if files.path("tekken.json").is_file() && !files.path("tokenizer.json").is_file() {
+            return Err(TokenizerError::Unsupported {
+                what: format!("{}: Mistral tekken.json tokenizers are not supported", model_dir.display()),
+            });
         }
     }
+    let gpt2_class = match recipe.gpt2_tokenizer_class {
+        Some(class) => files.tokenizer_config()?.get("tokenizer_class").and_then(|c| c.as_str()) == Some(class),
+        None => false,
+    };
+    let source = if gpt2_class { Some(VocabSource::Gpt2Bpe) } else { first_source(recipe, files)? };
+    match source {
+        Some(VocabSource::SentencePiece) => set_vocab_sentencepiece(&mut kv, files, config, recipe.spm_added_tokens)?,
+        Some(VocabSource::LlamaHfBpe) => {
+            let tj = files.tokenizer_json()?.expect("LlamaHfBpe applies only with a tokenizer.json");
+            let vocab = bpe::llama_hf_vocab(files, tj)?;
+            let n_vocab = vocab.tokens.len();
+            kv.add_vocab("llama", "default", vocab);
+            SpecialVocab::new(files, config, false, None, Some(n_vocab))?.add_to(&mut kv);
+        }
+        Some(VocabSource::Gpt2Bpe) => set_vocab_gpt2(&mut kv, files, config, arch)?,
+        None => {
+            return Err(TokenizerError::Missing { dir: model_dir.to_path_buf(), arch: arch.to_owned(), what: recipe.required.into() });
+        }
+    }
+    let vocab_size = if recipe.quirks.is_empty() { None } else { config_vocab_size(model_dir, config)? };
+    for (when, quirk) in recipe.quirks {
+        if when.is_some() && *when != vocab_size {
+            continue;
+        }
+        match quirk {
+            VocabQuirk::Specials(fixed) => {
+                let mut sv = SpecialVocab::new(files, config, false, Some(fixed.types), None)?;
+                for &(typ, id) in fixed.ids {
+                    sv.set_constant(typ, id)?;
+                }
+                if !fixed.chat_template {
+                    sv.chat_template = None;
+                }
+                sv.add_to(&mut kv);
+            }
+            VocabQuirk::NoBos => kv.set("tokenizer.ggml.add_bos_token", MetaValue::Bool(false)),
+        }
+    }
+    if recipe.spm_no_space_prefix && source == Some(VocabSource::SentencePiece) {
+        kv.set("tokenizer.ggml.add_space_prefix", MetaValue::Bool(false));
+    }
     Ok(kv)
+}
+
+/// The first of the recipe's vocabulary builders that applies to the folder's files.
+fn first_source(recipe: &VocabRecipe, files: &TokenizerFiles) -> Result<Option<VocabSource>, TokenizerError> {
+    for &source in recipe.sources {
+        let applies = match source {
+            VocabSource::SentencePiece => files.has_sentencepiece(),
+            VocabSource::LlamaHfBpe => files.tokenizer_json()?.is_some_and(bpe::is_llama_hf_bpe),
+            VocabSource::Gpt2Bpe => true,
+        };
+        if applies {
+            return Ok(Some(source));
+        }
+    }
+    Ok(None)
 }
 
 /// Every `tokenizer.*` key the pinned converter writes for this model, in its order, as GGUF

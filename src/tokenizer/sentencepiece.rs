@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use super::special::{does_token_look_special, TokenizerConfig};
+use super::files::TokenizerFiles;
+use super::special::does_token_look_special;
 use super::{read_file, TokenType, TokenizerError, Vocab};
 
 /// The type of a piece in `ModelProto.pieces` (sentencepiece_model.proto `SentencePiece.Type`).
@@ -164,22 +165,14 @@ pub fn load_model(path: &Path) -> Result<SentencePieceModel, TokenizerError> {
     decode_model(&bytes).map_err(|source| TokenizerError::SentencePiece { path: path.to_path_buf(), source })
 }
 
-/// Which added-token rules apply on top of the SentencePiece pieces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flavor {
-    /// `TextModel._create_vocab_sentencepiece` (llama, gemma, gemma2, …): added_tokens.json and
-    /// tokenizer_config.json `added_tokens_decoder`; out-of-range ids ignored; "looks special" →
-    /// CONTROL; `▁` → space in user-defined tokens.
-    Default,
-    /// `Phi3MiniModel.set_vocab`: added_tokens.json, tokenizer_config.json
-    /// `added_tokens_decoder` and tokenizer.json `added_tokens`; `special` → CONTROL only.
-    Phi3,
-}
+/// Which added-token rules apply on top of the SentencePiece pieces (the table's
+/// [`gguf::arch::SpmAddedTokens`]).
+pub use gguf::arch::SpmAddedTokens as Flavor;
 
 /// The SentencePiece vocabulary as the converter writes it: tokens, scores and types, `vocab_size`
 /// long (config `vocab_size`, else the number of pieces), ids past the pieces filled with
 /// `[PAD{id}]` (score -10000, UNUSED).
-pub fn vocab(model_dir: &Path, model: &SentencePieceModel, vocab_size: usize, flavor: Flavor) -> Result<Vocab, TokenizerError> {
+pub fn vocab(files: &TokenizerFiles, model: &SentencePieceModel, vocab_size: usize, flavor: Flavor) -> Result<Vocab, TokenizerError> {
     let mut v = Vocab {
         tokens: (0..vocab_size).map(|i| format!("[PAD{i}]")).collect(),
         scores: Some(vec![-10000.0; vocab_size]),
@@ -189,7 +182,7 @@ pub fn vocab(model_dir: &Path, model: &SentencePieceModel, vocab_size: usize, fl
         if id >= vocab_size {
             if flavor == Flavor::Phi3 {
                 return Err(TokenizerError::Invalid {
-                    path: model_dir.join("tokenizer.model"),
+                    path: files.path("tokenizer.model"),
                     what: format!("{} pieces but config vocab_size is {vocab_size}", model.pieces.len()),
                 });
             }
@@ -198,9 +191,8 @@ pub fn vocab(model_dir: &Path, model: &SentencePieceModel, vocab_size: usize, fl
         v.set(id, p.piece.clone(), p.score, p.kind.converter_token_type());
     }
 
-    let added_path = model_dir.join("added_tokens.json");
-    if added_path.is_file() {
-        let json = super::read_json(&added_path)?;
+    if let Some(json) = files.added_tokens()? {
+        let added_path = files.path("added_tokens.json");
         let obj = json
             .as_object()
             .ok_or_else(|| TokenizerError::Invalid { path: added_path.clone(), what: "expected an object {token: id}".into() })?;
@@ -219,7 +211,7 @@ pub fn vocab(model_dir: &Path, model: &SentencePieceModel, vocab_size: usize, fl
         }
     }
 
-    let tc = TokenizerConfig::load(model_dir)?;
+    let tc = files.tokenizer_config()?;
     if let Some(decoder) = tc.json.as_ref().and_then(|j| j.get("added_tokens_decoder")).and_then(|d| d.as_object()) {
         for (key, data) in decoder {
             let id: usize = key.parse().map_err(|_| TokenizerError::Invalid {
@@ -236,9 +228,8 @@ pub fn vocab(model_dir: &Path, model: &SentencePieceModel, vocab_size: usize, fl
     }
 
     if flavor == Flavor::Phi3 {
-        let tj_path = model_dir.join("tokenizer.json");
-        if tj_path.is_file() {
-            let tj = super::read_json(&tj_path)?;
+        if let Some(tj) = files.tokenizer_json()? {
+            let tj_path = files.path("tokenizer.json");
             if let Some(list) = tj.get("added_tokens").and_then(|a| a.as_array()) {
                 for (i, data) in list.iter().enumerate() {
                     let id = data.get("id").and_then(json_id).ok_or_else(|| TokenizerError::Invalid {

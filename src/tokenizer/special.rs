@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as Json};
 
+use super::files::TokenizerFiles;
 use super::{read_json, Kv, MetaValue, TokenizerError};
 
-/// `tokenizer_config.json`, if present.
+/// `tokenizer_config.json`, if present (read through [`TokenizerFiles::tokenizer_config`]).
 pub struct TokenizerConfig {
     /// Where it is (or would be).
     pub path: PathBuf,
@@ -21,13 +22,6 @@ pub struct TokenizerConfig {
 }
 
 impl TokenizerConfig {
-    /// Reads `model_dir/tokenizer_config.json` when it exists.
-    pub fn load(model_dir: &Path) -> Result<Self, TokenizerError> {
-        let path = model_dir.join("tokenizer_config.json");
-        let json = if path.is_file() { Some(read_json(&path)?) } else { None };
-        Ok(TokenizerConfig { path, json })
-    }
-
     /// A top-level entry.
     pub fn get(&self, key: &str) -> Option<&Json> {
         self.json.as_ref().and_then(|j| j.get(key))
@@ -142,7 +136,7 @@ fn json_eq_opt(a: &Json, b: Option<&Json>) -> bool {
 impl SpecialVocab {
     /// `SpecialVocab(path, load_merges, special_token_types, n_vocab)`: loads everything.
     pub fn new(
-        model_dir: &Path,
+        files: &TokenizerFiles,
         config: &Json,
         load_merges: bool,
         special_token_types: Option<&[&str]>,
@@ -159,10 +153,10 @@ impl SpecialVocab {
             n_vocab,
             load_merges,
         };
-        sv.load_from_tokenizer_json(model_dir)?;
-        sv.load_from_config_json(&model_dir.join("config.json"), config)?;
+        sv.load_from_tokenizer_json(files)?;
+        sv.load_from_config_json(&files.path("config.json"), config)?;
         if sv.load_merges && sv.merges.is_empty() {
-            sv.load_merges_txt(model_dir)?;
+            sv.load_merges_txt(files.dir())?;
         }
         Ok(sv)
     }
@@ -250,11 +244,12 @@ impl SpecialVocab {
         Ok(())
     }
 
-    fn load_from_tokenizer_json(&mut self, model_dir: &Path) -> Result<(), TokenizerError> {
-        let tokenizer_path = model_dir.join("tokenizer.json");
-        let tokenizer = if tokenizer_path.is_file() { Some(read_json(&tokenizer_path)?) } else { None };
+    fn load_from_tokenizer_json(&mut self, files: &TokenizerFiles) -> Result<(), TokenizerError> {
+        let model_dir = files.dir();
+        let tokenizer_path = files.path("tokenizer.json");
+        let tokenizer = files.tokenizer_json()?;
         let mut added_tokens: Vec<Json> = Vec::new();
-        if let Some(tokenizer) = &tokenizer {
+        if let Some(tokenizer) = tokenizer {
             if self.load_merges {
                 self.load_merges_from_tokenizer_json(tokenizer, &tokenizer_path)?;
             }
@@ -265,17 +260,17 @@ impl SpecialVocab {
                 added_tokens = list.clone();
             }
         }
-        let tc = TokenizerConfig::load(model_dir)?;
+        let tc = files.tokenizer_config()?;
         let tc_path = tc.path.clone();
-        // `tokenizer_config` is mutated below, as gguf-py does.
-        let mut config: Option<Map<String, Json>> = match tc.json {
+        // `tokenizer_config` is mutated below, as gguf-py does (on a copy: the files stay as read).
+        let mut config: Option<Map<String, Json>> = match &tc.json {
             None => None,
-            Some(Json::Object(o)) => Some(o),
+            Some(Json::Object(o)) => Some(o.clone()),
             Some(_) => return Err(invalid(&tc_path, "expected a JSON object")),
         };
         let cfg_truthy = |c: &Option<Map<String, Json>>| c.as_ref().is_some_and(|m| !m.is_empty());
 
-        if let Some(tokenizer) = tokenizer.as_ref().filter(|t| truthy(t)) {
+        if let Some(tokenizer) = tokenizer.filter(|t| truthy(t)) {
             let get = |c: &Option<Map<String, Json>>, k: &str| c.as_ref().and_then(|m| m.get(k)).cloned();
             let mut special_bos = get(&config, "bos_token");
             let mut special_cls = get(&config, "cls_token");

@@ -4,15 +4,11 @@
 
 use std::sync::LazyLock;
 
-/// A model family with a forward pass here (the table's [`gguf::arch::Family`]).
-pub use gguf::arch::Family as Arch;
 pub use gguf::arch::{Activation, BlockLayout, FfnLayout, NormKind};
 
-/// An architecture we can evaluate: an entry of the one table, with its family at hand.
+/// An architecture we can evaluate: an entry of the one table.
 #[derive(Debug)]
 pub struct ArchInfo {
-    /// The family.
-    pub arch: Arch,
     /// `general.architecture` in GGUF.
     pub gguf_name: &'static str,
     /// Its entry of [`gguf::arch::ARCHITECTURES`].
@@ -20,9 +16,8 @@ pub struct ArchInfo {
 }
 
 /// Every architecture of the table (each has a forward pass here: the block layout is data).
-static ARCHITECTURES: LazyLock<Vec<ArchInfo>> = LazyLock::new(|| {
-    gguf::arch::ARCHITECTURES.iter().map(|spec| ArchInfo { arch: spec.family, gguf_name: spec.gguf_name, spec }).collect()
-});
+static ARCHITECTURES: LazyLock<Vec<ArchInfo>> =
+    LazyLock::new(|| gguf::arch::ARCHITECTURES.iter().map(|spec| ArchInfo { gguf_name: spec.gguf_name, spec }).collect());
 
 /// The table entry for a GGUF `general.architecture`.
 pub fn by_gguf_name(name: &str) -> Option<&'static ArchInfo> {

@@ -281,7 +281,7 @@ pub fn run_with(opts: &Options, budget: &Budget, device: &Device, mut progress: 
         }
         if let Some(r) = &reference {
             let (a, b) = (r.model.config(), m.config());
-            if a.arch.arch != b.arch.arch || a.n_layer != b.n_layer || a.hidden != b.hidden {
+            if a.arch.gguf_name != b.arch.gguf_name || a.n_layer != b.n_layer || a.hidden != b.hidden {
                 return Err(ValidateError::ModelMismatch {
                     reference: opts.reference.display().to_string(),
                     reference_arch: shape_of(&r.model),

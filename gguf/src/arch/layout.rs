@@ -172,30 +172,6 @@ impl BlockLayout {
     };
 }
 
-/// The model family: what the few steps the block layout does not describe match on — the
-/// converter's vocabulary path (`set_vocab` of its model class) and validate's hyper-parameter
-/// special cases.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    /// Llama and its kin (Mistral, SmolLM, CodeLlama, DeepSeek-Coder). `LlamaModel.set_vocab`:
-    /// SentencePiece, else LlamaHfVocab, else GPT-2 BPE; CodeLlama and granite-small constants.
-    Llama,
-    /// Qwen2. `Qwen2Model.set_vocab`: SentencePiece if `tokenizer.model`, else GPT-2 BPE.
-    Qwen2,
-    /// Phi-3, Phi-4-mini. `Phi3MiniModel.set_vocab`: GPT-2 BPE for a `GPT2Tokenizer`, else
-    /// SentencePiece.
-    Phi3,
-    /// Phi-2. `Phi2Model`: GPT-2 BPE, `add_bos_token = false` set before it.
-    Phi2,
-    /// Gemma. `GemmaModel.set_vocab`: SentencePiece, CodeGemma ids, `add_space_prefix = false`.
-    Gemma,
-    /// Gemma 2. `Gemma2Model.set_vocab`: SentencePiece, `add_space_prefix = false`.
-    Gemma2,
-    /// Gemma 3. `Gemma3Model.set_vocab`: SentencePiece and `add_space_prefix = false` if
-    /// `tokenizer.model`, else GPT-2 BPE.
-    Gemma3,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

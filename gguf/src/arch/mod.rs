@@ -9,17 +9,21 @@
 //!   (the GGUF tensor names) and, per architecture, Hugging Face name → kind with its shape and
 //!   transform. The converter maps checkpoints with it, `validate` finds Hugging Face names with it.
 //! - [`config_class`]: the defaults of the transformers config classes, which each spec lists.
+//! - [`vocab`]: how the converter builds each class's vocabulary ([`VocabRecipe`]), which the
+//!   tokenizer conversion follows.
 //! - [`table`]: [`ARCHITECTURES`], one [`ArchSpec`] per GGUF architecture.
 //!
-//! The tokenizer conversion reads [`ArchSpec::family`]. The hyper-parameter keys and computed
+//! The tokenizer conversion reads [`ArchSpec::vocab`]. The hyper-parameter keys and computed
 //! tensors are code (`src/arch`), chosen by [`ArchSpec::converter`], one per converter class.
 
 pub mod config_class;
 pub mod layout;
 pub mod table;
 pub mod tensors;
+pub mod vocab;
 
 pub use config_class::{ConfigClass, Fill, HfSlidingWindow};
-pub use layout::{Activation, BlockLayout, Family, FfnLayout, NormKind, QkvLayout, SwaPattern};
+pub use layout::{Activation, BlockLayout, FfnLayout, NormKind, QkvLayout, SwaPattern};
 pub use table::{by_gguf_name, by_hf_architecture, by_hf_model_type, ArchSpec, ConverterClass, ARCHITECTURES};
 pub use tensors::{Dim, TensorKind, TensorRule, Transform, When};
+pub use vocab::{FixedSpecials, SpmAddedTokens, VocabQuirk, VocabRecipe, VocabSource};

@@ -1,8 +1,9 @@
 //! [`ARCHITECTURES`]: every architecture ggufkit supports, declared once.
 
 use super::config_class::{ConfigClass, Fill::*, HfSlidingWindow};
-use super::layout::{Activation, BlockLayout, Family, FfnLayout, NormKind, QkvLayout, SwaPattern};
+use super::layout::{Activation, BlockLayout, FfnLayout, NormKind, QkvLayout, SwaPattern};
 use super::tensors::{self, Dim, TensorKind, TensorRule, Transform, When, LLAMA_BLOCK, LLAMA_GLOBAL};
+use super::vocab::VocabRecipe;
 
 /// The pinned converter's model class whose `set_gguf_parameters` and `generate_extra_tensors`
 /// write an architecture's hyper-parameter keys and computed tensors (`src/arch` implements each).
@@ -33,8 +34,8 @@ pub struct ArchSpec {
     pub hf_architectures: &'static [&'static str],
     /// HF `model_type` values of those checkpoints.
     pub hf_model_types: &'static [&'static str],
-    /// The model family.
-    pub family: Family,
+    /// How the converter builds its vocabulary (its class's `set_vocab`).
+    pub vocab: &'static VocabRecipe,
     /// The transformer block.
     pub layout: BlockLayout,
     /// Hugging Face tensor → GGUF tensor.
@@ -55,7 +56,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         gguf_name: "llama",
         hf_architectures: &["LlamaForCausalLM", "LLaMAForCausalLM", "MistralForCausalLM", "LlamaModel"],
         hf_model_types: &["llama", "mistral"],
-        family: Family::Llama,
+        vocab: &VocabRecipe::LLAMA,
         layout: BlockLayout::LLAMA,
         tensors: tensors::LLAMA,
         skip: &[],
@@ -106,7 +107,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         gguf_name: "qwen2",
         hf_architectures: &["Qwen2ForCausalLM"],
         hf_model_types: &["qwen2"],
-        family: Family::Qwen2,
+        vocab: &VocabRecipe::QWEN2,
         layout: BlockLayout { qkv: QkvLayout::Separate { bias: true }, rope_permuted: false, ..BlockLayout::LLAMA },
         tensors: tensors::QWEN2,
         skip: &[],
@@ -137,7 +138,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         hf_architectures: &["Qwen3ForCausalLM"],
         hf_model_types: &["qwen3"],
         // `Qwen3Model.set_vocab` is `Qwen2Model`'s
-        family: Family::Qwen2,
+        vocab: &VocabRecipe::QWEN2,
         layout: BlockLayout { qk_norm: true, rope_permuted: false, ..BlockLayout::LLAMA },
         tensors: &[
             LLAMA_GLOBAL[0],
@@ -185,7 +186,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         hf_architectures: &["SmolLM3ForCausalLM"],
         hf_model_types: &["smollm3"],
         // `SmolLM3Model` is a `LlamaModel`: its vocabulary path, keys and Q/K permutation
-        family: Family::Llama,
+        vocab: &VocabRecipe::LLAMA,
         layout: BlockLayout { no_rope_every: 4, ..BlockLayout::LLAMA },
         tensors: tensors::LLAMA,
         skip: &[],
@@ -217,7 +218,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         gguf_name: "phi3",
         hf_architectures: &["Phi3ForCausalLM"],
         hf_model_types: &["phi3"],
-        family: Family::Phi3,
+        vocab: &VocabRecipe::PHI3,
         layout: BlockLayout {
             qkv: QkvLayout::Fused,
             ffn: FfnLayout::FusedGateUp,
@@ -256,7 +257,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         gguf_name: "phi2",
         hf_architectures: &["PhiForCausalLM"],
         hf_model_types: &["phi"],
-        family: Family::Phi2,
+        vocab: &VocabRecipe::PHI2,
         layout: BlockLayout {
             norm: NormKind::Layer,
             qkv: QkvLayout::Separate { bias: true },
@@ -298,7 +299,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         gguf_name: "gemma",
         hf_architectures: &["GemmaForCausalLM"],
         hf_model_types: &["gemma"],
-        family: Family::Gemma,
+        vocab: &VocabRecipe::GEMMA,
         layout: BlockLayout {
             norm_plus_one: true,
             activation: Activation::GeluTanh,
@@ -334,7 +335,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         gguf_name: "gemma2",
         hf_architectures: &["Gemma2ForCausalLM"],
         hf_model_types: &["gemma2"],
-        family: Family::Gemma2,
+        vocab: &VocabRecipe::GEMMA2,
         layout: BlockLayout {
             norm_plus_one: true,
             activation: Activation::GeluTanh,
@@ -378,7 +379,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         gguf_name: "gemma3",
         hf_architectures: &["Gemma3ForCausalLM"],
         hf_model_types: &["gemma3_text"],
-        family: Family::Gemma3,
+        vocab: &VocabRecipe::GEMMA3,
         layout: BlockLayout {
             norm_plus_one: true,
             activation: Activation::GeluTanh,
