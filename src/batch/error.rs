@@ -17,7 +17,25 @@ pub enum BatchError {
         #[source]
         source: std::io::Error,
     },
-    /// The manifest is not valid TOML or not a valid manifest.
+    /// The manifest is not valid TOML, or its fields are not a manifest's.
+    #[error("{path}: not a valid manifest: {source}")]
+    ManifestToml {
+        /// The manifest.
+        path: PathBuf,
+        /// The TOML parser's error (line, column and the field).
+        #[source]
+        source: toml::de::Error,
+    },
+    /// The state file is not valid JSON or not a state file.
+    #[error("{path}: not a valid batch state file: {source}")]
+    StateJson {
+        /// The state file.
+        path: PathBuf,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The manifest is not a valid manifest.
     #[error("{path}: {reason}")]
     Manifest {
         /// The manifest.

@@ -109,8 +109,7 @@ impl Manifest {
     pub fn load(path: &Path) -> Result<Manifest, BatchError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| BatchError::Io { path: path.to_path_buf(), op: "read the manifest", source })?;
-        let mut m: Manifest =
-            toml::from_str(&text).map_err(|e| BatchError::Manifest { path: path.to_path_buf(), reason: e.to_string() })?;
+        let mut m: Manifest = toml::from_str(&text).map_err(|source| BatchError::ManifestToml { path: path.to_path_buf(), source })?;
         let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let resolve = |p: &Path| {
             if p.is_absolute() {

@@ -139,7 +139,7 @@ pub fn read(path: &Path) -> Result<State, BatchError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State { version: STATE_VERSION, ..State::default() }),
         Err(source) => return Err(BatchError::Io { path: path.to_path_buf(), op: "read the state file", source }),
     };
-    let s: State = serde_json::from_str(&text).map_err(|e| BatchError::State { path: path.to_path_buf(), reason: e.to_string() })?;
+    let s: State = serde_json::from_str(&text).map_err(|source| BatchError::StateJson { path: path.to_path_buf(), source })?;
     if s.version != STATE_VERSION {
         return Err(BatchError::State {
             path: path.to_path_buf(),
@@ -231,7 +231,7 @@ pub fn update(path: &Path, change: impl FnOnce(&mut State)) -> Result<(), BatchE
     let mut s = read(path)?;
     change(&mut s);
     s.version = STATE_VERSION;
-    let text = serde_json::to_string_pretty(&s).map_err(|e| BatchError::State { path: path.to_path_buf(), reason: e.to_string() })?;
+    let text = serde_json::to_string_pretty(&s).map_err(|source| BatchError::StateJson { path: path.to_path_buf(), source })?;
     write_atomic(path, text.as_bytes())
 }
 

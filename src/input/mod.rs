@@ -30,6 +30,15 @@ pub enum InputError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The index file is not JSON.
+    #[error("{path}: the safetensors index is not valid JSON: {source}")]
+    IndexJson {
+        /// The index file.
+        path: PathBuf,
+        /// The parser's error (line and column).
+        #[source]
+        source: serde_json::Error,
+    },
     /// The index file is not the expected JSON.
     #[error("{path}: invalid safetensors index: {reason}")]
     BadIndex {
@@ -156,7 +165,7 @@ impl Checkpoint {
         if index_path.is_file() {
             let text = std::fs::read_to_string(&index_path).map_err(|source| InputError::Io { path: index_path.clone(), source })?;
             let json: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| InputError::BadIndex { path: index_path.clone(), reason: e.to_string() })?;
+                serde_json::from_str(&text).map_err(|source| InputError::IndexJson { path: index_path.clone(), source })?;
             let map = json
                 .get("weight_map")
                 .and_then(|m| m.as_object())
