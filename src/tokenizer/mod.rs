@@ -386,7 +386,8 @@ pub fn metadata(model_dir: &Path, config: &Json, arch: &str) -> Result<Kv, Token
         }
         Some(VocabSource::Gpt2Bpe) => set_vocab_gpt2(&mut kv, files, config, arch)?,
         None => {
-            return Err(TokenizerError::Missing { dir: model_dir.to_path_buf(), arch: arch.to_owned(), what: recipe.required.into() });
+            let what = format!("{} ({} of the pinned converter)", recipe.required, recipe.converter_method);
+            return Err(TokenizerError::Missing { dir: model_dir.to_path_buf(), arch: arch.to_owned(), what });
         }
     }
     let vocab_size = if recipe.quirks.is_empty() { None } else { config_vocab_size(model_dir, config)? };

@@ -181,4 +181,17 @@ impl VocabRecipe {
         quirks: &[],
         spm_no_space_prefix: true,
     };
+
+    /// `TextModel.set_vocab` (a model class without its own, e.g. `Qwen2MoeModel`): GPT-2 BPE.
+    pub const TEXT: VocabRecipe = VocabRecipe {
+        converter_method: "TextModel.set_vocab",
+        no_bos_first: false,
+        llama_checks: false,
+        gpt2_tokenizer_class: None,
+        sources: &[VocabSource::Gpt2Bpe],
+        required: "neither tokenizer.model nor tokenizer.json",
+        spm_added_tokens: SpmAddedTokens::Default,
+        quirks: &[],
+        spm_no_space_prefix: false,
+    };
 }
