@@ -410,6 +410,7 @@ pub fn metadata(model_dir: &Path, config: &Json, arch: &str) -> Result<Kv, Token
                 });
             }
         }
+        VocabPath::Text => set_vocab_gpt2(&mut kv, model_dir, config, arch)?,
         VocabPath::Phi2 => {
             kv.set("tokenizer.ggml.add_bos_token", MetaValue::Bool(false));
             set_vocab_gpt2(&mut kv, model_dir, config, arch)?;

@@ -20,6 +20,6 @@ pub mod table;
 pub mod tensors;
 
 pub use config_class::{ConfigClass, Fill, HfSlidingWindow};
-pub use layout::{Activation, BlockLayout, Family, FfnLayout, NormKind, QkvLayout, SwaPattern};
+pub use layout::{Activation, BlockLayout, Family, FfnLayout, MoeLayout, NormKind, QkvLayout, SwaPattern};
 pub use table::{by_gguf_name, by_hf_architecture, by_hf_model_type, ArchSpec, ConverterClass, ARCHITECTURES};
-pub use tensors::{Dim, TensorKind, TensorRule, Transform, When};
+pub use tensors::{Dim, TensorKind, TensorRule, Transform, When, MOE_BLOCK};

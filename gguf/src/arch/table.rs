@@ -22,6 +22,8 @@ pub enum ConverterClass {
     Gemma2,
     /// `Gemma3Model`: `TextModel`'s keys, then the final soft-cap and the sliding window.
     Gemma3,
+    /// `Qwen2MoeModel`: `TextModel`'s keys, then the expert and shared-expert FFN widths.
+    Qwen2Moe,
 }
 
 /// One supported architecture.
@@ -468,6 +470,12 @@ impl ArchSpec {
             return None;
         }
         tensors::gguf_name_of(self.tensors, hf_name)
+    }
+
+    /// The Hugging Face name of expert `xid`'s part of a stacked GGUF tensor of this architecture
+    /// (`blk.3.ffn_up_exps.weight`, 5 → `model.layers.3.mlp.experts.5.up_proj.weight`).
+    pub fn hf_expert_name(&self, gguf_name: &str, xid: u64) -> Option<String> {
+        tensors::hf_expert_name_of(self.tensors, gguf_name, xid)
     }
 }
 
