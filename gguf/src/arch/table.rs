@@ -2,7 +2,7 @@
 
 use super::config_class::{ConfigClass, Fill::*, HfSlidingWindow};
 use super::layout::{Activation, BlockLayout, Family, FfnLayout, NormKind, QkvLayout, SwaPattern};
-use super::tensors::{self, Dim, TensorKind, TensorRule, Transform, When, LLAMA_BLOCK, LLAMA_GLOBAL};
+use super::tensors::{self, Dim, TensorKind, TensorRule, Transform, LLAMA_BLOCK};
 
 /// The pinned converter's model class whose `set_gguf_parameters` and `generate_extra_tensors`
 /// write an architecture's hyper-parameter keys and computed tensors (`src/arch` implements each).
@@ -141,22 +141,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         // `Qwen3Model.set_vocab` is `Qwen2Model`'s
         family: Family::Qwen2,
         layout: BlockLayout { qk_norm: true, rope_permuted: false, ..BlockLayout::LLAMA },
-        tensors: &[
-            LLAMA_GLOBAL[0],
-            LLAMA_GLOBAL[1],
-            LLAMA_GLOBAL[2],
-            LLAMA_BLOCK[0],
-            LLAMA_BLOCK[1].bias(When::AttnBias),
-            LLAMA_BLOCK[2].bias(When::AttnBias),
-            LLAMA_BLOCK[3].bias(When::AttnBias),
-            LLAMA_BLOCK[4].bias(When::AttnBias),
-            TensorRule::w("model.layers.{bid}.self_attn.q_norm", TensorKind::AttnQNorm, &[Dim::HeadDim]),
-            TensorRule::w("model.layers.{bid}.self_attn.k_norm", TensorKind::AttnKNorm, &[Dim::HeadDim]),
-            LLAMA_BLOCK[5],
-            LLAMA_BLOCK[6],
-            LLAMA_BLOCK[7],
-            LLAMA_BLOCK[8],
-        ],
+        tensors: &tensors::concat::<11, 3, 14>(tensors::QWEN3_ATTN, [LLAMA_BLOCK[6], LLAMA_BLOCK[7], LLAMA_BLOCK[8]]),
         skip: &[],
         tied_default: false,
         converter: ConverterClass::Text,

@@ -403,6 +403,39 @@ pub const MOE_BLOCK: [TensorRule; 4] = [
         .transform(Transform::StackExperts),
 ];
 
+/// `a`, then `b`: a tensor map made of building blocks, in a constant.
+pub const fn concat<const A: usize, const B: usize, const C: usize>(a: [TensorRule; A], b: [TensorRule; B]) -> [TensorRule; C] {
+    assert!(A > 0 && A + B == C, "concat: C must be A + B");
+    let mut out = [a[0]; C];
+    let mut i = 0;
+    while i < A {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < C {
+        out[i] = b[i - A];
+        i += 1;
+    }
+    out
+}
+
+/// Qwen3's block without its FFN, with the global tensors (`Qwen3Model`): the llama block
+/// unpermuted, optional attention biases, per-head RMS norms of Q and K, the FFN norm (building
+/// blocks for the specs: the dense FFN or [`MOE_BLOCK`] follows).
+pub const QWEN3_ATTN: [TensorRule; 11] = [
+    LLAMA_GLOBAL[0],
+    LLAMA_GLOBAL[1],
+    LLAMA_GLOBAL[2],
+    LLAMA_BLOCK[0],
+    LLAMA_BLOCK[1].bias(When::AttnBias),
+    LLAMA_BLOCK[2].bias(When::AttnBias),
+    LLAMA_BLOCK[3].bias(When::AttnBias),
+    LLAMA_BLOCK[4].bias(When::AttnBias),
+    TensorRule::w("model.layers.{bid}.self_attn.q_norm", K::AttnQNorm, &[HeadDim]),
+    TensorRule::w("model.layers.{bid}.self_attn.k_norm", K::AttnKNorm, &[HeadDim]),
+    LLAMA_BLOCK[5],
+];
+
 /// llama (`LlamaModel`): Q and K rows permuted; optional biases (`attention_bias`, `mlp_bias`).
 pub const LLAMA: &[TensorRule] = &[
     LLAMA_GLOBAL[0],
