@@ -1,8 +1,8 @@
 //! [`ARCHITECTURES`]: every architecture ggufkit supports, declared once.
 
 use super::config_class::{ConfigClass, Fill::*, HfSlidingWindow};
-use super::layout::{Activation, BlockLayout, Family, FfnLayout, NormKind, QkvLayout, SwaPattern};
-use super::tensors::{self, Dim, TensorKind, TensorRule, Transform, LLAMA_BLOCK};
+use super::layout::{Activation, BlockLayout, Family, FfnLayout, MoeLayout, NormKind, QkvLayout, SwaPattern};
+use super::tensors::{self, Dim, TensorKind, TensorRule, Transform, LLAMA_BLOCK, MOE_BLOCK};
 
 /// The pinned converter's model class whose `set_gguf_parameters` and `generate_extra_tensors`
 /// write an architecture's hyper-parameter keys and computed tensors (`src/arch` implements each).
@@ -421,6 +421,56 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
                 ("rope_scaling", Null),
                 ("rope_local_base_freq", Float(10000.0)),
                 ("use_bidirectional_attention", Bool(false)),
+            ],
+        }],
+    },
+    ArchSpec {
+        gguf_name: "qwen3moe",
+        hf_architectures: &["Qwen3MoeForCausalLM"],
+        hf_model_types: &["qwen3_moe"],
+        // `Qwen3MoeModel.set_vocab` is `TextModel`'s (through `Qwen2MoeModel`)
+        family: Family::Text,
+        layout: BlockLayout {
+            qk_norm: true,
+            rope_permuted: false,
+            // llama.cpp's qwen3moe graph always renormalises; transformers when `norm_topk_prob`
+            moe: Some(MoeLayout { norm_w: true, hf_norm_field: Some("norm_topk_prob") }),
+            ..BlockLayout::LLAMA
+        },
+        tensors: &tensors::concat::<11, 4, 15>(tensors::QWEN3_ATTN, MOE_BLOCK),
+        skip: &[],
+        tied_default: false,
+        converter: ConverterClass::Qwen2Moe,
+        config_classes: &[ConfigClass {
+            model_type: "qwen3_moe",
+            sliding_window: HfSlidingWindow::Unused,
+            defaults: &[
+                ("vocab_size", Int(151936)),
+                ("max_position_embeddings", Int(32768)),
+                ("hidden_size", Int(2048)),
+                ("intermediate_size", Int(6144)),
+                ("num_hidden_layers", Int(24)),
+                ("num_attention_heads", Int(32)),
+                ("use_sliding_window", Bool(false)),
+                // `sliding_window if use_sliding_window else None`: unused by the model
+                ("sliding_window", Null),
+                ("num_key_value_heads", Int(4)),
+                ("hidden_act", Str("silu")),
+                ("initializer_range", Float(0.02)),
+                ("rms_norm_eps", Float(1e-6)),
+                ("use_cache", Bool(true)),
+                ("rope_theta", Float(10000.0)),
+                ("rope_scaling", Null),
+                ("attention_bias", Bool(false)),
+                ("attention_dropout", Float(0.0)),
+                ("decoder_sparse_step", Int(1)),
+                ("moe_intermediate_size", Int(768)),
+                ("num_experts_per_tok", Int(8)),
+                ("num_experts", Int(128)),
+                ("norm_topk_prob", Bool(false)),
+                ("output_router_logits", Bool(false)),
+                ("router_aux_loss_coef", Float(0.001)),
+                ("tie_word_embeddings", Bool(false)),
             ],
         }],
     },
