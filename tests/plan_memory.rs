@@ -258,3 +258,20 @@ fn memory_cuda_recorded_on_h200() {
     assert_eq!(rows, 7, "configs/README.md's GPU table lost rows");
     assert!(failures.is_empty(), "plan is off the recorded CUDA buffers:\n{}", failures.join("\n"));
 }
+
+/// Every mixture-of-experts architecture of the table (`layout.moe`) on an expert-bound synthetic
+/// shape (16 experts, 8 used per token, a small vocabulary): the router, top-k, the stacked
+/// experts' `mul_mat_id` intermediates and the weighted sum, not the logits, set the compute buffer.
+#[test]
+fn memory_synthetic_moe_architectures() {
+    for spec in gguf::arch::ARCHITECTURES.iter().filter(|a| a.layout.moe.is_some()) {
+        let mut args = vec!["--arch", spec.gguf_name, "--n-layer", "2", "--n-embd", "512", "--n-ff", "1024", "--n-head", "8"];
+        args.extend(["--n-head-kv", "2", "--head-dim", "64", "--n-vocab", "1024", "--n-expert", "16", "--n-expert-used", "8"]);
+        args.extend(["--n-ff-exp", "512"]);
+        if spec.layout.qk_norm {
+            args.push("--qk-norm");
+        }
+        let name = format!("synthetic-{}", spec.gguf_name);
+        check(&name, &synthetic(&format!("moe-{}", spec.gguf_name), &args));
+    }
+}

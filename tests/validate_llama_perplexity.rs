@@ -184,3 +184,25 @@ fn tokens_match_llama_cpp() {
     let first_diff = mine.iter().zip(&theirs).position(|(a, b)| a != b);
     assert_eq!(first_diff, None, "token streams differ");
 }
+
+/// Every generated fixture whose architecture is a mixture of experts (the table's
+/// `layout.moe`), quantized to Q4_K_M by llama-quantize: our forward pass on the quantized stacked
+/// experts (each expert's rows of `ffn_*_exps`, routed per token) gives llama-perplexity's PPL.
+#[test]
+fn ppl_generated_moe_q4_k_m() {
+    for model in common::GENERATED.iter() {
+        let dir = common::generated_fixture(model);
+        let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+        let moe = config["model_type"].as_str().and_then(gguf::arch::by_hf_model_type).is_some_and(|a| a.layout.moe.is_some());
+        if !moe {
+            continue;
+        }
+        let f16 = common::ref_converted_generated_f16(model);
+        let q = common::ref_quantized(&f16, "Q4_K_M", &[], &format!("{model}-ref-Q4_K_M.gguf"));
+        let theirs = llama_ppl(&q);
+        let report = ours(&dir, &[&q], &[]);
+        let mine = report["files"][0]["stats"]["ppl"]["value"].as_f64().unwrap();
+        eprintln!("{model} Q4_K_M: PPL ours {mine:.4}, llama-perplexity {theirs:.4} ({:.3} %)", 100.0 * rel(mine, theirs));
+        assert!(rel(mine, theirs) < 0.01, "{model} Q4_K_M: PPL {mine} vs llama-perplexity {theirs}");
+    }
+}

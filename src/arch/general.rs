@@ -250,6 +250,57 @@ pub fn id_to_title(s: &str) -> String {
         .join(" ")
 }
 
+/// gguf-py's `GGUFWriter.get_total_parameter_count` of a model's tensors: every element, the
+/// elements of one expert of the stacked `*_exps.` tensors, and the experts per stacked tensor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParamCount {
+    /// Every tensor's elements.
+    pub total: u64,
+    /// Elements outside the stacked expert tensors.
+    pub shared: u64,
+    /// One expert's elements of each stacked tensor, summed.
+    pub expert: u64,
+    /// The mean expert count of the stacked tensors (0 when there are none).
+    pub expert_count: u64,
+}
+
+impl ParamCount {
+    /// Counts tensors given by GGUF name and ggml dims (a stacked tensor's experts are its last
+    /// dimension, or a bias's).
+    pub fn of<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a [u64])>) -> ParamCount {
+        let mut c = ParamCount::default();
+        let (mut expert_sum, mut n_expert_tensors) = (0u64, 0u64);
+        for (name, dims) in tensors {
+            let size: u64 = dims.iter().product();
+            c.total += size;
+            // gguf-py reads the expert count from the PyTorch shape: [-3] of a weight, [-2] of a
+            // bias, which are ggml dims[2] and dims[1]
+            let at = if name.contains(".bias") { 1 } else { 2 };
+            match (name.contains("_exps."), dims.len() >= 3) {
+                (true, true) => {
+                    let count = dims[at].max(1);
+                    c.expert += size / count;
+                    expert_sum += count;
+                    n_expert_tensors += 1;
+                }
+                _ => c.shared += size,
+            }
+        }
+        c.expert_count = expert_sum.checked_div(n_expert_tensors).unwrap_or(0);
+        c
+    }
+
+    /// gguf-py `size_label(total, shared, expert, expert_count)`: `8x3.7M` for a mixture of
+    /// experts, else [`size_label`] of the total.
+    pub fn label(&self) -> String {
+        if self.expert_count > 0 {
+            format!("{}x{}", self.expert_count, size_label(self.shared + self.expert))
+        } else {
+            size_label(self.total)
+        }
+    }
+}
+
 /// gguf-py `model_weight_count_rounded_notation(n, min_digits=2)`.
 pub fn size_label(total_params: u64) -> String {
     let n = total_params as f64;
@@ -296,8 +347,9 @@ pub fn general_keys(
     model_dir: &std::path::Path,
     config: &Json,
     generation_config: Option<&Json>,
-    total_params: u64,
+    params: &ParamCount,
 ) -> Vec<(String, Value)> {
+    let total_params = params.total;
     let mut name: Option<String> = None;
     let mut org = None;
     let mut basename = None;
@@ -348,7 +400,7 @@ pub fn general_keys(
             }
         }
     }
-    let size = size.or_else(|| (total_params > 0).then(|| size_label(total_params)));
+    let size = size.or_else(|| (total_params > 0).then(|| params.label()));
     let s = |k: &str, v: Option<String>| v.map(|v| (k.to_string(), Value::String(v)));
     out.extend(
         [
@@ -380,5 +432,17 @@ mod tests {
         let p = model_id_components("tiny-llama", 0);
         assert_eq!(p.basename, None);
         assert_eq!(id_to_title("tiny-llama"), "Tiny Llama");
+    }
+
+    // gguf-py 0.19.0: get_total_parameter_count of the pinned converter's tiny-qwen3moe F16
+    // (general.size_label "8x3.7M"); PyTorch shape (8, 256, 256) is ggml dims [256, 256, 8]
+    #[test]
+    fn expert_tensors_count_once_per_expert() {
+        let exps: &[u64] = &[256, 256, 8];
+        let dense: &[u64] = &[256, 4096];
+        let c = ParamCount::of([("blk.0.ffn_up_exps.weight", exps), ("token_embd.weight", dense)]);
+        assert_eq!(c, ParamCount { total: 256 * 256 * 8 + 256 * 4096, shared: 256 * 4096, expert: 256 * 256, expert_count: 8 });
+        assert_eq!(c.label(), "8x1.1M");
+        assert_eq!(ParamCount::of([("token_embd.weight", dense)]).label(), "1.0M");
     }
 }

@@ -10,7 +10,8 @@ pub const ARCHITECTURE: &str = "general.architecture";
 /// `general.file_type` (its value is filled in with the output file type).
 pub const FILE_TYPE: &str = "general.file_type";
 
-type Kv = Result<Vec<(String, Value)>, ArchError>;
+/// What a key maker returns: its keys and values, in order.
+pub type Kv = Result<Vec<(String, Value)>, ArchError>;
 
 fn k(arch: &str, suffix: &str) -> String {
     format!("{arch}.{suffix}")
@@ -25,7 +26,7 @@ fn u32v(field: &str, v: u64) -> Result<Value, ArchError> {
 }
 
 /// Optional u32 key from the first present field.
-fn opt_u32(hp: &Hparams, arch: &str, key: &str, fields: &[&str]) -> Kv {
+pub fn opt_u32(hp: &Hparams, arch: &str, key: &str, fields: &[&str]) -> Kv {
     match hp.u64_opt(fields)? {
         Some(v) => Ok(vec![(k(arch, key), u32v(fields[0], v)?)]),
         None => Ok(vec![]),
@@ -160,7 +161,7 @@ pub fn norm_eps_any(hp: &Hparams, a: &str) -> Kv {
 }
 /// Expert counts (optional).
 pub fn experts(hp: &Hparams, a: &str) -> Kv {
-    let mut out = opt_u32(hp, a, "expert_count", &["num_local_experts", "num_experts", "n_routed_experts"])?;
+    let mut out = opt_u32(hp, a, "expert_count", super::EXPERT_COUNT)?;
     out.extend(opt_u32(hp, a, "expert_used_count", &["num_experts_per_tok", "num_experts_per_token", "top_k_experts"])?);
     out.extend(opt_u32(hp, a, "expert_group_count", &["n_group"])?);
     out.extend(opt_u32(hp, a, "expert_group_used_count", &["topk_group"])?);

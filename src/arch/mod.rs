@@ -16,6 +16,7 @@ pub mod keys;
 pub mod llama;
 pub mod phi2;
 pub mod phi3;
+pub mod qwen2moe;
 
 use gguf::arch::ConverterClass;
 use gguf::Value;
@@ -51,6 +52,16 @@ pub enum ArchError {
         /// What was found.
         found: String,
     },
+    /// A stacked tensor lacks one of its experts in the checkpoint.
+    #[error("tensor `{tensor}` stacks {n_expert} experts (num_experts), but the checkpoint has no `{missing}`")]
+    MissingExpert {
+        /// The GGUF tensor.
+        tensor: String,
+        /// The experts it stacks.
+        n_expert: u64,
+        /// The Hugging Face tensor of the missing expert.
+        missing: String,
+    },
     /// A checkpoint tensor has no GGUF name in this architecture.
     #[error("tensor `{tensor}` is not part of architecture {arch} (the reference converter fails the same way: \"Can not map tensor\")")]
     UnmappedTensor {
@@ -60,6 +71,9 @@ pub enum ArchError {
         arch: &'static str,
     },
 }
+
+/// The config fields of the expert count (`TextModel`'s `find_hparam` list).
+pub const EXPERT_COUNT: &[&str] = &["num_local_experts", "num_experts", "n_routed_experts"];
 
 /// Most layers a model may have: llama.cpp's `LLAMA_MAX_LAYERS`.
 pub const MAX_LAYERS: u64 = 512;
@@ -84,6 +98,10 @@ pub struct Dims {
     pub head_dim: u64,
     /// Layers.
     pub n_layer: u64,
+    /// Experts of a mixture-of-experts FFN (`num_experts`; 0 when dense).
+    pub n_expert: u64,
+    /// One expert's FFN width (`moe_intermediate_size`; 0 when dense).
+    pub expert_ff: u64,
 }
 
 impl Dims {
@@ -101,12 +119,14 @@ impl Dims {
             n_head_kv: hp.n_head_kv()?,
             head_dim: hp.head_dim()?,
             n_layer: hp.n_layer()?,
+            n_expert: hp.u64_opt(EXPERT_COUNT)?.unwrap_or(0),
+            expert_ff: hp.u64_opt(&["moe_intermediate_size"])?.unwrap_or(0),
         };
         let too_big = |field: &str, found: String, expected| ArchError::BadField { field: field.into(), expected, found };
         if dims.n_layer > MAX_LAYERS {
             return Err(too_big("num_hidden_layers", dims.n_layer.to_string(), "at most 512 layers (llama.cpp's LLAMA_MAX_LAYERS)"));
         }
-        for d in [Dim::Vocab, Dim::Embd, Dim::Ff, Dim::Ff2, Dim::Ff4Embd, Dim::Q, Dim::Kv, Dim::Qkv] {
+        for d in [Dim::Vocab, Dim::Embd, Dim::Ff, Dim::Ff2, Dim::Ff4Embd, Dim::Q, Dim::Kv, Dim::Qkv, Dim::Experts, Dim::ExpertFf] {
             match dims.checked(d) {
                 Some(v) if v <= MAX_DIM => {}
                 v => {
@@ -129,6 +149,8 @@ impl Dims {
             Dim::Kv => self.n_head_kv.checked_mul(self.head_dim),
             Dim::Qkv => self.n_head_kv.checked_mul(2)?.checked_add(self.n_head)?.checked_mul(self.head_dim),
             Dim::HeadDim => Some(self.head_dim),
+            Dim::Experts => Some(self.n_expert),
+            Dim::ExpertFf => Some(self.expert_ff),
         }
     }
 
@@ -193,6 +215,7 @@ fn converter_class(c: ConverterClass) -> (KeyFns, ExtraFn) {
         ConverterClass::Gemma => (gemma::PARAMS, no_extra),
         ConverterClass::Gemma2 => (gemma2::PARAMS, no_extra),
         ConverterClass::Gemma3 => (gemma3::PARAMS, no_extra),
+        ConverterClass::Qwen2Moe => (qwen2moe::PARAMS, no_extra),
     }
 }
 
@@ -209,11 +232,15 @@ impl ConvertSpec for ArchSpec {
         if SKIP_SUFFIXES.iter().any(|s| hf_name.ends_with(s)) || self.skip.contains(&hf_name) {
             return Ok(None);
         }
-        let (rule, bid, suffix) = gguf::arch::tensors::find_rule(self.tensors, hf_name)
+        let (rule, bid, xid, suffix) = self
+            .tensors
+            .iter()
+            .find_map(|r| r.matches_expert(hf_name).map(|(bid, xid, suffix)| (r, bid, xid, suffix)))
             .ok_or_else(|| ArchError::UnmappedTensor { tensor: hf_name.to_string(), arch: self.gguf_name })?;
         let full: Vec<u64> = rule.dims.iter().map(|d| dims.get(*d)).collect();
         let out_dims = if suffix == ".bias" { full.get(1).or(full.first()).map(|d| vec![*d]).unwrap_or_default() } else { full };
-        Ok(Some(Mapped { name: format!("{}{suffix}", rule.kind.gguf_name(bid)), dims: out_dims, transform: rule.transform }))
+        let name = format!("{}{suffix}", rule.kind.gguf_name(bid));
+        Ok(Some(Mapped { name, dims: out_dims, transform: rule.transform, expert: xid, bid }))
     }
 
     fn extra(&self, hp: &Hparams) -> Result<Extras, ArchError> {
@@ -230,6 +257,78 @@ pub struct Mapped {
     pub dims: Vec<u64>,
     /// The transform.
     pub transform: Transform,
+    /// The expert this checkpoint tensor is of a stacked GGUF tensor ([`Transform::StackExperts`];
+    /// `dims` are the stacked tensor's, one expert's are `dims` without the last).
+    pub expert: Option<u64>,
+    /// The block.
+    pub bid: Option<u64>,
+}
+
+impl Mapped {
+    /// The ggml dims the checkpoint tensor itself has: one expert's of a stacked tensor.
+    pub fn source_dims(&self) -> &[u64] {
+        match self.expert {
+            Some(_) => &self.dims[..self.dims.len().saturating_sub(1)],
+            None => &self.dims,
+        }
+    }
+}
+
+/// A GGUF tensor made from checkpoint tensors: one, or one per expert stacked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placed {
+    /// The checkpoint tensors (indices into the caller's list), expert by expert when stacked.
+    pub sources: Vec<usize>,
+    /// The mapping (of the first expert when stacked).
+    pub mapped: Mapped,
+}
+
+/// Orders mapped checkpoint tensors (index in checkpoint order, mapping) as the pinned converter
+/// writes them and stacks the experts of [`Transform::StackExperts`] tensors: a tensor in
+/// checkpoint order; the stacked tensors of a block together where the checkpoint's last expert
+/// tensor of that block is (`Qwen2MoeModel.modify_tensors` yields them once all `3 × n_expert` are
+/// collected), down, gate, up (its loop order, which is the names' order). `hf_name` names a
+/// checkpoint tensor for the error when an expert is missing.
+pub fn place(mapped: Vec<(usize, Mapped)>, n_expert: u64, hf_name: &dyn Fn(&Mapped, u64) -> String) -> Result<Vec<Placed>, ArchError> {
+    use std::collections::BTreeMap;
+    // key: position in checkpoint order, then 0 for a tensor of its own / 1 + name for a stack
+    let mut out: Vec<((usize, u8, String), Placed)> = Vec::new();
+    let mut stacks: BTreeMap<String, (Mapped, Vec<Option<usize>>)> = BTreeMap::new();
+    let mut last_of_block: BTreeMap<Option<u64>, usize> = BTreeMap::new();
+    for (index, m) in mapped {
+        let Some(xid) = m.expert else {
+            out.push(((index, 0, String::new()), Placed { sources: vec![index], mapped: m }));
+            continue;
+        };
+        let last = last_of_block.entry(m.bid).or_insert(index);
+        *last = (*last).max(index);
+        let slot = stacks.entry(m.name.clone()).or_insert_with(|| (m.clone(), vec![None; n_expert as usize]));
+        // an expert past num_experts is not the converter's either ("Unprocessed experts")
+        match slot.1.get_mut(xid as usize) {
+            Some(s) => *s = Some(index),
+            None => {
+                return Err(ArchError::BadField {
+                    field: "num_experts".into(),
+                    expected: "more experts than the checkpoint's expert ids",
+                    found: format!("{n_expert}, but the checkpoint has {}", hf_name(&m, xid)),
+                })
+            }
+        }
+        if xid == 0 {
+            slot.0 = m;
+        }
+    }
+    for (name, (m, members)) in stacks {
+        let sources = members
+            .iter()
+            .enumerate()
+            .map(|(xid, s)| s.ok_or_else(|| ArchError::MissingExpert { tensor: name.clone(), n_expert, missing: hf_name(&m, xid as u64) }))
+            .collect::<Result<Vec<usize>, ArchError>>()?;
+        let at = last_of_block.get(&m.bid).copied().unwrap_or(0);
+        out.push(((at, 1, name), Placed { sources, mapped: m }));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out.into_iter().map(|(_, p)| p).collect())
 }
 
 fn when_holds(w: When, hp: &Hparams, tied_default: bool) -> bool {
@@ -250,25 +349,35 @@ pub fn planned_tensors(config: &Json) -> Result<Vec<(String, Vec<u64>)>, ArchErr
     let hp = Hparams::new(config)?;
     let dims = Dims::new(&hp)?;
     let (extra, _) = spec.extra(&hp)?;
-    let mut hf: Vec<(String, String, Vec<u64>)> = Vec::new();
+    let mut hf: Vec<(String, Mapped)> = Vec::new();
     for rule in spec.tensors {
         let layers: Vec<Option<u64>> = if rule.hf.contains("{bid}") { (0..dims.n_layer).map(Some).collect() } else { vec![None] };
+        let experts: Vec<Option<u64>> = if rule.stacked() { (0..dims.n_expert).map(Some).collect() } else { vec![None] };
         for suffix in rule.suffixes {
             let w = if *suffix == ".bias" { rule.bias_when } else { rule.when };
             if !when_holds(w, &hp, spec.tied_default) {
                 continue;
             }
             for bid in &layers {
-                let hf_name = rule.hf_name(*bid, suffix);
-                if let Some(m) = spec.map_tensor(&hf_name, &dims)? {
-                    hf.push((hf_name, m.name, m.dims));
+                for xid in &experts {
+                    let hf_name = match xid {
+                        Some(x) => rule.hf_expert_name(*bid, *x, suffix),
+                        None => rule.hf_name(*bid, suffix),
+                    };
+                    if let Some(m) = spec.map_tensor(&hf_name, &dims)? {
+                        hf.push((hf_name, m));
+                    }
                 }
             }
         }
     }
+    // a single-file checkpoint holds its tensors sorted by name
     hf.sort_by(|a, b| a.0.cmp(&b.0));
+    let placed = place(hf.into_iter().map(|(_, m)| m).enumerate().collect(), dims.n_expert, &|m, xid| {
+        spec.hf_expert_name(&m.name, xid).unwrap_or_default()
+    })?;
     let mut out: Vec<(String, Vec<u64>)> = extra.into_iter().map(|e| (e.name, vec![e.data.len() as u64])).collect();
-    out.extend(hf.into_iter().map(|(_, n, d)| (n, d)));
+    out.extend(placed.into_iter().map(|p| (p.mapped.name, p.mapped.dims)));
     Ok(out)
 }
 

@@ -85,6 +85,7 @@ fn num_ctx(args: &Args, types: &[FileType]) -> Result<Option<u32>> {
             flash_attn: None,
         },
         types: vec![ty.name().to_string()],
+        cpu_moe_layers: 0,
     };
     let input = crate::plan::input::load(&args.model_dir)?;
     let plan = crate::plan::plan(&input, &opts)?;

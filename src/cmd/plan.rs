@@ -1,5 +1,5 @@
 //! `ggufkit plan MODEL [--vram 8GiB] [--ctx 4096] [--batch 512] [--kv-type f16|q8_0|q4_0]
-//! [--types LIST] [--json | --markdown]`.
+//! [--types LIST] [--cpu-moe | --n-cpu-moe N] [--json | --markdown]`.
 
 use std::path::PathBuf;
 
@@ -44,6 +44,12 @@ pub struct Args {
     /// on or off. llama.cpp turns it on for a quantized V cache.
     #[arg(long, value_enum, default_value = "auto")]
     pub flash_attn: FlashAttnArg,
+    /// Keep every expert tensor of a mixture of experts in host memory (llama.cpp's --cpu-moe).
+    #[arg(long, conflicts_with = "n_cpu_moe")]
+    pub cpu_moe: bool,
+    /// Keep the expert tensors of the first N layers in host memory (llama.cpp's --n-cpu-moe N).
+    #[arg(long, value_name = "N")]
+    pub n_cpu_moe: Option<u64>,
     /// Print JSON (sizes in bytes).
     #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
@@ -109,6 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             },
         },
         types,
+        cpu_moe_layers: if args.cpu_moe { u64::MAX } else { args.n_cpu_moe.unwrap_or(0) },
     };
     let p = plan::plan(&input, &opts)?;
     let text = if args.json {

@@ -89,9 +89,9 @@ pub struct Summary {
 /// Where one output tensor's values come from.
 #[derive(Debug, Clone)]
 enum Source {
-    /// A checkpoint tensor (index into `Checkpoint::tensors`).
+    /// Checkpoint tensors (indices into `Checkpoint::tensors`): one, or one per expert stacked.
     Checkpoint {
-        index: usize,
+        indices: Vec<usize>,
         transform: Transform,
         /// Heads of the rotary permutation (0 when none).
         heads: usize,
@@ -138,9 +138,11 @@ pub fn intermediate_type(ft: FileType) -> GgmlType {
     }
 }
 
-/// `prepare_tensors`' rule: 1-D tensors, norms and non-`.weight` tensors are written F32.
-fn converter_type(name: &str, n_dims: usize, outtype: GgmlType) -> GgmlType {
-    if n_dims <= 1 || name.ends_with("_norm.weight") || !name.ends_with(".weight") {
+/// `prepare_tensors`' rule: 1-D tensors, norms, non-`.weight` tensors and the kinds it lists
+/// (the expert router) are written F32.
+pub fn converter_type(name: &str, n_dims: usize, outtype: GgmlType) -> GgmlType {
+    let listed = || gguf::arch::TensorKind::parse(name).is_some_and(|(k, _, _)| k.always_f32());
+    if n_dims <= 1 || name.ends_with("_norm.weight") || !name.ends_with(".weight") || listed() {
         GgmlType::F32
     } else {
         outtype
@@ -231,6 +233,7 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
             source: Source::Computed(e.data),
         })
         .collect();
+    let mut mapped = Vec::new();
     for (index, t) in ckpt.tensors().iter().enumerate() {
         let Some(m) = arch::ConvertSpec::map_tensor(spec, &t.name, &dims)? else { continue };
         if let Err(dtype) = &t.dtype {
@@ -241,11 +244,11 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
             });
         }
         let found: Vec<u64> = t.shape.iter().rev().map(|&d| d as u64).collect();
-        if found != m.dims {
+        if found != m.source_dims() {
             return Err(ConvertError::ShapeMismatch {
                 path: ckpt.shard_path(t).to_path_buf(),
                 tensor: t.name.clone(),
-                expected: m.dims.iter().rev().copied().collect(),
+                expected: m.source_dims().iter().rev().copied().collect(),
                 found: t.shape.iter().map(|&d| d as u64).collect(),
             });
         }
@@ -266,14 +269,25 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
                 });
             }
         }
+        mapped.push((index, m));
+    }
+    let hf_expert = |m: &arch::Mapped, xid: u64| spec.hf_expert_name(&m.name, xid).unwrap_or_default();
+    for p in arch::place(mapped, dims.n_expert, &hf_expert)? {
+        let m = p.mapped;
+        let heads = match m.transform {
+            Transform::PermuteQ => dims.n_head.max(1),
+            Transform::PermuteK => dims.n_head_kv.max(1),
+            _ => 0,
+        };
+        let hf_name = ckpt.tensors().get(p.sources[0]).map(|t| t.name.clone()).unwrap_or_default();
         let conv = converter_type(&m.name, m.dims.len(), outtype);
         tensors.push(Planned {
             name: m.name,
-            hf_name: t.name.clone(),
+            hf_name,
             dims: m.dims,
             conv,
             ty: conv,
-            source: Source::Checkpoint { index, transform: m.transform, heads: heads.unwrap_or(0) as usize },
+            source: Source::Checkpoint { indices: p.sources, transform: m.transform, heads: heads as usize },
         });
     }
     // Every tensor the config implies must be there (the output projection may be absent:
@@ -285,11 +299,11 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
     }
 
     // Metadata, in the converter's order.
-    let n_params: u64 = tensors.iter().map(Planned::n_elements).sum();
+    let n_params = arch::general::ParamCount::of(tensors.iter().map(|t| (t.name.as_str(), t.dims.as_slice())));
     let generation = read_json(&dir.join("generation_config.json"), "generation_config.json").ok();
     let mut metadata: Vec<(String, Value)> = vec![(arch::keys::ARCHITECTURE.to_string(), Value::String(spec.gguf_name.to_string()))];
     metadata.extend(extra_keys);
-    for (k, v) in arch::general::general_keys(dir, &config, generation.as_ref(), n_params) {
+    for (k, v) in arch::general::general_keys(dir, &config, generation.as_ref(), &n_params) {
         let v = match (&opts.name, k.as_str()) {
             (Some(n), "general.name") => Value::String(n.clone()),
             _ => v,
@@ -358,37 +372,58 @@ fn write_tensor(
 ) -> Result<(), ConvertError> {
     let n_per_row = t.dims.first().copied().unwrap_or(1) as usize;
     let n_rows = (t.n_elements() as usize).checked_div(n_per_row).unwrap_or(0);
-    let computed_bytes: Vec<u8>;
-    let mut entry = None;
-    let (src, dtype, rows, add_one, path) = match &t.source {
+    match &t.source {
         Source::Computed(v) => {
-            computed_bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-            (&computed_bytes[..], Dtype3::F32, RowMap::IDENTITY, false, PathBuf::from("<computed>"))
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            let stage = Stage { src: &bytes, dtype: Dtype3::F32, n_per_row, rows: RowMap::IDENTITY, add_one: false, out: t.conv };
+            write_rows(sinks, i, t, &stage, n_rows, None, Path::new("<computed>"), ckpt, imatrix, buf)
         }
-        Source::Checkpoint { index, transform, heads } => {
-            let Some(e) = ckpt.tensors().get(*index) else {
-                return Err(ConvertError::MissingTensor { dir: PathBuf::new(), tensor: t.hf_name.clone(), arch: "?" });
-            };
-            entry = Some(e);
-            let dtype = e.dtype.clone().map_err(|d| ConvertError::UnsupportedDtype {
-                path: ckpt.shard_path(e).to_path_buf(),
-                tensor: e.name.clone(),
-                dtype: d,
-            })?;
-            // the head count was checked against the row count while planning
-            let rows = if *heads > 0 { RowMap::permute(n_rows, *heads).unwrap_or(RowMap::IDENTITY) } else { RowMap::IDENTITY };
-            (ckpt.data(e), dtype, rows, *transform == Transform::AddOne, ckpt.shard_path(e).to_path_buf())
+        Source::Checkpoint { indices, transform, heads } => {
+            // a stacked tensor is its experts' rows one after the other
+            let part_rows = n_rows / indices.len().max(1);
+            for index in indices {
+                let Some(e) = ckpt.tensors().get(*index) else {
+                    return Err(ConvertError::MissingTensor { dir: PathBuf::new(), tensor: t.hf_name.clone(), arch: "?" });
+                };
+                let dtype = e.dtype.clone().map_err(|d| ConvertError::UnsupportedDtype {
+                    path: ckpt.shard_path(e).to_path_buf(),
+                    tensor: e.name.clone(),
+                    dtype: d,
+                })?;
+                // the head count was checked against the row count while planning
+                let rows = if *heads > 0 { RowMap::permute(part_rows, *heads).unwrap_or(RowMap::IDENTITY) } else { RowMap::IDENTITY };
+                let stage = Stage { src: ckpt.data(e), dtype, n_per_row, rows, add_one: *transform == Transform::AddOne, out: t.conv };
+                write_rows(sinks, i, t, &stage, part_rows, Some(e), ckpt.shard_path(e), ckpt, imatrix, buf)?;
+            }
+            Ok(())
         }
-    };
-    let stage = Stage { src, dtype, n_per_row, rows, add_one, out: t.conv };
+    }
+}
+
+/// Converts `n_rows` rows of one source through `stage` into every sink, slab by slab, releasing
+/// the checkpoint pages of `entry` behind it.
+#[allow(clippy::too_many_arguments)] // one tensor's slab loop: its sinks, source and buffers
+fn write_rows(
+    sinks: &mut [Sink],
+    i: usize,
+    t: &Planned,
+    stage: &Stage<'_>,
+    n_rows: usize,
+    entry: Option<&crate::input::TensorEntry>,
+    path: &Path,
+    ckpt: &Checkpoint,
+    imatrix: Option<&[f32]>,
+    buf: &mut Vec<u8>,
+) -> Result<(), ConvertError> {
+    let n_per_row = stage.n_per_row;
     let slab_rows = (SLAB_ELEMENTS / n_per_row.max(1)).max(1);
     let conv_row_bytes = n_per_row * float_size(t.conv);
-    let src_row_bytes = n_per_row * dtype.size();
+    let src_row_bytes = n_per_row * stage.dtype.size();
     let mut released = 0;
     let mut r = 0;
     while r < n_rows {
         let nr = slab_rows.min(n_rows - r);
-        let non_finite = |index| ConvertError::NonFinite { path: path.clone(), tensor: t.hf_name.clone(), index };
+        let non_finite = |index| ConvertError::NonFinite { path: path.to_path_buf(), tensor: t.hf_name.clone(), index };
         buf.resize(nr * conv_row_bytes, 0);
         stage.convert_rows(r, buf).map_err(non_finite)?;
         for sink in sinks.iter_mut() {
@@ -416,7 +451,7 @@ fn write_tensor(
         // the checkpoint rows below `consumed` are done with: drop their pages now, so that the
         // resident part of the mapping stays about one slab whatever the tensor's size
         if let Some(e) = entry {
-            let consumed = rows.consumed_below(r) * src_row_bytes;
+            let consumed = stage.rows.consumed_below(r) * src_row_bytes;
             ckpt.release_range(e, released, consumed);
             released = consumed;
         }

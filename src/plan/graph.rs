@@ -195,6 +195,52 @@ impl Graph {
     }
 }
 
+/// `build_moe_ffn` with softmax gating and a gated FFN (`llm_graph_context::build_moe_ffn`): the
+/// router's logits, softmax, the top `n_used` by `argsort_top_k`, their probabilities gathered
+/// (renormalised when `norm_w`), `mul_mat_id` through the stacked up, gate and down experts, the
+/// outputs weighted, then one view per chosen expert and the adds that sum them. `cur` is the FFN
+/// norm's output `[n_embd, nt]`; `w` stands for every weight.
+fn moe_ffn(g: &mut Graph, w: TensorId, cur: TensorId, shape: &ModelShape, norm_w: bool, nt: u64) -> TensorId {
+    let (e, n_expert, n_used, n_ff) = (shape.n_embd, shape.n_expert, shape.n_expert_used, shape.n_ff_exp);
+    let logits = g.mul_mat(w, cur, n_expert);
+    let probs = g.new_tensor([n_expert, nt, 1, 1], Elem::F32, vec![logits], true); // soft_max
+    let argsort = g.new_tensor([n_expert, nt, 1, 1], Elem::I32, vec![probs], false);
+    let selected = g.view(argsort, [n_used, nt, 1, 1], n_used == n_expert);
+    let probs3 = g.reshape(probs, [1, n_expert, nt, 1]);
+    let mut weights = g.new_tensor([1, n_used, nt, 1], Elem::F32, vec![probs3, selected], false); // get_rows
+    if norm_w {
+        let w2 = g.reshape(weights, [n_used, nt, 1, 1]);
+        let sum = g.new_tensor([1, nt, 1, 1], Elem::F32, vec![w2], false); // sum_rows
+        let sum = g.elementwise(vec![sum]); // clamp
+        let div = g.elementwise(vec![w2, sum]);
+        weights = g.reshape(div, [1, n_used, nt, 1]);
+    }
+    g.expand(weights);
+    let cur3 = g.reshape(cur, [e, 1, nt, 1]);
+    let up = g.new_tensor([n_ff, n_used, nt, 1], Elem::F32, vec![w, cur3, selected], false); // mul_mat_id
+    let gate = g.new_tensor([n_ff, n_used, nt, 1], Elem::F32, vec![w, cur3, selected], false);
+    let act = g.new_tensor([n_ff, n_used, nt, 1], Elem::F32, vec![gate, up], false); // swiglu split
+    let down = g.new_tensor([e, n_used, nt, 1], Elem::F32, vec![w, act, selected], false);
+    let experts = g.elementwise(vec![down, weights]);
+    g.expand(experts);
+    let views: Vec<TensorId> = (0..n_used)
+        .map(|_| {
+            let v = g.view(experts, [e, nt, 1, 1], n_used == 1);
+            g.expand(v);
+            v
+        })
+        .collect();
+    let mut out = views[0];
+    for &v in &views[1..] {
+        out = g.elementwise(vec![out, v]);
+        g.expand(out);
+    }
+    if n_used == 1 {
+        out = g.new_tensor([e, nt, 1, 1], Elem::F32, vec![out], false); // ggml_cont
+    }
+    out
+}
+
 /// `llama_mul_mat_hadamard`: rotates the rows of `cur` by an `n`×`n` matrix.
 fn hadamard(g: &mut Graph, cur: TensorId, rot: TensorId, n: u64) -> TensorId {
     let shape = g.ne(cur);
@@ -419,26 +465,12 @@ pub fn reserve_graph(shape: &ModelShape, p: &RunParams) -> Graph {
             residual = cur;
             norm(g, cur)
         };
-        // build_ffn
+        // build_ffn, or build_moe_ffn
         let n_ff = shape.n_ff;
-        let mut ffn = match arch.ffn {
-            FfnLayout::GateUp => {
-                let up = g.mul_mat(w, ffn_in, n_ff);
-                let gate = g.mul_mat(w, ffn_in, n_ff);
-                g.new_tensor([n_ff, nt, 1, 1], Elem::F32, vec![gate, up], false)
-                // swiglu/geglu split
-            }
-            FfnLayout::FusedGateUp => {
-                let up = g.mul_mat(w, ffn_in, 2 * n_ff);
-                g.new_tensor([n_ff, nt, 1, 1], Elem::F32, vec![up], false) // swiglu
-            }
-            FfnLayout::UpOnly => {
-                let up = g.mul_mat(w, ffn_in, n_ff);
-                let up = g.elementwise(vec![up, w]);
-                g.elementwise(vec![up]) // gelu
-            }
+        let mut ffn = match arch.moe {
+            Some(moe) if shape.n_expert_used > 0 => moe_ffn(g, w, ffn_in, shape, moe.norm_w, nt),
+            _ => dense_ffn(g, w, ffn_in, arch.ffn, n_ff, e, nt),
         };
-        ffn = g.mul_mat(w, ffn, e);
         if arch.out_biases {
             ffn = g.elementwise(vec![ffn, w]);
         }
@@ -468,4 +500,26 @@ pub fn reserve_graph(shape: &ModelShape, p: &RunParams) -> Graph {
     g.tensors[logits].output = true;
     g.expand(logits);
     std::mem::take(g)
+}
+
+/// `build_ffn`: gate and up (or fused, or up alone), the activation and the down projection.
+fn dense_ffn(g: &mut Graph, w: TensorId, ffn_in: TensorId, layout: FfnLayout, n_ff: u64, e: u64, nt: u64) -> TensorId {
+    let ffn = match layout {
+        FfnLayout::GateUp => {
+            let up = g.mul_mat(w, ffn_in, n_ff);
+            let gate = g.mul_mat(w, ffn_in, n_ff);
+            g.new_tensor([n_ff, nt, 1, 1], Elem::F32, vec![gate, up], false)
+            // swiglu/geglu split
+        }
+        FfnLayout::FusedGateUp => {
+            let up = g.mul_mat(w, ffn_in, 2 * n_ff);
+            g.new_tensor([n_ff, nt, 1, 1], Elem::F32, vec![up], false) // swiglu
+        }
+        FfnLayout::UpOnly => {
+            let up = g.mul_mat(w, ffn_in, n_ff);
+            let up = g.elementwise(vec![up, w]);
+            g.elementwise(vec![up]) // gelu
+        }
+    };
+    g.mul_mat(w, ffn, e)
 }

@@ -93,11 +93,11 @@ fn load_config(path: &Path, config: &Path) -> Result<ModelInput, PlanError> {
             PlannedTensor { name, dims, source_type }
         })
         .collect();
-    let n_params: u64 = tensors.iter().map(|t| t.n_elements()).sum();
+    let n_params = crate::arch::general::ParamCount::of(tensors.iter().map(|t| (t.name.as_str(), t.dims.as_slice())));
     let mut metadata = crate::arch::config_metadata(&json, F16_FILE_TYPE).map_err(converter)?;
     let generation =
         std::fs::read_to_string(dir.join("generation_config.json")).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
-    metadata.extend(crate::arch::general::general_keys(dir, &json, generation.as_ref(), n_params));
+    metadata.extend(crate::arch::general::general_keys(dir, &json, generation.as_ref(), &n_params));
     metadata.push(("general.quantization_version".into(), Value::U32(0)));
     // With the tokenizer files beside the config the metadata is exact; from a lone config the
     // tokenizer keys (most of the metadata) are estimated.
@@ -141,7 +141,8 @@ fn checkpoint_tensors(dir: &Path, config: &serde_json::Value) -> Result<Option<V
     let dims = crate::arch::Dims::new(&hp).map_err(arch_err)?;
     let (extra, _) = crate::arch::ConvertSpec::extra(spec, &hp).map_err(arch_err)?;
     let mut out: Vec<NamedDims> = extra.into_iter().map(|e| (e.name, vec![e.data.len() as u64])).collect();
-    for t in ckpt.tensors() {
+    let mut mapped = Vec::new();
+    for (index, t) in ckpt.tensors().iter().enumerate() {
         let Some(m) = crate::arch::ConvertSpec::map_tensor(spec, &t.name, &dims).map_err(arch_err)? else { continue };
         let shard = ckpt.shard_path(t).display().to_string();
         if let Err(dtype) = &t.dtype {
@@ -151,14 +152,23 @@ fn checkpoint_tensors(dir: &Path, config: &serde_json::Value) -> Result<Option<V
             });
         }
         let found: Vec<u64> = t.shape.iter().rev().map(|&d| d as u64).collect();
-        if found != m.dims {
+        if found != m.source_dims() {
             return Err(PlanError::Inconsistent {
                 file: shard,
-                what: format!("tensor {}: shape {:?}, the config implies {:?}", t.name, t.shape, m.dims.iter().rev().collect::<Vec<_>>()),
+                what: format!(
+                    "tensor {}: shape {:?}, the config implies {:?}",
+                    t.name,
+                    t.shape,
+                    m.source_dims().iter().rev().collect::<Vec<_>>()
+                ),
             });
         }
-        out.push((m.name, m.dims));
+        mapped.push((index, m));
     }
+    let hf_expert = |m: &crate::arch::Mapped, xid: u64| spec.hf_expert_name(&m.name, xid).unwrap_or_default();
+    out.extend(
+        crate::arch::place(mapped, dims.n_expert, &hf_expert).map_err(arch_err)?.into_iter().map(|p| (p.mapped.name, p.mapped.dims)),
+    );
     // What `convert` requires: every tensor the config implies, but for the output projection
     // (llama.cpp falls back on the token embedding).
     for (name, _) in crate::arch::planned_tensors(config).map_err(arch_err)? {
@@ -176,14 +186,9 @@ fn checkpoint_tensors(dir: &Path, config: &serde_json::Value) -> Result<Option<V
 /// file type's value is a u32 of the same size.
 const F16_FILE_TYPE: u32 = 1;
 
-/// The converter's tensor type in its F16 output (`converter_type` in src/convert): F32 for 1-D
-/// tensors, norms and non-`.weight` tensors, F16 for the rest.
+/// The converter's tensor type in its F16 output (`converter_type` in src/convert).
 fn converter_type(name: &str, dims: &[u64]) -> gguf::GgmlType {
-    if dims.len() <= 1 || name.ends_with("_norm.weight") || !name.ends_with(".weight") {
-        gguf::GgmlType::F32
-    } else {
-        gguf::GgmlType::F16
-    }
+    crate::convert::converter_type(name, dims.len(), gguf::GgmlType::F16)
 }
 
 /// Keeps the last value of each key, in first-seen order (the converter's `set_key`).
@@ -252,7 +257,26 @@ pub fn shape_from_gguf(file: &GgufFile, source: &str) -> Result<ModelShape, Plan
     let token_embd = file.tensor("token_embd.weight").ok_or_else(|| missing("tensor token_embd.weight"))?;
     let n_vocab = token_embd.dims.get(1).copied().filter(|&v| v > 0).ok_or_else(|| missing("token_embd.weight rows"))?;
     let n_swa = arch.layout.swa.window(get("attention.sliding_window"));
-    let shape = ModelShape { arch, n_layer, n_embd, n_head, n_head_kv, head_dim_k, head_dim_v, n_ff, n_vocab, n_ctx_train, n_swa };
+    let (n_expert, n_expert_used, n_ff_exp) = match arch.layout.moe {
+        Some(_) => (need("expert_count")?, need("expert_used_count")?, need("expert_feed_forward_length")?),
+        None => (get("expert_count").unwrap_or(0), 0, 0),
+    };
+    let shape = ModelShape {
+        arch,
+        n_layer,
+        n_embd,
+        n_head,
+        n_head_kv,
+        head_dim_k,
+        head_dim_v,
+        n_ff,
+        n_vocab,
+        n_ctx_train,
+        n_swa,
+        n_expert,
+        n_expert_used,
+        n_ff_exp,
+    };
     shape.check(source)?;
     Ok(shape)
 }

@@ -154,6 +154,13 @@ pub fn compute_bytes(shape: &ModelShape, p: &RunParams) -> Option<u64> {
     Some(super::galloc::reserve_size(&graph, alignment))
 }
 
+/// Whether a GGUF tensor is one of the stacked expert tensors llama.cpp's `--cpu-moe` keeps on
+/// the CPU (its pattern `\.ffn_(up|down|gate)_exps`).
+pub fn is_expert_tensor(name: &str) -> bool {
+    use gguf::arch::TensorKind as K;
+    gguf::arch::TensorKind::parse(name).is_some_and(|(k, _, _)| matches!(k, K::FfnUpExps | K::FfnDownExps | K::FfnGateExps))
+}
+
 /// Bytes of one tensor's data in the file, padded to the alignment.
 pub fn tensor_bytes(dims: &[u64], ty: GgmlType, alignment: u64) -> Option<u64> {
     let row = *dims.first()?;
@@ -174,13 +181,17 @@ pub struct Weights {
     /// The output layer on the GPU: output norm + output projection (a copy of the token
     /// embedding when tied).
     pub output_layer: u64,
+    /// Per repeating layer: its stacked expert tensors (`ffn_{gate,up,down}_exps`), part of
+    /// `per_layer`; what llama.cpp's `--cpu-moe` / `--n-cpu-moe N` keep in host memory.
+    pub experts_per_layer: Vec<u64>,
 }
 
 impl Weights {
     /// Splits typed tensors. `types[i]` is the type of `tensors[i]`. `None` when a tensor's row
     /// does not fit its type or a sum overflows 64 bits.
     pub fn new(shape: &ModelShape, tensors: &[PlannedTensor], types: &[GgmlType], alignment: u64) -> Option<Weights> {
-        let mut w = Weights { per_layer: vec![0; shape.n_layer as usize], ..Weights::default() };
+        let n = shape.n_layer as usize;
+        let mut w = Weights { per_layer: vec![0; n], experts_per_layer: vec![0; n], ..Weights::default() };
         let mut has_output = false;
         for (t, &ty) in tensors.iter().zip(types) {
             let b = tensor_bytes(&t.dims, ty, alignment)?;
@@ -188,6 +199,9 @@ impl Weights {
             match t.layer() {
                 Some(il) if (il as usize) < w.per_layer.len() => {
                     w.per_layer[il as usize] = w.per_layer[il as usize].checked_add(b)?;
+                    if is_expert_tensor(&t.name) {
+                        w.experts_per_layer[il as usize] = w.experts_per_layer[il as usize].checked_add(b)?;
+                    }
                 }
                 _ => {
                     if t.name == "token_embd.weight" {
@@ -203,6 +217,28 @@ impl Weights {
             w.output_layer = w.output_layer.checked_add(w.token_embd)?;
         }
         Some(w)
+    }
+
+    /// The weights with the expert tensors of the first `n` layers kept in host memory
+    /// (llama.cpp's `--n-cpu-moe N`, which overrides `blk.0..N-1.ffn_(up|down|gate)_exps` to the
+    /// CPU; `--cpu-moe` is every layer): the GPU's share, and the host's (those experts and the
+    /// token embedding). `None` when a sum overflows.
+    pub fn with_cpu_experts(&self, n: u64) -> Option<(Weights, u64)> {
+        let mut gpu = self.clone();
+        let mut host = self.token_embd;
+        for (il, (layer, experts)) in gpu.per_layer.iter_mut().zip(gpu.experts_per_layer.iter_mut()).enumerate() {
+            if (il as u64) < n {
+                *layer -= *experts;
+                host = host.checked_add(*experts)?;
+                *experts = 0;
+            }
+        }
+        Some((gpu, host))
+    }
+
+    /// Whether the model has stacked expert tensors.
+    pub fn has_experts(&self) -> bool {
+        self.experts_per_layer.iter().any(|&b| b > 0)
     }
 
     /// Weights on the GPU when all layers and the output layer are offloaded; `None` when the
@@ -313,6 +349,20 @@ mod tests {
         let c = max_ctx(s, &w, &run(4096), budget).expect("F16 fits at some context");
         assert!(footprint(s, &w, &run(c)).unwrap().total().unwrap() <= budget);
         assert!(footprint(s, &w, &run(c + CTX_PAD)).unwrap().total().unwrap() > budget);
+    }
+
+    #[test]
+    fn cpu_moe_keeps_the_first_layers_experts_on_the_host() {
+        let w =
+            Weights { total: 1110, per_layer: vec![300, 300, 300], token_embd: 100, output_layer: 110, experts_per_layer: vec![200; 3] };
+        let (gpu, host) = w.with_cpu_experts(2).expect("no overflow");
+        assert_eq!(gpu.per_layer, [100, 100, 300]);
+        assert_eq!(host, 100 + 400, "token embedding and two layers' experts");
+        assert_eq!(gpu.gpu_full(), Some(110 + 500));
+        let (all, host) = w.with_cpu_experts(u64::MAX).expect("no overflow");
+        assert_eq!((all.gpu_full(), host), (Some(110 + 300), 700));
+        assert_eq!(w.with_cpu_experts(0).map(|(g, h)| (g.per_layer, h)), Some((w.per_layer.clone(), 100)));
+        assert!(is_expert_tensor("blk.7.ffn_down_exps.weight") && !is_expert_tensor("blk.7.ffn_gate_inp.weight"));
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub struct PlanOptions {
     pub run: RunParams,
     /// File types to size (llama-quantize names: `Q4_K_M`, `F16`, …).
     pub types: Vec<String>,
+    /// Layers whose expert tensors stay in host memory (llama.cpp's `--n-cpu-moe N`; `u64::MAX`
+    /// for `--cpu-moe`); 0: every weight goes where its layer goes.
+    pub cpu_moe_layers: u64,
 }
 
 /// One candidate type.
@@ -52,6 +55,25 @@ pub struct TypeRow {
     /// Largest context that fits fully, with `--vram`; `None` without `--vram` (then `fits` is
     /// `None` too) or when not even 256 tokens fit.
     pub max_ctx: Option<u64>,
+    /// Weights in host memory with every layer offloaded: the token embedding and the expert
+    /// tensors kept on the CPU (`--cpu-moe` / `--n-cpu-moe`).
+    pub host_weights_bytes: u64,
+    /// For a mixture of experts with `--vram`: the fit with every expert tensor on the CPU
+    /// (`--cpu-moe`), the rest on the GPU.
+    pub experts_on_cpu: Option<CpuMoeFit>,
+}
+
+/// A mixture-of-experts model with its expert tensors in host memory (llama.cpp's `--cpu-moe`).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CpuMoeFit {
+    /// GPU total at the context: the other weights, KV cache and compute buffer.
+    pub gpu_total_bytes: u64,
+    /// Fits the VRAM (minus the margin) at the context.
+    pub fits: bool,
+    /// Largest context that fits; `None` when not even 256 tokens fit.
+    pub max_ctx: Option<u64>,
+    /// Weights in host memory: every expert tensor and the token embedding.
+    pub host_weights_bytes: u64,
 }
 
 /// The recommendation.
@@ -171,7 +193,8 @@ fn row(input: &ModelInput, opts: &PlanOptions, name: &str, types: &[GgmlType], s
     let file_size = filesize::file_size(input.metadata_bytes, input.alignment, &sized)
         .ok_or_else(|| PlanError::Overflow { file: source.to_string(), what: format!("{name} file size") })?;
     let overflow = |what: String| PlanError::Overflow { file: source.to_string(), what: format!("{name} {what}") };
-    let weights = Weights::new(shape, &input.tensors, types, input.alignment).ok_or_else(|| overflow("weights".into()))?;
+    let all = Weights::new(shape, &input.tensors, types, input.alignment).ok_or_else(|| overflow("weights".into()))?;
+    let (weights, host_weights_bytes) = all.with_cpu_experts(opts.cpu_moe_layers).ok_or_else(|| overflow("weights".into()))?;
     let elements: u128 = input.tensors.iter().map(|t| u128::from(t.n_elements())).sum();
     // Tensor data in bits (bits per weight), in u128: a file of up to 2^64 bytes has 2^67 bits.
     let data_bits: u128 =
@@ -190,6 +213,21 @@ fn row(input: &ModelInput, opts: &PlanOptions, name: &str, types: &[GgmlType], s
         }
         None => (None, None, None),
     };
+    let experts_on_cpu = match opts.vram {
+        Some(vram) if all.has_experts() => {
+            let budget = vram.saturating_sub(opts.margin);
+            let (gpu, host) = all.with_cpu_experts(u64::MAX).ok_or_else(|| overflow("weights".into()))?;
+            let fp = memory::footprint(shape, &gpu, &opts.run).map_err(|part| overflow(format!("{part} at ctx {ctx}")))?;
+            let gpu_total = fp.total().ok_or_else(|| overflow(format!("GPU total at ctx {ctx}")))?;
+            Some(CpuMoeFit {
+                gpu_total_bytes: gpu_total,
+                fits: gpu_total <= budget,
+                max_ctx: memory::max_ctx(shape, &gpu, &opts.run, budget),
+                host_weights_bytes: host,
+            })
+        }
+        _ => None,
+    };
     Ok(TypeRow {
         name: name.to_string(),
         file_size,
@@ -203,6 +241,8 @@ fn row(input: &ModelInput, opts: &PlanOptions, name: &str, types: &[GgmlType], s
         fits,
         gpu_layers,
         max_ctx,
+        host_weights_bytes,
+        experts_on_cpu,
     })
 }
 
@@ -231,6 +271,20 @@ fn recommend(rows: &[TypeRow], vram: u64, opts: &PlanOptions, n_offloadable: u64
             ),
         };
         return Recommendation { name: Some(best.name.clone()), why };
+    }
+    // a mixture of experts: the best type whose other weights fit with the experts on the CPU
+    let moe = ranked.iter().find_map(|r| r.experts_on_cpu.filter(|m| m.fits).map(|m| (r, m)));
+    if let Some((r, m)) = moe {
+        let why = format!(
+            "no type fits fully at ctx {}; with its experts on the CPU (llama.cpp --cpu-moe) {} fits: {:.2} GiB on the GPU (of {:.2} GiB usable; up to ctx {}), and needs {:.2} GiB of RAM for the expert weights and the token embedding",
+            opts.run.ctx,
+            r.name,
+            gib(m.gpu_total_bytes),
+            gib(vram.saturating_sub(opts.margin)),
+            m.max_ctx.map_or_else(|| "-".to_string(), |c| c.to_string()),
+            gib(m.host_weights_bytes)
+        );
+        return Recommendation { name: Some(format!("{} --cpu-moe", r.name)), why };
     }
     let partial = ranked.iter().max_by_key(|r| (r.gpu_layers.unwrap_or(0), std::cmp::Reverse(quality::rank(&r.name))));
     let why = match partial {

@@ -80,6 +80,19 @@ fn footer(p: &Plan) -> Vec<String> {
         lines.push("~ file size estimated: tokenizer metadata not known from config.json alone".into());
     }
     lines.push("weights = on the GPU with all layers offloaded (token embedding stays on the host); total = weights + KV + compute".into());
+    for r in &p.rows {
+        if let Some(m) = &r.experts_on_cpu {
+            lines.push(format!(
+                "{} with experts on the CPU (--cpu-moe): GPU {}, {} at ctx {}, max ctx {}; RAM for weights {}",
+                r.name,
+                human(m.gpu_total_bytes),
+                if m.fits { "fits" } else { "does not fit" },
+                p.ctx,
+                m.max_ctx.map_or_else(|| "none".to_string(), |c| c.to_string()),
+                human(m.host_weights_bytes)
+            ));
+        }
+    }
     if let Some(r) = &p.recommendation {
         lines.push(match &r.name {
             Some(n) => format!("Recommended: {n} — {}", r.why),

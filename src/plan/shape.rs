@@ -36,6 +36,12 @@ pub struct ModelShape {
     pub n_ctx_train: u64,
     /// `{arch}.attention.sliding_window` / HF `sliding_window`, for architectures with SWA layers.
     pub n_swa: Option<u64>,
+    /// `{arch}.expert_count` / HF `num_experts` (0: a dense FFN).
+    pub n_expert: u64,
+    /// `{arch}.expert_used_count` / HF `num_experts_per_tok`.
+    pub n_expert_used: u64,
+    /// `{arch}.expert_feed_forward_length` / HF `moe_intermediate_size`.
+    pub n_ff_exp: u64,
 }
 
 impl ModelShape {
@@ -99,6 +105,19 @@ impl ModelShape {
         // the config class fills `sliding_window` in (Gemma2Config's and Gemma3TextConfig's 4096),
         // and the converter writes it
         let n_swa = arch.layout.swa.window(field("sliding_window"));
+        // the converter's `find_hparam` lists of the expert keys
+        let first = |names: &[&str]| names.iter().find_map(|n| field(n));
+        let need_any = |names: &[&str]| {
+            first(names).filter(|&v| v > 0).ok_or_else(|| PlanError::MissingField { file: source.to_string(), field: names.join(" or ") })
+        };
+        let (n_expert, n_expert_used, n_ff_exp) = match arch.layout.moe {
+            Some(_) => (
+                need_any(crate::arch::EXPERT_COUNT)?,
+                need_any(&["num_experts_per_tok", "num_experts_per_token", "top_k_experts"])?,
+                need("moe_intermediate_size")?,
+            ),
+            None => (first(crate::arch::EXPERT_COUNT).unwrap_or(0), 0, 0),
+        };
         Ok(ModelShape {
             arch,
             n_layer,
@@ -111,6 +130,9 @@ impl ModelShape {
             n_vocab,
             n_ctx_train,
             n_swa,
+            n_expert,
+            n_expert_used,
+            n_ff_exp,
         })
     }
 
@@ -126,6 +148,8 @@ impl ModelShape {
             ("value length", self.head_dim_v),
             ("feed-forward length", self.n_ff),
             ("vocabulary size", self.n_vocab),
+            ("expert count", self.n_expert),
+            ("expert feed-forward length", self.n_ff_exp),
         ];
         for (what, v) in widths {
             if v > MAX_WIDTH {
@@ -136,6 +160,12 @@ impl ModelShape {
             return Err(PlanError::Inconsistent {
                 file: source.to_string(),
                 what: format!("{} layers; plan supports at most {MAX_LAYERS}", self.n_layer),
+            });
+        }
+        if self.n_expert_used > self.n_expert {
+            return Err(PlanError::Inconsistent {
+                file: source.to_string(),
+                what: format!("{} experts used per token, of {} experts", self.n_expert_used, self.n_expert),
             });
         }
         if self.n_head_kv == 0 || !self.n_head.is_multiple_of(self.n_head_kv) {

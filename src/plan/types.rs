@@ -12,7 +12,13 @@ use super::input::ModelInput;
 pub fn model_info(input: &ModelInput) -> ModelInfo {
     let s = &input.shape;
     let n = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
-    ModelInfo { arch: s.arch.gguf_name.to_string(), n_layer: n(s.n_layer), n_expert: 0, n_head: n(s.n_head), n_head_kv: n(s.n_head_kv) }
+    ModelInfo {
+        arch: s.arch.gguf_name.to_string(),
+        n_layer: n(s.n_layer),
+        n_expert: n(s.n_expert),
+        n_head: n(s.n_head),
+        n_head_kv: n(s.n_head_kv),
+    }
 }
 
 /// Parses a file-type name as llama-quantize spells it (`Q4_K_M`, `q8_0`, `F16`).

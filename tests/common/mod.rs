@@ -62,6 +62,8 @@ pub fn fixture_model(name: &str) -> PathBuf {
 /// tests/fixtures/generated/NAME.json (a config with random weights and a fixed seed, see
 /// [`generated_fixture`]), sorted. A new spec there is picked up by every test that runs the
 /// generated fixtures (convert byte-identity, logits, plan sizes and memory, validate).
+/// `GGUFKIT_GENERATED=tiny-a,tiny-b` keeps only those (to run one architecture's checks while
+/// working on it; CI leaves it unset).
 pub static GENERATED: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
     let dir = repo_root().join("tests/fixtures/generated");
     let mut names: Vec<&'static str> = std::fs::read_dir(&dir)
@@ -69,6 +71,11 @@ pub static GENERATED: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLo
         .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(|n| &*Box::leak(n.to_string().into_boxed_str())))
         .collect();
     names.sort_unstable();
+    if let Ok(only) = std::env::var("GGUFKIT_GENERATED") {
+        let only: Vec<&str> = only.split(',').map(str::trim).collect();
+        names.retain(|n| only.contains(n));
+        assert!(!names.is_empty(), "GGUFKIT_GENERATED={only:?} names no spec of tests/fixtures/generated");
+    }
     names
 });
 

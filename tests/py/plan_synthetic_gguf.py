@@ -1,11 +1,12 @@
-"""Writes a synthetic GGUF (llama, gemma, gemma2, phi2 or phi3 architecture; all-zero F16 weights, F32 norms and
+"""Writes a synthetic GGUF (llama, gemma, gemma2, phi2 or phi3 architecture, or a mixture of experts
+with the Qwen MoE block (--n-expert: router, stacked experts, optional q/k norms) under any architecture name; all-zero F16 weights, F32 norms and
 biases, a SentencePiece-style vocabulary of byte tokens plus fillers) with chosen hyper-parameters, for measuring what llama.cpp
 allocates for shapes no fixture has: `ggufkit plan`'s memory model is checked against llama.cpp's own
 buffer reports on such files (tests/plan_memory.rs; the GPU check in the plan engineer's notes).
 
 usage: python plan_synthetic_gguf.py OUT --n-layer N --n-embd E --n-ff F --n-head H --n-head-kv K
                                      --n-vocab V [--ctx-train C] [--arch llama|gemma|gemma2|phi2|phi3]
-                                     [--head-dim D]
+                                     [--head-dim D] [--n-expert E --n-expert-used U --n-ff-exp X [--qk-norm]]
 """
 import argparse
 
@@ -19,7 +20,11 @@ def main():
     for k in ["n-layer", "n-embd", "n-ff", "n-head", "n-head-kv", "n-vocab"]:
         ap.add_argument("--" + k, type=int, required=True)
     ap.add_argument("--ctx-train", type=int, default=16384)
-    ap.add_argument("--arch", default="llama", choices=["llama", "gemma", "gemma2", "phi2", "phi3"])
+    ap.add_argument("--arch", default="llama")
+    ap.add_argument("--n-expert", type=int, default=0)
+    ap.add_argument("--n-expert-used", type=int, default=0)
+    ap.add_argument("--n-ff-exp", type=int, default=0)
+    ap.add_argument("--qk-norm", action="store_true")
     ap.add_argument("--head-dim", type=int, default=0)
     ap.add_argument("--sliding-window", type=int, default=4096)
     a = ap.parse_args()
@@ -38,6 +43,10 @@ def main():
     w.add_value_length(hd)
     if a.arch == "gemma2":
         w.add_sliding_window(a.sliding_window)
+    if a.n_expert:
+        w.add_expert_count(a.n_expert)
+        w.add_expert_used_count(a.n_expert_used)
+        w.add_expert_feed_forward_length(a.n_ff_exp)
     if a.arch == "phi2":
         w.add_layer_norm_eps(1e-5)
     else:
@@ -79,6 +88,9 @@ def main():
                 w.add_tensor(b + name + ".weight", f16(rows, a.n_embd))
                 if bias:
                     w.add_tensor(b + name + ".bias", zeros32(rows))
+        if a.qk_norm:
+            w.add_tensor(b + "attn_q_norm.weight", ones(hd))
+            w.add_tensor(b + "attn_k_norm.weight", ones(hd))
         w.add_tensor(b + "attn_output.weight", f16(a.n_embd, q))
         if bias:
             w.add_tensor(b + "attn_output.bias", zeros32(a.n_embd))
@@ -86,6 +98,13 @@ def main():
             w.add_tensor(b + "post_attention_norm.weight", ones(a.n_embd))
         if a.arch != "phi2":
             w.add_tensor(b + "ffn_norm.weight", ones(a.n_embd))
+        if a.n_expert:
+            # the router (F32, as the converter writes it) and the stacked experts
+            w.add_tensor(b + "ffn_gate_inp.weight", np.zeros((a.n_expert, a.n_embd), dtype=np.float32))
+            w.add_tensor(b + "ffn_gate_exps.weight", f16(a.n_expert, a.n_ff_exp, a.n_embd))
+            w.add_tensor(b + "ffn_up_exps.weight", f16(a.n_expert, a.n_ff_exp, a.n_embd))
+            w.add_tensor(b + "ffn_down_exps.weight", f16(a.n_expert, a.n_embd, a.n_ff_exp))
+            continue
         if a.arch not in ("phi2", "phi3"):
             w.add_tensor(b + "ffn_gate.weight", f16(a.n_ff, a.n_embd))
         up_rows = 2 * a.n_ff if a.arch == "phi3" else a.n_ff

@@ -274,6 +274,38 @@ pub struct ModelConfig {
     /// `swa_rope_base`: HF `rope_local_base_freq`, GGUF `rope.freq_base_swa`); None = every layer
     /// ropes with `rope_theta` and `rope_scaling`.
     pub rope_theta_swa: Option<f64>,
+    /// The mixture of experts that replaces every block's FFN (the layout's `moe`).
+    pub moe: Option<MoeConfig>,
+}
+
+/// A mixture-of-experts FFN's sizes and routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MoeConfig {
+    /// Experts (`num_experts` / `{arch}.expert_count`).
+    pub n_expert: usize,
+    /// Experts chosen per token (`num_experts_per_tok` / `{arch}.expert_used_count`).
+    pub n_used: usize,
+    /// One expert's FFN width (`moe_intermediate_size` / `{arch}.expert_feed_forward_length`).
+    pub ffn: usize,
+    /// The chosen experts' probabilities are renormalised to sum to 1 (transformers'
+    /// `norm_topk_prob` from an HF folder, llama.cpp's `norm_w` from a GGUF).
+    pub renormalise: bool,
+}
+
+impl MoeConfig {
+    fn checked(self, source_name: &str, key: &str) -> Result<MoeConfig> {
+        if self.n_expert == 0 || self.n_used == 0 || self.n_used > self.n_expert || self.ffn == 0 {
+            return Err(cfg_err(
+                source_name,
+                key,
+                format!(
+                    "{} experts, {} used per token, width {}: need 0 < used <= experts and a width",
+                    self.n_expert, self.n_used, self.ffn
+                ),
+            ));
+        }
+        Ok(self)
+    }
 }
 
 /// Read access to GGUF metadata, so that configuration does not depend on one reader.
@@ -382,6 +414,20 @@ impl ModelConfig {
             final_softcap: json_f64(cfg, "final_logit_softcapping"),
             sliding_window,
             rope_theta_swa: arch.layout().swa_rope_base.then(|| json_f64(cfg, "rope_local_base_freq").unwrap_or(10000.0)),
+            moe: match arch.layout().moe {
+                Some(m) => {
+                    let first = |keys: &[&str]| keys.iter().find_map(|k| json_usize(cfg, k)).unwrap_or(0);
+                    let fields = cfg.as_object().cloned().unwrap_or_default();
+                    let c = MoeConfig {
+                        n_expert: first(&["num_local_experts", "num_experts", "n_routed_experts"]),
+                        n_used: first(&["num_experts_per_tok", "num_experts_per_token", "top_k_experts"]),
+                        ffn: first(&["moe_intermediate_size"]),
+                        renormalise: m.renormalise_hf(&fields),
+                    };
+                    Some(c.checked(source_name, "num_experts")?)
+                }
+                None => None,
+            },
         })
         .and_then(|c| c.checked(source_name))
     }
@@ -453,6 +499,19 @@ impl ModelConfig {
             final_softcap: meta.meta_f64(&key("final_logit_softcapping")),
             sliding_window,
             rope_theta_swa,
+            moe: match layout.moe {
+                Some(m) => {
+                    let get = |k: &str| meta.meta_u64(&key(k)).and_then(|v| usize::try_from(v).ok()).unwrap_or(0);
+                    let c = MoeConfig {
+                        n_expert: get("expert_count"),
+                        n_used: get("expert_used_count"),
+                        ffn: get("expert_feed_forward_length"),
+                        renormalise: m.norm_w,
+                    };
+                    Some(c.checked(source_name, &key("expert_count"))?)
+                }
+                None => None,
+            },
         })
         .and_then(|c| c.checked(source_name))
     }

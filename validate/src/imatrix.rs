@@ -145,6 +145,18 @@ pub fn compute(opts: &Options, device: &Device, mut progress: impl FnMut(usize, 
         });
     }
     let c = model_file.config();
+    if c.moe.is_some() {
+        // llama-imatrix keeps one sum per expert of the stacked `*_exps` tensors (mul_mat_id);
+        // that is not collected here yet, and a matrix without the experts would quantize them blind
+        return Err(ValidateError::Config {
+            source_name: opts.model.display().to_string(),
+            key: "architecture".into(),
+            message: format!(
+                "{} is a mixture of experts: per-expert importance statistics are not computed yet; use llama-imatrix for it",
+                c.arch.gguf_name
+            ),
+        });
+    }
     let chunks = eval::n_chunks(tokens.len(), opts.ctx, opts.chunks).max(1);
     let budget = Budget { max_memory: opts.max_memory, force: None };
     // Only the last position of each window goes through the head (its logits are not used).

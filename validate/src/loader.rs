@@ -7,7 +7,7 @@ use crate::arch::{FfnLayout, NormKind};
 use crate::config::ModelConfig;
 use crate::error::{Result, ValidateError};
 use crate::linear::{self, Linear, Weight};
-use crate::model::{Head, Layer, Norm};
+use crate::model::{Ffn, Head, Layer, Mlp, Moe, Norm};
 use crate::weights::{StoredTensor, WeightSource};
 use candle_core::{Device, Tensor};
 
@@ -70,6 +70,16 @@ impl Loader<'_> {
         Ok(Linear { weight, bias: self.optional(&format!("{base}.bias"), &[out])? })
     }
 
+    /// Expert `xid`'s `[out, inp]` matrix of the stacked tensor `base` (no bias).
+    fn expert(&self, base: &str, xid: usize, out: usize, inp: usize) -> Result<Linear> {
+        let name = format!("{base}.weight");
+        let t = self.src.expert(&name, xid)?;
+        if t.shape != [out, inp] {
+            return Err(self.bad_shape(&name, &[out, inp], &t.shape));
+        }
+        Ok(Linear { weight: self.weight(&t)?, bias: None })
+    }
+
     fn norm(&self, base: &str, n: usize, kind: NormKind) -> Result<Norm> {
         let bias = match kind {
             NormKind::Layer => self.optional(&format!("{base}.bias"), &[n])?,
@@ -130,18 +140,38 @@ pub fn load_layer(c: &ModelConfig, src: &dyn WeightSource, device: &Device, il: 
     } else {
         (None, None)
     };
-    let (gate, up) = if !a.layout().ffn.gated() {
-        (None, l.linear(&p("ffn_up"), ffn, hidden)?)
-    } else if a.layout().ffn == FfnLayout::FusedGateUp && !src.contains(&p("ffn_gate.weight")) {
-        let mut parts = l.fused(&p("ffn_up"), &[ffn, ffn], hidden)?;
-        let up = parts.pop();
-        let gate = parts.pop();
-        match (gate, up) {
-            (Some(g), Some(u)) => (Some(g), u),
-            _ => return Err(ValidateError::MissingTensor { source_name: src.source_name().into(), tensor: p("ffn_up") }),
+    let ffn_layer = match &c.moe {
+        Some(m) => {
+            let experts = (0..m.n_expert)
+                .map(|x| {
+                    Ok(Mlp {
+                        gate: Some(l.expert(&p("ffn_gate_exps"), x, m.ffn, hidden)?),
+                        up: l.expert(&p("ffn_up_exps"), x, m.ffn, hidden)?,
+                        down: l.expert(&p("ffn_down_exps"), x, hidden, m.ffn)?,
+                    })
+                })
+                .collect::<Result<Vec<Mlp>>>()?;
+            for base in ["ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"] {
+                src.release(&format!("{}.weight", p(base)));
+            }
+            Ffn::Moe(Moe { router: l.linear(&p("ffn_gate_inp"), m.n_expert, hidden)?, experts, config: *m })
         }
-    } else {
-        (Some(l.linear(&p("ffn_gate"), ffn, hidden)?), l.linear(&p("ffn_up"), ffn, hidden)?)
+        None => {
+            let (gate, up) = if !a.layout().ffn.gated() {
+                (None, l.linear(&p("ffn_up"), ffn, hidden)?)
+            } else if a.layout().ffn == FfnLayout::FusedGateUp && !src.contains(&p("ffn_gate.weight")) {
+                let mut parts = l.fused(&p("ffn_up"), &[ffn, ffn], hidden)?;
+                let up = parts.pop();
+                let gate = parts.pop();
+                match (gate, up) {
+                    (Some(g), Some(u)) => (Some(g), u),
+                    _ => return Err(ValidateError::MissingTensor { source_name: src.source_name().into(), tensor: p("ffn_up") }),
+                }
+            } else {
+                (Some(l.linear(&p("ffn_gate"), ffn, hidden)?), l.linear(&p("ffn_up"), ffn, hidden)?)
+            };
+            Ffn::Dense(Mlp { gate, up, down: l.linear(&p("ffn_down"), hidden, ffn)? })
+        }
     };
     Ok(Layer {
         attn_norm: l.norm(&p("attn_norm"), hidden, a.layout().norm)?,
@@ -153,9 +183,7 @@ pub fn load_layer(c: &ModelConfig, src: &dyn WeightSource, device: &Device, il: 
         o,
         post_attn_norm: if a.layout().post_norms { Some(l.norm(&p("post_attention_norm"), hidden, a.layout().norm)?) } else { None },
         ffn_norm: if a.layout().parallel_block { None } else { Some(l.norm(&p("ffn_norm"), hidden, a.layout().norm)?) },
-        gate,
-        up,
-        down: l.linear(&p("ffn_down"), hidden, ffn)?,
+        ffn: ffn_layer,
         post_ffn_norm: if a.layout().post_norms { Some(l.norm(&p("post_ffw_norm"), hidden, a.layout().norm)?) } else { None },
     })
 }
@@ -206,7 +234,7 @@ fn tensors_device_bytes(src: &dyn WeightSource, device: &Device, pick: &dyn Fn(&
     src.tensor_names()
         .iter()
         .filter(|n| pick(n))
-        .filter_map(|n| src.stored(n).ok())
+        .flat_map(|n| src.parts(n))
         .map(|t| {
             let n: u64 = t.shape.iter().map(|&d| d as u64).product();
             if t.shape.len() == 2 {

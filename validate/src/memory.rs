@@ -98,7 +98,7 @@ impl Need {
 fn largest_matmul_scratch(src: &dyn WeightSource, device: &Device) -> u64 {
     src.tensor_names()
         .iter()
-        .filter_map(|n| src.stored(n).ok())
+        .flat_map(|n| src.parts(n))
         .filter(|t| t.shape.len() == 2)
         .map(|t| crate::linear::matmul_scratch_bytes(t.ty, t.shape.iter().map(|&d| d as u64).product(), device))
         .max()

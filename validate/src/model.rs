@@ -46,14 +46,42 @@ pub struct Layer {
     pub post_attn_norm: Option<Norm>,
     /// Norm before the FFN (absent for parallel blocks).
     pub ffn_norm: Option<Norm>,
+    /// The FFN.
+    pub ffn: Ffn,
+    /// Norm of the FFN output (Gemma 2).
+    pub post_ffn_norm: Option<Norm>,
+}
+
+/// A feed-forward network: gate (gated FFNs), up, down.
+#[derive(Clone)]
+pub struct Mlp {
     /// FFN gate (gated FFNs).
     pub gate: Option<Linear>,
     /// FFN up.
     pub up: Linear,
     /// FFN down.
     pub down: Linear,
-    /// Norm of the FFN output (Gemma 2).
-    pub post_ffn_norm: Option<Norm>,
+}
+
+/// A mixture of experts (llama.cpp's `build_moe_ffn` with softmax gating, transformers'
+/// `Qwen3MoeSparseMoeBlock`).
+#[derive(Clone)]
+pub struct Moe {
+    /// The router `[n_expert, hidden]` (`ffn_gate_inp`).
+    pub router: Linear,
+    /// Each expert's FFN.
+    pub experts: Vec<Mlp>,
+    /// Sizes and routing.
+    pub config: crate::config::MoeConfig,
+}
+
+/// A block's FFN: dense, or a mixture of experts.
+#[derive(Clone)]
+pub enum Ffn {
+    /// One FFN for every token.
+    Dense(Mlp),
+    /// Each token through its chosen experts.
+    Moe(Moe),
 }
 
 /// The final norm and the output projection.
@@ -244,20 +272,68 @@ impl<'a> Model<'a> {
     }
 
     fn ffn(&self, layer: &Layer, h: &Tensor, tap: &mut Tap) -> Result<Tensor> {
+        tap(MatmulSite::FfnInput, h)?;
+        match &layer.ffn {
+            Ffn::Dense(m) => self.mlp(m, h, Some(tap)),
+            Ffn::Moe(m) => self.moe(m, h),
+        }
+    }
+
+    /// act(gate) · up → down (or act(up) → down), the down projection's input tapped.
+    fn mlp(&self, m: &Mlp, h: &Tensor, tap: Option<&mut Tap>) -> Result<Tensor> {
         let act = |x: Tensor| -> Result<Tensor> {
             Ok(match self.config.arch.layout().activation {
                 Activation::Silu => candle_nn::ops::silu(&x)?,
                 Activation::GeluTanh => x.gelu()?,
             })
         };
-        tap(MatmulSite::FfnInput, h)?;
-        let up = layer.up.forward(h)?;
-        let inner = match &layer.gate {
+        let up = m.up.forward(h)?;
+        let inner = match &m.gate {
             Some(g) => (act(g.forward(h)?)? * up)?,
             None => act(up)?,
         };
-        tap(MatmulSite::FfnDown, &inner)?;
-        layer.down.forward(&inner)
+        if let Some(tap) = tap {
+            tap(MatmulSite::FfnDown, &inner)?;
+        }
+        m.down.forward(&inner)
+    }
+
+    /// The mixture of experts on `h` `[n, hidden]`: softmax of the router's logits, the top
+    /// `n_used` experts of each token (optionally renormalised to sum to 1), each expert's FFN on
+    /// the tokens that chose it, weighted and summed.
+    fn moe(&self, m: &Moe, h: &Tensor) -> Result<Tensor> {
+        let c = m.config;
+        let n = h.dim(0)?;
+        let probs: Vec<Vec<f32>> = candle_nn::ops::softmax_last_dim(&m.router.forward(h)?)?.to_dtype(DType::F32)?.to_vec2()?;
+        // per expert: the tokens that chose it and their weights
+        let mut routed: Vec<(Vec<u32>, Vec<f32>)> = vec![(Vec::new(), Vec::new()); c.n_expert];
+        let mut order: Vec<usize> = Vec::with_capacity(c.n_expert);
+        for (t, row) in probs.iter().enumerate() {
+            order.clear();
+            order.extend(0..row.len().min(c.n_expert));
+            // descending, ties to the lower expert (torch.topk and ggml's argsort agree on distinct values)
+            order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+            let chosen = &order[..c.n_used.min(order.len())];
+            // llama.cpp clamps the sum to the smallest normal f16
+            let sum = chosen.iter().map(|&e| row[e]).sum::<f32>().max(6.103_515_6e-5);
+            for &e in chosen {
+                let w = if c.renormalise { row[e] / sum } else { row[e] };
+                routed[e].0.push(t as u32);
+                routed[e].1.push(w);
+            }
+        }
+        let mut out = Tensor::zeros((n, h.dim(1)?), DType::F32, &self.device)?;
+        for (expert, (tokens, weights)) in m.experts.iter().zip(routed) {
+            if tokens.is_empty() {
+                continue;
+            }
+            let k = tokens.len();
+            let ids = Tensor::from_vec(tokens, k, &self.device)?;
+            let y = self.mlp(expert, &h.index_select(&ids, 0)?, None)?.to_dtype(DType::F32)?;
+            let y = y.broadcast_mul(&Tensor::from_vec(weights, (k, 1), &self.device)?)?;
+            out = out.index_add(&ids, &y, 0)?;
+        }
+        Ok(out.to_dtype(h.dtype())?)
     }
 
     /// One block applied to the hidden states `x` `[b·t, hidden]` of `b` sequences.

@@ -40,6 +40,30 @@ impl FfnLayout {
     }
 }
 
+/// A mixture-of-experts FFN in place of the dense one (llama.cpp's `build_moe_ffn` with softmax
+/// gating): a router (`ffn_gate_inp`) scores the experts, softmax over them, the top
+/// `expert_used_count` are chosen and each one's FFN (the block's [`FfnLayout`] and activation,
+/// on the stacked `ffn_{gate,up,down}_exps`) is weighted by its probability and summed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MoeLayout {
+    /// llama.cpp's graph renormalises the chosen experts' probabilities to sum to 1 (`norm_w`).
+    pub norm_w: bool,
+    /// The Hugging Face config field that says whether transformers renormalises them
+    /// (`norm_topk_prob`); `None` when transformers does as llama.cpp.
+    pub hf_norm_field: Option<&'static str>,
+}
+
+impl MoeLayout {
+    /// Whether the chosen probabilities are renormalised for a model read from a Hugging Face
+    /// config with these fields (transformers' choice, defaulting to llama.cpp's).
+    pub fn renormalise_hf(&self, fields: &serde_json::Map<String, serde_json::Value>) -> bool {
+        match self.hf_norm_field {
+            Some(f) => fields.get(f).and_then(serde_json::Value::as_bool).unwrap_or(false),
+            None => self.norm_w,
+        }
+    }
+}
+
 /// The FFN activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
@@ -138,6 +162,8 @@ pub struct BlockLayout {
     pub attn_scale_embd_layers: u64,
     /// llama.cpp's graph adds the FFN output with the residual as first operand (phi3).
     pub ffn_residual_first: bool,
+    /// Every block's FFN is a mixture of experts (qwen3moe); `None`: dense.
+    pub moe: Option<MoeLayout>,
 }
 
 impl BlockLayout {
@@ -169,6 +195,7 @@ impl BlockLayout {
         scale_q: false,
         attn_scale_embd_layers: 0,
         ffn_residual_first: false,
+        moe: None,
     };
 }
 

@@ -23,7 +23,7 @@ pub mod tensors;
 pub mod vocab;
 
 pub use config_class::{ConfigClass, Fill, HfSlidingWindow};
-pub use layout::{Activation, BlockLayout, FfnLayout, NormKind, QkvLayout, SwaPattern};
+pub use layout::{Activation, BlockLayout, FfnLayout, MoeLayout, NormKind, QkvLayout, SwaPattern};
 pub use table::{by_gguf_name, by_hf_architecture, by_hf_model_type, ArchSpec, ConverterClass, ARCHITECTURES};
-pub use tensors::{Dim, TensorKind, TensorRule, Transform, When};
+pub use tensors::{Dim, TensorKind, TensorRule, Transform, When, MOE_BLOCK};
 pub use vocab::{FixedSpecials, SpmAddedTokens, VocabQuirk, VocabRecipe, VocabSource};

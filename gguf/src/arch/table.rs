@@ -1,8 +1,8 @@
 //! [`ARCHITECTURES`]: every architecture ggufkit supports, declared once.
 
 use super::config_class::{ConfigClass, Fill::*, HfSlidingWindow};
-use super::layout::{Activation, BlockLayout, FfnLayout, NormKind, QkvLayout, SwaPattern};
-use super::tensors::{self, Dim, TensorKind, TensorRule, Transform, When, LLAMA_BLOCK, LLAMA_GLOBAL};
+use super::layout::{Activation, BlockLayout, FfnLayout, MoeLayout, NormKind, QkvLayout, SwaPattern};
+use super::tensors::{self, Dim, TensorKind, TensorRule, Transform, LLAMA_BLOCK, MOE_BLOCK};
 use super::vocab::VocabRecipe;
 
 /// The pinned converter's model class whose `set_gguf_parameters` and `generate_extra_tensors`
@@ -23,6 +23,8 @@ pub enum ConverterClass {
     Gemma2,
     /// `Gemma3Model`: `TextModel`'s keys, then the final soft-cap and the sliding window.
     Gemma3,
+    /// `Qwen2MoeModel`: `TextModel`'s keys, then the expert and shared-expert FFN widths.
+    Qwen2Moe,
 }
 
 /// One supported architecture.
@@ -140,22 +142,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         // `Qwen3Model.set_vocab` is `Qwen2Model`'s
         vocab: &VocabRecipe::QWEN2,
         layout: BlockLayout { qk_norm: true, rope_permuted: false, ..BlockLayout::LLAMA },
-        tensors: &[
-            LLAMA_GLOBAL[0],
-            LLAMA_GLOBAL[1],
-            LLAMA_GLOBAL[2],
-            LLAMA_BLOCK[0],
-            LLAMA_BLOCK[1].bias(When::AttnBias),
-            LLAMA_BLOCK[2].bias(When::AttnBias),
-            LLAMA_BLOCK[3].bias(When::AttnBias),
-            LLAMA_BLOCK[4].bias(When::AttnBias),
-            TensorRule::w("model.layers.{bid}.self_attn.q_norm", TensorKind::AttnQNorm, &[Dim::HeadDim]),
-            TensorRule::w("model.layers.{bid}.self_attn.k_norm", TensorKind::AttnKNorm, &[Dim::HeadDim]),
-            LLAMA_BLOCK[5],
-            LLAMA_BLOCK[6],
-            LLAMA_BLOCK[7],
-            LLAMA_BLOCK[8],
-        ],
+        tensors: &tensors::concat::<11, 3, 14>(tensors::QWEN3_ATTN, [LLAMA_BLOCK[6], LLAMA_BLOCK[7], LLAMA_BLOCK[8]]),
         skip: &[],
         tied_default: false,
         converter: ConverterClass::Text,
@@ -438,6 +425,56 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
             ],
         }],
     },
+    ArchSpec {
+        gguf_name: "qwen3moe",
+        hf_architectures: &["Qwen3MoeForCausalLM"],
+        hf_model_types: &["qwen3_moe"],
+        // `Qwen3MoeModel.set_vocab` is `TextModel`'s (through `Qwen2MoeModel`)
+        vocab: &VocabRecipe::TEXT,
+        layout: BlockLayout {
+            qk_norm: true,
+            rope_permuted: false,
+            // llama.cpp's qwen3moe graph always renormalises; transformers when `norm_topk_prob`
+            moe: Some(MoeLayout { norm_w: true, hf_norm_field: Some("norm_topk_prob") }),
+            ..BlockLayout::LLAMA
+        },
+        tensors: &tensors::concat::<11, 4, 15>(tensors::QWEN3_ATTN, MOE_BLOCK),
+        skip: &[],
+        tied_default: false,
+        converter: ConverterClass::Qwen2Moe,
+        config_classes: &[ConfigClass {
+            model_type: "qwen3_moe",
+            sliding_window: HfSlidingWindow::Unused,
+            defaults: &[
+                ("vocab_size", Int(151936)),
+                ("max_position_embeddings", Int(32768)),
+                ("hidden_size", Int(2048)),
+                ("intermediate_size", Int(6144)),
+                ("num_hidden_layers", Int(24)),
+                ("num_attention_heads", Int(32)),
+                ("use_sliding_window", Bool(false)),
+                // `sliding_window if use_sliding_window else None`: unused by the model
+                ("sliding_window", Null),
+                ("num_key_value_heads", Int(4)),
+                ("hidden_act", Str("silu")),
+                ("initializer_range", Float(0.02)),
+                ("rms_norm_eps", Float(1e-6)),
+                ("use_cache", Bool(true)),
+                ("rope_theta", Float(10000.0)),
+                ("rope_scaling", Null),
+                ("attention_bias", Bool(false)),
+                ("attention_dropout", Float(0.0)),
+                ("decoder_sparse_step", Int(1)),
+                ("moe_intermediate_size", Int(768)),
+                ("num_experts_per_tok", Int(8)),
+                ("num_experts", Int(128)),
+                ("norm_topk_prob", Bool(false)),
+                ("output_router_logits", Bool(false)),
+                ("router_aux_loss_coef", Float(0.001)),
+                ("tie_word_embeddings", Bool(false)),
+            ],
+        }],
+    },
 ];
 
 /// The architecture with this GGUF `general.architecture`.
@@ -469,6 +506,12 @@ impl ArchSpec {
             return None;
         }
         tensors::gguf_name_of(self.tensors, hf_name)
+    }
+
+    /// The Hugging Face name of expert `xid`'s part of a stacked GGUF tensor of this architecture
+    /// (`blk.3.ffn_up_exps.weight`, 5 → `model.layers.3.mlp.experts.5.up_proj.weight`).
+    pub fn hf_expert_name(&self, gguf_name: &str, xid: u64) -> Option<String> {
+        tensors::hf_expert_name_of(self.tensors, gguf_name, xid)
     }
 }
 

@@ -50,6 +50,14 @@ pub enum TensorKind {
     FfnUp,
     /// `blk.N.ffn_down`.
     FfnDown,
+    /// `blk.N.ffn_gate_inp`: the router of a mixture of experts (one logit per expert).
+    FfnGateInp,
+    /// `blk.N.ffn_gate_exps`: every expert's gate, stacked (`[n_embd, n_ff_exp, n_expert]`).
+    FfnGateExps,
+    /// `blk.N.ffn_up_exps`: every expert's up projection, stacked.
+    FfnUpExps,
+    /// `blk.N.ffn_down_exps`: every expert's down projection, stacked (`[n_ff_exp, n_embd, n_expert]`).
+    FfnDownExps,
 }
 
 impl TensorKind {
@@ -75,6 +83,10 @@ impl TensorKind {
         TensorKind::FfnGate,
         TensorKind::FfnUp,
         TensorKind::FfnDown,
+        TensorKind::FfnGateInp,
+        TensorKind::FfnGateExps,
+        TensorKind::FfnUpExps,
+        TensorKind::FfnDownExps,
     ];
 
     /// The GGUF name without `blk.N.` and without `.weight`/`.bias`.
@@ -100,7 +112,18 @@ impl TensorKind {
             TensorKind::FfnGate => "ffn_gate",
             TensorKind::FfnUp => "ffn_up",
             TensorKind::FfnDown => "ffn_down",
+            TensorKind::FfnGateInp => "ffn_gate_inp",
+            TensorKind::FfnGateExps => "ffn_gate_exps",
+            TensorKind::FfnUpExps => "ffn_up_exps",
+            TensorKind::FfnDownExps => "ffn_down_exps",
         }
+    }
+
+    /// Whether the pinned converter writes this 2-D `.weight` as F32 whatever the output type, and
+    /// llama-quantize leaves it so (`prepare_tensors`' list; `ffn_gate_inp` among llama-quantize's
+    /// "expert gating tensors").
+    pub const fn always_f32(self) -> bool {
+        matches!(self, TensorKind::FfnGateInp)
     }
 
     /// Whether the tensor exists once per block (`blk.N.…`).
@@ -163,6 +186,10 @@ pub enum Dim {
     Qkv,
     /// `head_dim` (per-head Q/K norms).
     HeadDim,
+    /// The number of experts (`num_experts`, `num_local_experts`).
+    Experts,
+    /// One expert's FFN width (`moe_intermediate_size`).
+    ExpertFf,
 }
 
 /// What is done to a tensor's values between the checkpoint and the GGUF file.
@@ -176,6 +203,10 @@ pub enum Transform {
     PermuteK,
     /// Gemma's RMSNorm stores `w - 1`: the converter writes `w + 1`.
     AddOne,
+    /// One Hugging Face tensor per expert (`{xid}` in the rule's name), stacked into one tensor
+    /// whose outermost dimension is the expert (`Qwen2MoeModel.modify_tensors`: `torch.stack` of
+    /// experts `0..n_expert`); the rule's dims are the stacked tensor's.
+    StackExperts,
 }
 
 /// When a tensor exists (for planning from the config alone; conversion goes by the checkpoint).
@@ -241,33 +272,63 @@ impl TensorRule {
     /// Matches a Hugging Face tensor name: the block (`Some(None)` for a global tensor) and the
     /// suffix, or `None` when it is not this rule's.
     pub fn matches<'a>(&self, hf_name: &'a str) -> Option<(Option<u64>, &'a str)> {
+        self.matches_expert(hf_name).map(|(bid, _, suffix)| (bid, suffix))
+    }
+
+    /// [`TensorRule::matches`] with the expert of a [`Transform::StackExperts`] rule (`None` for
+    /// other rules).
+    pub fn matches_expert<'a>(&self, hf_name: &'a str) -> Option<(Option<u64>, Option<u64>, &'a str)> {
         self.suffixes.iter().find_map(|suffix| {
             let base = hf_name.strip_suffix(suffix)?;
-            let bid = match_pattern(self.hf, base)?;
-            Some((bid, &hf_name[base.len()..]))
+            let (bid, xid) = match_pattern(self.hf, base)?;
+            Some((bid, xid, &hf_name[base.len()..]))
         })
     }
 
-    /// The Hugging Face name of this rule's tensor in block `bid` with `suffix`.
+    /// The Hugging Face name of this rule's tensor in block `bid` with `suffix` (of a stacked
+    /// rule: with `{xid}` left in; see [`TensorRule::hf_expert_name`]).
     pub fn hf_name(&self, bid: Option<u64>, suffix: &str) -> String {
         match bid {
             Some(b) => format!("{}{suffix}", self.hf.replace("{bid}", &b.to_string())),
             None => format!("{}{suffix}", self.hf),
         }
     }
+
+    /// The Hugging Face name of expert `xid`'s tensor in block `bid` of a stacked rule.
+    pub fn hf_expert_name(&self, bid: Option<u64>, xid: u64, suffix: &str) -> String {
+        self.hf_name(bid, suffix).replace("{xid}", &xid.to_string())
+    }
+
+    /// Whether the rule stacks one tensor per expert.
+    pub fn stacked(&self) -> bool {
+        self.transform == Transform::StackExperts
+    }
 }
 
-/// Matches `base` against a pattern with at most one `{bid}`: `Some(None)` for an exact match
-/// without layer, `Some(Some(n))` with layer `n`, `None` when it does not match.
-fn match_pattern(pattern: &str, base: &str) -> Option<Option<u64>> {
-    match pattern.split_once("{bid}") {
-        None => (pattern == base).then_some(None),
-        Some((pre, post)) => {
-            let mid = base.strip_prefix(pre)?.strip_suffix(post)?;
-            if mid.is_empty() || !mid.bytes().all(|b| b.is_ascii_digit()) || mid.len() > 9 {
-                return None;
-            }
-            mid.parse().ok().map(Some)
+/// A decimal number as a placeholder matches it: digits only, at most 9.
+fn number(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || s.len() > 9 {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Matches `base` against a pattern with at most one `{bid}` and, after it, at most one `{xid}`:
+/// the layer and the expert matched (`None` where the pattern has no such placeholder), or `None`
+/// when it does not match.
+fn match_pattern(pattern: &str, base: &str) -> Option<(Option<u64>, Option<u64>)> {
+    let Some((pre, post)) = pattern.split_once("{bid}") else {
+        return (pattern == base).then_some((None, None));
+    };
+    let rest = base.strip_prefix(pre)?;
+    match post.split_once("{xid}") {
+        None => Some((Some(number(rest.strip_suffix(post)?)?), None)),
+        Some((mid, tail)) => {
+            let rest = rest.strip_suffix(tail)?;
+            // the layer is the digits before `mid`; the expert the digits after it
+            let split = rest.find(mid)?;
+            let (b, x) = (&rest[..split], &rest[split + mid.len()..]);
+            Some((Some(number(b)?), Some(number(x)?)))
         }
     }
 }
@@ -286,9 +347,22 @@ pub fn gguf_name_of(rules: &[TensorRule], hf_name: &str) -> Option<String> {
 /// The Hugging Face name that `rules` give a GGUF tensor (`blk.3.attn_q.weight` →
 /// `model.layers.3.self_attn.q_proj.weight`).
 pub fn hf_name_of(rules: &[TensorRule], gguf_name: &str) -> Option<String> {
+    let (rule, bid, suffix) = rule_of(rules, gguf_name)?;
+    (!rule.stacked()).then(|| rule.hf_name(bid, suffix))
+}
+
+/// The Hugging Face name of expert `xid`'s part of a stacked GGUF tensor
+/// (`blk.3.ffn_up_exps.weight`, 5 → `model.layers.3.mlp.experts.5.up_proj.weight`); `None` for a
+/// tensor that is not stacked.
+pub fn hf_expert_name_of(rules: &[TensorRule], gguf_name: &str, xid: u64) -> Option<String> {
+    let (rule, bid, suffix) = rule_of(rules, gguf_name)?;
+    rule.stacked().then(|| rule.hf_expert_name(bid, xid, suffix))
+}
+
+fn rule_of<'r, 'n>(rules: &'r [TensorRule], gguf_name: &'n str) -> Option<(&'r TensorRule, Option<u64>, &'n str)> {
     let (kind, bid, suffix) = TensorKind::parse(gguf_name)?;
     let rule = rules.iter().find(|r| r.kind == kind && r.suffixes.contains(&suffix))?;
-    Some(rule.hf_name(bid, suffix))
+    Some((rule, bid, suffix))
 }
 
 use Dim::*;
@@ -314,6 +388,52 @@ pub const LLAMA_BLOCK: [TensorRule; 9] = [
     TensorRule::w("model.layers.{bid}.mlp.gate_proj", K::FfnGate, &[Embd, Ff]),
     TensorRule::w("model.layers.{bid}.mlp.up_proj", K::FfnUp, &[Embd, Ff]),
     TensorRule::w("model.layers.{bid}.mlp.down_proj", K::FfnDown, &[Ff, Embd]),
+];
+
+/// A mixture-of-experts FFN as the Qwen MoE checkpoints store it (`Qwen2MoeModel`): the router
+/// `mlp.gate` and one `mlp.experts.{xid}.{down,gate,up}_proj` per expert, stacked (building blocks
+/// for the specs; in the converter's order of the stacked tensors: down, gate, up).
+pub const MOE_BLOCK: [TensorRule; 4] = [
+    TensorRule::w("model.layers.{bid}.mlp.gate", K::FfnGateInp, &[Embd, Experts]),
+    TensorRule::w("model.layers.{bid}.mlp.experts.{xid}.down_proj", K::FfnDownExps, &[ExpertFf, Embd, Experts])
+        .transform(Transform::StackExperts),
+    TensorRule::w("model.layers.{bid}.mlp.experts.{xid}.gate_proj", K::FfnGateExps, &[Embd, ExpertFf, Experts])
+        .transform(Transform::StackExperts),
+    TensorRule::w("model.layers.{bid}.mlp.experts.{xid}.up_proj", K::FfnUpExps, &[Embd, ExpertFf, Experts])
+        .transform(Transform::StackExperts),
+];
+
+/// `a`, then `b`: a tensor map made of building blocks, in a constant.
+pub const fn concat<const A: usize, const B: usize, const C: usize>(a: [TensorRule; A], b: [TensorRule; B]) -> [TensorRule; C] {
+    assert!(A > 0 && A + B == C, "concat: C must be A + B");
+    let mut out = [a[0]; C];
+    let mut i = 0;
+    while i < A {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < C {
+        out[i] = b[i - A];
+        i += 1;
+    }
+    out
+}
+
+/// Qwen3's block without its FFN, with the global tensors (`Qwen3Model`): the llama block
+/// unpermuted, optional attention biases, per-head RMS norms of Q and K, the FFN norm (building
+/// blocks for the specs: the dense FFN or [`MOE_BLOCK`] follows).
+pub const QWEN3_ATTN: [TensorRule; 11] = [
+    LLAMA_GLOBAL[0],
+    LLAMA_GLOBAL[1],
+    LLAMA_GLOBAL[2],
+    LLAMA_BLOCK[0],
+    LLAMA_BLOCK[1].bias(When::AttnBias),
+    LLAMA_BLOCK[2].bias(When::AttnBias),
+    LLAMA_BLOCK[3].bias(When::AttnBias),
+    LLAMA_BLOCK[4].bias(When::AttnBias),
+    TensorRule::w("model.layers.{bid}.self_attn.q_norm", K::AttnQNorm, &[HeadDim]),
+    TensorRule::w("model.layers.{bid}.self_attn.k_norm", K::AttnKNorm, &[HeadDim]),
+    LLAMA_BLOCK[5],
 ];
 
 /// llama (`LlamaModel`): Q and K rows permuted; optional biases (`attention_bias`, `mlp_bias`).
@@ -435,5 +555,25 @@ mod tests {
         assert_eq!(gguf_name_of(PHI3, "model.layers.11.mlp.gate_up_proj.weight").as_deref(), Some("blk.11.ffn_up.weight"));
         assert_eq!(gguf_name_of(GEMMA2, "model.layers.0.rotary_emb.inv_freq"), None);
         assert_eq!(gguf_name_of(LLAMA, "model.layers.1x.self_attn.q_proj.weight"), None);
+    }
+
+    #[test]
+    fn stacked_experts_map_each_expert() {
+        let up = MOE_BLOCK[3];
+        assert_eq!(up.matches_expert("model.layers.12.mlp.experts.107.up_proj.weight"), Some((Some(12), Some(107), ".weight")));
+        assert_eq!(up.matches_expert("model.layers.12.mlp.experts.x.up_proj.weight"), None);
+        assert_eq!(up.matches_expert("model.layers.12.mlp.experts.3.down_proj.weight"), None);
+        assert_eq!(MOE_BLOCK[0].matches_expert("model.layers.2.mlp.gate.weight"), Some((Some(2), None, ".weight")));
+        assert_eq!(
+            gguf_name_of(&MOE_BLOCK, "model.layers.4.mlp.experts.7.down_proj.weight").as_deref(),
+            Some("blk.4.ffn_down_exps.weight")
+        );
+        assert_eq!(
+            hf_expert_name_of(&MOE_BLOCK, "blk.4.ffn_gate_exps.weight", 6).as_deref(),
+            Some("model.layers.4.mlp.experts.6.gate_proj.weight")
+        );
+        assert_eq!(hf_name_of(&MOE_BLOCK, "blk.4.ffn_gate_exps.weight"), None, "a stacked tensor has one name per expert");
+        assert_eq!(hf_expert_name_of(&MOE_BLOCK, "blk.4.ffn_gate_inp.weight", 0), None);
+        assert_eq!(hf_name_of(&MOE_BLOCK, "blk.4.ffn_gate_inp.weight").as_deref(), Some("model.layers.4.mlp.gate.weight"));
     }
 }

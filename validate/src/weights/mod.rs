@@ -100,6 +100,40 @@ pub trait WeightSource {
     fn load(&self, gguf_name: &str) -> Result<RawTensor>;
     /// A matrix's stored bytes (GGUF name), with no transform: for linear layers and embeddings.
     fn stored(&self, gguf_name: &str) -> Result<StoredTensor<'_>>;
+    /// Expert `xid`'s matrix of a stacked tensor (`blk.N.ffn_up_exps.weight`, stored
+    /// `[n_expert, rows, cols]`): its rows of the stacked tensor by default; an HF checkpoint
+    /// holds each expert's tensor of its own.
+    fn expert(&self, gguf_name: &str, xid: usize) -> Result<StoredTensor<'_>> {
+        let t = self.stored(gguf_name)?;
+        let (n_expert, rows, cols) = match t.shape[..] {
+            [e, r, c] => (e, r, c),
+            _ => {
+                return Err(ValidateError::BadTensor {
+                    source_name: self.source_name().into(),
+                    tensor: gguf_name.into(),
+                    expected: "3 dimensions (experts, rows, columns)".into(),
+                    found: format!("shape {:?}", t.shape),
+                })
+            }
+        };
+        if xid >= n_expert {
+            return Err(ValidateError::MissingTensor {
+                source_name: self.source_name().into(),
+                tensor: format!("{gguf_name} expert {xid}"),
+            });
+        }
+        let mut m = t.clone();
+        m.shape = vec![n_expert * rows, cols];
+        m.rows(xid * rows, rows)
+    }
+    /// The matrices a tensor is multiplied as: itself, or each expert of a stacked tensor.
+    fn parts(&self, gguf_name: &str) -> Vec<StoredTensor<'_>> {
+        match self.stored(gguf_name) {
+            Ok(t) if t.shape.len() == 3 => (0..t.shape[0]).filter_map(|x| self.expert(gguf_name, x).ok()).collect(),
+            Ok(t) => vec![t],
+            Err(_) => (0..).map_while(|x| self.expert(gguf_name, x).ok()).collect(),
+        }
+    }
     /// Drops a tensor's mapped pages from the resident set once it was copied (see
     /// `GgufFile::release_tensor`); a no-op where not supported.
     fn release(&self, gguf_name: &str);

@@ -136,11 +136,25 @@ impl WeightSource for HfWeights {
     }
 
     fn tensor_names(&self) -> Vec<String> {
-        self.index.keys().filter_map(|h| self.arch.gguf_name_of(h)).collect()
+        // the experts of a stacked tensor share its name: once
+        let mut names: Vec<String> = self.index.keys().filter_map(|h| self.arch.gguf_name_of(h)).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
     }
 
     fn contains(&self, gguf_name: &str) -> bool {
-        self.arch.hf_name(gguf_name).is_some_and(|hf| self.index.contains_key(&hf))
+        let hf = self.arch.hf_name(gguf_name).or_else(|| self.arch.spec().hf_expert_name(gguf_name, 0));
+        hf.is_some_and(|hf| self.index.contains_key(&hf))
+    }
+
+    fn expert(&self, gguf_name: &str, xid: usize) -> Result<StoredTensor<'_>> {
+        let hf = self
+            .arch
+            .spec()
+            .hf_expert_name(gguf_name, xid as u64)
+            .ok_or_else(|| ValidateError::MissingTensor { source_name: self.name.clone(), tensor: format!("{gguf_name} expert {xid}") })?;
+        Ok(self.stored_hf(&hf)?.0)
     }
 
     fn load(&self, gguf_name: &str) -> Result<RawTensor> {
