@@ -186,7 +186,8 @@ pub fn matmul(ty: GgmlType, w: &[u8], n: usize, k: usize, x_q8: &[u8], m: usize)
     // At least 4 tasks per thread where the matrix allows it, at most the cache-sized chunk.
     let per_thread = n.div_ceil(4 * rayon::current_num_threads()).max(1);
     let rows_per_chunk = (WEIGHT_CHUNK_BYTES / row_bytes.max(1)).clamp(16, 256).min(per_thread).max(1);
-    let tile = (ACTIVATION_TILE_BYTES / a_bytes.max(1)).max(1);
+    // Whole groups of ROWS activation rows per tile: a tile's remainder goes row by row.
+    let tile = (ACTIVATION_TILE_BYTES / a_bytes.max(1)).max(1).next_multiple_of(ROWS);
     // [n, m] first (each chunk writes its own rows), transposed at the end.
     let mut yt = vec![0f32; n * m];
     yt.par_chunks_mut(rows_per_chunk * m).zip(w.par_chunks(rows_per_chunk * row_bytes)).for_each(|(yt, w)| {
@@ -212,10 +213,14 @@ pub fn matmul(ty: GgmlType, w: &[u8], n: usize, k: usize, x_q8: &[u8], m: usize)
             }
         }
     });
+    // Transposed ROWS rows of y at a time: each weight row's ROWS results are adjacent in yt.
     let mut y = vec![0f32; m * n];
-    y.par_chunks_mut(n).enumerate().for_each(|(r, y)| {
-        for (j, v) in y.iter_mut().enumerate() {
-            *v = yt[j * m + r];
+    y.par_chunks_mut(ROWS * n).enumerate().for_each(|(rb, y)| {
+        let r0 = rb * ROWS;
+        for j in 0..n {
+            for (i, v) in yt[j * m + r0..][..y.len() / n].iter().enumerate() {
+                y[i * n + j] = *v;
+            }
         }
     });
     y
