@@ -188,43 +188,60 @@ pub fn matmul(ty: GgmlType, w: &[u8], n: usize, k: usize, x_q8: &[u8], m: usize)
     let rows_per_chunk = (WEIGHT_CHUNK_BYTES / row_bytes.max(1)).clamp(16, 256).min(per_thread).max(1);
     // Whole groups of ROWS activation rows per tile: a tile's remainder goes row by row.
     let tile = (ACTIVATION_TILE_BYTES / a_bytes.max(1)).max(1).next_multiple_of(ROWS);
-    // [n, m] first (each chunk writes its own rows), transposed at the end.
-    let mut yt = vec![0f32; n * m];
-    yt.par_chunks_mut(rows_per_chunk * m).zip(w.par_chunks(rows_per_chunk * row_bytes)).for_each(|(yt, w)| {
-        let rows = w.len() / row_bytes;
+    // Each task writes its own columns of y (weight rows j0.. of its chunk) in every row r.
+    let mut y: Vec<f32> = Vec::with_capacity(m * n);
+    let out = Columns(y.as_mut_ptr());
+    w.par_chunks(rows_per_chunk * row_bytes).enumerate().for_each(|(c, w)| {
+        let (rows, j0) = (w.len() / row_bytes, c * rows_per_chunk);
         let act = |r: usize| &x_q8[r * a_bytes..][..a_bytes];
+        // SAFETY: r < m and j0 + j < n, so the index is inside y's capacity; the chunks' column
+        // ranges are disjoint, so no two tasks write the same element.
+        let put = |r: usize, j: usize, v: f32| unsafe { out.write(r * n + j0 + j, v) };
         for r0 in (0..m).step_by(tile) {
             let r1 = (r0 + tile).min(m);
             for j in 0..rows {
                 let wj = &w[j * row_bytes..][..row_bytes];
-                let yj = &mut yt[j * m..][..m];
                 let mut r = r0;
                 while r + ROWS <= r1 {
-                    yj[r..r + ROWS].copy_from_slice(&dotn::<ROWS>(ty, wj, std::array::from_fn(|i| act(r + i)), k));
+                    for (i, v) in dotn::<ROWS>(ty, wj, std::array::from_fn(|i| act(r + i)), k).into_iter().enumerate() {
+                        put(r + i, j, v);
+                    }
                     r += ROWS;
                 }
                 while r + 4 <= r1 {
-                    yj[r..r + 4].copy_from_slice(&dotn::<4>(ty, wj, std::array::from_fn(|i| act(r + i)), k));
+                    for (i, v) in dotn::<4>(ty, wj, std::array::from_fn(|i| act(r + i)), k).into_iter().enumerate() {
+                        put(r + i, j, v);
+                    }
                     r += 4;
                 }
                 for r in r..r1 {
-                    yj[r] = dot(ty, wj, act(r), k);
+                    put(r, j, dot(ty, wj, act(r), k));
                 }
             }
         }
     });
-    // Transposed ROWS rows of y at a time: each weight row's ROWS results are adjacent in yt.
-    let mut y = vec![0f32; m * n];
-    y.par_chunks_mut(ROWS * n).enumerate().for_each(|(rb, y)| {
-        let r0 = rb * ROWS;
-        for j in 0..n {
-            for (i, v) in yt[j * m + r0..][..y.len() / n].iter().enumerate() {
-                y[i * n + j] = *v;
-            }
-        }
-    });
+    // SAFETY: every (r, j) of 0..m × 0..n was written once above (all rows r of every tile, all
+    // weight rows j of every chunk).
+    unsafe { y.set_len(m * n) };
     y
 }
+
+/// The output of [`matmul`] shared by its tasks, each writing its own columns.
+#[derive(Clone, Copy)]
+struct Columns(*mut f32);
+impl Columns {
+    /// Writes element `at`.
+    ///
+    /// # Safety
+    /// `at` is inside the buffer, and no other task writes or reads it meanwhile.
+    unsafe fn write(self, at: usize, v: f32) {
+        self.0.add(at).write(v)
+    }
+}
+// SAFETY: the tasks write disjoint elements (see matmul), and nothing reads y before they end.
+unsafe impl Send for Columns {}
+// SAFETY: as above.
+unsafe impl Sync for Columns {}
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
