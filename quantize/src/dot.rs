@@ -146,27 +146,25 @@ pub fn dot(ty: GgmlType, w: &[u8], a: &[u8], k: usize) -> f32 {
     dot_scalar(ty, w, a, k)
 }
 
-/// One weight row · one activation row (`k` elements).
-type RowDot = fn(GgmlType, &[u8], &[u8], usize) -> f32;
-/// One weight row · four activation rows.
-type RowDot4 = fn(GgmlType, &[u8], [&[u8]; 4], usize) -> [f32; 4];
-
-/// One weight row · four Q8_K activation rows; scalar reference of the AVX2 `dot4`.
-pub fn dot4_scalar(ty: GgmlType, w: &[u8], a: [&[u8]; 4], k: usize) -> [f32; 4] {
+/// One weight row · `N` Q8_K activation rows; scalar reference of the AVX2 [`dotn`].
+pub fn dotn_scalar<const N: usize>(ty: GgmlType, w: &[u8], a: [&[u8]; N], k: usize) -> [f32; N] {
     a.map(|a| dot_scalar(ty, w, a, k))
 }
 
-/// One weight row · four Q8_K activation rows, each result equal to [`dot`]'s bit for bit: the
-/// AVX2 path decodes each weight block once for the four rows.
-pub fn dot4(ty: GgmlType, w: &[u8], a: [&[u8]; 4], k: usize) -> [f32; 4] {
+/// One weight row · `N` Q8_K activation rows (`N` a multiple of 4), each result equal to
+/// [`dot`]'s bit for bit: the AVX2 path decodes each weight block once for the `N` rows.
+pub fn dotn<const N: usize>(ty: GgmlType, w: &[u8], a: [&[u8]; N], k: usize) -> [f32; N] {
+    assert!(N.is_multiple_of(4), "dotn takes rows in fours, not {N}");
     #[cfg(target_arch = "x86_64")]
     if crate::simd::has_avx2() {
-        // SAFETY: AVX2 is present (checked at run time).
-        return unsafe { avx2::dot4(ty, w, a, k / QK_K) };
+        // SAFETY: AVX2 and F16C are present (checked at run time).
+        return unsafe { avx2::dotn(ty, w, a, k / QK_K) };
     }
-    dot4_scalar(ty, w, a, k)
+    dotn_scalar(ty, w, a, k)
 }
 
+/// Activation rows each weight row meets at once in [`matmul`] (by [`dotn`]).
+const ROWS: usize = 8;
 /// Bytes of weight rows one parallel task takes (they stay in the core's L2 cache while every
 /// activation row passes them).
 const WEIGHT_CHUNK_BYTES: usize = 192 << 10;
@@ -188,55 +186,66 @@ pub fn matmul(ty: GgmlType, w: &[u8], n: usize, k: usize, x_q8: &[u8], m: usize)
     // At least 4 tasks per thread where the matrix allows it, at most the cache-sized chunk.
     let per_thread = n.div_ceil(4 * rayon::current_num_threads()).max(1);
     let rows_per_chunk = (WEIGHT_CHUNK_BYTES / row_bytes.max(1)).clamp(16, 256).min(per_thread).max(1);
-    let tile = (ACTIVATION_TILE_BYTES / a_bytes.max(1)).max(1);
-    // [n, m] first (each chunk writes its own rows), transposed at the end.
-    #[cfg(target_arch = "x86_64")]
-    let (row_dot, row_dot4): (RowDot, RowDot4) = if crate::simd::has_avx2() {
-        (
-            // SAFETY: AVX2 is present (checked at run time).
-            |ty, w: &[u8], a: &[u8], k| unsafe { avx2::dot(ty, w, a, k / QK_K) },
-            // SAFETY: as above.
-            |ty, w: &[u8], a: [&[u8]; 4], k| unsafe { avx2::dot4(ty, w, a, k / QK_K) },
-        )
-    } else {
-        (dot_scalar, dot4_scalar)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let (row_dot, row_dot4): (RowDot, RowDot4) = (dot_scalar, dot4_scalar);
-    let mut yt = vec![0f32; n * m];
-    yt.par_chunks_mut(rows_per_chunk * m).zip(w.par_chunks(rows_per_chunk * row_bytes)).for_each(|(yt, w)| {
-        let rows = w.len() / row_bytes;
+    // Whole groups of ROWS activation rows per tile: a tile's remainder goes row by row.
+    let tile = (ACTIVATION_TILE_BYTES / a_bytes.max(1)).max(1).next_multiple_of(ROWS);
+    // Each task writes its own columns of y (weight rows j0.. of its chunk) in every row r.
+    let mut y: Vec<f32> = Vec::with_capacity(m * n);
+    let out = Columns(y.as_mut_ptr());
+    w.par_chunks(rows_per_chunk * row_bytes).enumerate().for_each(|(c, w)| {
+        let (rows, j0) = (w.len() / row_bytes, c * rows_per_chunk);
+        let act = |r: usize| &x_q8[r * a_bytes..][..a_bytes];
+        // SAFETY: r < m and j0 + j < n, so the index is inside y's capacity; the chunks' column
+        // ranges are disjoint, so no two tasks write the same element.
+        let put = |r: usize, j: usize, v: f32| unsafe { out.write(r * n + j0 + j, v) };
         for r0 in (0..m).step_by(tile) {
             let r1 = (r0 + tile).min(m);
             for j in 0..rows {
                 let wj = &w[j * row_bytes..][..row_bytes];
-                let act = |r: usize| &x_q8[r * a_bytes..][..a_bytes];
                 let mut r = r0;
+                while r + ROWS <= r1 {
+                    for (i, v) in dotn::<ROWS>(ty, wj, std::array::from_fn(|i| act(r + i)), k).into_iter().enumerate() {
+                        put(r + i, j, v);
+                    }
+                    r += ROWS;
+                }
                 while r + 4 <= r1 {
-                    let y4 = row_dot4(ty, wj, [act(r), act(r + 1), act(r + 2), act(r + 3)], k);
-                    yt[j * m + r..][..4].copy_from_slice(&y4);
+                    for (i, v) in dotn::<4>(ty, wj, std::array::from_fn(|i| act(r + i)), k).into_iter().enumerate() {
+                        put(r + i, j, v);
+                    }
                     r += 4;
                 }
                 for r in r..r1 {
-                    yt[j * m + r] = row_dot(ty, wj, act(r), k);
+                    put(r, j, dot(ty, wj, act(r), k));
                 }
             }
         }
     });
-    let mut y = vec![0f32; m * n];
-    y.par_chunks_mut(n).enumerate().for_each(|(r, y)| {
-        for (j, v) in y.iter_mut().enumerate() {
-            *v = yt[j * m + r];
-        }
-    });
+    // SAFETY: every (r, j) of 0..m × 0..n was written once above (all rows r of every tile, all
+    // weight rows j of every chunk).
+    unsafe { y.set_len(m * n) };
     y
 }
 
+/// The output of [`matmul`] shared by its tasks, each writing its own columns.
+#[derive(Clone, Copy)]
+struct Columns(*mut f32);
+impl Columns {
+    /// Writes element `at`.
+    ///
+    /// # Safety
+    /// `at` is inside the buffer, and no other task writes or reads it meanwhile.
+    unsafe fn write(self, at: usize, v: f32) {
+        self.0.add(at).write(v)
+    }
+}
+// SAFETY: the tasks write disjoint elements (see matmul), and nothing reads y before they end.
+unsafe impl Send for Columns {}
+// SAFETY: as above.
+unsafe impl Sync for Columns {}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{
-        f32_at, get_scale_min_k4, q4_k_acc, q4_k_acc_scaled, q6_k_acc, q6_k_acc_scaled, q8_k, read_f16, GgmlType, Q4_K_BYTES, Q6_K_BYTES,
-    };
+    use super::{f32_at, get_scale_min_k4, q4_k_acc, q6_k_acc, q8_k, GgmlType, Q4_K_BYTES, Q6_K_BYTES};
     use std::arch::x86_64::*;
 
     /// Horizontal sum of eight i32 lanes (exact).
@@ -275,99 +284,167 @@ mod avx2 {
         acc
     }
 
-    /// [`dot`] of one weight row with four activation rows: each weight block's quants, scales
-    /// and mins are decoded once for the four. Each row's integer sums are exact and its float
-    /// arithmetic is [`dot`]'s, so each result equals [`dot`]'s bit for bit.
+    /// Q4_K's 8 six-bit scales and 8 mins of a block (the 12 bytes at `sc`), as two `u64` of 8
+    /// bytes each: [`get_scale_min_k4`] for all eight sub-blocks at once, on 32-bit words.
+    #[inline(always)]
+    fn q4_k_scales_mins(sc: &[u8]) -> (u64, u64) {
+        let word = |i: usize| u32::from_le_bytes([sc[4 * i], sc[4 * i + 1], sc[4 * i + 2], sc[4 * i + 3]]);
+        let (w0, w1, w2) = (word(0), word(1), word(2));
+        // Sub-blocks 0..4: the low 6 bits of bytes 0..4 (scales) and 4..8 (mins); 4..8: the
+        // nibbles of bytes 8..12 with the top 2 bits of bytes 0..4 (scales) and 4..8 (mins).
+        let scales = (w0 & 0x3f3f_3f3f) as u64 | (((w2 & 0x0f0f_0f0f) | (((w0 >> 6) & 0x0303_0303) << 4)) as u64) << 32;
+        let mins = (w1 & 0x3f3f_3f3f) as u64 | ((((w2 >> 4) & 0x0f0f_0f0f) | (((w1 >> 6) & 0x0303_0303) << 4)) as u64) << 32;
+        (scales, mins)
+    }
+
+    /// Byte shuffles that broadcast i16 lane `j` of a 128-bit half to all eight lanes, per `j`.
+    const BROADCAST_I16: [[u8; 32]; 8] = {
+        let mut t = [[0u8; 32]; 8];
+        let mut j = 0;
+        while j < 8 {
+            let mut b = 0;
+            while b < 32 {
+                t[j][b] = (2 * j + b % 2) as u8;
+                b += 1;
+            }
+            j += 1;
+        }
+        t
+    };
+
+    /// The exact integer sums of four rows (`v[r]`'s eight lanes summed, for each `r`), as the
+    /// four lanes of one vector (integer additions in any order give the same sums).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn hsum4(v: &[__m256i]) -> __m128i {
+        let s = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+        _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1))
+    }
+
+    /// Two consecutive f16 at `at` of `b` as f32 (exact, as `read_f16`), by F16C.
+    #[inline]
+    #[target_feature(enable = "avx2,f16c")]
+    unsafe fn read_f16x2(b: &[u8], at: usize) -> (f32, f32) {
+        let bits = u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let v = _mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32));
+        (_mm_cvtss_f32(v), _mm_cvtss_f32(_mm_shuffle_ps(v, v, 1)))
+    }
+
+    /// [`dot`] of one weight row with `N` activation rows (`N` a multiple of 4): each weight
+    /// block's quants, scales and mins are decoded once for the `N`, its 32 quants of a sub-block
+    /// held in a register while the rows pass, and the rows' block sums reduced four at a time.
+    /// Each row's integer sums are exact and its float arithmetic is [`dot`]'s (the same
+    /// operations in the same order, four rows per instruction), so each result equals [`dot`]'s
+    /// bit for bit.
     ///
     /// # Safety
-    /// The CPU must have AVX2; `w` holds `nb` blocks of `ty`, each of `a` `nb` Q8_K blocks.
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn dot4(ty: GgmlType, w: &[u8], a: [&[u8]; 4], nb: usize) -> [f32; 4] {
-        let mut acc = [0f32; 4];
+    /// The CPU must have AVX2 and F16C; `w` holds `nb` blocks of `ty`, each of `a` `nb` Q8_K
+    /// blocks.
+    #[target_feature(enable = "avx2,f16c")]
+    pub unsafe fn dotn<const N: usize>(ty: GgmlType, w: &[u8], a: [&[u8]; N], nb: usize) -> [f32; N] {
+        assert!(N.is_multiple_of(4), "rows in fours");
+        for a in a {
+            assert!(a.len() >= nb * q8_k::BYTES, "activation row of {nb} blocks");
+        }
+        let mut out = [0f32; N];
+        let mut acc = [_mm_setzero_ps(); N];
         let low = _mm256_set1_epi8(0xF);
+        let q8 = |r: usize, b: usize, at: usize| a[r].as_ptr().add(b * q8_k::BYTES + 4 + at) as *const __m256i;
+        let bsums = |r: usize, b: usize| _mm256_loadu_si256(a[r].as_ptr().add(b * q8_k::BYTES + 260) as *const __m256i);
+        // Rows 4g..4g+4's Q8_K scales of block b.
+        let da = |g: usize, b: usize| {
+            let d = |r: usize| (a[4 * g + r].as_ptr().add(b * q8_k::BYTES) as *const f32).read_unaligned();
+            _mm_setr_ps(d(0), d(1), d(2), d(3))
+        };
         match ty {
             GgmlType::Q4_K => {
+                assert!(w.len() >= nb * Q4_K_BYTES, "weight row of {nb} blocks");
                 for b in 0..nb {
                     let wb = &w[b * Q4_K_BYTES..][..Q4_K_BYTES];
-                    let (d, dmin) = (read_f16(wb, 0), read_f16(wb, 2));
-                    let (sc, qs) = (&wb[4..16], wb[16..144].as_ptr());
-                    let mut scales = [_mm256_setzero_si256(); 8];
-                    let mut mins = [0i16; 16];
-                    for (j, s) in scales.iter_mut().enumerate() {
-                        let (sj, mj) = get_scale_min_k4(j, sc);
-                        *s = _mm256_set1_epi16(sj as i16);
-                        mins[2 * j] = mj as i16;
-                        mins[2 * j + 1] = mj as i16;
-                    }
-                    let mins = _mm256_loadu_si256(mins.as_ptr() as *const __m256i);
-                    let mut q = [_mm256_setzero_si256(); 8];
+                    let (d, dmin) = read_f16x2(wb, 0);
+                    let (sc, mn) = q4_k_scales_mins(&wb[4..16]);
+                    let scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(sc as i64)));
+                    let qs = wb[16..144].as_ptr();
+                    let mut isum = [_mm256_setzero_si256(); N];
                     for p in 0..4 {
                         let q4 = _mm256_loadu_si256(qs.add(32 * p) as *const __m256i);
-                        q[2 * p] = _mm256_and_si256(q4, low);
-                        q[2 * p + 1] = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low);
-                    }
-                    for (acc, a) in acc.iter_mut().zip(a) {
-                        let ab = &a[b * q8_k::BYTES..][..q8_k::BYTES];
-                        let q8 = ab[4..260].as_ptr();
-                        let mut isum = _mm256_setzero_si256();
-                        for (h, (q, s)) in q.iter().zip(&scales).enumerate() {
-                            let p = _mm256_maddubs_epi16(*q, _mm256_loadu_si256(q8.add(32 * h) as *const __m256i));
-                            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, *s));
+                        let lo = _mm256_and_si256(q4, low);
+                        let hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low);
+                        let s_lo = _mm256_shuffle_epi8(scales, _mm256_loadu_si256(BROADCAST_I16[2 * p].as_ptr() as *const __m256i));
+                        let s_hi = _mm256_shuffle_epi8(scales, _mm256_loadu_si256(BROADCAST_I16[2 * p + 1].as_ptr() as *const __m256i));
+                        for (r, isum) in isum.iter_mut().enumerate() {
+                            // u8 · i8 pairs summed to i16 (at most 2·15·128, no saturation), then · scale to i32.
+                            let p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256(q8(r, b, 64 * p))), s_lo);
+                            let p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256(q8(r, b, 64 * p + 32))), s_hi);
+                            *isum = _mm256_add_epi32(*isum, _mm256_add_epi32(p_lo, p_hi));
                         }
-                        let bsums = _mm256_loadu_si256(ab[260..292].as_ptr() as *const __m256i);
-                        let msum = _mm256_madd_epi16(bsums, mins);
-                        *acc = q4_k_acc_scaled(*acc, d, dmin, f32_at(ab, 0), hsum(isum), hsum(msum));
+                    }
+                    // The min of each 16-element group of Q8_K's bsums: m0 m0 m1 m1 … m7 m7.
+                    let mins8 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mn as i64));
+                    let mins = _mm256_set_m128i(_mm_unpackhi_epi16(mins8, mins8), _mm_unpacklo_epi16(mins8, mins8));
+                    let (vd, vdmin) = (_mm_set1_ps(d), _mm_set1_ps(dmin));
+                    for g in 0..N / 4 {
+                        let msum: [__m256i; 4] = std::array::from_fn(|r| _mm256_madd_epi16(bsums(4 * g + r, b), mins));
+                        let (is, ms) = (_mm_cvtepi32_ps(hsum4(&isum[4 * g..])), _mm_cvtepi32_ps(hsum4(&msum)));
+                        let da = da(g, b);
+                        // q4_k_acc_scaled's (acc + d·da·isum) − dmin·da·msum, per row.
+                        let plus = _mm_mul_ps(_mm_mul_ps(vd, da), is);
+                        acc[g] = _mm_sub_ps(_mm_add_ps(acc[g], plus), _mm_mul_ps(_mm_mul_ps(vdmin, da), ms));
                     }
                 }
             }
             GgmlType::Q6_K => {
+                assert!(w.len() >= nb * Q6_K_BYTES, "weight row of {nb} blocks");
                 let three = _mm256_set1_epi8(3);
+                // Broadcasts i16 lane 0 to the low half's eight lanes, lane 1 to the high half's.
+                let pair = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
                 for b in 0..nb {
                     let wb = &w[b * Q6_K_BYTES..][..Q6_K_BYTES];
-                    let d = read_f16(wb, 208);
-                    let (ql, qh, sc) = (wb.as_ptr(), wb[128..].as_ptr(), &wb[192..208]);
-                    let scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(sc.as_ptr() as *const __m128i));
-                    let mut q = [_mm256_setzero_si256(); 8];
-                    let mut scales = [_mm256_setzero_si256(); 8];
+                    let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(u16::from_le_bytes([wb[208], wb[209]]) as i32)));
+                    let (ql, qh) = (wb.as_ptr(), wb[128..].as_ptr());
+                    // The 16 scales as i16; 32-bit lane j holds scales 2j and 2j + 1.
+                    let scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(wb[192..208].as_ptr() as *const __m128i));
+                    // 32 · Σ scale · bsum, subtracted from each row's sum.
+                    let mut isum: [__m256i; N] = std::array::from_fn(|r| {
+                        _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bsums(r, b), scales16), 5))
+                    });
                     for half in 0..2 {
                         let l0 = _mm256_loadu_si256(ql.add(64 * half) as *const __m256i);
                         let l1 = _mm256_loadu_si256(ql.add(64 * half + 32) as *const __m256i);
                         let h = _mm256_loadu_si256(qh.add(32 * half) as *const __m256i);
-                        let hb = |shift: i32| {
-                            let v = match shift {
+                        for part in 0..4 {
+                            let l = if part % 2 == 0 { l0 } else { l1 };
+                            let lq = _mm256_and_si256(if part < 2 { l } else { _mm256_srli_epi16(l, 4) }, low);
+                            let hv = match part {
                                 0 => h,
-                                2 => _mm256_srli_epi16(h, 2),
-                                4 => _mm256_srli_epi16(h, 4),
+                                1 => _mm256_srli_epi16(h, 2),
+                                2 => _mm256_srli_epi16(h, 4),
                                 _ => _mm256_srli_epi16(h, 6),
                             };
-                            _mm256_slli_epi16(_mm256_and_si256(v, three), 4)
-                        };
-                        q[4 * half] = _mm256_or_si256(_mm256_and_si256(l0, low), hb(0));
-                        q[4 * half + 1] = _mm256_or_si256(_mm256_and_si256(l1, low), hb(2));
-                        q[4 * half + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), hb(4));
-                        q[4 * half + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), hb(6));
-                        for part in 0..4 {
+                            // The quants 0..63: four low bits and the part's two high bits at 4 and 5.
+                            let q = _mm256_or_si256(lq, _mm256_slli_epi16(_mm256_and_si256(hv, three), 4));
                             let e = 128 * half + 32 * part;
-                            let (s0, s1) = ((sc[e / 16] as i8) as i16, (sc[e / 16 + 1] as i8) as i16);
-                            scales[4 * half + part] = _mm256_setr_epi16(s0, s0, s0, s0, s0, s0, s0, s0, s1, s1, s1, s1, s1, s1, s1, s1);
+                            let s = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(scales16, _mm256_set1_epi32((e / 32) as i32)), pair);
+                            for (r, isum) in isum.iter_mut().enumerate() {
+                                // 0..63 · i8 pairs: at most 2·63·128, no saturation.
+                                let p = _mm256_maddubs_epi16(q, _mm256_loadu_si256(q8(r, b, e)));
+                                *isum = _mm256_add_epi32(*isum, _mm256_madd_epi16(p, s));
+                            }
                         }
                     }
-                    for (acc, a) in acc.iter_mut().zip(a) {
-                        let ab = &a[b * q8_k::BYTES..][..q8_k::BYTES];
-                        let q8 = ab[4..260].as_ptr();
-                        let bsums = _mm256_loadu_si256(ab[260..292].as_ptr() as *const __m256i);
-                        let mut isum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales16), 5));
-                        for (i, (q, s)) in q.iter().zip(&scales).enumerate() {
-                            let p = _mm256_maddubs_epi16(*q, _mm256_loadu_si256(q8.add(32 * i) as *const __m256i));
-                            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, *s));
-                        }
-                        *acc = q6_k_acc_scaled(*acc, d, f32_at(ab, 0), hsum(isum));
+                    let vd = _mm_set1_ps(d);
+                    for (g, acc) in acc.iter_mut().enumerate().take(N / 4) {
+                        // q6_k_acc_scaled's acc + d·da·isum, per row.
+                        *acc = _mm_add_ps(*acc, _mm_mul_ps(_mm_mul_ps(vd, da(g, b)), _mm_cvtepi32_ps(hsum4(&isum[4 * g..]))));
                     }
                 }
             }
             _ => unreachable!("dot of {ty:?}: checked by supports()"),
         }
-        acc
+        for (g, acc) in acc.iter().enumerate().take(N / 4) {
+            _mm_storeu_ps(out[4 * g..].as_mut_ptr(), *acc);
+        }
+        out
     }
 
     /// [`super::q4_k_block_scalar`] with 32 products per instruction.
@@ -517,18 +594,25 @@ mod tests {
         }
     }
 
+    /// `dotn::<N>` against `dot_scalar` of each row, bit for bit.
+    fn check_dotn<const N: usize>(ty: GgmlType, seed: u64) {
+        let k = 768;
+        let w = weights(ty, 1, k, seed);
+        let a = quantize_q8_k(&activations(N, k, seed + 2000), k);
+        let rows: Vec<&[u8]> = a.chunks_exact(a.len() / N).collect();
+        let got = dotn::<N>(ty, &w, std::array::from_fn(|r| rows[r]), k);
+        for (r, g) in got.iter().enumerate() {
+            assert_eq!(g.to_bits(), dot_scalar(ty, &w, rows[r], k).to_bits(), "{ty:?} seed {seed} row {r} of {N}");
+        }
+    }
+
     #[test]
-    fn dot4_equals_dot_bit_for_bit() {
+    fn dotn_equals_dot_bit_for_bit() {
         for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
             for seed in 1..100 {
-                let k = 768;
-                let w = weights(ty, 1, k, seed);
-                let a = quantize_q8_k(&activations(4, k, seed + 2000), k);
-                let rows: Vec<&[u8]> = a.chunks_exact(a.len() / 4).collect();
-                let got = dot4(ty, &w, [rows[0], rows[1], rows[2], rows[3]], k);
-                for (r, g) in got.iter().enumerate() {
-                    assert_eq!(g.to_bits(), dot_scalar(ty, &w, rows[r], k).to_bits(), "{ty:?} seed {seed} row {r}");
-                }
+                check_dotn::<4>(ty, seed);
+                check_dotn::<8>(ty, seed);
+                check_dotn::<12>(ty, seed);
             }
         }
     }
@@ -537,7 +621,9 @@ mod tests {
     fn matmul_is_every_row_dot() {
         // Small, and large enough for several weight chunks and activation tiles with remainders
         // (k = 4096: 28 Q8_K rows per tile, up to 85 Q4_K rows per chunk).
-        for (ty, (m, n, k)) in [GgmlType::Q4_K, GgmlType::Q6_K].into_iter().flat_map(|t| [(t, (5, 37, 512)), (t, (250, 301, 4096))]) {
+        for (ty, (m, n, k)) in
+            [GgmlType::Q4_K, GgmlType::Q6_K].into_iter().flat_map(|t| [(t, (5, 37, 512)), (t, (250, 301, 4096)), (t, (14, 9, 256))])
+        {
             let w = weights(ty, n, k, 7);
             let a = quantize_q8_k(&activations(m, k, 8), k);
             let y = matmul(ty, &w, n, k, &a, m);
