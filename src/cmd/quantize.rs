@@ -200,18 +200,18 @@ pub fn run(args: Args) -> Result<()> {
     let inputs = open_inputs(&args.input)?;
     let input = &inputs[0];
     let model = ModelInfo::from_metadata(input.metadata()).with_context(|| format!("{}", args.input.display()))?;
+    // The input's metadata with llama-quantize's edits for a file type.
+    let edited_metadata = |ftype: FileType| {
+        let mut md = input.metadata().to_vec();
+        quantize::metadata::apply_quantize_edits_with_overrides(&mut md, ftype, &overrides, imatrix.as_ref().zip(args.imatrix.as_deref()));
+        md
+    };
     let mix = match &budget {
         Some(b) => {
             if inputs.len() > 1 {
                 bail!("--size/--bpw/--fit take a single-file GGUF: merge the pieces first (llama-gguf-split --merge)");
             }
-            let mut md = input.metadata().to_vec();
-            quantize::metadata::apply_quantize_edits_with_overrides(
-                &mut md,
-                ftype,
-                &overrides,
-                imatrix.as_ref().zip(args.imatrix.as_deref()),
-            );
+            let md = edited_metadata(ftype);
             let started = std::time::Instant::now();
             let mix = pool_for(args.threads)?
                 .install(|| crate::fit::choose_for_gguf(input, &args.input, &md, imatrix.as_ref(), b))
@@ -267,13 +267,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let choices = policy.choose_types_walked(&refs, &order).with_context(|| format!("{}", args.input.display()))?;
 
-    let mut metadata = input.metadata().to_vec();
-    quantize::metadata::apply_quantize_edits_with_overrides(
-        &mut metadata,
-        ftype,
-        &overrides,
-        imatrix.as_ref().zip(args.imatrix.as_deref()),
-    );
+    let mut metadata = edited_metadata(ftype);
     if only_copy {
         // The input's file type (or the loader's guess), in place of ALL_F32.
         let declared = input.metadata().iter().find(|(k, _)| k == "general.file_type").and_then(|(_, v)| v.as_u32());
