@@ -6,7 +6,7 @@
 # all-Q8_0 file is compared with the proxy error `ggufkit quantize --sensitivity` reports.
 #
 # Usage: nice -n 19 scripts/fit-proxy-check.sh MODEL [IMATRIX]   (MODEL: a fixture name, e.g. tiny-llama)
-#   env: TYPES ("q2_K q3_K q4_K"), CTX (128), CHUNKS (20), THREADS, OUT
+#   env: TYPES ("q2_K q3_K q4_K"), CTX (128), CHUNKS (20), TEXT (eval-pydocs.txt), THREADS, OUT, GGUFKIT_BIN
 # Writes $OUT/MODEL-proxy.tsv (tensor, type, proxy, dKLD) and prints the correlations (scripts/fit-proxy-stats.py).
 set -euo pipefail
 
@@ -20,7 +20,7 @@ CHUNKS=${CHUNKS:-20}
 OUT=${OUT:-${TMPDIR:-/tmp}/ggufkit-fit-proxy}
 BIN=${GGUFKIT_BIN:-$TARGET/release/ggufkit}
 LP=$REF/build/bin/llama-perplexity
-EVAL=$ROOT/tests/fixtures/corpus/eval-pydocs.txt
+EVAL=${TEXT:-$ROOT/tests/fixtures/corpus/eval-pydocs.txt}
 m=$1
 im=${2:-}
 mkdir -p "$OUT"

@@ -1,12 +1,13 @@
 //! `--size`, `--bpw`, `--fit` (issue 14): per-tensor types chosen under a byte budget. Checked with
 //! tools we did not write: the file's size on disk, gguf-py's reading of its tensors and the
 //! `ggufkit.mix` key, the pinned llama-completion loading it, and `plan`'s memory model (itself
-//! checked against llama.cpp in plan_memory) confirming the fit.
+//! checked against llama.cpp in plan_memory) confirming the fit, and llama-quantize writing the same
+//! tensors when given the mix as `--tensor-type` options.
 
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{fixture_model, gguf_py_dump, ggufkit, llama_tool_log, ref_converted_fixture_f16, run};
+use crate::common::{fixture_model, gguf_py_dump, ggufkit, llama_tool_log, ref_bin, ref_converted_fixture_f16, run};
 
 /// `ggufkit plan FILE --vram V --ctx C --json`: the "as-is" row of a GGUF file.
 fn plan_as_is(file: &Path, vram: &str, ctx: &str) -> serde_json::Value {
@@ -37,6 +38,27 @@ fn mix_and_types(file: &Path) -> (Named<String>, Named<u64>) {
         .map(|t| (t[0].as_str().expect("name").to_string(), t[2].as_u64().expect("type id")))
         .collect();
     (mix, types)
+}
+
+/// The mix is standard llama.cpp: the pinned llama-quantize, given the file's `general.file_type` and
+/// one `--tensor-type '^NAME$=TYPE'` per `ggufkit.mix` entry, writes the same tensors (names, types,
+/// dims, data bytes, in the same order); only the metadata differs (`ggufkit.mix`).
+fn same_tensors_as_llama_quantize(f16: &Path, ours: &Path, mix: &Named<String>, dir: &Path) {
+    let file = gguf::GgufFile::open(ours).expect("our output");
+    let ftype = file.get("general.file_type").and_then(|v| v.as_u32()).expect("general.file_type");
+    let reference = dir.join("reference.gguf");
+    let mut cmd = Command::new(ref_bin("llama-quantize"));
+    for (name, ty) in mix {
+        cmd.arg("--tensor-type").arg(format!("^{}$={ty}", name.replace('.', "\\.")));
+    }
+    run(cmd.arg(f16).arg(&reference).arg(ftype.to_string()).arg("2"));
+    let theirs = gguf::GgufFile::open(&reference).expect("llama-quantize output");
+    let (a, b) = (file.tensors(), theirs.tensors());
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!((&x.name, x.ty, &x.dims), (&y.name, y.ty, &y.dims), "tensor infos differ");
+        assert!(file.tensor_data(x) == theirs.tensor_data(y), "{}: data differs from llama-quantize's", x.name);
+    }
 }
 
 /// A `--fit` conversion straight from the HF folder: the budget binds (the largest types would not
@@ -95,6 +117,9 @@ fn size_and_bpw_land_within_their_budget_and_the_mix_key_is_the_files_types() {
             let id = names.get(name.as_str()).unwrap_or_else(|| panic!("ggufkit.mix names {name}, not in the file"));
             let expected = gguf::GgmlType::from_name(ty).unwrap_or_else(|| panic!("{ty} is not a ggml type")).id() as u64;
             assert_eq!(*id, expected, "{name}: ggufkit.mix says {ty}, the file holds type id {id}");
+        }
+        if bytes == 3_000_000 {
+            same_tensors_as_llama_quantize(&f16, &out, &mix, dir.path());
         }
         // Every tensor that is not in the mix kept its F16/F32 type (not quantized).
         for (name, id) in &types {
