@@ -16,7 +16,9 @@
 #   evaluation text is tests/fixtures/corpus/eval-pydocs.txt (held out). "imatrix" rows give the
 #   same matrix to both quantizers.
 #
-# Usage: nice -n 19 scripts/bench-quality.sh > table.md   (env: MODELS, TYPES, THREADS, OUT)
+# Usage: nice -n 19 scripts/bench-quality.sh > table.md
+#   env: MODELS, TYPES, THREADS, OUT, TINY_CTX/TINY_CHUNKS, BENCH_CTX/BENCH_CHUNKS, IMATRIX_CHUNKS (2x the
+#   windows), GGUFKIT_BIN (a copy of the binary, so that a rebuild during the run does not change it)
 # Prints a markdown table on stdout; progress on stderr. Release build; not a test.
 set -euo pipefail
 
