@@ -6,6 +6,7 @@ mod arch;
 mod batch;
 mod cmd;
 mod convert;
+mod fit;
 mod input;
 mod numbers;
 mod plan;

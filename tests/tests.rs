@@ -21,6 +21,7 @@ mod convert_logits;
 mod convert_modelfile;
 mod convert_multitype;
 mod convert_perplexity;
+mod fit_budget;
 mod fuzz_regressions;
 mod gguf_corrupt;
 mod gguf_crosscheck;

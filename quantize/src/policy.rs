@@ -413,7 +413,7 @@ pub const FALLBACK_TYPES: &[(GgmlType, GgmlType)] = {
 
 /// Replaces `ty` when `ncols` is not a multiple of its block size. Returns the type and whether
 /// a fallback happened.
-fn fallback(name: &str, ncols: u64, ty: GgmlType) -> Result<(GgmlType, bool), PolicyError> {
+pub fn fallback(name: &str, ncols: u64, ty: GgmlType) -> Result<(GgmlType, bool), PolicyError> {
     let block = ty.block_size();
     if ncols.is_multiple_of(block as u64) {
         return Ok((ty, false));

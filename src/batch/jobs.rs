@@ -125,6 +125,8 @@ pub fn convert_options(model: &Model, force: bool) -> convert::Options {
         force,
         name: None,
         modelfile: Some(convert::modelfile::Options::default()),
+        tensor_types: Vec::new(),
+        extra_metadata: Vec::new(),
     }
 }
 

@@ -134,3 +134,39 @@ impl EngineArgs {
         self.max_memory.as_ref().map(|m| m.bytes)
     }
 }
+
+/// A byte budget for a per-tensor mix (`convert`, `quantize`): `--size`, `--bpw` or `--fit`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct BudgetArgs {
+    /// Choose each tensor's type (standard ggml types, by measured sensitivity) so that the whole
+    /// file is at most this size, e.g. 4.5GiB; the mix is written as `ggufkit.mix`.
+    #[arg(long, value_name = "SIZE", conflicts_with_all = ["bpw", "fit"])]
+    pub size: Option<crate::size::Size>,
+    /// As --size, for a number of bits per weight over all tensor data, e.g. 4.8.
+    #[arg(long, value_name = "BITS", conflicts_with = "fit")]
+    pub bpw: Option<f64>,
+    /// As --size, for the best file that runs fully on a GPU of this memory at --ctx (plan's
+    /// memory model: weights + KV cache + compute buffer + 600 MiB kept free), e.g. 8GiB.
+    #[arg(long, value_name = "VRAM")]
+    pub fit: Option<crate::size::Size>,
+    /// Context (tokens) for --fit.
+    #[arg(long, value_name = "N", default_value_t = 4096, requires = "fit")]
+    pub ctx: u64,
+}
+
+impl BudgetArgs {
+    /// The budget asked for, if any.
+    pub fn budget(&self) -> anyhow::Result<Option<crate::fit::Budget>> {
+        use crate::fit::Budget;
+        Ok(match (&self.size, self.bpw, &self.fit) {
+            (Some(s), _, _) => Some(Budget::Size(s.clone())),
+            (_, Some(b), _) if !(b.is_finite() && b > 0.0) => anyhow::bail!("--bpw {b}: expected a positive number of bits per weight"),
+            (_, Some(b), _) => Some(Budget::Bpw(b)),
+            (_, _, Some(_)) if !(1..=crate::plan::memory::MAX_CTX).contains(&self.ctx) => {
+                anyhow::bail!("--ctx {}: llama.cpp takes 1 to {} tokens", self.ctx, crate::plan::memory::MAX_CTX)
+            }
+            (_, _, Some(v)) => Some(Budget::Fit { vram: v.clone(), ctx: self.ctx }),
+            _ => None,
+        })
+    }
+}

@@ -64,6 +64,10 @@ pub struct Args {
     /// Write no Ollama Modelfile.
     #[arg(long, conflicts_with_all = ["system", "num_ctx"])]
     pub no_modelfile: bool,
+    /// --size / --bpw / --fit: each tensor's type chosen by measured sensitivity under a byte
+    /// budget (instead of -t); with --calibrate or --imatrix the error is importance-weighted.
+    #[command(flatten)]
+    pub budget: crate::cmd::args::BudgetArgs,
 }
 
 /// `--num-ctx`: a number, or `plan` with `--vram`.
@@ -133,6 +137,62 @@ fn calibrate(args: &Args, text: &std::path::Path, outputs: &[convert::Output]) -
     Ok(path)
 }
 
+/// `convert --size/--bpw/--fit`: the budget checked against the planned tensors first; then the
+/// importance matrix (`--calibrate`), an F16 conversion into a temporary file next to the output,
+/// the measurement and allocation on it ([`crate::fit`]), and the conversion with the chosen
+/// per-tensor types; the temporary file is removed.
+fn run_budget(args: &Args, mut opts: Options, budget: &crate::fit::Budget) -> Result<()> {
+    // The output: -o as given, or `<model>-mix.gguf` (in the -o folder).
+    let name = convert::default_file_name(&args.model_dir, FileType::MostlyF16).replace("-F16.gguf", "-mix.gguf");
+    let path = match &args.output {
+        None => PathBuf::from(name),
+        Some(p) if p.is_dir() => p.join(name),
+        Some(p) => p.clone(),
+    };
+    opts.output = Some(path.clone());
+    // Before any long work: the budget against the smallest possible file, from the headers.
+    let planned = crate::plan::input::load(&args.model_dir)?;
+    let tensors = crate::fit::tensors_of_plan(planned.shape.arch.gguf_name, &planned.tensors);
+    crate::fit::Prepared::new(
+        &args.model_dir.display().to_string(),
+        tensors,
+        planned.metadata_bytes,
+        planned.alignment,
+        budget,
+        Some(&planned.shape),
+    )?;
+    let final_out = [convert::Output { file_type: FileType::MostlyQ4_K_M, path: path.clone(), modelfile: opts.modelfile.is_some() }];
+    convert::check_outputs(&opts, &final_out)?;
+    if let Some(text) = &args.calibrate {
+        opts.imatrix = Some(calibrate(args, text, &final_out)?);
+    }
+    let started = std::time::Instant::now();
+    let tmp = path.with_extension("f16.tmp.gguf");
+    gguf::register_temporary_file(&tmp);
+    let f16_opts = Options { force: true, modelfile: None, ..opts.clone() };
+    let f16 = [convert::Output { file_type: FileType::MostlyF16, path: tmp.clone(), modelfile: false }];
+    let result = (|| -> Result<crate::fit::Mix> {
+        crate::cmd::args::with_threads(args.threads, || convert::convert_many(&f16_opts, &f16, &mut |_| {}))??;
+        let file = gguf::GgufFile::open(&tmp)?;
+        let imatrix = opts.imatrix.as_deref().map(quantize::imatrix::ImatrixFile::open).transpose()?;
+        let mut md = file.metadata().to_vec();
+        quantize::metadata::apply_quantize_edits(&mut md, FileType::MostlyQ4_K_M, imatrix.as_ref().zip(opts.imatrix.as_deref()));
+        Ok(crate::cmd::args::with_threads(args.threads, || crate::fit::choose_for_gguf(&file, &tmp, &md, imatrix.as_ref(), budget))??)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    gguf::unregister_temporary_file(&tmp);
+    let mix = result?;
+    if !args.json {
+        eprintln!("{} (measured in {:.1} s)", mix.summary(), started.elapsed().as_secs_f64());
+    }
+    opts.file_type = mix.file_type;
+    opts.tensor_types = mix.overrides();
+    opts.extra_metadata = vec![(crate::fit::MIX_KEY.to_string(), mix.metadata_value())];
+    let out = [convert::Output { file_type: mix.file_type, path, modelfile: opts.modelfile.is_some() }];
+    let summaries = crate::cmd::args::with_threads(args.threads, || convert::convert_many(&opts, &out, &mut |_| {}))??;
+    print_summaries(args, &summaries)
+}
+
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
     crate::cmd::inputs::check(&args.model_dir, "convert", crate::cmd::inputs::Expect::ModelFolder)?;
@@ -155,7 +215,15 @@ pub fn run(args: Args) -> Result<()> {
         } else {
             Some(convert::modelfile::Options { system: args.system.clone(), num_ctx: num_ctx(&args, &types)? })
         },
+        tensor_types: Vec::new(),
+        extra_metadata: Vec::new(),
     };
+    if let Some(budget) = args.budget.budget()? {
+        if types != [FileType::MostlyF16] {
+            bail!("--size/--bpw/--fit choose every tensor's type: give no -t");
+        }
+        return run_budget(&args, opts, &budget);
+    }
     let bar = ProgressBar::with_draw_target(
         None,
         if std::io::stderr().is_terminal() && !args.json { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
@@ -177,15 +245,20 @@ pub fn run(args: Args) -> Result<()> {
     let result = crate::cmd::args::with_threads(args.threads, || convert::convert_many(&opts, &outputs, &mut on_progress))?;
     bar.finish_and_clear();
     let summaries = result?;
+    print_summaries(&args, &summaries)
+}
+
+/// The JSON or the one-line summaries of the written files.
+fn print_summaries(args: &Args, summaries: &[convert::Summary]) -> Result<()> {
     if args.json {
         // one type: the summary object; several: an array of them
-        match summaries.as_slice() {
+        match summaries {
             [one] => println!("{}", serde_json::to_string_pretty(one)?),
             all => println!("{}", serde_json::to_string_pretty(all)?),
         }
         return Ok(());
     }
-    for summary in &summaries {
+    for summary in summaries {
         let modelfile = match &summary.modelfile {
             Some(p) => format!(
                 " (Modelfile: {}{}, chat template: {}; next: ollama create NAME -f {})",

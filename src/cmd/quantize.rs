@@ -29,8 +29,16 @@ pub struct Args {
     /// File type, as llama-quantize names it (case-insensitive): Q4_K_M, Q4_K (= Q4_K_M), Q8_0,
     /// Q5_K_S, F16, … (`ggufkit list types`), `ftype:N` for its general.file_type number, or COPY
     /// to copy every tensor as it is.
-    #[arg(short = 't', long = "type", value_parser = quantize_to)]
-    pub ty: QuantizeTo,
+    /// Not with --size/--bpw/--fit, which choose each tensor's type.
+    #[arg(short = 't', long = "type", value_parser = quantize_to, required_unless_present_any = ["size", "bpw", "fit"], conflicts_with_all = ["size", "bpw", "fit"])]
+    pub ty: Option<QuantizeTo>,
+    /// --size / --bpw / --fit: a per-tensor mix under a byte budget.
+    #[command(flatten)]
+    pub budget: crate::cmd::args::BudgetArgs,
+    /// With --size/--bpw/--fit: write every measured (tensor, type, bytes, proxy error, chosen) to
+    /// this file, tab-separated.
+    #[arg(long, value_name = "FILE")]
+    pub sensitivity: Option<PathBuf>,
     /// Importance matrix from llama-imatrix (GGUF or legacy .dat).
     #[arg(long)]
     pub imatrix: Option<PathBuf>,
@@ -134,12 +142,16 @@ fn quantize_to(s: &str) -> Result<QuantizeTo, String> {
 pub fn run(args: Args) -> Result<()> {
     crate::cmd::inputs::check(&args.input, "quantize", crate::cmd::inputs::Expect::GgufFile)?;
     // llama-quantize's COPY: file type ALL_F32 for the policy, every tensor copied.
-    let (ftype, only_copy) = match args.ty {
-        QuantizeTo::Copy => (FileType::AllF32, true),
-        QuantizeTo::Type(ft) => (ft, false),
+    let budget = args.budget.budget()?;
+    if budget.is_some() && (args.prune_layers.is_some() || args.pure || !args.tensor_type.is_empty()) {
+        bail!("--size/--bpw/--fit choose every tensor's type: not with --prune-layers, --pure or --tensor-type");
+    }
+    // With a budget the file type is decided by the mix (a placeholder until then).
+    let (mut ftype, only_copy) = match args.ty {
+        Some(QuantizeTo::Copy) => (FileType::AllF32, true),
+        Some(QuantizeTo::Type(ft)) => (ft, false),
+        None => (FileType::MostlyQ4_K_M, false),
     };
-    // What the summaries call the target: llama-quantize's own name (COPY, not ALL_F32's F32).
-    let target_name = if only_copy { "COPY" } else { ftype.name() };
     let ggml_type = |opt: &Option<String>, flag: &str| -> Result<Option<GgmlType>> {
         opt.as_deref()
             .map(|s| GgmlType::from_name(s).ok_or_else(|| anyhow!("{flag}: unknown ggml type {s:?} (e.g. q8_0, q6_K, f16)")))
@@ -148,7 +160,7 @@ pub fn run(args: Args) -> Result<()> {
     let output_tensor_type = ggml_type(&args.output_tensor_type, "--output-tensor-type")?;
     let token_embedding_type = ggml_type(&args.token_embedding_type, "--token-embedding-type")?;
 
-    let tensor_types = args.tensor_type.iter().map(|a| TensorTypeOverride::parse(a)).collect::<Result<Vec<_>, _>>()?;
+    let mut tensor_types = args.tensor_type.iter().map(|a| TensorTypeOverride::parse(a)).collect::<Result<Vec<_>, _>>()?;
     let prune = args.prune_layers.as_deref().map(policy::parse_prune_layers).transpose()?.unwrap_or_default();
     let overrides = args.override_kv.iter().map(|a| KvOverride::parse(a)).collect::<Result<Vec<_>, _>>()?;
     let output = match (&args.output, args.dry_run) {
@@ -188,6 +200,36 @@ pub fn run(args: Args) -> Result<()> {
     let inputs = open_inputs(&args.input)?;
     let input = &inputs[0];
     let model = ModelInfo::from_metadata(input.metadata()).with_context(|| format!("{}", args.input.display()))?;
+    // The input's metadata with llama-quantize's edits for a file type.
+    let edited_metadata = |ftype: FileType| {
+        let mut md = input.metadata().to_vec();
+        quantize::metadata::apply_quantize_edits_with_overrides(&mut md, ftype, &overrides, imatrix.as_ref().zip(args.imatrix.as_deref()));
+        md
+    };
+    let mix = match &budget {
+        Some(b) => {
+            if inputs.len() > 1 {
+                bail!("--size/--bpw/--fit take a single-file GGUF: merge the pieces first (llama-gguf-split --merge)");
+            }
+            let md = edited_metadata(ftype);
+            let started = std::time::Instant::now();
+            let mix = pool_for(args.threads)?
+                .install(|| crate::fit::choose_for_gguf(input, &args.input, &md, imatrix.as_ref(), b))
+                .with_context(|| format!("{}", args.input.display()))?;
+            if !args.json {
+                eprintln!("{} (chosen in {:.1} s)", mix.summary(), started.elapsed().as_secs_f64());
+            }
+            if let Some(p) = &args.sensitivity {
+                std::fs::write(p, mix.sensitivity_tsv()).with_context(|| format!("writing {}", p.display()))?;
+            }
+            ftype = mix.file_type;
+            tensor_types = mix.overrides();
+            Some(mix)
+        }
+        None => None,
+    };
+    // What the summaries call the target: llama-quantize's own name (COPY, not ALL_F32's F32).
+    let target_name = if only_copy { "COPY" } else { ftype.name() };
     let options = PolicyOptions {
         pure: args.pure,
         output_tensor_type,
@@ -225,13 +267,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let choices = policy.choose_types_walked(&refs, &order).with_context(|| format!("{}", args.input.display()))?;
 
-    let mut metadata = input.metadata().to_vec();
-    quantize::metadata::apply_quantize_edits_with_overrides(
-        &mut metadata,
-        ftype,
-        &overrides,
-        imatrix.as_ref().zip(args.imatrix.as_deref()),
-    );
+    let mut metadata = edited_metadata(ftype);
     if only_copy {
         // The input's file type (or the loader's guess), in place of ALL_F32.
         let declared = input.metadata().iter().find(|(k, _)| k == "general.file_type").and_then(|(_, v)| v.as_u32());
@@ -243,13 +279,16 @@ pub fn run(args: Args) -> Result<()> {
     if !prune.is_empty() {
         quantize::metadata::set(&mut metadata, &format!("{}.block_count", model.arch), gguf::Value::U32(n_blocks));
     }
+    if let Some(mix) = &mix {
+        quantize::metadata::set(&mut metadata, crate::fit::MIX_KEY, mix.metadata_value());
+    }
     let specs: Vec<TensorSpec> = order.iter().map(|&i| TensorSpec::new(names[i], &dims[i], choices[i].ty)).collect();
 
     let Some(output) = output else {
         return dry_run(&infos, &args.input, ftype, target_name, &order, &choices, &dims, imatrix.is_some());
     };
 
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build().context("cannot start worker threads")?;
+    let pool = pool_for(args.threads)?;
 
     let started = std::time::Instant::now();
     let split = match (args.split_max_tensors, args.split_max_size.as_deref()) {
@@ -659,6 +698,11 @@ fn importance<'a>(imatrix: Option<&'a ImatrixFile>, name: &str, dims: &[u64]) ->
 }
 
 /// Dims without trailing 1s (at least one dim), as `ggml_n_dims` counts them.
+/// The worker pool for `--threads` (0 or none: all cores).
+fn pool_for(threads: Option<usize>) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).build().context("cannot start worker threads")
+}
+
 fn trim_dims(dims: &[u64]) -> Vec<u64> {
     let n = dims.iter().rposition(|&d| d != 1).map_or(1, |i| i + 1);
     dims[..n.min(dims.len())].to_vec()

@@ -56,6 +56,10 @@ pub struct Options {
     pub name: Option<String>,
     /// The Ollama Modelfile to write next to the output (`None`: none, `--no-modelfile`).
     pub modelfile: Option<modelfile::Options>,
+    /// Per-tensor types over the mix's (llama-quantize's `--tensor-type`), for the quantized types.
+    pub tensor_types: Vec<quantize::policy::TensorTypeOverride>,
+    /// Keys set after the quantizer's edits, for the quantized types (`ggufkit.mix`).
+    pub extra_metadata: Vec<(String, Value)>,
 }
 
 /// What a conversion produced.
@@ -334,7 +338,8 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
             n_head: dims.n_head as u32,
             n_head_kv: dims.n_head_kv as u32,
         };
-        let options = PolicyOptions { has_imatrix: opts.imatrix.is_some(), ..PolicyOptions::default() };
+        let options =
+            PolicyOptions { has_imatrix: opts.imatrix.is_some(), tensor_types: opts.tensor_types.clone(), ..PolicyOptions::default() };
         let policy = TypePolicy::new(file_type, options, &model).map_err(|e| ConvertError::Policy(e.to_string()))?;
         let refs: Vec<TensorRef> = tensors.iter().map(|t| TensorRef { name: &t.name, dims: &t.dims, ty: t.conv }).collect();
         let choices = policy.choose_types(&refs).map_err(|e| ConvertError::Policy(e.to_string()))?;
@@ -347,6 +352,9 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
         tensors = order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)).collect();
         // llama-quantize copies the metadata, then edits it (remove + append) as this does
         quantize::metadata::apply_quantize_edits(&mut metadata, file_type, imatrix.as_ref().zip(opts.imatrix.as_deref()));
+        for (k, v) in &opts.extra_metadata {
+            quantize::metadata::set(&mut metadata, k, v.clone());
+        }
     }
     Ok(Plan { spec, metadata, tensors, ckpt, imatrix })
 }
