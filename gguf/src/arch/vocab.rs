@@ -89,21 +89,8 @@ const CODEGEMMA: FixedSpecials = FixedSpecials {
 };
 
 impl VocabRecipe {
-    /// `LlamaModel.set_vocab`: SentencePiece, else LlamaHfVocab, else GPT-2 BPE; CodeLlama's infill
-    /// ids (vocab_size 32016) and granite-small's `add_bos_token = false` (49152).
-    pub const LLAMA: VocabRecipe = VocabRecipe {
-        converter_method: "LlamaModel.set_vocab",
-        no_bos_first: false,
-        llama_checks: true,
-        gpt2_tokenizer_class: None,
-        sources: &[VocabSource::SentencePiece, VocabSource::LlamaHfBpe, VocabSource::Gpt2Bpe],
-        required: "neither tokenizer.model nor tokenizer.json",
-        spm_added_tokens: SpmAddedTokens::Default,
-        quirks: &[(Some(32016), VocabQuirk::Specials(&CODELLAMA)), (Some(49152), VocabQuirk::NoBos)],
-        spm_no_space_prefix: false,
-    };
-
-    /// `Qwen2Model.set_vocab`: SentencePiece if `tokenizer.model`, else GPT-2 BPE.
+    /// `Qwen2Model.set_vocab`: SentencePiece if `tokenizer.model`, else GPT-2 BPE. (The plainest
+    /// recipe: the others are written as their differences from it.)
     pub const QWEN2: VocabRecipe = VocabRecipe {
         converter_method: "Qwen2Model.set_vocab",
         no_bos_first: false,
@@ -116,82 +103,47 @@ impl VocabRecipe {
         spm_no_space_prefix: false,
     };
 
+    /// `TextModel.set_vocab` (a model class without its own, e.g. `Qwen2MoeModel`): GPT-2 BPE.
+    pub const TEXT: VocabRecipe = VocabRecipe { converter_method: "TextModel.set_vocab", sources: &[VocabSource::Gpt2Bpe], ..Self::QWEN2 };
+
+    /// `LlamaModel.set_vocab`: SentencePiece, else LlamaHfVocab, else GPT-2 BPE; CodeLlama's infill
+    /// ids (vocab_size 32016) and granite-small's `add_bos_token = false` (49152).
+    pub const LLAMA: VocabRecipe = VocabRecipe {
+        converter_method: "LlamaModel.set_vocab",
+        llama_checks: true,
+        sources: &[VocabSource::SentencePiece, VocabSource::LlamaHfBpe, VocabSource::Gpt2Bpe],
+        quirks: &[(Some(32016), VocabQuirk::Specials(&CODELLAMA)), (Some(49152), VocabQuirk::NoBos)],
+        ..Self::QWEN2
+    };
+
     /// `Phi3MiniModel.set_vocab`: GPT-2 BPE for a `GPT2Tokenizer`, else SentencePiece (required).
     pub const PHI3: VocabRecipe = VocabRecipe {
         converter_method: "Phi3MiniModel.set_vocab",
-        no_bos_first: false,
-        llama_checks: false,
         gpt2_tokenizer_class: Some("GPT2Tokenizer"),
         sources: &[VocabSource::SentencePiece],
         required: "tokenizer.model is required",
         spm_added_tokens: SpmAddedTokens::Phi3,
-        quirks: &[],
-        spm_no_space_prefix: false,
+        ..Self::QWEN2
     };
 
     /// `Phi2Model`: `add_bos_token = false`, then GPT-2 BPE.
-    pub const PHI2: VocabRecipe = VocabRecipe {
-        converter_method: "Phi2Model.set_vocab",
-        no_bos_first: true,
-        llama_checks: false,
-        gpt2_tokenizer_class: None,
-        sources: &[VocabSource::Gpt2Bpe],
-        required: "neither tokenizer.model nor tokenizer.json",
-        spm_added_tokens: SpmAddedTokens::Default,
-        quirks: &[],
-        spm_no_space_prefix: false,
-    };
-
-    /// `GemmaModel.set_vocab`: SentencePiece (required), CodeGemma's infill ids, `add_space_prefix = false`.
-    pub const GEMMA: VocabRecipe = VocabRecipe {
-        converter_method: "GemmaModel.set_vocab",
-        no_bos_first: false,
-        llama_checks: false,
-        gpt2_tokenizer_class: None,
-        sources: &[VocabSource::SentencePiece],
-        required: "tokenizer.model is required",
-        spm_added_tokens: SpmAddedTokens::Default,
-        quirks: &[(None, VocabQuirk::Specials(&CODEGEMMA))],
-        spm_no_space_prefix: true,
-    };
+    pub const PHI2: VocabRecipe =
+        VocabRecipe { converter_method: "Phi2Model.set_vocab", no_bos_first: true, sources: &[VocabSource::Gpt2Bpe], ..Self::QWEN2 };
 
     /// `Gemma2Model.set_vocab`: SentencePiece (required), `add_space_prefix = false`.
     pub const GEMMA2: VocabRecipe = VocabRecipe {
         converter_method: "Gemma2Model.set_vocab",
-        no_bos_first: false,
-        llama_checks: false,
-        gpt2_tokenizer_class: None,
         sources: &[VocabSource::SentencePiece],
         required: "tokenizer.model is required",
-        spm_added_tokens: SpmAddedTokens::Default,
-        quirks: &[],
         spm_no_space_prefix: true,
+        ..Self::QWEN2
     };
+
+    /// `GemmaModel.set_vocab`: Gemma 2's, plus CodeGemma's infill ids.
+    pub const GEMMA: VocabRecipe =
+        VocabRecipe { converter_method: "GemmaModel.set_vocab", quirks: &[(None, VocabQuirk::Specials(&CODEGEMMA))], ..Self::GEMMA2 };
 
     /// `Gemma3Model.set_vocab`: SentencePiece and `add_space_prefix = false` if `tokenizer.model`,
     /// else GPT-2 BPE.
-    pub const GEMMA3: VocabRecipe = VocabRecipe {
-        converter_method: "Gemma3Model.set_vocab",
-        no_bos_first: false,
-        llama_checks: false,
-        gpt2_tokenizer_class: None,
-        sources: &[VocabSource::SentencePiece, VocabSource::Gpt2Bpe],
-        required: "neither tokenizer.model nor tokenizer.json",
-        spm_added_tokens: SpmAddedTokens::Default,
-        quirks: &[],
-        spm_no_space_prefix: true,
-    };
-
-    /// `TextModel.set_vocab` (a model class without its own, e.g. `Qwen2MoeModel`): GPT-2 BPE.
-    pub const TEXT: VocabRecipe = VocabRecipe {
-        converter_method: "TextModel.set_vocab",
-        no_bos_first: false,
-        llama_checks: false,
-        gpt2_tokenizer_class: None,
-        sources: &[VocabSource::Gpt2Bpe],
-        required: "neither tokenizer.model nor tokenizer.json",
-        spm_added_tokens: SpmAddedTokens::Default,
-        quirks: &[],
-        spm_no_space_prefix: false,
-    };
+    pub const GEMMA3: VocabRecipe = VocabRecipe { converter_method: "Gemma3Model.set_vocab", spm_no_space_prefix: true, ..Self::QWEN2 };
 }
