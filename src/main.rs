@@ -101,7 +101,19 @@ fn clean_up_on_signals() {
     });
 }
 
+/// A reader that stops reading (`ggufkit inspect --json F | head`) ends the process quietly, as it
+/// does other Unix tools: Rust starts with SIGPIPE ignored, so a write to the closed pipe is an error
+/// and `println!` panics on it ("failed printing to stdout: Broken pipe").
+fn die_quietly_on_closed_pipe() {
+    // SAFETY: sets one signal's disposition to the default, before any other thread exists; no
+    // handler runs in our code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> std::process::ExitCode {
+    die_quietly_on_closed_pipe();
     let cli = Cli::parse();
     clean_up_on_signals();
     let result = match cli.command {

@@ -33,6 +33,25 @@ fn tiny_f16(dir: &Path) -> PathBuf {
 }
 
 /// Each wrong first command fails before doing anything, with an error that points to the fix.
+/// `ggufkit … | head`: a reader that closes the pipe ends ggufkit as SIGPIPE ends other tools, with
+/// no panic ("failed printing to stdout: Broken pipe" was printed with a backtrace).
+#[test]
+fn a_closed_stdout_ends_the_process_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = Command::new(ggufkit())
+        .args(["tokenizer", "--json"])
+        .arg(repo_root().join("tests/fixtures/models/tiny-llama"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ggufkit");
+    drop(child.stdout.take()); // the reader goes away before anything is written
+    let out = child.wait_with_output().expect("wait for ggufkit");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "ggufkit panicked on a closed stdout:\n{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "expected death by SIGPIPE, got {:?}\n{stderr}", out.status);
+}
+
 #[test]
 fn errors_point_to_the_fix() {
     let dir = scratch("errors");
