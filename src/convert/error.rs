@@ -13,13 +13,14 @@ pub enum ConvertError {
         /// What it is.
         what: &'static str,
     },
-    /// A JSON file cannot be read.
-    #[error("{path}: {reason}")]
+    /// A JSON file does not parse.
+    #[error("{path}: invalid JSON: {source}")]
     BadJson {
         /// The file.
         path: PathBuf,
-        /// Why.
-        reason: String,
+        /// The parser's error (line and column).
+        #[source]
+        source: serde_json::Error,
     },
     /// The checkpoint cannot be read.
     #[error(transparent)]
@@ -84,7 +85,16 @@ pub enum ConvertError {
     DuplicateOutput(PathBuf),
     /// The type policy failed.
     #[error("type policy: {0}")]
-    Policy(String),
+    Policy(#[source] quantize::policy::PolicyError),
+    /// The importance matrix file cannot be read.
+    #[error("{path}: {source}")]
+    ImatrixFile {
+        /// The imatrix file.
+        path: PathBuf,
+        /// The reader's error (boxed: it is large).
+        #[source]
+        source: Box<quantize::imatrix::ImatrixError>,
+    },
     /// The importance matrix cannot be used.
     #[error("{path}: {reason}")]
     Imatrix {
@@ -112,7 +122,7 @@ pub enum ConvertError {
     WriterStopped,
     /// The tokenizer could not be converted.
     #[error("tokenizer: {0}")]
-    Tokenizer(String),
+    Tokenizer(#[source] crate::tokenizer::TokenizerError),
     /// Another I/O error.
     #[error("{path}: {source}")]
     Io {

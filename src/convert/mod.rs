@@ -158,7 +158,7 @@ fn read_json(path: &Path, what: &'static str) -> Result<Json, ConvertError> {
         return Err(ConvertError::MissingFile { path: path.to_path_buf(), what });
     }
     let text = std::fs::read_to_string(path).map_err(|source| ConvertError::Io { path: path.to_path_buf(), source })?;
-    serde_json::from_str(&text).map_err(|e| ConvertError::BadJson { path: path.to_path_buf(), reason: e.to_string() })
+    serde_json::from_str(&text).map_err(|source| ConvertError::BadJson { path: path.to_path_buf(), source })
 }
 
 /// The default output file name: `<model-dir-name>-<TYPE>.gguf` (for a Hugging Face cache
@@ -200,7 +200,7 @@ struct Plan {
 
 /// Reads an importance matrix and rejects non-finite entries.
 fn open_imatrix(p: &Path) -> Result<ImatrixFile, ConvertError> {
-    let m = ImatrixFile::open(p).map_err(|e| ConvertError::Imatrix { path: p.to_path_buf(), reason: e.to_string() })?;
+    let m = ImatrixFile::open(p).map_err(|source| ConvertError::ImatrixFile { path: p.to_path_buf(), source: Box::new(source) })?;
     if let Some((name, i)) = m.first_non_finite() {
         return Err(ConvertError::Imatrix {
             path: p.to_path_buf(),
@@ -322,7 +322,7 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
         set_key(&mut metadata, k, v);
     }
     set_key(&mut metadata, "general.quantization_version".into(), Value::U32(quantize::metadata::GGML_QNT_VERSION));
-    let tok = crate::tokenizer::gguf_metadata(dir, &config, spec.gguf_name).map_err(|e| ConvertError::Tokenizer(e.to_string()))?;
+    let tok = crate::tokenizer::gguf_metadata(dir, &config, spec.gguf_name).map_err(ConvertError::Tokenizer)?;
     for (k, v) in tok {
         set_key(&mut metadata, k, v);
     }
@@ -340,9 +340,9 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
         };
         let options =
             PolicyOptions { has_imatrix: opts.imatrix.is_some(), tensor_types: opts.tensor_types.clone(), ..PolicyOptions::default() };
-        let policy = TypePolicy::new(file_type, options, &model).map_err(|e| ConvertError::Policy(e.to_string()))?;
+        let policy = TypePolicy::new(file_type, options, &model).map_err(ConvertError::Policy)?;
         let refs: Vec<TensorRef> = tensors.iter().map(|t| TensorRef { name: &t.name, dims: &t.dims, ty: t.conv }).collect();
-        let choices = policy.choose_types(&refs).map_err(|e| ConvertError::Policy(e.to_string()))?;
+        let choices = policy.choose_types(&refs).map_err(ConvertError::Policy)?;
         for (t, c) in tensors.iter_mut().zip(choices) {
             t.ty = c.ty;
         }
