@@ -13,8 +13,8 @@
 #   llama-perplexity -m Q4_K_M (same ctx, chunks, threads): the quantized-file speed reference
 #   llama-perplexity -m F16 (the pinned converter's F16 GGUF of the BF16 folder): the reference
 #       speed reference (BF16 streamed ≥ 0.5x of it is the target)
-# llama-perplexity prints no total speed: tokens over the time between its "calculating
-# perplexity" and "Final estimate" log lines (timestamps from --log-timestamps).
+# llama-perplexity prints no total speed: scripts/llama_log_tps.py takes tokens over the time between
+# its "calculating perplexity" and "Final estimate" log lines (timestamps from --log-timestamps).
 # BEFORE_BIN=path: also runs that (older) ggufkit binary the same way, in the same run, and adds
 # its rows, so that a change is measured before/after against the same llama-perplexity figures.
 #
@@ -52,20 +52,7 @@ wall_s() { awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; 
 llama_tps() { # llama_tps MODEL NAME -> prints tokens/s; peak RSS in $OUT/NAME.time
     /usr/bin/time -v -o "$OUT/$2.time" "$LP" -m "$1" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t "$NT" -nr \
         --log-timestamps --log-file "$OUT/$2.log" >/dev/null 2>&1
-    "$PY" - "$OUT/$2.log" "$((CHUNKS * CTX))" <<'EOF'
-import re, sys
-t = {}
-for line in open(sys.argv[1]):
-    m = re.match(r"\s*(\d+)\.(\d+)\.(\d+)\.(\d+) ", line)
-    if not m:
-        continue
-    sec = int(m.group(1)) * 60 + int(m.group(2)) + int(m.group(3)) / 1000 + int(m.group(4)) / 1e6
-    if "calculating perplexity over" in line:
-        t["start"] = sec
-    if "Final estimate" in line:
-        t["end"] = sec
-print(f"{int(sys.argv[2]) / (t['end'] - t['start']):.1f}")
-EOF
+    "$PY" "$ROOT/scripts/llama_log_tps.py" "$OUT/$2.log" "$((CHUNKS * CTX))"
 }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -80,20 +80,7 @@ llama() { # llama TAG [args...]: llama-perplexity on the Q4_K_M, tokens/s from i
   rm -f "$log"
   taskset -c "$CORES" "$LP" -m "$Q" -f $TEXT -c 512 --chunks "$CHUNKS" -t "$NT" "$@" --log-timestamps --log-file "$log" > /dev/null 2>&1 \
     || echo "FAILED: llama-perplexity $tag"
-  python3 - "$log" "$tag" "$((CHUNKS * 512))" <<'PY'
-import re, sys
-t = {}
-for line in open(sys.argv[1], errors="replace"):
-    m = re.match(r"\s*(\d+)\.(\d+)\.(\d+)\.(\d+) ", line)
-    if not m:
-        continue
-    sec = int(m.group(1)) * 60 + int(m.group(2)) + int(m.group(3)) / 1000 + int(m.group(4)) / 1e6
-    if "calculating perplexity over" in line:
-        t["start"] = sec
-    if "Final estimate" in line:
-        t["end"], t["line"] = sec, line.split("I ", 1)[-1].strip()
-print(f"llama-perplexity {sys.argv[2]}: {int(sys.argv[3]) / (t['end'] - t['start']):.1f} tok/s ({t['line']})")
-PY
+  echo "llama-perplexity $tag: $(python3 scripts/llama_log_tps.py "$log" "$((CHUNKS * 512))") tok/s ($(grep -o "Final estimate.*" "$log"))"
 }
 
 ours() { # ours TAG: our validate of the Q4_K_M against itself
