@@ -162,7 +162,7 @@ pub fn norm_eps_any(hp: &Hparams, a: &str) -> Kv {
 /// Expert counts (optional).
 pub fn experts(hp: &Hparams, a: &str) -> Kv {
     let mut out = opt_u32(hp, a, "expert_count", super::EXPERT_COUNT)?;
-    out.extend(opt_u32(hp, a, "expert_used_count", &["num_experts_per_tok", "num_experts_per_token", "top_k_experts"])?);
+    out.extend(opt_u32(hp, a, "expert_used_count", gguf::arch::EXPERT_USED_FIELDS)?);
     out.extend(opt_u32(hp, a, "expert_group_count", &["n_group"])?);
     out.extend(opt_u32(hp, a, "expert_group_used_count", &["topk_group"])?);
     Ok(out)

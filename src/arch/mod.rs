@@ -73,7 +73,7 @@ pub enum ArchError {
 }
 
 /// The config fields of the expert count (`TextModel`'s `find_hparam` list).
-pub const EXPERT_COUNT: &[&str] = &["num_local_experts", "num_experts", "n_routed_experts"];
+pub use gguf::arch::EXPERT_COUNT_FIELDS as EXPERT_COUNT;
 
 /// Most layers a model may have: llama.cpp's `LLAMA_MAX_LAYERS`.
 pub const MAX_LAYERS: u64 = 512;

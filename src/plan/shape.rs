@@ -111,11 +111,7 @@ impl ModelShape {
             first(names).filter(|&v| v > 0).ok_or_else(|| PlanError::MissingField { file: source.to_string(), field: names.join(" or ") })
         };
         let (n_expert, n_expert_used, n_ff_exp) = match arch.layout.moe {
-            Some(_) => (
-                need_any(crate::arch::EXPERT_COUNT)?,
-                need_any(&["num_experts_per_tok", "num_experts_per_token", "top_k_experts"])?,
-                need("moe_intermediate_size")?,
-            ),
+            Some(_) => (need_any(crate::arch::EXPERT_COUNT)?, need_any(gguf::arch::EXPERT_USED_FIELDS)?, need("moe_intermediate_size")?),
             None => (first(crate::arch::EXPERT_COUNT).unwrap_or(0), 0, 0),
         };
         Ok(ModelShape {

@@ -417,12 +417,12 @@ impl ModelConfig {
             moe: match arch.layout().moe {
                 Some(m) => {
                     let first = |keys: &[&str]| keys.iter().find_map(|k| json_usize(cfg, k)).unwrap_or(0);
-                    let fields = cfg.as_object().cloned().unwrap_or_default();
+                    let no_fields = serde_json::Map::new();
                     let c = MoeConfig {
-                        n_expert: first(&["num_local_experts", "num_experts", "n_routed_experts"]),
-                        n_used: first(&["num_experts_per_tok", "num_experts_per_token", "top_k_experts"]),
+                        n_expert: first(gguf::arch::EXPERT_COUNT_FIELDS),
+                        n_used: first(gguf::arch::EXPERT_USED_FIELDS),
                         ffn: first(&["moe_intermediate_size"]),
-                        renormalise: m.renormalise_hf(&fields),
+                        renormalise: m.renormalise_hf(cfg.as_object().unwrap_or(&no_fields)),
                     };
                     Some(c.checked(source_name, "num_experts")?)
                 }

@@ -5,6 +5,13 @@
 
 use serde_json::{Map, Value as Json};
 
+/// The config fields that hold a mixture of experts' expert count, in the order the pinned converter's
+/// `find_hparam` tries them (`TextModel`).
+pub const EXPERT_COUNT_FIELDS: &[&str] = &["num_local_experts", "num_experts", "n_routed_experts"];
+
+/// The config fields that hold the number of experts used per token, in `find_hparam`'s order.
+pub const EXPERT_USED_FIELDS: &[&str] = &["num_experts_per_tok", "num_experts_per_token", "top_k_experts"];
+
 /// How a config class fills a field that `config.json` lacks.
 #[derive(Debug, Clone, Copy)]
 pub enum Fill {

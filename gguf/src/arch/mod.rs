@@ -22,7 +22,7 @@ pub mod table;
 pub mod tensors;
 pub mod vocab;
 
-pub use config_class::{ConfigClass, Fill, HfSlidingWindow};
+pub use config_class::{ConfigClass, Fill, HfSlidingWindow, EXPERT_COUNT_FIELDS, EXPERT_USED_FIELDS};
 pub use layout::{Activation, BlockLayout, FfnLayout, MoeLayout, NormKind, QkvLayout, SwaPattern};
 pub use table::{by_gguf_name, by_hf_architecture, by_hf_model_type, ArchSpec, ConverterClass, ARCHITECTURES};
 pub use tensors::{Dim, TensorKind, TensorRule, Transform, When, MOE_BLOCK};
