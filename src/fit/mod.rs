@@ -86,6 +86,15 @@ pub enum FitError {
     /// A size overflowed or a row does not fit any candidate.
     #[error("{0}")]
     Sizes(String),
+    /// `--fit` needs the model's shape (layers, heads, context) from the input's metadata.
+    #[error("{model}: --fit cannot read the model's shape from its metadata")]
+    Shape {
+        /// The input file.
+        model: String,
+        /// Why plan could not read it.
+        #[source]
+        source: Box<crate::plan::error::PlanError>,
+    },
     /// A tensor could not be measured.
     #[error(transparent)]
     Measure(#[from] sensitivity::MeasureError),
@@ -521,7 +530,8 @@ pub fn choose_for_gguf(
 ) -> Result<Mix, FitError> {
     let shape = match budget {
         Budget::Fit { .. } => {
-            Some(crate::plan::input::shape_from_gguf(file, &path.display().to_string()).map_err(|e| FitError::Sizes(e.to_string()))?)
+            let model = path.display().to_string();
+            Some(crate::plan::input::shape_from_gguf(file, &model).map_err(|e| FitError::Shape { model, source: Box::new(e) })?)
         }
         _ => None,
     };

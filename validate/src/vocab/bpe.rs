@@ -3,7 +3,7 @@
 //! byte-to-unicode mapping, then the GGUF's merges by rank (with llama.cpp's `ignore_merges` for
 //! the pre-types that set it: a piece that is itself a token is not merged).
 
-use super::{pre, GgufVocab, VResult, VocabError};
+use super::{build_err, pre, GgufVocab, VResult, VocabError};
 use std::collections::HashSet;
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::{Vocab, BPE};
@@ -37,11 +37,11 @@ pub fn tokenizer(v: &GgufVocab) -> VResult<Tokenizer> {
         .vocab_and_merges(v.token_to_id().into_iter().collect::<Vocab>(), merges(v))
         .ignore_merges(row.ignore_merges)
         .build()
-        .map_err(|e| VocabError::Build(e.to_string()))?;
+        .map_err(build_err("BPE model"))?;
     let mut steps: Vec<PreTokenizerWrapper> = Vec::new();
     for regex in row.regexes {
         let split = Split::new(SplitPattern::Regex((*regex).to_owned()), SplitDelimiterBehavior::Isolated, false)
-            .map_err(|e| VocabError::Build(format!("split regex {regex:?}: {e}")))?;
+            .map_err(build_err(format!("split regex {regex:?}")))?;
         steps.push(split.into());
     }
     steps.push(ByteLevel::new(false, false, false).into());

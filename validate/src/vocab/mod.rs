@@ -36,7 +36,7 @@ pub mod token_type {
 }
 
 /// Why a GGUF vocabulary cannot be rebuilt (the caller names the file and says what to do).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum VocabError {
     /// `tokenizer.ggml.model` is absent or not one we rebuild.
     #[error("tokenizer.ggml.model = {0:?} is not a vocabulary ggufkit rebuilds (llama, gpt2)")]
@@ -53,8 +53,23 @@ pub enum VocabError {
         message: String,
     },
     /// The `tokenizers` crate refused what we built.
-    #[error("building the tokenizer: {0}")]
-    Build(String),
+    #[error("building the tokenizer's {part}")]
+    Build {
+        /// The part being built (e.g. "BPE model", "post-processor").
+        part: String,
+        /// The `tokenizers` crate's error.
+        #[source]
+        source: BuildError,
+    },
+}
+
+/// An error of the `tokenizers` crate (its builders return boxed errors or plain strings).
+pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
+
+/// [`VocabError::Build`] for `part`, from any error the `tokenizers` builders return.
+fn build_err<E: Into<BuildError>>(part: impl Into<String>) -> impl FnOnce(E) -> VocabError {
+    let part = part.into();
+    move |e| VocabError::Build { part, source: e.into() }
 }
 
 /// The `tokenizer.ggml.*` keys llama.cpp's tokenizer uses, with its defaults applied.
@@ -202,7 +217,7 @@ impl GgufVocab {
         {
             let Some(id) = id else { continue };
             let text = self.tokens[id as usize].clone();
-            specials.push(SpecialToken::new(name.into(), vec![id], vec![text]).map_err(|e| VocabError::Build(e.to_string()))?);
+            specials.push(SpecialToken::new(name.into(), vec![id], vec![text]).map_err(build_err(format!("{name} special token")))?);
             place.push(name);
         }
         let mut pair = one.clone();
@@ -214,10 +229,10 @@ impl GgufVocab {
         let post = TemplateProcessing::builder()
             .try_single(one)
             .and_then(|b| b.try_pair(pair))
-            .map_err(|e| VocabError::Build(e.to_string()))?
+            .map_err(build_err("post-processor template"))?
             .special_tokens(specials)
             .build()
-            .map_err(|e| VocabError::Build(e.to_string()))?;
+            .map_err(build_err("post-processor"))?;
         tok.with_post_processor(Some(post));
         Ok(tok)
     }

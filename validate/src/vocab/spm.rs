@@ -8,7 +8,7 @@
 //! fallback gives the bytes. Spaces become `▁`; with `add_space_prefix` one is put before the
 //! text and after every special token (normalizing each piece between added tokens does that).
 
-use super::{GgufVocab, VResult, VocabError};
+use super::{build_err, GgufVocab, VResult, VocabError};
 use tokenizers::decoders::byte_fallback::ByteFallback;
 use tokenizers::models::bpe::{Vocab, BPE};
 use tokenizers::normalizers::{Prepend, Replace, Sequence};
@@ -53,9 +53,9 @@ pub fn tokenizer(v: &GgufVocab) -> VResult<Tokenizer> {
     if let Some(unk) = v.unk {
         builder = builder.unk_token(v.tokens[unk as usize].clone());
     }
-    let model = builder.build().map_err(|e| VocabError::Build(e.to_string()))?;
+    let model = builder.build().map_err(build_err("BPE model with byte fallback"))?;
     let mut tok = Tokenizer::new(model);
-    let replace: NormalizerWrapper = Replace::new(" ", SPACE).map_err(|e| VocabError::Build(e.to_string()))?.into();
+    let replace: NormalizerWrapper = Replace::new(" ", SPACE).map_err(build_err("space normalizer"))?.into();
     let normalizer: NormalizerWrapper =
         if v.add_space_prefix { Sequence::new(vec![Prepend::new(SPACE.into()).into(), replace]).into() } else { replace };
     tok.with_normalizer(Some(normalizer));
