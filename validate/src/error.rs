@@ -222,12 +222,15 @@ pub enum ValidateError {
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
     /// Drawing the plot failed.
-    #[error("plot {path}: {message}")]
+    #[error("plot {path}: {step} failed; check that the folder is writable")]
     Plot {
         /// The output file.
         path: PathBuf,
-        /// What went wrong.
-        message: String,
+        /// What was being drawn.
+        step: &'static str,
+        /// plotters' error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 

@@ -28,10 +28,13 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
 
 /// Draws two panels side by side (KLD vs size, ΔPPL % vs size) into an SVG file.
 pub fn draw(path: &Path, title: &str, points: &[PlotPoint]) -> Result<()> {
-    let err = |e: String| ValidateError::Plot { path: path.to_path_buf(), message: e };
+    // plotters' errors (`DrawingAreaErrorKind` of the SVG backend's error) are kept as the source
+    let err = |step: &'static str| {
+        move |e: DrawingAreaErrorKind<std::io::Error>| ValidateError::Plot { path: path.to_path_buf(), step, source: Box::new(e) }
+    };
     let root = SVGBackend::new(path, (1100, 480)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-    let root = root.titled(title, ("sans-serif", 22)).map_err(|e| err(e.to_string()))?;
+    root.fill(&WHITE).map_err(err("filling the background"))?;
+    let root = root.titled(title, ("sans-serif", 22)).map_err(err("drawing the title"))?;
     let panels = root.split_evenly((1, 2));
     let mut sorted = points.to_vec();
     sorted.sort_by(|a, b| a.size_mib.total_cmp(&b.size_mib));
@@ -45,17 +48,17 @@ pub fn draw(path: &Path, title: &str, points: &[PlotPoint]) -> Result<()> {
             .x_label_area_size(40)
             .y_label_area_size(70)
             .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
-            .map_err(|e| err(e.to_string()))?;
-        chart.configure_mesh().x_desc("file size (MiB)").y_desc(ylabel).draw().map_err(|e| err(e.to_string()))?;
-        chart.draw_series(LineSeries::new(sorted.iter().map(|p| (p.size_mib, get(p))), color)).map_err(|e| err(e.to_string()))?;
+            .map_err(err("laying out a panel"))?;
+        chart.configure_mesh().x_desc("file size (MiB)").y_desc(ylabel).draw().map_err(err("drawing the axes"))?;
+        chart.draw_series(LineSeries::new(sorted.iter().map(|p| (p.size_mib, get(p))), color)).map_err(err("drawing the line"))?;
         chart
             .draw_series(sorted.iter().map(|p| {
                 EmptyElement::at((p.size_mib, get(p)))
                     + Circle::new((0, 0), 4, color.filled())
                     + Text::new(p.label.clone(), (6, -14), ("sans-serif", 13))
             }))
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(err("drawing the points"))?;
     }
-    root.present().map_err(|e| err(e.to_string()))?;
+    root.present().map_err(err("writing the file"))?;
     Ok(())
 }
