@@ -111,3 +111,17 @@ fn architecture_mismatch() {
         "cannot be compared with the reference",
     );
 }
+
+#[test]
+fn plot_into_a_missing_folder_is_refused_before_the_evaluation() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("no-such-folder").join("q.svg");
+    let model = common::fixture_model("tiny-llama");
+    let out = Command::new(common::ggufkit()).arg("validate").arg(&model).arg(&model).arg("--plot").arg(&plot).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, got success; stderr:\n{stderr}");
+    assert!(stderr.contains("no-such-folder does not exist"), "expected the missing folder in stderr:\n{stderr}");
+    // the results table is printed before the plot is drawn: none means it was refused up front
+    assert!(out.stdout.is_empty(), "the evaluation ran before the refusal:\n{}", String::from_utf8_lossy(&out.stdout));
+    assert!(!plot.exists());
+}

@@ -124,6 +124,13 @@ fn keep_freed_memory() {}
 pub fn run(args: Args) -> anyhow::Result<()> {
     keep_freed_memory();
     let device = args.engine.device()?;
+    if let Some(path) = &args.plot {
+        // refused before the evaluation, not after it: the plot is written last
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        if !folder.is_dir() {
+            anyhow::bail!("--plot {}: the folder {} does not exist; create it or pick another path", path.display(), folder.display());
+        }
+    }
     let opts = Options {
         reference: args.reference,
         files: args.files,
