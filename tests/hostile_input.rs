@@ -1,5 +1,5 @@
 //! Hostile but well-formed inputs: each is refused with a clear error, or handled, within a stated
-//! bound on peak memory (the child's maximum resident set, from `wait4`) and time (a run over
+//! bound on peak memory (the child's maximum resident set, from `wait4` in a small launcher) and time (a run over
 //! [`TIME_LIMIT`] is killed and fails the test: a hang detector, never a timing assertion).
 //! The big inputs are made here at run time, never committed; sparse files stand in for content
 //! that is refused before it is read.
@@ -9,7 +9,7 @@
 use crate::common;
 
 use std::io::Write;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -37,47 +37,60 @@ struct Bounded {
     max_rss: u64,
 }
 
-/// Runs `ggufkit ARGS` with stderr to a file (stdout discarded), reaps it with `wait4` for its peak RSS,
-/// kills it after [`TIME_LIMIT`].
+/// Starts `ARGV...` from a small process and reports its exit status and peak RSS. Why a launcher:
+/// a child's `ru_maxrss` starts at the resident size of the process it was forked from (execve
+/// keeps the old memory's high-water mark), and the test process can be large — not from this
+/// file's tests, which run one at a time and drop their buffers, but from any other test of the
+/// same binary running beside them (seen under load: 3 tests of this file over their 64/256 MiB
+/// bounds while the child's own use was a few MiB). Forked from this ~10 MiB Python process, the
+/// figure is ggufkit's own peak, or the launcher's size if that is larger: an upper bound either way.
+const LAUNCHER: &str = "import os, sys
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(status, usage.ru_maxrss, flush=True)
+";
+
+/// Runs `ggufkit ARGS` (through [`LAUNCHER`]) with stderr to a file and stdout discarded, for its
+/// exit status and peak RSS; kills it after [`TIME_LIMIT`].
 fn ggufkit(args: &[&std::ffi::OsStr]) -> Bounded {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let e = tmp.path().join("err");
-    let mut cmd = Command::new(common::ggufkit());
-    // A plain fork, not posix_spawn's vfork: a vforked child execs from the parent's own memory,
-    // and the kernel then counts the parent's high-water mark as the child's (execve keeps the
-    // old memory's peak in ru_maxrss). A forked child's old memory is what the parent holds now
-    // (callers drop their big buffers first), so the figure is the child's own peak plus that.
-    // SAFETY: the closure does nothing, so nothing unsafe runs between fork and exec.
-    unsafe { std::os::unix::process::CommandExt::pre_exec(&mut cmd, || Ok(())) };
-    // Reaped below with wait4, which also gives its rusage.
-    #[allow(clippy::zombie_processes)]
-    let child = cmd
+    let (e, report) = (tmp.path().join("err"), tmp.path().join("report"));
+    let mut child = Command::new(common::ref_python())
+        .arg("-c")
+        .arg(LAUNCHER)
+        .arg(common::ggufkit())
         .args(args)
-        .stdout(std::process::Stdio::null())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&report).expect("report file"))
         .stderr(std::fs::File::create(&e).expect("stderr file"))
+        .process_group(0) // the launcher and ggufkit, killed together on a hang
         .spawn()
-        .expect("run ggufkit");
-    let pid = child.id() as libc::pid_t;
+        .expect("run the launcher");
     let start = Instant::now();
-    let (raw, usage) = loop {
-        let mut status = 0;
-        // SAFETY: rusage is plain old data; wait4 fills it (and status) for our own child.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if r == pid {
-            break (status, usage);
+    let launcher = loop {
+        if let Some(status) = child.try_wait().expect("wait for the launcher") {
+            break status;
         }
-        assert!(r == 0, "wait4: {}", std::io::Error::last_os_error());
         if start.elapsed() > TIME_LIMIT {
-            // SAFETY: pid is our unreaped child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+            // SAFETY: kill(2) on the process group we created; it has not been reaped.
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            let _ = child.wait();
             panic!("ggufkit {args:?} still ran after {TIME_LIMIT:?}: killed");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
-    Bounded { status: ExitStatus::from_raw(raw), stderr: read(&e), max_rss: usage.ru_maxrss as u64 * 1024 }
+    let (stderr, line) = (read(&e), read(&report));
+    assert!(launcher.success(), "the launcher failed ({launcher}) for ggufkit {args:?}:\n{stderr}");
+    let mut fields = line.split_whitespace().map(|f| f.parse::<i64>());
+    let (Some(Ok(raw)), Some(Ok(max_rss_kib))) = (fields.next(), fields.next()) else {
+        panic!("the launcher's report {line:?} is not `STATUS MAX_RSS_KIB`")
+    };
+    Bounded { status: ExitStatus::from_raw(raw as i32), stderr, max_rss: max_rss_kib as u64 * 1024 }
 }
 
 fn os(s: &str) -> &std::ffi::OsStr {
