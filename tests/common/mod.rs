@@ -263,8 +263,22 @@ pub fn ref_converted_fixture_f16(model: &str) -> PathBuf {
     }
 }
 
-/// `llama-quantize [extra args] IN OUT TYPE` with the pinned build, cached under `name`.
+/// `llama-quantize [extra args] IN OUT TYPE` with the pinned build, cached under `name` (with a
+/// digest of the extra args: llama-quantize writes the `--imatrix` path into the file, so a
+/// reference made from another checkout's path must not be taken for this one's).
 pub fn ref_quantized(input: &Path, ty: &str, extra: &[&str], name: &str) -> PathBuf {
+    let name = match extra {
+        [] => name.to_owned(),
+        _ => {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            extra.hash(&mut h);
+            let p = Path::new(name);
+            let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let ext = p.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+            format!("{stem}-{:016x}{ext}", h.finish())
+        }
+    };
     let out = cache_dir().join(name);
     cached(&out, |tmp| {
         let mut cmd = Command::new(ref_bin("llama-quantize"));
