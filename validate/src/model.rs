@@ -7,6 +7,7 @@
 
 use crate::arch::{Activation, NormKind};
 use crate::config::ModelConfig;
+use crate::cpu_ops;
 use crate::error::{Result, ValidateError};
 use crate::linear::Linear;
 use crate::loader;
@@ -260,12 +261,15 @@ impl<'a> Model<'a> {
         let q = q.reshape((b * nkv, group * t, hd))?;
         let k = k.reshape((b * nkv, t, hd))?;
         let v = v.reshape((b * nkv, t, hd))?;
-        let mut scores = (q.matmul(&k.t()?)? * c.attn_scale)?;
-        if let Some(cap) = c.attn_softcap {
-            scores = softcap(&scores, cap)?;
-        }
-        let scores = scores.reshape((b * nkv, group, t, t))?.broadcast_add(mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((b * nkv, group * t, t))?;
+        let scores = q.matmul(&k.t()?)?;
+        let probs = match c.attn_softcap {
+            Some(cap) => {
+                let scores = softcap(&(scores * c.attn_scale)?, cap)?.reshape((b * nkv, group, t, t))?.broadcast_add(mask)?;
+                candle_nn::ops::softmax_last_dim(&scores)?
+            }
+            None => cpu_ops::masked_softmax(&scores.reshape((b * nkv, group, t, t))?, mask, c.attn_scale)?,
+        };
+        let probs = probs.reshape((b * nkv, group * t, t))?;
         let out = probs.matmul(&v)?.reshape((b, nh, t, hd))?.transpose(1, 2)?.reshape((b * t, nh * hd))?;
         tap(MatmulSite::AttnOutput, &out)?;
         layer.o.forward(&out)
@@ -288,9 +292,10 @@ impl<'a> Model<'a> {
             })
         };
         let up = m.up.forward(h)?;
-        let inner = match &m.gate {
-            Some(g) => (act(g.forward(h)?)? * up)?,
-            None => act(up)?,
+        let inner = match (&m.gate, self.config.arch.layout().activation) {
+            (Some(g), Activation::Silu) => cpu_ops::silu_mul(&g.forward(h)?, &up)?,
+            (Some(g), _) => (act(g.forward(h)?)? * up)?,
+            (None, _) => act(up)?,
         };
         if let Some(tap) = tap {
             tap(MatmulSite::FfnDown, &inner)?;
