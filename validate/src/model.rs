@@ -9,7 +9,7 @@ use crate::arch::{Activation, NormKind};
 use crate::config::ModelConfig;
 use crate::cpu_ops;
 use crate::error::{Result, ValidateError};
-use crate::linear::Linear;
+use crate::linear::{Input, Linear};
 use crate::loader;
 use crate::memory;
 use crate::rope;
@@ -254,9 +254,10 @@ impl<'a> Model<'a> {
             }
         };
         tap(MatmulSite::AttnInput, h)?;
-        let q = roped(qk_norm(heads(layer.q.forward(h)?, nh)?, &layer.q_norm)?)?;
-        let k = roped(qk_norm(heads(layer.k.forward(h)?, nkv)?, &layer.k_norm)?)?;
-        let v = heads(layer.v.forward(h)?, nkv)?;
+        let input = Input::new(h);
+        let q = roped(qk_norm(heads(layer.q.forward_input(&input)?, nh)?, &layer.q_norm)?)?;
+        let k = roped(qk_norm(heads(layer.k.forward_input(&input)?, nkv)?, &layer.k_norm)?)?;
+        let v = heads(layer.v.forward_input(&input)?, nkv)?;
         // Query heads grouped by the KV head they share: [b·nkv, group·t, hd].
         let q = q.reshape((b * nkv, group * t, hd))?;
         let k = k.reshape((b * nkv, t, hd))?;
@@ -291,10 +292,11 @@ impl<'a> Model<'a> {
                 Activation::GeluTanh => x.gelu()?,
             })
         };
-        let up = m.up.forward(h)?;
+        let input = Input::new(h);
+        let up = m.up.forward_input(&input)?;
         let inner = match (&m.gate, self.config.arch.layout().activation) {
-            (Some(g), Activation::Silu) => cpu_ops::silu_mul(&g.forward(h)?, &up)?,
-            (Some(g), _) => (act(g.forward(h)?)? * up)?,
+            (Some(g), Activation::Silu) => cpu_ops::silu_mul(&g.forward_input(&input)?, &up)?,
+            (Some(g), _) => (act(g.forward_input(&input)?)? * up)?,
             (None, _) => act(up)?,
         };
         if let Some(tap) = tap {
