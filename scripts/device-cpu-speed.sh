@@ -6,7 +6,7 @@
 #
 # Runs there from the repo root with CARRY (default .devcarry/cpu) carried:
 #   CARRY/ggufkit.xz      ggufkit (CPU release build made here, objcopy --strip-debug, xz)
-#   CARRY/llama-src.tgz   the pinned llama.cpp source ($GGUFKIT_REF/src/vendor/llama.cpp without models,
+#   CARRY/llama-src.tgz   the pinned llama.cpp source (or llama-src.txz, xz-compressed) ($GGUFKIT_REF/src/vendor/llama.cpp without models,
 #                         docs, tests, examples, gguf-py, server/mtmd and the non-CPU backends)
 #   CARRY/qwen2.5-1.5b/   config.json, tokenizer.json.xz, tokenizer_config.json of the bench model
 #                         (scripts/make-bench-model.py's Qwen2.5-Coder-1.5B)
@@ -25,7 +25,8 @@
 # PHASE=compare: one self-contained call for a before/after pair: makes the model and builds only the
 #   AVX2-only llama-perplexity (as PHASE=avx2) where missing, then ROUNDS rounds of: llama-perplexity
 #   AVX2 -nr, ours before (CARRY/ggufkit-before.xz), ours after (CARRY/ggufkit.xz), llama-perplexity
-#   AVX2 with its default repacking; every second round in the reverse order.
+#   AVX2 with its default repacking; every second round in the reverse order (no before-binary
+#   carried: the after binary alone).
 set -uo pipefail
 CARRY=${CARRY:-.devcarry/cpu}
 OUT=${OUT:-/tmp/cpuspeed-out}
@@ -70,7 +71,7 @@ PY
 }
 
 build_avx2() { # llama-perplexity for AVX2 only, where missing
-  [ -d "$W/llama.cpp" ] || { tar xzf "$CARRY/llama-src.tgz" -C "$W" &&
+  [ -d "$W/llama.cpp" ] || { tar xf "$(ls "$CARRY"/llama-src.t*z | head -1)" -C "$W" &&
     printf 'find_package(Threads REQUIRED)\nllama_add_compile_flags()\nadd_subdirectory(perplexity)\n' > "$W/llama.cpp/tools/CMakeLists.txt"; }
   if [ ! -x "$W/build-avx2/bin/llama-perplexity" ]; then
     cmake -S $W/llama.cpp -B $W/build-avx2 -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
@@ -85,7 +86,7 @@ build_avx2() { # llama-perplexity for AVX2 only, where missing
 
 if [ "$PHASE" = prepare ]; then
   if [ ! -x "$LP" ]; then
-    [ -d "$W/llama.cpp" ] || tar xzf "$CARRY/llama-src.tgz" -C "$W"
+    [ -d "$W/llama.cpp" ] || tar xf "$(ls "$CARRY"/llama-src.t*z | head -1)" -C "$W"
     printf 'find_package(Threads REQUIRED)\nllama_add_compile_flags()\nadd_subdirectory(perplexity)\n' > "$W/llama.cpp/tools/CMakeLists.txt"
     setsid bash -c "cmake -S $W/llama.cpp -B $W/build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
       -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
@@ -121,17 +122,17 @@ PY
 }
 
 if [ "$PHASE" = compare ]; then
-  [ -x "$BEFORE" ] || { echo "FAILED: no $CARRY/ggufkit-before.xz"; exit 1; }
-  at "before: $("$BEFORE" --version | sed -n 2p); after: $("$BIN" --version | sed -n 2p)"
+  before() { if [ -x "$BEFORE" ]; then ours "before-$1" "$BEFORE"; fi; }
+  at "before: $([ -x "$BEFORE" ] && "$BEFORE" --version | sed -n 2p || echo "none (no $CARRY/ggufkit-before.xz)"); after: $("$BIN" --version | sed -n 2p)"
   make_model
   build_avx2
   LP=$W/build-avx2/bin/llama-perplexity
   at "compare: $ROUNDS rounds on cores $CORES ($NT threads), ctx 512, $CHUNKS windows; load $(cut -d' ' -f1-3 /proc/loadavg)"
   for i in $(seq 1 "$ROUNDS"); do
     if [ $((i % 2)) = 1 ]; then
-      llama "avx2-nr-$i" -nr; ours "before-$i" "$BEFORE"; ours "after-$i"; llama "avx2-repack-$i"
+      llama "avx2-nr-$i" -nr; before "$i"; ours "after-$i"; llama "avx2-repack-$i"
     else
-      llama "avx2-repack-$i"; ours "after-$i"; ours "before-$i" "$BEFORE"; llama "avx2-nr-$i" -nr
+      llama "avx2-repack-$i"; ours "after-$i"; before "$i"; llama "avx2-nr-$i" -nr
     fi
   done
   at "done; load $(cut -d' ' -f1-3 /proc/loadavg)"
