@@ -22,6 +22,14 @@ pub fn with_cpu_f32<R>(x: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
     }
 }
 
+/// The f32 elements of a contiguous CPU operand of the operation `op`.
+fn f32_elements<'s>(s: &'s CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'s [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
+        _ => candle_core::bail!("{op}: contiguous f32 operands only"),
+    }
+}
+
 /// Whether `x` is an f32 tensor on the CPU (where the fused operations apply).
 fn cpu_f32(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == DType::F32
@@ -49,11 +57,7 @@ impl CustomOp2 for SiluMul {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(g), CpuStorage::F32(u)) = (s1, s2) else { candle_core::bail!("silu_mul: f32 inputs only") };
-        let (Some((g0, g1)), Some((u0, u1))) = (l1.contiguous_offsets(), l2.contiguous_offsets()) else {
-            candle_core::bail!("silu_mul: contiguous inputs only")
-        };
-        let (g, u) = (&g[g0..g1], &u[u0..u1]);
+        let (g, u) = (f32_elements(s1, l1, self.name())?, f32_elements(s2, l2, self.name())?);
         if g.len() != u.len() {
             candle_core::bail!("silu_mul: {} gate elements, {} up elements", g.len(), u.len())
         }
@@ -83,11 +87,7 @@ impl CustomOp2 for MaskedSoftmax {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(s), CpuStorage::F32(m)) = (s1, s2) else { candle_core::bail!("masked_softmax: f32 inputs only") };
-        let (Some((s0, s1)), Some((m0, m1))) = (l1.contiguous_offsets(), l2.contiguous_offsets()) else {
-            candle_core::bail!("masked_softmax: contiguous inputs only")
-        };
-        let (s, m) = (&s[s0..s1], &m[m0..m1]);
+        let (s, m) = (f32_elements(s1, l1, self.name())?, f32_elements(s2, l2, self.name())?);
         let t = l1.dims().last().copied().unwrap_or(0);
         if t == 0 || m.len() != t * t || !s.len().is_multiple_of(t * t) {
             candle_core::bail!("masked_softmax: scores {:?}, mask {:?}", l1.dims(), l2.dims())
@@ -122,33 +122,36 @@ impl CustomOp2 for MaskedSoftmax {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use candle_core::Device;
 
-    /// Deterministic values in about −8..8 (xorshift).
-    fn values(n: usize, seed: u64) -> Vec<f32> {
+    /// `n` deterministic values in about −`half`..`half` (xorshift).
+    pub(crate) fn values(n: usize, seed: u64, half: f32) -> Vec<f32> {
         let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         (0..n)
             .map(|_| {
                 s ^= s << 13;
                 s ^= s >> 7;
                 s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 16.0
+                ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2.0 * half
             })
             .collect()
     }
 
-    fn bits(t: &Tensor) -> Vec<u32> {
+    /// A tensor's f32 elements as bits.
+    pub(crate) fn bits(t: &Tensor) -> Vec<u32> {
         t.flatten_all().unwrap().to_vec1::<f32>().unwrap().into_iter().map(f32::to_bits).collect()
     }
 
     #[test]
     fn silu_mul_equals_candle_bit_for_bit() {
         let d = Device::Cpu;
-        // More than one task's chunk, and a shape that is not a multiple of it.
-        let g = Tensor::from_vec(values(3 * CHUNK + 77, 1), (7, (3 * CHUNK + 77) / 7), &d).unwrap();
-        let u = Tensor::from_vec(values(3 * CHUNK + 77, 2), (7, (3 * CHUNK + 77) / 7), &d).unwrap();
+        // More than one task's chunk, and a size that is not a multiple of it.
+        let cols = 3 * CHUNK / 7 + 11;
+        let g = Tensor::from_vec(values(7 * cols, 1, 8.0), (7, cols), &d).unwrap();
+        let u = Tensor::from_vec(values(7 * cols, 2, 8.0), (7, cols), &d).unwrap();
+        assert!(g.elem_count() > 3 * CHUNK && !g.elem_count().is_multiple_of(CHUNK));
         let ours = silu_mul(&g, &u).unwrap();
         let candle = (candle_nn::ops::silu(&g).unwrap() * &u).unwrap();
         assert_eq!(ours.dims(), candle.dims());
@@ -163,7 +166,7 @@ mod tests {
         let d = Device::Cpu;
         let t = 37;
         // [heads, group, t, t] scores, a causal mask with a sliding window of 9.
-        let s = Tensor::from_vec(values(3 * 2 * t * t, 3), (3, 2, t, t), &d).unwrap();
+        let s = Tensor::from_vec(values(3 * 2 * t * t, 3, 8.0), (3, 2, t, t), &d).unwrap();
         let m: Vec<f32> = (0..t * t).map(|e| if e % t > e / t || e / t - e % t >= 9 { f32::NEG_INFINITY } else { 0.0 }).collect();
         let m = Tensor::from_vec(m, (t, t), &d).unwrap();
         for scale in [0.088_388_35, 1.0, 0.125] {

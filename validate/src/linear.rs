@@ -246,36 +246,20 @@ impl Linear {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu_ops::tests::{bits, values};
     use quantize::blocks::{q4_k, q6_k};
-
-    /// Deterministic values in about −2..2 (xorshift).
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
-            })
-            .collect()
-    }
 
     /// `out` random rows of `inp` weights as `ty` blocks, by quantize's own quantizers.
     fn own_blocks(ty: GgmlType, out: usize, inp: usize, seed: u64) -> Weight {
         type Quantizer = fn(&[f32], &mut [u8]);
         let (bytes, quantize): (usize, Quantizer) =
             if ty == GgmlType::Q4_K { (q4_k::BYTES, q4_k::quantize_block) } else { (q6_k::BYTES, q6_k::quantize_block) };
-        let x = values(out * inp, seed);
+        let x = values(out * inp, seed, 2.0);
         let mut data = vec![0u8; out * inp / 256 * bytes];
         for (xb, yb) in x.chunks_exact(256).zip(data.chunks_exact_mut(bytes)) {
             quantize(xb, yb);
         }
         Weight::OwnBlocks { ty, data: data.into(), out, inp }
-    }
-
-    fn bits(t: &Tensor) -> Vec<u32> {
-        t.flatten_all().unwrap().to_vec1::<f32>().unwrap().into_iter().map(f32::to_bits).collect()
     }
 
     /// Matrices that share one [`Input`] (its Q8_K rows made once) give what each gives on its
@@ -286,7 +270,7 @@ mod tests {
         let (rows, inp) = (5, 512);
         let weights =
             [own_blocks(GgmlType::Q4_K, 24, inp, 1), own_blocks(GgmlType::Q6_K, 8, inp, 2), own_blocks(GgmlType::Q4_K, 16, inp, 3)];
-        let x = Tensor::from_vec(values(rows * inp, 4), (rows, inp), &Device::Cpu).unwrap();
+        let x = Tensor::from_vec(values(rows * inp, 4, 2.0), (rows, inp), &Device::Cpu).unwrap();
         let strided = x.t().unwrap().contiguous().unwrap().t().unwrap();
         assert!(!strided.is_contiguous());
         for x in [&x, &strided] {
