@@ -6,7 +6,7 @@
 #
 # Runs there from the repo root with CARRY (default .devcarry/cpu) carried:
 #   CARRY/ggufkit.xz      ggufkit (CPU release build made here, objcopy --strip-debug, xz)
-#   CARRY/llama-src.tgz   the pinned llama.cpp source ($GGUFKIT_REF/src/vendor/llama.cpp without models,
+#   CARRY/llama-src.tgz   the pinned llama.cpp source (or llama-src.txz, xz-compressed) ($GGUFKIT_REF/src/vendor/llama.cpp without models,
 #                         docs, tests, examples, gguf-py, server/mtmd and the non-CPU backends)
 #   CARRY/qwen2.5-1.5b/   config.json, tokenizer.json.xz, tokenizer_config.json of the bench model
 #                         (scripts/make-bench-model.py's Qwen2.5-Coder-1.5B)
@@ -22,6 +22,11 @@
 #   its default repacking. PHASE=avx2: also builds llama-perplexity for AVX2 only (GGML_NATIVE off,
 #   no AVX-512/VNNI/AMX: the instruction sets of the CI and dev machines, and the only SIMD ggufkit's
 #   kernels use), then ROUNDS rounds of it (-nr) and ours.
+# PHASE=compare: one self-contained call for a before/after pair: makes the model and builds only the
+#   AVX2-only llama-perplexity (as PHASE=avx2) where missing, then ROUNDS rounds of: llama-perplexity
+#   AVX2 -nr, ours before (CARRY/ggufkit-before.xz), ours after (CARRY/ggufkit.xz), llama-perplexity
+#   AVX2 with its default repacking; every second round in the reverse order (no before-binary
+#   carried: the after binary alone).
 set -uo pipefail
 CARRY=${CARRY:-.devcarry/cpu}
 OUT=${OUT:-/tmp/cpuspeed-out}
@@ -40,20 +45,14 @@ lscpu | grep -E "^(Model name|CPU\(s\)|Thread|Core|Socket)" | sed 's/  */ /g'
 grep -o -w -E "avx2|avx512f|avx512_vnni|avx512bw|avxvnni|f16c|fma" /proc/cpuinfo | sort -u | tr '\n' ' '; echo
 BIN=$W/ggufkit
 [ -x "$BIN" ] || { xz -dc "$CARRY/ggufkit.xz" > "$BIN" && chmod +x "$BIN"; }
+BEFORE=$W/ggufkit-before
+[ -x "$BEFORE" ] || [ ! -f "$CARRY/ggufkit-before.xz" ] || { xz -dc "$CARRY/ggufkit-before.xz" > "$BEFORE" && chmod +x "$BEFORE"; }
 LP=$W/build/bin/llama-perplexity
 TEXT=tests/fixtures/corpus/eval-pydocs.txt
 M=$W/qwen2.5-1.5b
 Q=$W/qwen2.5-1.5b-Q4_K_M.gguf
 
-if [ "$PHASE" = prepare ]; then
-  if [ ! -x "$LP" ]; then
-    [ -d "$W/llama.cpp" ] || tar xzf "$CARRY/llama-src.tgz" -C "$W"
-    printf 'find_package(Threads REQUIRED)\nllama_add_compile_flags()\nadd_subdirectory(perplexity)\n' > "$W/llama.cpp/tools/CMakeLists.txt"
-    setsid bash -c "cmake -S $W/llama.cpp -B $W/build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
-      -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
-      -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_TOOLS=ON > $W/cmake.log 2>&1 && \
-      cmake --build $W/build -j 12 --target llama-perplexity > $W/build.log 2>&1; echo \$? > $W/build.rc" < /dev/null &
-  fi
+make_model() { # the random-weight model and its Q4_K_M, where missing
   if [ ! -f "$M/model.safetensors.index.json" ] && [ ! -f "$M/model.safetensors" ]; then
     mkdir -p "$M" && cp "$CARRY"/qwen2.5-1.5b/* "$M/" && xz -d "$M/tokenizer.json.xz"
     python3 - "$M" <<'PY'
@@ -69,6 +68,32 @@ PY
   fi
   [ -f "$Q" ] || "$BIN" convert "$M" -t Q4_K_M -o "$Q" --force > "$W/convert.log" 2>&1 || { tail "$W/convert.log"; echo "FAILED: convert"; }
   at "$(ls -l "$Q")"
+}
+
+build_avx2() { # llama-perplexity for AVX2 only, where missing
+  [ -d "$W/llama.cpp" ] || { tar xf "$(ls "$CARRY"/llama-src.t*z | head -1)" -C "$W" &&
+    printf 'find_package(Threads REQUIRED)\nllama_add_compile_flags()\nadd_subdirectory(perplexity)\n' > "$W/llama.cpp/tools/CMakeLists.txt"; }
+  if [ ! -x "$W/build-avx2/bin/llama-perplexity" ]; then
+    cmake -S $W/llama.cpp -B $W/build-avx2 -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
+      -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
+      -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_TOOLS=ON -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
+      -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX_VNNI=OFF -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF \
+      -DGGML_AVX512_BF16=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF > $W/cmake-avx2.log 2>&1 \
+      && cmake --build $W/build-avx2 -j 14 --target llama-perplexity > $W/build-avx2.log 2>&1 || { tail $W/build-avx2.log; echo "FAILED: AVX2 build"; }
+  fi
+  at "llama.cpp AVX2-only build: $(grep -c . $W/build-avx2.log) log lines"
+}
+
+if [ "$PHASE" = prepare ]; then
+  if [ ! -x "$LP" ]; then
+    [ -d "$W/llama.cpp" ] || tar xf "$(ls "$CARRY"/llama-src.t*z | head -1)" -C "$W"
+    printf 'find_package(Threads REQUIRED)\nllama_add_compile_flags()\nadd_subdirectory(perplexity)\n' > "$W/llama.cpp/tools/CMakeLists.txt"
+    setsid bash -c "cmake -S $W/llama.cpp -B $W/build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
+      -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
+      -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_TOOLS=ON > $W/cmake.log 2>&1 && \
+      cmake --build $W/build -j 12 --target llama-perplexity > $W/build.log 2>&1; echo \$? > $W/build.rc" < /dev/null &
+  fi
+  make_model
   while [ ! -f "$W/build.rc" ]; do sleep 5; done
   at "llama.cpp build rc $(cat "$W/build.rc")"; tail -3 "$W/build.log"
   exit 0
@@ -83,9 +108,9 @@ llama() { # llama TAG [args...]: llama-perplexity on the Q4_K_M, tokens/s from i
   echo "llama-perplexity $tag: $(python3 scripts/llama_log_tps.py "$log" "$((CHUNKS * 512))") tok/s ($(grep -o "Final estimate.*" "$log"))"
 }
 
-ours() { # ours TAG: our validate of the Q4_K_M against itself
+ours() { # ours TAG [BINARY]: our validate of the Q4_K_M against itself
   local j=$OUT/ours-$1.json
-  RAYON_NUM_THREADS=$NT taskset -c "$CORES" "$BIN" validate "$Q" "$Q" --text $TEXT --ctx 512 --chunks "$CHUNKS" --device cpu --json > "$j" \
+  RAYON_NUM_THREADS=$NT taskset -c "$CORES" "${2:-$BIN}" validate "$Q" "$Q" --text $TEXT --ctx 512 --chunks "$CHUNKS" --device cpu --json > "$j" \
     2> "$OUT/ours-$1.err" || { tail -5 "$OUT/ours-$1.err"; echo "FAILED: ours $1"; }
   python3 - "$j" "$1" <<'PY'
 import json, sys
@@ -96,17 +121,27 @@ print(f"ggufkit validate {sys.argv[2]}: {tps(r['reference']):.1f} tok/s (referen
 PY
 }
 
-if [ "$PHASE" = avx2 ]; then
-  if [ ! -x "$W/build-avx2/bin/llama-perplexity" ]; then
-    cmake -S $W/llama.cpp -B $W/build-avx2 -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
-      -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
-      -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_TOOLS=ON -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
-      -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX_VNNI=OFF -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF \
-      -DGGML_AVX512_BF16=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF > $W/cmake-avx2.log 2>&1 \
-      && cmake --build $W/build-avx2 -j 14 --target llama-perplexity > $W/build-avx2.log 2>&1 || { tail $W/build-avx2.log; echo "FAILED: AVX2 build"; }
-  fi
+if [ "$PHASE" = compare ]; then
+  before() { if [ -x "$BEFORE" ]; then ours "before-$1" "$BEFORE"; fi; }
+  at "before: $([ -x "$BEFORE" ] && "$BEFORE" --version | sed -n 2p || echo "none (no $CARRY/ggufkit-before.xz)"); after: $("$BIN" --version | sed -n 2p)"
+  make_model
+  build_avx2
   LP=$W/build-avx2/bin/llama-perplexity
-  at "llama.cpp AVX2-only build: $(grep -c . $W/build-avx2.log) log lines"
+  at "compare: $ROUNDS rounds on cores $CORES ($NT threads), ctx 512, $CHUNKS windows; load $(cut -d' ' -f1-3 /proc/loadavg)"
+  for i in $(seq 1 "$ROUNDS"); do
+    if [ $((i % 2)) = 1 ]; then
+      llama "avx2-nr-$i" -nr; before "$i"; ours "after-$i"; llama "avx2-repack-$i"
+    else
+      llama "avx2-repack-$i"; ours "after-$i"; before "$i"; llama "avx2-nr-$i" -nr
+    fi
+  done
+  at "done; load $(cut -d' ' -f1-3 /proc/loadavg)"
+  exit 0
+fi
+
+if [ "$PHASE" = avx2 ]; then
+  build_avx2
+  LP=$W/build-avx2/bin/llama-perplexity
   for i in $(seq 1 "$ROUNDS"); do
     llama "avx2-nr-$i" -nr
     ours "avx2-$i"

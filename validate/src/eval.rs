@@ -121,6 +121,20 @@ fn for_each_window(
         progress: &'s mut dyn FnMut(Progress),
         score: &'s mut ScoreFn<'s>,
     }
+    impl Scorer<'_> {
+        /// Scores the windows of pass `group` from their logits `v` (`[windows · rows, n_vocab]`).
+        fn score_group(&mut self, group: usize, v: &[f32]) -> Result<()> {
+            self.forward_seconds += self.pass_start.elapsed().as_secs_f64();
+            let first = self.n_ctx / 2;
+            for (i, window_logits) in v.chunks_exact(self.rows * self.n_vocab).enumerate() {
+                let c = self.chunk0 + group * self.per_pass + i;
+                let n_ctx = self.n_ctx;
+                (self.score)(c, window_logits, &self.tokens[c * n_ctx + first + 1..c * n_ctx + n_ctx])?;
+                self.base.windows_done += 1;
+            }
+            Ok(())
+        }
+    }
     impl Observer for Scorer<'_> {
         fn layer_done(&mut self, il: usize, windows: usize) {
             let mut p = self.base;
@@ -129,14 +143,10 @@ fn for_each_window(
             (self.progress)(p);
         }
         fn logits(&mut self, group: usize, logits: Tensor) -> Result<()> {
-            let v = logits.flatten_all()?.to_vec1::<f32>()?;
-            self.forward_seconds += self.pass_start.elapsed().as_secs_f64();
-            let first = self.n_ctx / 2;
-            for (i, window_logits) in v.chunks_exact(self.rows * self.n_vocab).enumerate() {
-                let c = self.chunk0 + group * self.per_pass + i;
-                let n_ctx = self.n_ctx;
-                (self.score)(c, window_logits, &self.tokens[c * n_ctx + first + 1..c * n_ctx + n_ctx])?;
-                self.base.windows_done += 1;
+            // Scored in place where the logits are on the CPU; copied to the host otherwise.
+            match crate::cpu_ops::with_cpu_f32(&logits, |v| self.score_group(group, v)) {
+                Some(r) => r?,
+                None => self.score_group(group, &logits.flatten_all()?.to_vec1::<f32>()?)?,
             }
             let mut p = self.base;
             p.layer = 0;

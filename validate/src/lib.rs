@@ -3,6 +3,7 @@
 
 pub mod arch;
 pub mod config;
+pub mod cpu_ops;
 pub mod error;
 pub mod linear;
 pub mod loader;

@@ -123,6 +123,12 @@ impl Weight {
 
     /// `x · Wᵀ` for `x` `[rows, in]` (f32); f32 result.
     pub fn matmul_t(&self, x: &Tensor) -> Result<Tensor> {
+        self.matmul_input(&Input::new(x))
+    }
+
+    /// `x · Wᵀ` for the input `x` `[rows, in]` (f32) that other matrices may share; f32 result.
+    pub fn matmul_input(&self, input: &Input<'_>) -> Result<Tensor> {
+        let x = input.x;
         Ok(match self {
             Weight::Dense(w) if w.dtype() == DType::F32 => x.matmul(&w.t()?)?,
             Weight::Dense(w) => x.to_dtype(w.dtype())?.matmul(&w.t()?)?.to_dtype(DType::F32)?,
@@ -137,14 +143,51 @@ impl Weight {
             Weight::OwnBlocks { ty, data, out, inp } => {
                 let mut dims = x.dims().to_vec();
                 let rows = x.elem_count() / inp;
-                let xs: Vec<f32> = x.flatten_all()?.to_vec1()?;
-                let y = quantize::dot::matmul(*ty, data, *out, *inp, &quantize::dot::quantize_q8_k(&xs, *inp), rows);
+                let y = quantize::dot::matmul(*ty, data, *out, *inp, input.q8_k(*inp)?, rows);
                 if let Some(last) = dims.last_mut() {
                     *last = *out;
                 }
                 Tensor::from_vec(y, dims, x.device())?
             }
         })
+    }
+}
+
+/// The input `x` of one or more matrices (Q, K and V read the same one; gate and up theirs): on
+/// the CPU, its rows are quantized to Q8_K once, by the first matrix of [`Weight::OwnBlocks`] that
+/// multiplies it, and the others reuse them (each row's Q8_K depends on that row alone, so every
+/// product is what a quantization of its own would give).
+pub struct Input<'t> {
+    x: &'t Tensor,
+    /// Q8_K rows of `x` and the row length they were made for.
+    q8_k: std::cell::OnceCell<(usize, Vec<u8>)>,
+}
+
+impl<'t> Input<'t> {
+    /// The input `x` `[.., in]`, not quantized yet.
+    pub fn new(x: &'t Tensor) -> Input<'t> {
+        Input { x, q8_k: std::cell::OnceCell::new() }
+    }
+
+    /// The tensor.
+    pub fn tensor(&self) -> &'t Tensor {
+        self.x
+    }
+
+    /// `x`'s rows of `inp` elements as Q8_K (made on the first call; its f32 values read in place
+    /// when `x` is contiguous on the CPU, copied to the host otherwise).
+    fn q8_k(&self, inp: usize) -> Result<&[u8]> {
+        if let Some((k, q)) = self.q8_k.get() {
+            if *k == inp {
+                return Ok(q);
+            }
+            return Err(ValidateError::Batch { message: format!("one input multiplied by rows of {k} and of {inp} elements") });
+        }
+        let q = match crate::cpu_ops::with_cpu_f32(self.x, |xs| quantize::dot::quantize_q8_k(xs, inp)) {
+            Some(q) => q,
+            None => quantize::dot::quantize_q8_k(&self.x.flatten_all()?.to_vec1::<f32>()?, inp),
+        };
+        Ok(&self.q8_k.get_or_init(|| (inp, q)).1)
     }
 }
 
@@ -187,10 +230,59 @@ pub struct Linear {
 impl Linear {
     /// Applies the layer to `x` `[rows, in]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.weight.matmul_t(x)?;
+        self.forward_input(&Input::new(x))
+    }
+
+    /// Applies the layer to an input that other layers may share ([`Input`]).
+    pub fn forward_input(&self, x: &Input<'_>) -> Result<Tensor> {
+        let y = self.weight.matmul_input(x)?;
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu_ops::tests::{bits, values};
+    use quantize::blocks::{q4_k, q6_k};
+
+    /// `out` random rows of `inp` weights as `ty` blocks, by quantize's own quantizers.
+    fn own_blocks(ty: GgmlType, out: usize, inp: usize, seed: u64) -> Weight {
+        type Quantizer = fn(&[f32], &mut [u8]);
+        let (bytes, quantize): (usize, Quantizer) =
+            if ty == GgmlType::Q4_K { (q4_k::BYTES, q4_k::quantize_block) } else { (q6_k::BYTES, q6_k::quantize_block) };
+        let x = values(out * inp, seed, 2.0);
+        let mut data = vec![0u8; out * inp / 256 * bytes];
+        for (xb, yb) in x.chunks_exact(256).zip(data.chunks_exact_mut(bytes)) {
+            quantize(xb, yb);
+        }
+        Weight::OwnBlocks { ty, data: data.into(), out, inp }
+    }
+
+    /// Matrices that share one [`Input`] (its Q8_K rows made once) give what each gives on its
+    /// own: quantize::dot::matmul of that input's own Q8_K rows; for a contiguous input (read in
+    /// place) and a strided one (copied to the host).
+    #[test]
+    fn matrices_sharing_an_input_give_their_own_products() {
+        let (rows, inp) = (5, 512);
+        let weights =
+            [own_blocks(GgmlType::Q4_K, 24, inp, 1), own_blocks(GgmlType::Q6_K, 8, inp, 2), own_blocks(GgmlType::Q4_K, 16, inp, 3)];
+        let x = Tensor::from_vec(values(rows * inp, 4, 2.0), (rows, inp), &Device::Cpu).unwrap();
+        let strided = x.t().unwrap().contiguous().unwrap().t().unwrap();
+        assert!(!strided.is_contiguous());
+        for x in [&x, &strided] {
+            let input = Input::new(x);
+            let q8 = quantize::dot::quantize_q8_k(&x.flatten_all().unwrap().to_vec1::<f32>().unwrap(), inp);
+            for w in &weights {
+                let Weight::OwnBlocks { ty, data, out, .. } = w else { unreachable!() };
+                let own = quantize::dot::matmul(*ty, data, *out, inp, &q8, rows);
+                let shared = w.matmul_input(&input).unwrap();
+                assert_eq!(shared.dims(), [rows, *out]);
+                assert_eq!(bits(&shared), own.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            }
+        }
     }
 }

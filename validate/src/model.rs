@@ -7,8 +7,9 @@
 
 use crate::arch::{Activation, NormKind};
 use crate::config::ModelConfig;
+use crate::cpu_ops;
 use crate::error::{Result, ValidateError};
-use crate::linear::Linear;
+use crate::linear::{Input, Linear};
 use crate::loader;
 use crate::memory;
 use crate::rope;
@@ -253,19 +254,23 @@ impl<'a> Model<'a> {
             }
         };
         tap(MatmulSite::AttnInput, h)?;
-        let q = roped(qk_norm(heads(layer.q.forward(h)?, nh)?, &layer.q_norm)?)?;
-        let k = roped(qk_norm(heads(layer.k.forward(h)?, nkv)?, &layer.k_norm)?)?;
-        let v = heads(layer.v.forward(h)?, nkv)?;
+        let input = Input::new(h);
+        let q = roped(qk_norm(heads(layer.q.forward_input(&input)?, nh)?, &layer.q_norm)?)?;
+        let k = roped(qk_norm(heads(layer.k.forward_input(&input)?, nkv)?, &layer.k_norm)?)?;
+        let v = heads(layer.v.forward_input(&input)?, nkv)?;
         // Query heads grouped by the KV head they share: [b·nkv, group·t, hd].
         let q = q.reshape((b * nkv, group * t, hd))?;
         let k = k.reshape((b * nkv, t, hd))?;
         let v = v.reshape((b * nkv, t, hd))?;
-        let mut scores = (q.matmul(&k.t()?)? * c.attn_scale)?;
-        if let Some(cap) = c.attn_softcap {
-            scores = softcap(&scores, cap)?;
-        }
-        let scores = scores.reshape((b * nkv, group, t, t))?.broadcast_add(mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((b * nkv, group * t, t))?;
+        let scores = q.matmul(&k.t()?)?;
+        let probs = match c.attn_softcap {
+            Some(cap) => {
+                let scores = softcap(&(scores * c.attn_scale)?, cap)?.reshape((b * nkv, group, t, t))?.broadcast_add(mask)?;
+                candle_nn::ops::softmax_last_dim(&scores)?
+            }
+            None => cpu_ops::masked_softmax(&scores.reshape((b * nkv, group, t, t))?, mask, c.attn_scale)?,
+        };
+        let probs = probs.reshape((b * nkv, group * t, t))?;
         let out = probs.matmul(&v)?.reshape((b, nh, t, hd))?.transpose(1, 2)?.reshape((b * t, nh * hd))?;
         tap(MatmulSite::AttnOutput, &out)?;
         layer.o.forward(&out)
@@ -287,10 +292,12 @@ impl<'a> Model<'a> {
                 Activation::GeluTanh => x.gelu()?,
             })
         };
-        let up = m.up.forward(h)?;
-        let inner = match &m.gate {
-            Some(g) => (act(g.forward(h)?)? * up)?,
-            None => act(up)?,
+        let input = Input::new(h);
+        let up = m.up.forward_input(&input)?;
+        let inner = match (&m.gate, self.config.arch.layout().activation) {
+            (Some(g), Activation::Silu) => cpu_ops::silu_mul(&g.forward_input(&input)?, &up)?,
+            (Some(g), _) => (act(g.forward_input(&input)?)? * up)?,
+            (None, _) => act(up)?,
         };
         if let Some(tap) = tap {
             tap(MatmulSite::FfnDown, &inner)?;
