@@ -389,7 +389,13 @@ fn write_tensor(
         Source::Checkpoint { indices, transform, heads } => {
             // a stacked tensor is its experts' rows one after the other
             let part_rows = n_rows / indices.len().max(1);
-            for index in indices {
+            for (k, index) in indices.iter().enumerate() {
+                // each expert of a stacked tensor has its own slice of the importance data
+                // (llama-quantize's per-matrix weights); `imatrix_for` checked the length
+                let imatrix = match imatrix {
+                    Some(w) if indices.len() > 1 => w.get(k * n_per_row..(k + 1) * n_per_row),
+                    other => other,
+                };
                 let Some(e) = ckpt.tensors().get(*index) else {
                     return Err(ConvertError::MissingTensor { dir: PathBuf::new(), tensor: t.hf_name.clone(), arch: "?" });
                 };
@@ -511,17 +517,18 @@ fn writer_loop(
 }
 
 /// The importance data llama-quantize uses for a tensor: the entry of the same name when it has
-/// ne0 values (the token embedding never has usable data: a size mismatch there is ignored,
-/// elsewhere an error).
+/// ne0 values per matrix (`ne0 × n_expert` for a stacked expert tensor; the token embedding
+/// never has usable data: a size mismatch there is ignored, elsewhere an error).
 fn imatrix_for<'m>(plan: &'m Plan, opts: &Options, t: &Planned) -> Result<Option<&'m [f32]>, ConvertError> {
+    let expected = t.dims.first().copied().unwrap_or(0) * t.dims.get(2).copied().unwrap_or(1);
     match plan.imatrix.as_ref().and_then(|m| m.get(&t.name)) {
-        Some(v) if v.len() as u64 != t.dims.first().copied().unwrap_or(0) => {
+        Some(v) if v.len() as u64 != expected => {
             if t.name == "token_embd.weight" {
                 Ok(None)
             } else {
                 Err(ConvertError::Imatrix {
                     path: opts.imatrix.clone().unwrap_or_default(),
-                    reason: format!("entry `{}` has {} values, expected {} for tensor shape {:?}", t.name, v.len(), t.dims[0], t.dims),
+                    reason: format!("entry `{}` has {} values, expected {expected} for tensor shape {:?}", t.name, v.len(), t.dims),
                 })
             }
         }
