@@ -11,11 +11,23 @@ use common::*;
 
 /// llama-imatrix on the reference F16 file of `model`, cached.
 pub(crate) fn imatrix(model: &str, format: &str) -> PathBuf {
-    let f16 = ref_converted_fixture_f16(model);
-    cached(&cache_dir().join(format!("convert-{model}-imatrix.{format}")), |tmp| {
+    imatrix_of(&ref_converted_fixture_f16(model), model, format)
+}
+
+/// llama-imatrix on a generated fixture's reference F16 file, cached with the spec's hash.
+pub(crate) fn imatrix_generated(name: &str, format: &str) -> PathBuf {
+    let f16 = ref_converted_generated_f16(name);
+    let key =
+        f16.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".ref-f16.gguf")).expect("generated F16 name").to_owned();
+    imatrix_of(&f16, &key, format)
+}
+
+/// llama-imatrix on `f16` (calib.txt, ctx 128, 16 chunks), cached under `key`.
+fn imatrix_of(f16: &Path, key: &str, format: &str) -> PathBuf {
+    cached(&cache_dir().join(format!("convert-{key}-imatrix.{format}")), |tmp| {
         run(Command::new(ref_bin("llama-imatrix"))
             .arg("-m")
-            .arg(&f16)
+            .arg(f16)
             .arg("-f")
             .arg(corpus("calib.txt"))
             .args(["-c", "128", "--chunks", "16", "-t", "2", "--output-format", format, "-o"])
@@ -67,6 +79,43 @@ fn imatrix_conversions_match_llama_quantize() {
             run(Command::new(ggufkit()).arg("convert").arg(fixture_model(model)).args(["-t", ty, "--imatrix", im_arg, "-o"]).arg(&ours));
             compare(&ours, &reference);
             let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+/// Mixtures of experts: each expert's matrix of a stacked `ffn_{gate,up,down}_exps` tensor is
+/// quantized with its own slice of the importance matrix, as llama-quantize does. With
+/// llama-imatrix's matrix (both formats) and with `ggufkit imatrix`'s (its `[n_in, n_expert]`
+/// entries read by llama-quantize too), `ggufkit convert DIR --imatrix` and `ggufkit quantize
+/// --imatrix` on the reference F16 equal `llama-quantize --imatrix` on that F16 byte for byte.
+#[test]
+fn moe_imatrix_conversions_match_llama_quantize() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in generated_moe() {
+        let f16 = ref_converted_generated_f16(name);
+        let ours_im = dir.path().join(format!("{name}.imatrix.gguf"));
+        crate::imatrix_compute::ours(&generated_fixture(name), &ours_im);
+        for (source, im) in [
+            ("llama-imatrix-gguf", imatrix_generated(name, "gguf")),
+            ("llama-imatrix-dat", imatrix_generated(name, "dat")),
+            ("ggufkit", ours_im),
+        ] {
+            let im_arg = im.to_str().expect("utf-8 path");
+            for ty in ["Q4_K_M", "IQ4_XS"] {
+                let reference = dir.path().join(format!("{name}-{source}-{ty}-reference.gguf"));
+                run(Command::new(ref_bin("llama-quantize")).args(["--imatrix", im_arg]).arg(&f16).arg(&reference).args([ty, "2"]));
+                let converted = dir.path().join(format!("{name}-{source}-{ty}-convert.gguf"));
+                run(Command::new(ggufkit())
+                    .arg("convert")
+                    .arg(generated_fixture(name))
+                    .args(["-t", ty, "--imatrix", im_arg, "-o"])
+                    .arg(&converted));
+                compare(&converted, &reference);
+                let quantized = dir.path().join(format!("{name}-{source}-{ty}-quantize.gguf"));
+                run(Command::new(ggufkit()).arg("quantize").arg(&f16).arg(&quantized).args(["-t", ty, "--imatrix", im_arg]));
+                compare(&quantized, &reference);
+                eprintln!("{name} {ty} with {source}'s matrix: convert and quantize equal llama-quantize");
+            }
         }
     }
 }

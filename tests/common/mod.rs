@@ -79,6 +79,20 @@ pub static GENERATED: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLo
     names
 });
 
+/// The generated mixtures of experts among [`GENERATED`] (specs whose config has `num_experts` > 1).
+pub fn generated_moe() -> Vec<&'static str> {
+    GENERATED
+        .iter()
+        .copied()
+        .filter(|n| {
+            let spec = repo_root().join("tests/fixtures/generated").join(format!("{n}.json"));
+            let text = std::fs::read(&spec).unwrap_or_else(|e| panic!("{}: {e}", spec.display()));
+            let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{}: {e}", spec.display()));
+            v["config"]["num_experts"].as_u64().is_some_and(|e| e > 1)
+        })
+        .collect()
+}
+
 /// A generated fixture model folder: tests/py/make_tiny_model.py instantiates the spec's config with
 /// transformers (random weights, the spec's seed), copies the tokenizer of the fixture it names and
 /// writes transformers' reference logits. Made once per spec content (the folder name carries a

@@ -12,6 +12,13 @@
 //!   --imatrix` and [`quantize::imatrix::ImatrixFile`] read it.
 //!
 //! Matrices that share an input (Q, K, V; gate and up) get the same statistics, as in llama.cpp.
+//!
+//! A mixture of experts: the router `ffn_gate_inp` is an ordinary matrix (the FFN input, every
+//! position). The stacked expert tensors `ffn_{gate,up,down}_exps` (llama.cpp's `MUL_MAT_ID`) get
+//! one row of sums and one count per expert, each from only the positions routed to that expert
+//! (a position counts once per expert that chose it); an expert no position chose keeps zero sums
+//! and a zero count (llama-quantize then weighs it 1). Their `in_sum2` is `[n_in, n_expert]` and
+//! `counts` `[1, n_expert]`.
 //! The model is held resident or streamed block by block within the memory budget, as `validate`.
 
 use crate::error::{Result, ValidateError};
@@ -43,13 +50,15 @@ pub struct Options {
     pub max_memory: Option<u64>,
 }
 
-/// Sums of squared inputs and the number of rows summed, for one weight.
+/// Sums of squared inputs and the number of rows summed, for one weight: one matrix, or each
+/// expert's matrix of a stacked expert tensor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    /// Per input column: the sum of the squared activations.
+    /// Per matrix (expert), per input column: the sum of the squared activations (matrix `e`'s
+    /// columns at `e * n_in..(e + 1) * n_in`).
     pub sums: Vec<f64>,
-    /// Rows (token positions) summed.
-    pub count: u64,
+    /// Per matrix (expert): the rows (token positions) summed.
+    pub counts: Vec<u64>,
 }
 
 /// A computed importance matrix.
@@ -83,8 +92,11 @@ fn site_weights(source: &dyn WeightSource, il: usize, site: MatmulSite) -> Vec<S
     let candidates: &[&[K]] = match site {
         MatmulSite::AttnInput => &[&[K::AttnQkv], &[K::AttnQ, K::AttnK, K::AttnV]],
         MatmulSite::AttnOutput => &[&[K::AttnOut]],
-        MatmulSite::FfnInput => &[&[K::FfnGate, K::FfnUp]],
+        // a mixture of experts' router multiplies the FFN input too
+        MatmulSite::FfnInput => &[&[K::FfnGate, K::FfnUp, K::FfnGateInp]],
         MatmulSite::FfnDown => &[&[K::FfnDown]],
+        MatmulSite::ExpertInput(_) => &[&[K::FfnGateExps, K::FfnUpExps]],
+        MatmulSite::ExpertDown(_) => &[&[K::FfnDownExps]],
     };
     for set in candidates {
         let names: Vec<String> =
@@ -145,18 +157,6 @@ pub fn compute(opts: &Options, device: &Device, mut progress: impl FnMut(usize, 
         });
     }
     let c = model_file.config();
-    if c.moe.is_some() {
-        // llama-imatrix keeps one sum per expert of the stacked `*_exps` tensors (mul_mat_id);
-        // that is not collected here yet, and a matrix without the experts would quantize them blind
-        return Err(ValidateError::Config {
-            source_name: opts.model.display().to_string(),
-            key: "architecture".into(),
-            message: format!(
-                "{} is a mixture of experts: per-expert importance statistics are not computed yet; use llama-imatrix for it",
-                c.arch.gguf_name
-            ),
-        });
-    }
     let chunks = eval::n_chunks(tokens.len(), opts.ctx, opts.chunks).max(1);
     let budget = Budget { max_memory: opts.max_memory, force: None };
     // Only the last position of each window goes through the head (its logits are not used).
@@ -170,13 +170,45 @@ pub fn compute(opts: &Options, device: &Device, mut progress: impl FnMut(usize, 
         let groups: Vec<Vec<&[u32]>> = pass.chunks(grouping.per_pass.max(1)).map(|g| g.iter().map(Vec::as_slice).collect()).collect();
         model.forward_groups(&groups, opts.ctx - 1, 1, &mut collector)?;
     }
+    let n_expert = c.moe.as_ref().map_or(0, |m| m.n_expert);
+    let entries = entries(collector.sums, n_expert, |il, site| site_weights(model_file.weights(), il, site));
+    Ok(Imatrix { entries, chunk_count: chunks, chunk_size: opts.ctx, dataset: opts.text.display().to_string(), plan })
+}
+
+/// The entries of the collected sums: a site's statistics go to every weight that multiplies its
+/// input; the experts' sites of a block are stacked in expert order into their `*_exps` weights,
+/// zeros and a zero count for an expert no position chose.
+fn entries(
+    sums: BTreeMap<(usize, MatmulSite), (Vec<f64>, u64)>,
+    n_expert: usize,
+    weights: impl Fn(usize, MatmulSite) -> Vec<String>,
+) -> BTreeMap<String, Entry> {
     let mut entries = BTreeMap::new();
-    for ((il, site), (sums, count)) in collector.sums {
-        for name in site_weights(model_file.weights(), il, site) {
-            entries.insert(name, Entry { sums: sums.clone(), count });
+    let mut stacked: BTreeMap<(usize, MatmulSite), Entry> = BTreeMap::new();
+    for ((il, site), (s, count)) in sums {
+        let (expert, first) = match site {
+            MatmulSite::ExpertInput(e) => (e, MatmulSite::ExpertInput(0)),
+            MatmulSite::ExpertDown(e) => (e, MatmulSite::ExpertDown(0)),
+            _ => {
+                for name in weights(il, site) {
+                    entries.insert(name, Entry { sums: s.clone(), counts: vec![count] });
+                }
+                continue;
+            }
+        };
+        let n_in = s.len();
+        let e = stacked.entry((il, first)).or_insert_with(|| Entry { sums: vec![0.0; n_in * n_expert], counts: vec![0; n_expert] });
+        if let (Some(dst), Some(c)) = (e.sums.get_mut(expert * n_in..(expert + 1) * n_in), e.counts.get_mut(expert)) {
+            dst.copy_from_slice(&s);
+            *c = count;
         }
     }
-    Ok(Imatrix { entries, chunk_count: chunks, chunk_size: opts.ctx, dataset: opts.text.display().to_string(), plan })
+    for ((il, site), e) in stacked {
+        for name in weights(il, site) {
+            entries.insert(name, e.clone());
+        }
+    }
+    entries
 }
 
 impl Imatrix {
@@ -190,15 +222,17 @@ impl Imatrix {
         ];
         let mut specs = Vec::with_capacity(2 * self.entries.len());
         for (name, e) in &self.entries {
-            specs.push(TensorSpec::new(format!("{name}.in_sum2"), &[e.sums.len() as u64, 1], GgmlType::F32));
-            specs.push(TensorSpec::new(format!("{name}.counts"), &[1, 1], GgmlType::F32));
+            let n_mat = e.counts.len().max(1) as u64;
+            specs.push(TensorSpec::new(format!("{name}.in_sum2"), &[e.sums.len() as u64 / n_mat, n_mat], GgmlType::F32));
+            specs.push(TensorSpec::new(format!("{name}.counts"), &[1, n_mat], GgmlType::F32));
         }
         let gguf_err = |source| ValidateError::GgufWrite { path: path.to_path_buf(), source };
         let mut w = gguf::GgufWriter::create(path, &metadata, &specs).map_err(gguf_err)?;
         for e in self.entries.values() {
             let sums: Vec<u8> = e.sums.iter().flat_map(|s| (*s as f32).to_le_bytes()).collect();
             w.write_tensor_data(&sums).map_err(gguf_err)?;
-            w.write_tensor_data(&(e.count as f32).to_le_bytes()).map_err(gguf_err)?;
+            let counts: Vec<u8> = e.counts.iter().flat_map(|c| (*c as f32).to_le_bytes()).collect();
+            w.write_tensor_data(&counts).map_err(gguf_err)?;
         }
         w.finish().map_err(gguf_err)
     }

@@ -132,6 +132,11 @@ pub enum MatmulSite {
     FfnInput,
     /// `ffn_down`.
     FfnDown,
+    /// Expert `e`'s `ffn_gate_exps` and `ffn_up_exps` matrices: the FFN input of the tokens
+    /// routed to it (llama.cpp's `MUL_MAT_ID`, whose statistics are kept per expert).
+    ExpertInput(usize),
+    /// Expert `e`'s `ffn_down_exps` matrix: its inner activations, before the routing weight.
+    ExpertDown(usize),
 }
 
 /// Called with each matrix input of a block; see [`Observer::matmul_input`].
@@ -279,13 +284,13 @@ impl<'a> Model<'a> {
     fn ffn(&self, layer: &Layer, h: &Tensor, tap: &mut Tap) -> Result<Tensor> {
         tap(MatmulSite::FfnInput, h)?;
         match &layer.ffn {
-            Ffn::Dense(m) => self.mlp(m, h, Some(tap)),
-            Ffn::Moe(m) => self.moe(m, h),
+            Ffn::Dense(m) => self.mlp(m, h, tap, MatmulSite::FfnDown),
+            Ffn::Moe(m) => self.moe(m, h, tap),
         }
     }
 
-    /// act(gate) · up → down (or act(up) → down), the down projection's input tapped.
-    fn mlp(&self, m: &Mlp, h: &Tensor, tap: Option<&mut Tap>) -> Result<Tensor> {
+    /// act(gate) · up → down (or act(up) → down), the down projection's input tapped at `down`.
+    fn mlp(&self, m: &Mlp, h: &Tensor, tap: &mut Tap, down: MatmulSite) -> Result<Tensor> {
         let act = |x: Tensor| -> Result<Tensor> {
             Ok(match self.config.arch.layout().activation {
                 Activation::Silu => candle_nn::ops::silu(&x)?,
@@ -299,16 +304,15 @@ impl<'a> Model<'a> {
             (Some(g), _) => (act(g.forward_input(&input)?)? * up)?,
             (None, _) => act(up)?,
         };
-        if let Some(tap) = tap {
-            tap(MatmulSite::FfnDown, &inner)?;
-        }
+        tap(down, &inner)?;
         m.down.forward(&inner)
     }
 
     /// The mixture of experts on `h` `[n, hidden]`: softmax of the router's logits, the top
     /// `n_used` experts of each token (optionally renormalised to sum to 1), each expert's FFN on
-    /// the tokens that chose it, weighted and summed.
-    fn moe(&self, m: &Moe, h: &Tensor) -> Result<Tensor> {
+    /// the tokens that chose it, weighted and summed. Each expert's inputs are tapped as
+    /// [`MatmulSite::ExpertInput`] and [`MatmulSite::ExpertDown`].
+    fn moe(&self, m: &Moe, h: &Tensor, tap: &mut Tap) -> Result<Tensor> {
         let c = m.config;
         let n = h.dim(0)?;
         let probs: Vec<Vec<f32>> = candle_nn::ops::softmax_last_dim(&m.router.forward(h)?)?.to_dtype(DType::F32)?.to_vec2()?;
@@ -330,13 +334,15 @@ impl<'a> Model<'a> {
             }
         }
         let mut out = Tensor::zeros((n, h.dim(1)?), DType::F32, &self.device)?;
-        for (expert, (tokens, weights)) in m.experts.iter().zip(routed) {
+        for (e, (expert, (tokens, weights))) in m.experts.iter().zip(routed).enumerate() {
             if tokens.is_empty() {
                 continue;
             }
             let k = tokens.len();
             let ids = Tensor::from_vec(tokens, k, &self.device)?;
-            let y = self.mlp(expert, &h.index_select(&ids, 0)?, None)?.to_dtype(DType::F32)?;
+            let x = h.index_select(&ids, 0)?;
+            tap(MatmulSite::ExpertInput(e), &x)?;
+            let y = self.mlp(expert, &x, tap, MatmulSite::ExpertDown(e))?.to_dtype(DType::F32)?;
             let y = y.broadcast_mul(&Tensor::from_vec(weights, (k, 1), &self.device)?)?;
             out = out.index_add(&ids, &y, 0)?;
         }
