@@ -15,12 +15,15 @@
 //! - [`vocab`]: how the converter builds each class's vocabulary ([`VocabRecipe`]), which the
 //!   tokenizer conversion follows.
 //! - [`table`]: [`ARCHITECTURES`], one [`ArchSpec`] per GGUF architecture.
+//! - [`gguf_hparams`]: a GGUF file's `{arch}.*` hyper-parameters, typed ([`GgufHparams`]), the
+//!   one reader of quantize's type policy, plan and validate.
 //!
 //! The tokenizer conversion reads [`ArchSpec::vocab`]; the converter reads [`ArchSpec::converter`]
 //! and interprets its keys (`src/arch/keys.rs`) and computed tensors (`src/arch/computed.rs`).
 
 pub mod config_class;
 pub mod converter;
+pub mod gguf_hparams;
 pub mod layout;
 pub mod table;
 pub mod tensors;
@@ -28,6 +31,7 @@ pub mod vocab;
 
 pub use config_class::{ConfigClass, Fill, HfSlidingWindow, EXPERT_COUNT_FIELDS, EXPERT_USED_FIELDS};
 pub use converter::{Computed, ConverterClass, Key, Need};
+pub use gguf_hparams::{GgufHparams, HparamsError, PerLayer};
 pub use layout::{Activation, BlockLayout, FfnLayout, MoeLayout, NormKind, QkvLayout, SwaPattern};
 pub use table::{by_gguf_name, by_hf_architecture, by_hf_model_type, ArchSpec, ARCHITECTURES};
 pub use tensors::{Dim, TensorKind, TensorRule, Transform, When, MOE_BLOCK};
