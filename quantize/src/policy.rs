@@ -13,6 +13,7 @@
 //! rules, each with its reason.
 
 use crate::ftype::FileType;
+use gguf::arch::{GgufHparams, PerLayer};
 use gguf::GgmlType;
 
 /// Errors of the type policy.
@@ -74,7 +75,7 @@ pub enum PolicyError {
         /// The bad item.
         item: String,
     },
-    /// A required metadata key is missing or has the wrong type.
+    /// A required metadata key is missing or out of range.
     #[error("metadata key {key}: {problem}")]
     Metadata {
         /// The GGUF key.
@@ -82,6 +83,9 @@ pub enum PolicyError {
         /// What is wrong.
         problem: String,
     },
+    /// The hyper-parameter keys cannot be read (no architecture, a key of the wrong type).
+    #[error("{0}")]
+    Hparams(#[source] gguf::arch::HparamsError),
 }
 
 /// What the policy needs to know about the model (llama.cpp's `hparams`), from GGUF metadata.
@@ -118,36 +122,25 @@ impl ModelInfo {
         })
     }
 
-    /// Reads the fields from GGUF metadata, as llama.cpp's `load_hparams` does.
+    /// Reads the fields from GGUF metadata ([`GgufHparams`]), as llama.cpp's `load_hparams` does:
+    /// a per-layer head count is layer 0's.
     pub fn from_metadata(metadata: &[(String, gguf::Value)]) -> Result<ModelInfo, PolicyError> {
-        let get = |key: &str| metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v);
-        let arch = get("general.architecture")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| PolicyError::Metadata { key: "general.architecture".into(), problem: "missing or not a string".into() })?
-            .to_string();
-        // A scalar, or a per-layer array of which llama.cpp's layer 0 is the first element.
-        let first_u32 = |key: &str| -> Result<Option<u32>, PolicyError> {
-            let Some(v) = get(key) else { return Ok(None) };
-            let v = match v.as_array() {
-                Some(a) => match a.first() {
-                    Some(v) => v,
-                    None => return Ok(None),
-                },
-                None => v,
-            };
-            match v.as_u64().and_then(|x| u32::try_from(x).ok()) {
-                Some(x) => Ok(Some(x)),
-                None => {
-                    Err(PolicyError::Metadata { key: key.into(), problem: format!("expected an unsigned 32-bit integer, found {v:?}") })
-                }
-            }
+        let hp = GgufHparams::read(&|key| metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v)).map_err(PolicyError::Hparams)?;
+        let u32_of = |suffix: &str, v: Option<u64>| -> Result<Option<u32>, PolicyError> {
+            v.map(|x| {
+                u32::try_from(x).map_err(|_| PolicyError::Metadata {
+                    key: hp.key(suffix),
+                    problem: format!("expected an unsigned 32-bit integer, found {x}"),
+                })
+            })
+            .transpose()
         };
-        let n_layer = first_u32(&format!("{arch}.block_count"))?
-            .ok_or_else(|| PolicyError::Metadata { key: format!("{arch}.block_count"), problem: "missing".into() })?;
-        let n_expert = first_u32(&format!("{arch}.expert_count"))?.unwrap_or(0);
-        let n_head = first_u32(&format!("{arch}.attention.head_count"))?.unwrap_or(0);
-        let n_head_kv = first_u32(&format!("{arch}.attention.head_count_kv"))?.unwrap_or(n_head);
-        Ok(ModelInfo { arch, n_layer, n_expert, n_head, n_head_kv })
+        let n_layer = u32_of("block_count", hp.block_count)?
+            .ok_or_else(|| PolicyError::Metadata { key: hp.key("block_count"), problem: "missing".into() })?;
+        let n_expert = u32_of("expert_count", hp.expert_count)?.unwrap_or(0);
+        let n_head = u32_of("attention.head_count", hp.head_count.as_ref().and_then(PerLayer::first))?.unwrap_or(0);
+        let n_head_kv = u32_of("attention.head_count_kv", hp.head_count_kv.as_ref().and_then(PerLayer::first))?.unwrap_or(n_head);
+        Ok(ModelInfo { arch: hp.arch, n_layer, n_expert, n_head, n_head_kv })
     }
 }
 
@@ -924,6 +917,30 @@ impl TypePolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_info_reads_layer_0_of_per_layer_head_counts() {
+        // llama-quantize's n_gqa() is layer 0's (`hparams.n_head(0) / n_head_kv(0)`)
+        let arr = |v: &[u32]| gguf::Value::Array(gguf::ValueType::Uint32, v.iter().map(|x| gguf::Value::U32(*x)).collect());
+        let md = |extra: Vec<(&str, gguf::Value)>| {
+            let mut md = vec![("general.architecture".to_string(), gguf::Value::from("llama"))];
+            md.extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
+            md
+        };
+        let m = ModelInfo::from_metadata(&md(vec![
+            ("llama.block_count", gguf::Value::U32(2)),
+            ("llama.attention.head_count", arr(&[8, 8])),
+            ("llama.attention.head_count_kv", arr(&[2, 4])),
+        ]))
+        .unwrap();
+        assert_eq!((m.n_layer, m.n_head, m.n_head_kv, m.n_expert), (2, 8, 2, 0));
+        let e = ModelInfo::from_metadata(&md(vec![])).unwrap_err();
+        assert!(matches!(e, PolicyError::Metadata { ref key, .. } if key == "llama.block_count"), "{e}");
+        let e = ModelInfo::from_metadata(&md(vec![("llama.block_count", gguf::Value::U64(1 << 32))])).unwrap_err();
+        assert!(matches!(e, PolicyError::Metadata { ref key, .. } if key == "llama.block_count"), "{e}");
+        let e = ModelInfo::from_metadata(&md(vec![("llama.block_count", gguf::Value::from("2"))])).unwrap_err();
+        assert!(matches!(e, PolicyError::Hparams(_)), "{e}");
+    }
 
     #[test]
     fn prune_renumbers_blocks_in_llama_order() {

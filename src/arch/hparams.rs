@@ -2,6 +2,7 @@
 //! filled in ([`super::config_defaults`]), `text_config` merged into the root, and the derived `rope_parameters` (rope_theta, rope_type, partial_rotary_factor and
 //! original_max_position_embeddings mirrored in, as `TextModel.__init__` does).
 
+use gguf::arch::converter;
 use serde_json::{Map, Value as Json};
 
 use super::{config_defaults, ArchError};
@@ -112,11 +113,6 @@ impl Hparams {
         }
     }
 
-    /// A required number field.
-    pub fn f64_req(&self, keys: &[&str]) -> Result<f64, ArchError> {
-        self.f64_opt(keys)?.ok_or_else(|| ArchError::MissingField(keys.join(" or ")))
-    }
-
     /// A boolean field (absent or `null` = `None`).
     pub fn bool_opt(&self, key: &str) -> Option<bool> {
         self.fields.get(key).and_then(Json::as_bool)
@@ -124,12 +120,12 @@ impl Hparams {
 
     /// Attention heads.
     pub fn n_head(&self) -> Result<u64, ArchError> {
-        self.u64_req(&["num_attention_heads", "n_head", "n_heads"])
+        self.u64_req(converter::HEAD_FIELDS)
     }
 
     /// Key/value heads (= attention heads when absent).
     pub fn n_head_kv(&self) -> Result<u64, ArchError> {
-        match self.u64_opt(&["num_key_value_heads", "n_kv_heads", "n_head_kv"])? {
+        match self.u64_opt(converter::KV_HEAD_FIELDS)? {
             Some(n) => Ok(n),
             None => self.n_head(),
         }
@@ -137,7 +133,7 @@ impl Hparams {
 
     /// Embedding width.
     pub fn n_embd(&self) -> Result<u64, ArchError> {
-        self.u64_req(&["hidden_size", "n_embd", "dim"])
+        self.u64_req(converter::EMBD_FIELDS)
     }
 
     /// Per-head width: `head_dim`, else `hidden_size / num_attention_heads`.
@@ -158,9 +154,17 @@ impl Hparams {
         }
     }
 
+    /// The rope parameters' `original_max_position_embeddings` (required).
+    pub fn rope_original_context(&self) -> Result<u64, ArchError> {
+        self.rope
+            .get("original_max_position_embeddings")
+            .and_then(json_u64)
+            .ok_or_else(|| ArchError::MissingField("original_max_position_embeddings".into()))
+    }
+
     /// Layers.
     pub fn n_layer(&self) -> Result<u64, ArchError> {
-        self.u64_req(&["n_layers", "num_hidden_layers", "n_layer", "num_layers"])
+        self.u64_req(converter::BLOCK_COUNT_FIELDS)
     }
 }
 

@@ -1,16 +1,18 @@
-//! Metadata key makers shared by the architecture tables: each is one `add_*` call of the pinned
-//! converter (gguf-py `GGUFWriter`), with its GGUF key, value type and the config fields it reads.
+//! The interpreter of the converter classes' keys ([`gguf::arch::Key`], listed by each
+//! [`gguf::arch::ConverterClass`] in `gguf::arch::converter`): [`key_values`] makes the GGUF
+//! keys and values of one `add_*` call from the config, one arm per kind of key.
 
+use gguf::arch::{Key, Need};
 use gguf::Value;
 
 use super::{ArchError, Hparams};
 
 /// `general.architecture`.
-pub const ARCHITECTURE: &str = "general.architecture";
-/// `general.file_type` (its value is filled in with the output file type).
-pub const FILE_TYPE: &str = "general.file_type";
+pub const ARCHITECTURE: &str = gguf::arch::converter::ARCHITECTURE_KEY;
+/// `general.file_type`.
+pub const FILE_TYPE: &str = gguf::arch::converter::FILE_TYPE_KEY;
 
-/// What a key maker returns: its keys and values, in order.
+/// What a key makes: its keys and values, in order.
 pub type Kv = Result<Vec<(String, Value)>, ArchError>;
 
 fn k(arch: &str, suffix: &str) -> String {
@@ -25,81 +27,74 @@ fn u32v(field: &str, v: u64) -> Result<Value, ArchError> {
     })
 }
 
-/// Optional u32 key from the first present field.
-pub fn opt_u32(hp: &Hparams, arch: &str, key: &str, fields: &[&str]) -> Kv {
-    match hp.u64_opt(fields)? {
-        Some(v) => Ok(vec![(k(arch, key), u32v(fields[0], v)?)]),
-        None => Ok(vec![]),
+/// A key's value under `need`, given the value found in the config (from `fields`): `None` when
+/// the key is not written.
+fn needed<T>(found: Option<T>, need: Need, fields: &[&str], or: fn(u32) -> T) -> Result<Option<T>, ArchError> {
+    match (found, need) {
+        (Some(v), _) => Ok(Some(v)),
+        (None, Need::Optional) => Ok(None),
+        (None, Need::Or(v)) => Ok(Some(or(v))),
+        (None, Need::Required) => Err(ArchError::MissingField(fields.join(" or "))),
     }
 }
 
-/// Required u32 key from the first present field.
-fn req_u32(hp: &Hparams, arch: &str, key: &str, fields: &[&str]) -> Kv {
-    let v = hp.u64_req(fields)?;
-    Ok(vec![(k(arch, key), u32v(fields[0], v)?)])
+/// The keys and values one `add_*` call of the converter writes for this config, for
+/// architecture `arch` and an output of `file_type` (`general.file_type`).
+pub fn key_values(key: &Key, hp: &Hparams, arch: &str, file_type: u32) -> Kv {
+    let one = |name: String, v: Value| Ok(vec![(name, v)]);
+    match *key {
+        Key::U32 { key, fields, need } => match needed(hp.u64_opt(fields)?, need, fields, u64::from)? {
+            Some(v) => one(k(arch, key), u32v(fields[0], v)?),
+            None => Ok(vec![]),
+        },
+        Key::F32 { key, fields, need } => match needed(hp.f64_opt(fields)?, need, fields, f64::from)? {
+            Some(v) => one(k(arch, key), Value::F32(v as f32)),
+            None => Ok(vec![]),
+        },
+        Key::F32NonZero { key, field } => match hp.f64_opt(&[field])? {
+            Some(v) if v != 0.0 => one(k(arch, key), Value::F32(v as f32)),
+            _ => Ok(vec![]),
+        },
+        Key::U32Times { key, fields, times } => {
+            let v = hp.u64_req(fields)?;
+            one(k(arch, key), u32v(fields[0], v.saturating_mul(times))?)
+        }
+        Key::HeadCountKv => one(k(arch, "attention.head_count_kv"), u32v("num_key_value_heads", hp.n_head_kv()?)?),
+        Key::HeadDim { key } => one(k(arch, key), u32v("head_dim", hp.head_dim()?)?),
+        Key::PartialRotaryDims { default } => {
+            one(k(arch, "rope.dimension_count"), u32v("partial_rotary_factor", partial_rope_dims(hp, default)?)?)
+        }
+        Key::NonCausal => match hp.fields.get("is_causal").and_then(|v| v.as_bool()) {
+            Some(false) => one(k(arch, "attention.causal"), Value::Bool(false)),
+            _ => Ok(vec![]),
+        },
+        Key::RopeScaling => rope_scaling(hp, arch),
+        Key::RopeFreqBase { need } => {
+            match needed(hp.rope_full().get("rope_theta").and_then(|v| v.as_f64()), need, &["rope_theta"], f64::from)? {
+                Some(t) => one(k(arch, "rope.freq_base"), Value::F32(t as f32)),
+                None => Ok(vec![]),
+            }
+        }
+        Key::RopeFreqBaseSwa => {
+            let t = hp.rope.get("sliding_attention").and_then(|s| s.get("rope_theta")).and_then(|v| v.as_f64());
+            Ok(t.map(|t| (k(arch, "rope.freq_base_swa"), Value::F32(t as f32))).into_iter().collect())
+        }
+        Key::RopeOriginalContext => {
+            one(k(arch, "rope.scaling.original_context_length"), u32v("original_max_position_embeddings", hp.rope_original_context()?)?)
+        }
+        Key::SlidingWindowUnlessGlobal => {
+            if hp.fields.get("sliding_window_pattern").and_then(|v| v.as_u64()) == Some(1) {
+                return Ok(vec![]);
+            }
+            one(k(arch, "attention.sliding_window"), u32v("sliding_window", hp.u64_req(&["sliding_window"])?)?)
+        }
+        Key::FileType => one(FILE_TYPE.to_string(), Value::U32(file_type)),
+        Key::Bool { key, value } => one(key.to_string(), Value::Bool(value)),
+    }
 }
 
-/// Optional f32 key.
-fn opt_f32(hp: &Hparams, arch: &str, key: &str, fields: &[&str]) -> Kv {
-    Ok(hp.f64_opt(fields)?.map(|v| (k(arch, key), Value::F32(v as f32))).into_iter().collect())
-}
-
-/// Required f32 key.
-fn req_f32(hp: &Hparams, arch: &str, key: &str, fields: &[&str]) -> Kv {
-    Ok(vec![(k(arch, key), Value::F32(hp.f64_req(fields)? as f32))])
-}
-
-/// `general.file_type` placeholder.
-pub fn file_type(_: &Hparams, _: &str) -> Kv {
-    Ok(vec![(FILE_TYPE.to_string(), Value::U32(0))])
-}
-
-// ---- TextModel.set_gguf_parameters (llama, qwen2) --------------------------------------------
-
-/// `{arch}.block_count` (required).
-pub fn block_count(hp: &Hparams, a: &str) -> Kv {
-    req_u32(hp, a, "block_count", &["n_layers", "num_hidden_layers", "n_layer", "num_layers"])
-}
-/// `{arch}.context_length` from any of the usual fields (optional).
-pub fn context_length_any(hp: &Hparams, a: &str) -> Kv {
-    opt_u32(
-        hp,
-        a,
-        "context_length",
-        &["max_position_embeddings", "n_ctx", "n_positions", "max_length", "max_sequence_length", "model_max_length"],
-    )
-}
-/// `{arch}.embedding_length` (optional).
-pub fn embedding_length_any(hp: &Hparams, a: &str) -> Kv {
-    opt_u32(hp, a, "embedding_length", &["hidden_size", "n_embd", "dim"])
-}
-/// `{arch}.feed_forward_length` (optional).
-pub fn feed_forward_length_any(hp: &Hparams, a: &str) -> Kv {
-    opt_u32(
-        hp,
-        a,
-        "feed_forward_length",
-        &["prefix_dense_intermediate_size", "dense_intermediate_size", "intermediate_size", "n_inner", "hidden_dim"],
-    )
-}
-/// `{arch}.attention.head_count` (optional).
-pub fn head_count_any(hp: &Hparams, a: &str) -> Kv {
-    opt_u32(hp, a, "attention.head_count", &["num_attention_heads", "n_head", "n_heads"])
-}
-/// `{arch}.attention.head_count_kv` (optional).
-pub fn head_count_kv_any(hp: &Hparams, a: &str) -> Kv {
-    opt_u32(hp, a, "attention.head_count_kv", &["num_key_value_heads", "n_kv_heads"])
-}
-/// `{arch}.attention.causal = false` when `is_causal` is false.
-pub fn causal(hp: &Hparams, a: &str) -> Kv {
-    Ok(if hp.fields.get("is_causal").and_then(|v| v.as_bool()) == Some(false) {
-        vec![(k(a, "attention.causal"), Value::Bool(false))]
-    } else {
-        vec![]
-    })
-}
-/// Rope scaling keys (linear, yarn, longrope) from `rope_parameters`/`rope_scaling`.
-pub fn rope_scaling(hp: &Hparams, a: &str) -> Kv {
+/// `TextModel`'s rope scaling keys (linear, yarn, longrope) from `rope_parameters`/`rope_scaling`.
+fn rope_scaling(hp: &Hparams, a: &str) -> Kv {
     let rp = hp.rope_full();
     let Some(rope_type) = rp.get("rope_type").and_then(|v| v.as_str()) else { return Ok(vec![]) };
     let factor = rp.get("factor").and_then(|v| v.as_f64());
@@ -136,107 +131,7 @@ pub fn rope_scaling(hp: &Hparams, a: &str) -> Kv {
     }
     Ok(out)
 }
-/// `{arch}.rope.freq_base` from the rope theta (optional).
-pub fn rope_freq_base_opt(hp: &Hparams, a: &str) -> Kv {
-    Ok(hp
-        .rope_full()
-        .get("rope_theta")
-        .and_then(|v| v.as_f64())
-        .map(|t| (k(a, "rope.freq_base"), Value::F32(t as f32)))
-        .into_iter()
-        .collect())
-}
-/// `{arch}.rope.freq_base_swa` (optional).
-pub fn rope_freq_base_swa(hp: &Hparams, a: &str) -> Kv {
-    let t = hp.rope.get("sliding_attention").and_then(|s| s.get("rope_theta")).and_then(|v| v.as_f64());
-    Ok(t.map(|t| (k(a, "rope.freq_base_swa"), Value::F32(t as f32))).into_iter().collect())
-}
-/// `{arch}.attention.layer_norm_rms_epsilon` (optional).
-pub fn rms_eps_any(hp: &Hparams, a: &str) -> Kv {
-    opt_f32(hp, a, "attention.layer_norm_rms_epsilon", &["rms_norm_eps", "norm_eps"])
-}
-/// `{arch}.attention.layer_norm_epsilon` (optional).
-pub fn norm_eps_any(hp: &Hparams, a: &str) -> Kv {
-    opt_f32(hp, a, "attention.layer_norm_epsilon", &["layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"])
-}
-/// Expert counts (optional).
-pub fn experts(hp: &Hparams, a: &str) -> Kv {
-    let mut out = opt_u32(hp, a, "expert_count", super::EXPERT_COUNT)?;
-    out.extend(opt_u32(hp, a, "expert_used_count", gguf::arch::EXPERT_USED_FIELDS)?);
-    out.extend(opt_u32(hp, a, "expert_group_count", &["n_group"])?);
-    out.extend(opt_u32(hp, a, "expert_group_used_count", &["topk_group"])?);
-    Ok(out)
-}
-/// `{arch}.attention.key_length`/`value_length` from `head_dim` (optional).
-pub fn head_dim_opt(hp: &Hparams, a: &str) -> Kv {
-    let mut out = opt_u32(hp, a, "attention.key_length", &["head_dim"])?;
-    out.extend(opt_u32(hp, a, "attention.value_length", &["head_dim"])?);
-    Ok(out)
-}
 
-/// `TextModel.set_gguf_parameters`, in order (ends with `general.file_type`).
-pub const TEXT_MODEL: &[super::KeyFn] = &[
-    block_count,
-    context_length_any,
-    embedding_length_any,
-    feed_forward_length_any,
-    head_count_any,
-    head_count_kv_any,
-    causal,
-    rope_scaling,
-    rope_freq_base_opt,
-    rope_freq_base_swa,
-    rms_eps_any,
-    norm_eps_any,
-    experts,
-    head_dim_opt,
-    file_type,
-];
-
-// ---- keys of the architectures with their own set_gguf_parameters ----------------------------
-
-/// `{arch}.context_length` from `n_positions`/`max_position_embeddings` (required).
-pub fn context_length_pos(hp: &Hparams, a: &str) -> Kv {
-    req_u32(hp, a, "context_length", &["n_positions", "max_position_embeddings"])
-}
-/// `{arch}.context_length` from `max_position_embeddings` (required).
-pub fn context_length(hp: &Hparams, a: &str) -> Kv {
-    req_u32(hp, a, "context_length", &["max_position_embeddings"])
-}
-/// `{arch}.embedding_length` (required).
-pub fn embedding_length(hp: &Hparams, a: &str) -> Kv {
-    req_u32(hp, a, "embedding_length", &["hidden_size", "n_embd"])
-}
-/// `{arch}.feed_forward_length` from `intermediate_size` (required).
-pub fn feed_forward_length(hp: &Hparams, a: &str) -> Kv {
-    req_u32(hp, a, "feed_forward_length", &["intermediate_size"])
-}
-/// `{arch}.attention.head_count` (required).
-pub fn head_count(hp: &Hparams, a: &str) -> Kv {
-    req_u32(hp, a, "attention.head_count", &["num_attention_heads", "n_head"])
-}
-/// `{arch}.attention.head_count_kv` (required; = head count when absent).
-pub fn head_count_kv(hp: &Hparams, a: &str) -> Kv {
-    Ok(vec![(k(a, "attention.head_count_kv"), u32v("num_key_value_heads", hp.n_head_kv()?)?)])
-}
-/// `{arch}.attention.layer_norm_rms_epsilon` from `rms_norm_eps` (required).
-pub fn rms_eps(hp: &Hparams, a: &str) -> Kv {
-    req_f32(hp, a, "attention.layer_norm_rms_epsilon", &["rms_norm_eps"])
-}
-/// `{arch}.attention.layer_norm_epsilon` (required).
-pub fn norm_eps(hp: &Hparams, a: &str) -> Kv {
-    req_f32(hp, a, "attention.layer_norm_epsilon", &["layer_norm_epsilon", "layer_norm_eps"])
-}
-/// `{arch}.attention.key_length`/`value_length` from `head_dim` (required).
-pub fn head_dim(hp: &Hparams, a: &str) -> Kv {
-    let mut out = req_u32(hp, a, "attention.key_length", &["head_dim"])?;
-    out.extend(req_u32(hp, a, "attention.value_length", &["head_dim"])?);
-    Ok(out)
-}
-/// `{arch}.rope.dimension_count = int(partial_rotary_factor × hidden_size) // heads`.
-pub fn rope_dims_partial(hp: &Hparams, a: &str) -> Kv {
-    Ok(vec![(k(a, "rope.dimension_count"), u32v("partial_rotary_factor", partial_rope_dims(hp, None)?)?)])
-}
 /// `int(partial_rotary_factor × hidden_size) // heads`; `default` when the factor is absent
 /// (`None` = required).
 pub fn partial_rope_dims(hp: &Hparams, default: Option<f64>) -> Result<u64, ArchError> {
@@ -251,30 +146,54 @@ pub fn partial_rope_dims(hp: &Hparams, default: Option<f64>) -> Result<u64, Arch
     }
     Ok(((pct * n_embd).trunc() as u64) / n_head)
 }
-/// `{arch}.attn_logit_softcapping` (required).
-pub fn attn_softcap(hp: &Hparams, a: &str) -> Kv {
-    req_f32(hp, a, "attn_logit_softcapping", &["attn_logit_softcapping"])
-}
-/// `{arch}.final_logit_softcapping` (required).
-pub fn final_softcap(hp: &Hparams, a: &str) -> Kv {
-    req_f32(hp, a, "final_logit_softcapping", &["final_logit_softcapping"])
-}
-/// `{arch}.attention.sliding_window` (required).
-pub fn sliding_window(hp: &Hparams, a: &str) -> Kv {
-    req_u32(hp, a, "attention.sliding_window", &["sliding_window"])
-}
-/// `{arch}.final_logit_softcapping` when `final_logit_softcapping` is set and not zero (gemma3).
-pub fn final_softcap_opt(hp: &Hparams, a: &str) -> Kv {
-    Ok(match hp.f64_opt(&["final_logit_softcapping"])? {
-        Some(cap) if cap != 0.0 => vec![(k(a, "final_logit_softcapping"), Value::F32(cap as f32))],
-        _ => vec![],
-    })
-}
-/// `{arch}.attention.sliding_window` unless `sliding_window_pattern` is 1 (gemma3: no layer
-/// slides then), required otherwise.
-pub fn sliding_window_unless_global(hp: &Hparams, a: &str) -> Kv {
-    if hp.fields.get("sliding_window_pattern").and_then(|v| v.as_u64()) == Some(1) {
-        return Ok(vec![]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gguf::arch::{by_gguf_name, ConverterClass};
+    use serde_json::json;
+
+    fn phi3(extra: serde_json::Value) -> Hparams {
+        let mut c = json!({"architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "vocab_size": 64, "hidden_size": 64,
+            "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 512});
+        c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        Hparams::new(&c).unwrap()
     }
-    sliding_window(hp, a)
+
+    fn values(class: &ConverterClass, hp: &Hparams) -> Result<Vec<(String, Value)>, ArchError> {
+        let mut out = Vec::new();
+        for key in class.all_keys() {
+            out.extend(key_values(key, hp, "phi3", 7)?);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn phi3_writes_sliding_window_0_when_unset_and_the_file_type_given() {
+        // Phi3MiniModel: `sliding_window = hparams.get("sliding_window")`, 0 when None
+        let kv = values(&ConverterClass::PHI3_MINI, &phi3(json!({}))).unwrap();
+        assert!(kv.contains(&("phi3.attention.sliding_window".into(), Value::U32(0))), "{kv:?}");
+        assert!(kv.contains(&(FILE_TYPE.into(), Value::U32(7))), "{kv:?}");
+        let kv = values(&ConverterClass::PHI3_MINI, &phi3(json!({"sliding_window": 48}))).unwrap();
+        assert!(kv.contains(&("phi3.attention.sliding_window".into(), Value::U32(48))), "{kv:?}");
+    }
+
+    #[test]
+    fn a_u32_key_past_32_bits_is_refused() {
+        // gguf-py 0.19.0 cannot write it either: `add_sliding_window(2**33)` fails at write time
+        // with "'I' format requires 0 <= number <= 4294967295" (checked in the reference venv),
+        // so the pinned converter fails; before the keys were data ggufkit wrote 2^33 as 0.
+        let e = values(&ConverterClass::PHI3_MINI, &phi3(json!({"sliding_window": 1u64 << 33}))).unwrap_err();
+        assert!(matches!(e, ArchError::BadField { ref field, .. } if field == "sliding_window"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_required_field_is_named() {
+        let hp = phi3(json!({}));
+        let mut fields = hp.fields.clone();
+        fields.remove("rms_norm_eps");
+        let hp = Hparams { fields, ..hp };
+        let e = values(by_gguf_name("phi3").unwrap().converter, &hp).unwrap_err();
+        assert!(matches!(e, ArchError::MissingField(ref f) if f == "rms_norm_eps"), "{e}");
+    }
 }

@@ -1,24 +1,16 @@
 //! What the pinned `convert_hf_to_gguf.py` writes for an architecture of the one table
 //! ([`gguf::arch`]): the tensors, mapped with the table's tensor map ([`ConvertSpec::map_tensor`]),
-//! and the GGUF metadata keys made from `config.json` fields by the converter class the table names
-//! ([`gguf::arch::ConverterClass`]; one file each here: `llama.rs`, `phi3.rs`, …, the shared
-//! `TextModel` keys in `keys.rs`).
-//!
-//! Adding an architecture whose converter class is already here is one entry of the table.
+//! and the GGUF metadata keys and computed tensors of the converter class the table names
+//! ([`gguf::arch::ConverterClass`], data): `keys.rs` makes each [`gguf::arch::Key`]'s values from
+//! the config, `computed.rs` each [`gguf::arch::Computed`] tensor. Nothing here is per
+//! architecture or per converter class.
 
+pub mod computed;
 pub mod config_defaults;
-pub mod gemma;
-pub mod gemma2;
-pub mod gemma3;
 pub mod general;
 pub mod hparams;
 pub mod keys;
-pub mod llama;
-pub mod phi2;
-pub mod phi3;
-pub mod qwen2moe;
 
-use gguf::arch::ConverterClass;
 use gguf::Value;
 use serde_json::Value as Json;
 
@@ -169,21 +161,12 @@ pub struct ExtraTensor {
     pub data: Vec<f32>,
 }
 
-/// Metadata made from the config: `(key, value)` in the converter's order. The placeholder key
-/// [`keys::FILE_TYPE`] marks where `general.file_type` goes.
-pub type KeyFn = fn(&Hparams, &str) -> Result<Vec<(String, Value)>, ArchError>;
-
 /// Tensor-name suffixes the converter drops whatever the architecture.
 pub const SKIP_SUFFIXES: &[&str] = &[".attention.masked_bias", ".attention.bias", ".rotary_emb.inv_freq"];
 
 /// What an architecture computes at conversion time: the extra tensors (rope factors) and the
 /// keys written with them.
 pub type Extras = (Vec<ExtraTensor>, Vec<(String, Value)>);
-
-/// No computed tensors.
-pub fn no_extra(_: &Hparams, _: &str) -> Result<Extras, ArchError> {
-    Ok((Vec::new(), Vec::new()))
-}
 
 /// The architecture of a config (`architectures[0]`, as the converter picks it, looked up in
 /// [`gguf::arch::ARCHITECTURES`]).
@@ -195,28 +178,6 @@ pub fn detect(config: &Json) -> Result<&'static ArchSpec, ArchError> {
         return Err(ArchError::Unsupported { found: "(config.json has no `architectures`)".into(), supported: supported() });
     };
     gguf::arch::by_hf_architecture(first).ok_or_else(|| ArchError::Unsupported { found: first.to_string(), supported: supported() })
-}
-
-/// The metadata key makers of a converter class, in the converter's order.
-type KeyFns = &'static [&'static [KeyFn]];
-
-/// Computed tensors, and the keys the converter writes while making them.
-type ExtraFn = fn(&Hparams, &str) -> Result<Extras, ArchError>;
-
-/// What each converter class writes: its `set_gguf_parameters` keys, as groups of key functions,
-/// a base class's list (e.g. [`keys::TEXT_MODEL`]) before the model's own, as the converter calls
-/// `super().set_gguf_parameters()` first; and its `generate_extra_tensors`.
-fn converter_class(c: ConverterClass) -> (KeyFns, ExtraFn) {
-    match c {
-        ConverterClass::Text => (&[keys::TEXT_MODEL], no_extra),
-        ConverterClass::Llama => (llama::PARAMS, llama::extra),
-        ConverterClass::Phi3Mini => (phi3::PARAMS, phi3::extra),
-        ConverterClass::Phi2 => (phi2::PARAMS, no_extra),
-        ConverterClass::Gemma => (gemma::PARAMS, no_extra),
-        ConverterClass::Gemma2 => (gemma2::PARAMS, no_extra),
-        ConverterClass::Gemma3 => (gemma3::PARAMS, no_extra),
-        ConverterClass::Qwen2Moe => (qwen2moe::PARAMS, no_extra),
-    }
 }
 
 /// The converter's view of an entry of the table.
@@ -244,7 +205,7 @@ impl ConvertSpec for ArchSpec {
     }
 
     fn extra(&self, hp: &Hparams) -> Result<Extras, ArchError> {
-        (converter_class(self.converter).1)(hp, self.gguf_name)
+        computed::computed(self.converter.computed, hp, self.gguf_name)
     }
 }
 
@@ -395,14 +356,12 @@ pub fn config_metadata(config: &Json, file_type: u32) -> Result<Vec<(String, Val
     Ok(out)
 }
 
-/// `set_gguf_parameters`: the architecture's parameter keys with `general.file_type` filled in.
+/// `set_gguf_parameters`: the keys of the architecture's converter class, in its order, with
+/// `general.file_type` filled in.
 pub fn model_params(spec: &ArchSpec, hp: &Hparams, file_type: u32) -> Result<Vec<(String, Value)>, ArchError> {
     let mut out = Vec::new();
-    for f in converter_class(spec.converter).0.iter().copied().flatten() {
-        for (k, v) in f(hp, spec.gguf_name)? {
-            let v = if k == keys::FILE_TYPE { Value::U32(file_type) } else { v };
-            out.push((k, v));
-        }
+    for key in spec.converter.all_keys() {
+        out.extend(keys::key_values(key, hp, spec.gguf_name, file_type)?);
     }
     Ok(out)
 }

@@ -334,7 +334,7 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
         let model = ModelInfo {
             arch: spec.gguf_name.to_string(),
             n_layer: dims.n_layer as u32,
-            n_expert: hp.u64_opt(&["num_local_experts", "num_experts", "n_routed_experts"])?.unwrap_or(0) as u32,
+            n_expert: hp.u64_opt(arch::EXPERT_COUNT)?.unwrap_or(0) as u32,
             n_head: dims.n_head as u32,
             n_head_kv: dims.n_head_kv as u32,
         };

@@ -48,6 +48,15 @@ pub enum PlanError {
         /// The supported ones.
         supported: String,
     },
+    /// A GGUF file's hyper-parameter keys cannot be read (no architecture, a key of the wrong type).
+    #[error("{file}: {source}")]
+    Hparams {
+        /// The file.
+        file: String,
+        /// What is wrong with its hyper-parameter keys.
+        #[source]
+        source: gguf::arch::HparamsError,
+    },
     /// A field the plan needs is absent or zero.
     #[error("{file}: missing or invalid field {field:?}; it is needed to size the model")]
     MissingField {

@@ -8,7 +8,7 @@ use super::error::PlanError;
 use super::filesize;
 use super::shape::ModelShape;
 use super::tensors::PlannedTensor;
-use gguf::arch;
+use gguf::arch::{self, GgufHparams, PerLayer};
 
 /// Where the model description came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,29 +237,33 @@ fn load_gguf(path: &Path) -> Result<ModelInput, PlanError> {
 /// Reads the hyper-parameters from GGUF metadata (the keys llama.cpp's loader reads).
 pub fn shape_from_gguf(file: &GgufFile, source: &str) -> Result<ModelShape, PlanError> {
     let missing = |field: &str| PlanError::MissingField { file: source.to_string(), field: field.to_string() };
-    let arch_name = file.get("general.architecture").and_then(|v| v.as_str()).ok_or_else(|| missing("general.architecture"))?;
-    let arch = arch::by_gguf_name(arch_name).ok_or_else(|| PlanError::UnsupportedArch {
+    let hp = GgufHparams::read(&|k| file.get(k)).map_err(|e| PlanError::Hparams { file: source.to_string(), source: e })?;
+    let arch = arch::by_gguf_name(&hp.arch).ok_or_else(|| PlanError::UnsupportedArch {
         file: source.to_string(),
-        arch: arch_name.to_string(),
+        arch: hp.arch.clone(),
         supported: arch::ARCHITECTURES.iter().map(|a| a.gguf_name).collect::<Vec<_>>().join(", "),
     })?;
-    let key = |k: &str| format!("{arch_name}.{k}");
-    let get = |k: &str| file.get(&key(k)).and_then(|v| v.as_u64());
-    let need = |k: &str| get(k).filter(|&v| v > 0).ok_or_else(|| missing(&key(k)));
-    let n_layer = need("block_count")?;
-    let n_embd = need("embedding_length")?;
-    let n_head = need("attention.head_count")?;
-    let n_head_kv = get("attention.head_count_kv").filter(|&v| v > 0).unwrap_or(n_head);
-    let head_dim_k = get("attention.key_length").filter(|&v| v > 0).unwrap_or(n_embd / n_head);
-    let head_dim_v = get("attention.value_length").filter(|&v| v > 0).unwrap_or(head_dim_k);
-    let n_ff = need("feed_forward_length")?;
-    let n_ctx_train = need("context_length")?;
+    // a key plan needs: present and not 0; a per-layer one the same in every layer
+    let need = |v: Option<u64>, k: &str| v.filter(|&v| v > 0).ok_or_else(|| missing(&hp.key(k)));
+    let layers = |v: &Option<PerLayer>| v.as_ref().and_then(PerLayer::uniform);
+    let n_layer = need(hp.block_count, "block_count")?;
+    let n_embd = need(hp.embedding_length, "embedding_length")?;
+    let n_head = need(layers(&hp.head_count), "attention.head_count")?;
+    let n_head_kv = layers(&hp.head_count_kv).filter(|&v| v > 0).unwrap_or(n_head);
+    let head_dim_k = hp.key_length.filter(|&v| v > 0).unwrap_or(n_embd / n_head);
+    let head_dim_v = hp.value_length.filter(|&v| v > 0).unwrap_or(head_dim_k);
+    let n_ff = need(layers(&hp.feed_forward_length), "feed_forward_length")?;
+    let n_ctx_train = need(hp.context_length, "context_length")?;
     let token_embd = file.tensor("token_embd.weight").ok_or_else(|| missing("tensor token_embd.weight"))?;
     let n_vocab = token_embd.dims.get(1).copied().filter(|&v| v > 0).ok_or_else(|| missing("token_embd.weight rows"))?;
-    let n_swa = arch.layout.swa.window(get("attention.sliding_window"));
+    let n_swa = arch.layout.swa.window(hp.sliding_window);
     let (n_expert, n_expert_used, n_ff_exp) = match arch.layout.moe {
-        Some(_) => (need("expert_count")?, need("expert_used_count")?, need("expert_feed_forward_length")?),
-        None => (get("expert_count").unwrap_or(0), 0, 0),
+        Some(_) => (
+            need(hp.expert_count, "expert_count")?,
+            need(hp.expert_used_count, "expert_used_count")?,
+            need(hp.expert_feed_forward_length, "expert_feed_forward_length")?,
+        ),
+        None => (hp.expert_count.unwrap_or(0), 0, 0),
     };
     let shape = ModelShape {
         arch,

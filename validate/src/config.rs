@@ -2,7 +2,7 @@
 
 use crate::arch::{self, ArchInfo};
 use crate::error::{Result, ValidateError};
-use gguf::arch::SwaPattern;
+use gguf::arch::{GgufHparams, PerLayer, SwaPattern};
 use serde_json::Value as Json;
 
 /// YaRN's blend of interpolated and extrapolated frequencies (ggml's `rope_yarn`): pair i keeps
@@ -172,13 +172,12 @@ impl RopeScaling {
     /// From GGUF metadata and the factor tensors the converter writes (`rope_freqs.weight`,
     /// `rope_factors_short/long.weight`), as llama.cpp reads them.
     pub fn from_gguf(
-        meta: &dyn GgufMeta,
-        arch: &str,
+        hp: &GgufHparams,
         tensor: &dyn Fn(&str) -> Option<Vec<f32>>,
         rotary_dim: usize,
         source_name: &str,
     ) -> Result<RopeScaling> {
-        let key = |k: &str| format!("{arch}.{k}");
+        let key = |k: &str| hp.key(k);
         let err = |k: &str, m: String| cfg_err(source_name, &key(k), m);
         let as_f64 = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
         let check = |name: &str, v: Vec<f32>| -> Result<Vec<f64>> {
@@ -189,11 +188,11 @@ impl RopeScaling {
         };
         let mut r = RopeScaling::default();
         // llama.cpp multiplies cos and sin by `rope.scaling.attn_factor` whatever the scaling type.
-        let attn_factor = meta.meta_f64(&key("rope.scaling.attn_factor")).unwrap_or(1.0);
-        match meta.meta_str(&key("rope.scaling.type")).as_deref() {
+        let attn_factor = hp.rope_scaling_attn_factor.unwrap_or(1.0);
+        match hp.rope_scaling_type.as_deref() {
             None | Some("none") | Some("longrope") => {}
             Some("linear") => {
-                let f = meta.meta_f64(&key("rope.scaling.factor")).ok_or_else(|| err("rope.scaling.factor", "missing".into()))?;
+                let f = hp.rope_scaling_factor.ok_or_else(|| err("rope.scaling.factor", "missing".into()))?;
                 if f > 0.0 {
                     r.linear_factor = f;
                 }
@@ -203,10 +202,10 @@ impl RopeScaling {
                 // ext_factor 1, beta_fast 32 and beta_slow 1 (the converter's
                 // rope.scaling.yarn_{ext_factor,attn_factor,beta_fast,beta_slow} keys are read for
                 // Grok only, none of our architectures), cos/sin times get_mscale(factor).
-                let f = meta.meta_f64(&key("rope.scaling.factor")).filter(|f| *f != 0.0).unwrap_or(1.0);
-                let orig = meta
-                    .meta_u64(&key("rope.scaling.original_context_length"))
-                    .or_else(|| meta.meta_u64(&key("context_length")))
+                let f = hp.rope_scaling_factor.filter(|f| *f != 0.0).unwrap_or(1.0);
+                let orig = hp
+                    .rope_scaling_original_context_length
+                    .or(hp.context_length)
                     .ok_or_else(|| err("rope.scaling.original_context_length", "missing, and no context_length either".into()))?;
                 r.linear_factor = f;
                 r.attn_factor = yarn_mscale(f, 1.0);
@@ -224,8 +223,8 @@ impl RopeScaling {
             r.freq_factors = check("rope_freqs.weight", v)?;
         }
         if let (Some(short), Some(long)) = (tensor("rope_factors_short.weight"), tensor("rope_factors_long.weight")) {
-            let orig = meta
-                .meta_u64(&key("rope.scaling.original_context_length"))
+            let orig = hp
+                .rope_scaling_original_context_length
                 .ok_or_else(|| err("rope.scaling.original_context_length", "missing next to rope_factors_long".into()))?;
             r.longrope = Some((check("rope_factors_short.weight", short)?, check("rope_factors_long.weight", long)?, orig as usize));
         }
@@ -435,37 +434,33 @@ impl ModelConfig {
     /// From GGUF metadata, as llama.cpp reads it; `n_vocab` comes from the embedding tensor,
     /// `tensor` reads the RoPE factor tensors (f32) when present.
     pub fn from_gguf(
-        meta: &dyn GgufMeta,
+        hp: &GgufHparams,
         n_vocab: usize,
         tensor: &dyn Fn(&str) -> Option<Vec<f32>>,
         source_name: &str,
     ) -> Result<ModelConfig> {
-        let name = meta.meta_str("general.architecture").unwrap_or_default();
-        let arch = arch::by_gguf_name(&name).ok_or_else(|| ValidateError::UnsupportedArchitecture {
+        let arch = arch::by_gguf_name(&hp.arch).ok_or_else(|| ValidateError::UnsupportedArchitecture {
             source_name: source_name.into(),
-            arch: name.clone(),
+            arch: hp.arch.clone(),
             supported: arch::supported_names(),
         })?;
-        let key = |k: &str| format!("{name}.{k}");
-        let need = |k: &str| {
-            let full = key(k);
-            meta.meta_u64(&full)
-                .and_then(|v| usize::try_from(v).ok())
-                .ok_or_else(|| cfg_err(source_name, &full, "missing or not an integer"))
+        let key = |k: &str| hp.key(k);
+        let usize_of = |v: Option<u64>, k: &str| {
+            v.and_then(|v| usize::try_from(v).ok()).ok_or_else(|| cfg_err(source_name, &key(k), "missing or not an integer"))
         };
-        let hidden = need("embedding_length")?;
-        let n_layer = need("block_count")?;
-        let n_head = need("attention.head_count")?;
-        let n_head_kv = meta.meta_u64(&key("attention.head_count_kv")).map(|v| v as usize).unwrap_or(n_head);
+        // a per-layer value is read when every layer has the same one (our forward pass has one
+        // width per model)
+        let layers = |v: &Option<PerLayer>| v.as_ref().and_then(PerLayer::uniform);
+        let hidden = usize_of(hp.embedding_length, "embedding_length")?;
+        let n_layer = usize_of(hp.block_count, "block_count")?;
+        let n_head = usize_of(layers(&hp.head_count), "attention.head_count")?;
+        let n_head_kv = layers(&hp.head_count_kv).map(|v| v as usize).unwrap_or(n_head);
         if n_head == 0 || n_head_kv == 0 || n_head % n_head_kv != 0 {
             return Err(cfg_err(source_name, &key("attention.head_count_kv"), format!("{n_head} heads not divisible by {n_head_kv}")));
         }
-        let head_dim = meta.meta_u64(&key("attention.key_length")).map(|v| v as usize).unwrap_or(hidden / n_head);
-        let rotary_dim = meta.meta_u64(&key("rope.dimension_count")).map(|v| v as usize).unwrap_or(head_dim);
-        let norm_eps = meta
-            .meta_f64(&key("attention.layer_norm_rms_epsilon"))
-            .or_else(|| meta.meta_f64(&key("attention.layer_norm_epsilon")))
-            .unwrap_or(1e-5);
+        let head_dim = hp.key_length.map(|v| v as usize).unwrap_or(hidden / n_head);
+        let rotary_dim = hp.rope_dimension_count.map(|v| v as usize).unwrap_or(head_dim);
+        let norm_eps = hp.rms_eps.or(hp.norm_eps).unwrap_or(1e-5);
         // llama.cpp's Gemma 2 and 3: 1/sqrt(head_dim), except their 27B models (1/sqrt(n_embd/n_head)).
         let layout = arch.layout();
         let attn_scale = if layout.attn_scale_embd_layers != 0 && n_layer as u64 == layout.attn_scale_embd_layers {
@@ -474,12 +469,11 @@ impl ModelConfig {
             1.0 / (head_dim as f64).sqrt()
         };
         // llama.cpp: the layout's sliding-window pattern (Phi-3 SWA is disabled)
-        let window = layout.swa.window(meta.meta_u64(&key("attention.sliding_window")));
+        let window = layout.swa.window(hp.sliding_window);
         let sliding_window = (0..n_layer).map(|il| window.filter(|_| layout.swa.is_swa(il as u64, window)).map(|w| w as usize)).collect();
         // llama.cpp's iSWA graph ropes the sliding layers with `rope.freq_base_swa` (default
         // 10000), unscaled; without sliding layers every layer uses the global base
-        let rope_theta_swa =
-            (layout.swa_rope_base && window.is_some()).then(|| meta.meta_f64(&key("rope.freq_base_swa")).unwrap_or(10000.0));
+        let rope_theta_swa = (layout.swa_rope_base && window.is_some()).then(|| hp.rope_freq_base_swa.unwrap_or(10000.0));
         Ok(ModelConfig {
             arch,
             n_vocab,
@@ -488,24 +482,24 @@ impl ModelConfig {
             n_head,
             n_head_kv,
             head_dim,
-            ffn: need("feed_forward_length")?,
+            ffn: usize_of(layers(&hp.feed_forward_length), "feed_forward_length")?,
             norm_eps,
-            rope_theta: meta.meta_f64(&key("rope.freq_base")).unwrap_or(10000.0),
+            rope_theta: hp.rope_freq_base.unwrap_or(10000.0),
             rotary_dim,
             rope_interleaved: arch.layout().rope_permuted,
-            rope_scaling: RopeScaling::from_gguf(meta, &name, tensor, rotary_dim, source_name)?,
+            rope_scaling: RopeScaling::from_gguf(hp, tensor, rotary_dim, source_name)?,
             attn_scale,
-            attn_softcap: meta.meta_f64(&key("attn_logit_softcapping")),
-            final_softcap: meta.meta_f64(&key("final_logit_softcapping")),
+            attn_softcap: hp.attn_logit_softcapping,
+            final_softcap: hp.final_logit_softcapping,
             sliding_window,
             rope_theta_swa,
             moe: match layout.moe {
                 Some(m) => {
-                    let get = |k: &str| meta.meta_u64(&key(k)).and_then(|v| usize::try_from(v).ok()).unwrap_or(0);
+                    let get = |v: Option<u64>| v.and_then(|v| usize::try_from(v).ok()).unwrap_or(0);
                     let c = MoeConfig {
-                        n_expert: get("expert_count"),
-                        n_used: get("expert_used_count"),
-                        ffn: get("expert_feed_forward_length"),
+                        n_expert: get(hp.expert_count),
+                        n_used: get(hp.expert_used_count),
+                        ffn: get(hp.expert_feed_forward_length),
                         renormalise: m.norm_w,
                     };
                     Some(c.checked(source_name, &key("expert_count"))?)

@@ -48,6 +48,15 @@ pub enum ValidateError {
         /// The architectures we can evaluate.
         supported: String,
     },
+    /// A GGUF file's hyper-parameter keys cannot be read (no architecture, a key of the wrong type).
+    #[error("{source_name}: {source}")]
+    Hparams {
+        /// The model file.
+        source_name: String,
+        /// What is wrong.
+        #[source]
+        source: gguf::arch::HparamsError,
+    },
     /// A hyperparameter is missing or has an unusable value.
     #[error("{source_name}: hyperparameter {key}: {message}")]
     Config {

@@ -9,6 +9,7 @@ use crate::weights::gguf::GgufWeights;
 use crate::weights::safetensors::{read_json, HfWeights};
 use crate::weights::WeightSource;
 use candle_core::Device;
+use gguf::arch::GgufHparams;
 use std::path::{Path, PathBuf};
 
 /// A model to evaluate.
@@ -50,7 +51,9 @@ impl ModelFile {
                 .rows("token_embd.weight")
                 .ok_or_else(|| ValidateError::MissingTensor { source_name: name.clone(), tensor: "token_embd.weight".into() })?;
             let tensor = |t: &str| weights.contains(t).then(|| weights.load(t).ok().map(|r| r.data)).flatten();
-            let config = ModelConfig::from_gguf(&weights, n_vocab, &tensor, &name)?;
+            let hp = GgufHparams::read(&|k| weights.file().get(k))
+                .map_err(|e| ValidateError::Hparams { source_name: name.clone(), source: e })?;
+            let config = ModelConfig::from_gguf(&hp, n_vocab, &tensor, &name)?;
             Ok(ModelFile::Gguf { config, weights })
         }
     }

@@ -1,31 +1,10 @@
 //! [`ARCHITECTURES`]: every architecture ggufkit supports, declared once.
 
 use super::config_class::{ConfigClass, Fill::*, HfSlidingWindow};
+use super::converter::ConverterClass;
 use super::layout::{Activation, BlockLayout, FfnLayout, MoeLayout, NormKind, QkvLayout, SwaPattern};
 use super::tensors::{self, Dim, TensorKind, TensorRule, Transform, LLAMA_BLOCK, MOE_BLOCK};
 use super::vocab::VocabRecipe;
-
-/// The pinned converter's model class whose `set_gguf_parameters` and `generate_extra_tensors`
-/// write an architecture's hyper-parameter keys and computed tensors (`src/arch` implements each).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConverterClass {
-    /// `TextModel`'s keys only (qwen2, qwen3).
-    Text,
-    /// `LlamaModel`: adds `vocab_size` and `rope.dimension_count`; llama3 `rope_freqs`.
-    Llama,
-    /// `Phi3MiniModel`: its own keys; LongRoPE factor tensors.
-    Phi3Mini,
-    /// `Phi2Model`: its own keys.
-    Phi2,
-    /// `GemmaModel`: its own keys.
-    Gemma,
-    /// `Gemma2Model`: its own keys, soft-caps and the sliding window.
-    Gemma2,
-    /// `Gemma3Model`: `TextModel`'s keys, then the final soft-cap and the sliding window.
-    Gemma3,
-    /// `Qwen2MoeModel`: `TextModel`'s keys, then the expert and shared-expert FFN widths.
-    Qwen2Moe,
-}
 
 /// One supported architecture.
 #[derive(Debug)]
@@ -46,8 +25,8 @@ pub struct ArchSpec {
     pub skip: &'static [&'static str],
     /// Default of `tie_word_embeddings` when the config omits it (the config class's default).
     pub tied_default: bool,
-    /// Which converter class writes the hyper-parameter keys and computed tensors.
-    pub converter: ConverterClass,
+    /// The converter class that writes its hyper-parameter keys and computed tensors.
+    pub converter: &'static ConverterClass,
     /// The transformers config classes of its `model_type`s, with the defaults they fill in.
     pub config_classes: &'static [ConfigClass],
 }
@@ -63,7 +42,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         tensors: tensors::LLAMA,
         skip: &[],
         tied_default: false,
-        converter: ConverterClass::Llama,
+        converter: &ConverterClass::LLAMA,
         config_classes: &[
             ConfigClass {
                 model_type: "llama",
@@ -114,7 +93,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         tensors: tensors::QWEN2,
         skip: &[],
         tied_default: false,
-        converter: ConverterClass::Text,
+        converter: &ConverterClass::TEXT,
         config_classes: &[ConfigClass {
             model_type: "qwen2",
             sliding_window: HfSlidingWindow::WhenFlag { flag: "use_sliding_window", from_layer: "max_window_layers" },
@@ -145,7 +124,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         tensors: &tensors::concat::<11, 3, 14>(tensors::QWEN3_ATTN, [LLAMA_BLOCK[6], LLAMA_BLOCK[7], LLAMA_BLOCK[8]]),
         skip: &[],
         tied_default: false,
-        converter: ConverterClass::Text,
+        converter: &ConverterClass::TEXT,
         config_classes: &[ConfigClass {
             model_type: "qwen3",
             sliding_window: HfSlidingWindow::Unused,
@@ -178,7 +157,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         tensors: tensors::LLAMA,
         skip: &[],
         tied_default: true,
-        converter: ConverterClass::Llama,
+        converter: &ConverterClass::LLAMA,
         config_classes: &[ConfigClass {
             model_type: "smollm3",
             sliding_window: HfSlidingWindow::Unused,
@@ -217,7 +196,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         tensors: tensors::PHI3,
         skip: &[],
         tied_default: false,
-        converter: ConverterClass::Phi3Mini,
+        converter: &ConverterClass::PHI3_MINI,
         config_classes: &[ConfigClass {
             model_type: "phi3",
             sliding_window: HfSlidingWindow::Always,
@@ -260,7 +239,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         tensors: tensors::PHI2,
         skip: &[],
         tied_default: false,
-        converter: ConverterClass::Phi2,
+        converter: &ConverterClass::PHI2,
         config_classes: &[ConfigClass {
             model_type: "phi",
             sliding_window: HfSlidingWindow::Unused,
@@ -298,7 +277,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         tensors: tensors::GEMMA,
         skip: &["lm_head.weight"],
         tied_default: true,
-        converter: ConverterClass::Gemma,
+        converter: &ConverterClass::GEMMA,
         config_classes: &[ConfigClass {
             model_type: "gemma",
             sliding_window: HfSlidingWindow::Unused,
@@ -339,7 +318,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         tensors: tensors::GEMMA2,
         skip: &["lm_head.weight"],
         tied_default: true,
-        converter: ConverterClass::Gemma2,
+        converter: &ConverterClass::GEMMA2,
         config_classes: &[ConfigClass {
             model_type: "gemma2",
             sliding_window: HfSlidingWindow::Unused,
@@ -399,7 +378,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         ],
         skip: &[],
         tied_default: true,
-        converter: ConverterClass::Gemma3,
+        converter: &ConverterClass::GEMMA3,
         config_classes: &[ConfigClass {
             model_type: "gemma3_text",
             sliding_window: HfSlidingWindow::Unused,
@@ -441,7 +420,7 @@ pub static ARCHITECTURES: &[ArchSpec] = &[
         tensors: &tensors::concat::<11, 4, 15>(tensors::QWEN3_ATTN, MOE_BLOCK),
         skip: &[],
         tied_default: false,
-        converter: ConverterClass::Qwen2Moe,
+        converter: &ConverterClass::QWEN2_MOE,
         config_classes: &[ConfigClass {
             model_type: "qwen3_moe",
             sliding_window: HfSlidingWindow::Unused,
