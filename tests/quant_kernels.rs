@@ -8,7 +8,7 @@ use crate::common;
 use crate::quant_kernels_support;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use quant_kernels_support::{f16_models, imatrix, imatrix_weights, Gguf};
@@ -30,22 +30,29 @@ fn reference_name(model_name: &str, ftype: &str, with_imatrix: bool, more: &[&st
     format!("qk-{model_name}-{ftype}-pure{}{more_tag}.gguf", if with_imatrix { "-imatrix" } else { "" })
 }
 
+/// llama-quantize's output for [`compare_model`]: `--pure`, optionally `--imatrix` (llama-imatrix's
+/// matrix of `model`), then `more`; cached ([`common::ref_quantized`] names the file by these args).
+fn reference_file(model_name: &str, model: &Path, ftype: &str, with_imatrix: bool, more: &[&str]) -> PathBuf {
+    let mut extra = vec!["--pure".to_string()];
+    if with_imatrix {
+        extra.extend(["--imatrix".to_string(), imatrix(model_name, model).display().to_string()]);
+    }
+    extra.extend(more.iter().map(|s| s.to_string()));
+    let extra: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
+    common::ref_quantized(model, ftype, &extra, &reference_name(model_name, ftype, with_imatrix, more))
+}
+
 /// Quantizes `model` with llama-quantize (`--pure`, optionally `--imatrix`) to `ftype`, then
 /// requantizes every tensor of the input with our kernels to the type llama-quantize chose and
 /// compares bytes; `more`: more llama-quantize options (e.g. a token-embedding type). Returns how many 2-D tensors were compared, per type.
 fn compare_model(model_name: &str, model: &Path, ftype: &str, with_imatrix: bool, more: &[&str]) -> HashMap<GgmlType, usize> {
-    let (mut extra, weights) = if with_imatrix {
+    let weights = with_imatrix.then(|| {
         let imat = imatrix(model_name, model);
         let w = imatrix_weights(&imat);
         assert!(!w.is_empty(), "empty imatrix {}", imat.display());
-        (vec!["--pure".to_string(), "--imatrix".to_string(), imat.display().to_string()], Some(w))
-    } else {
-        (vec!["--pure".to_string()], None)
-    };
-    extra.extend(more.iter().map(|s| s.to_string()));
-    let extra: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
-    let name = reference_name(model_name, ftype, with_imatrix, more);
-    let out = common::ref_quantized(model, ftype, &extra, &name);
+        w
+    });
+    let out = reference_file(model_name, model, ftype, with_imatrix, more);
     let input = Gguf::read(model);
     let reference = Gguf::read(&out);
     assert_eq!(input.tensors.len(), reference.tensors.len());
@@ -245,8 +252,8 @@ fn dequantize_matches_gguf_py() {
     for (ftype, with_imatrix) in runs {
         let more = if matches!(ftype, "IQ2_XXS" | "IQ2_XS" | "IQ1_S") { UNWEIGHTED_Q8_0 } else { &[] };
         compare_model(name, &model, ftype, with_imatrix, more);
-        let qname = reference_name(name, ftype, with_imatrix, more);
-        let qpath = common::cache_dir().join(&qname);
+        let qpath = reference_file(name, &model, ftype, with_imatrix, more);
+        let qname = qpath.file_name().expect("a cached file").to_string_lossy().into_owned();
         let dump = common::cache_dir().join(format!("{qname}.gguf-py.f32"));
         common::cached(&dump, |tmp| {
             common::run(
