@@ -12,21 +12,29 @@ use rayon::prelude::*;
 /// Elements per parallel task of the element-wise maps.
 const CHUNK: usize = 1 << 14;
 
+/// The f32 elements of contiguous f32 CPU storage; `None` for another dtype or a strided layout.
+fn f32_slice<'s>(s: &'s CpuStorage, l: &Layout) -> Option<&'s [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Some(&v[a..b]),
+        _ => None,
+    }
+}
+
 /// The f32 elements of a contiguous f32 CPU tensor, borrowed in place, given to `f`; `None` for
 /// another device, dtype or layout.
 pub fn with_cpu_f32<R>(x: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
     let (storage, layout) = x.storage_and_layout();
-    match (&*storage, layout.contiguous_offsets()) {
-        (Storage::Cpu(CpuStorage::F32(v)), Some((a, b))) => Some(f(&v[a..b])),
+    match &*storage {
+        Storage::Cpu(s) => f32_slice(s, layout).map(f),
         _ => None,
     }
 }
 
 /// The f32 elements of a contiguous CPU operand of the operation `op`.
 fn f32_elements<'s>(s: &'s CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'s [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => candle_core::bail!("{op}: contiguous f32 operands only"),
+    match f32_slice(s, l) {
+        Some(v) => Ok(v),
+        None => candle_core::bail!("{op}: contiguous f32 operands only"),
     }
 }
 
