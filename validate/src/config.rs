@@ -307,16 +307,13 @@ impl MoeConfig {
     }
 }
 
-/// Read access to GGUF metadata, so that configuration does not depend on one reader.
+/// Read access to a GGUF's own metadata keys outside the hyper-parameters (which
+/// [`GgufHparams`] reads): the tokenizer's BOS settings.
 pub trait GgufMeta {
     /// An unsigned integer key (any integer type).
     fn meta_u64(&self, key: &str) -> Option<u64>;
-    /// A float key (f32/f64, or an integer).
-    fn meta_f64(&self, key: &str) -> Option<f64>;
     /// A string key.
     fn meta_str(&self, key: &str) -> Option<String>;
-    /// The length of an array key.
-    fn meta_array_len(&self, key: &str) -> Option<usize>;
 }
 
 fn cfg_err(source_name: &str, key: &str, message: impl Into<String>) -> ValidateError {

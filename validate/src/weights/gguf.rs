@@ -88,17 +88,8 @@ impl GgufMeta for GgufWeights {
         }
     }
 
-    fn meta_f64(&self, key: &str) -> Option<f64> {
-        let v = self.value(key)?;
-        v.as_f64().or_else(|| self.meta_u64(key).map(|u| u as f64))
-    }
-
     fn meta_str(&self, key: &str) -> Option<String> {
         self.value(key)?.as_str().map(str::to_owned)
-    }
-
-    fn meta_array_len(&self, key: &str) -> Option<usize> {
-        self.value(key)?.as_array().map(<[Value]>::len)
     }
 }
 
