@@ -112,6 +112,21 @@ fn die_quietly_on_closed_pipe() {
     }
 }
 
+/// The error and its causes, `outer: cause: …`, each cause once: the typed errors name their
+/// `#[source]` in their own message (so a library caller sees it too), and a cause whose text the
+/// message already holds is not repeated.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 fn main() -> std::process::ExitCode {
     die_quietly_on_closed_pipe();
     let cli = Cli::parse();
@@ -136,7 +151,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             std::process::ExitCode::FAILURE
         }
     }

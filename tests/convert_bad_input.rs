@@ -200,3 +200,22 @@ fn unsupported_architecture_lists_supported_ones() {
         &["MambaForCausalLM", "LlamaForCausalLM", "Qwen2ForCausalLM", "Phi3ForCausalLM", "Gemma2ForCausalLM"],
     );
 }
+
+#[test]
+fn a_config_field_of_the_wrong_type_is_named_by_every_command() {
+    // one typed reading of config.json (gguf::arch::HfConfig) for convert, plan and validate:
+    // each names the field and what it should be, before reading any weights
+    let (model, out) = llama_copy("typed");
+    let p = model.join("config.json");
+    let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("json");
+    cfg["num_key_value_heads"] = serde_json::json!("4");
+    std::fs::write(&p, serde_json::to_string(&cfg).expect("ser")).expect("write");
+    let needles = ["num_key_value_heads", "expected a non-negative integer, found \"4\""];
+    assert_fails(&convert(&model, &out, "Q8_0"), &out, &needles);
+    let plan = Command::new(ggufkit()).arg("plan").arg(&model).output().expect("run ggufkit");
+    assert_fails(&plan, &out, &needles);
+    let text = model.join("text.txt");
+    std::fs::write(&text, "hello world ".repeat(400)).expect("write text");
+    let validate = Command::new(ggufkit()).arg("validate").arg(&model).arg(&model).arg("--text").arg(&text).output().expect("run ggufkit");
+    assert_fails(&validate, &out, &needles);
+}

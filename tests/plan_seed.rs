@@ -92,6 +92,15 @@ fn clear_errors_for_configs_it_cannot_plan() {
             "vocab_size": 100, "max_position_embeddings": 128}"#,
     );
     assert!(err.contains("\"hidden_size\""), "{err}");
+    // a field of the wrong type is named, for every command the same way (one typed reader)
+    let err = plan_error(
+        r#"{"model_type": "llama", "num_hidden_layers": 2, "hidden_size": "64", "num_attention_heads": 4,
+            "intermediate_size": 64, "vocab_size": 100, "max_position_embeddings": 128}"#,
+    );
+    assert!(err.contains("field `hidden_size`") && err.contains("non-negative integer"), "{err}");
     let err = plan_error("{not json");
     assert!(err.contains("invalid JSON"), "{err}");
+    // the cause is named once: the typed error's message holds it, and main prints the chain
+    // without repeating it
+    assert_eq!(err.matches("key must be a string").count(), 1, "{err}");
 }

@@ -197,8 +197,17 @@ fn unknown_rope_scaling_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(common::fixture_model("tiny-llama").join("config.json")).unwrap()).unwrap();
+    // as transformers 4.x writes it (`rope_scaling`) and as 5.x does (`rope_parameters`, which the
+    // pinned converter reads first when both are there)
+    let rope_parameters = cfg.as_object_mut().unwrap().remove("rope_parameters").expect("the fixture has rope_parameters");
     cfg["rope_scaling"] = serde_json::json!({"rope_type": "dynamic", "factor": 4.0});
-    std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
-    let err = ModelFile::open(dir.path()).err().expect("dynamic refused").to_string();
-    assert!(err.contains("\"dynamic\" is not supported"), "{err}");
+    let mut v5 = cfg.clone();
+    v5["rope_parameters"] = rope_parameters;
+    v5["rope_parameters"]["rope_type"] = "dynamic".into();
+    v5["rope_parameters"]["factor"] = 4.0.into();
+    for cfg in [cfg, v5] {
+        std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
+        let err = ModelFile::open(dir.path()).err().expect("dynamic refused").to_string();
+        assert!(err.contains("\"dynamic\" is not supported"), "{err}");
+    }
 }

@@ -6,10 +6,11 @@ use gguf::arch::Computed;
 use gguf::Value;
 
 use super::keys::partial_rope_dims;
-use super::{ArchError, ExtraTensor, Extras, Hparams};
+use super::{ArchError, ExtraTensor, Extras};
+use gguf::arch::{ConfigError, HfConfig};
 
 /// The tensors `kinds` compute for this config, and the keys written with them, in order.
-pub fn computed(kinds: &[Computed], hp: &Hparams, arch: &str) -> Result<Extras, ArchError> {
+pub fn computed(kinds: &[Computed], hp: &HfConfig, arch: &str) -> Result<Extras, ArchError> {
     let (mut tensors, mut keys) = (Vec::new(), Vec::new());
     for kind in kinds {
         let (t, k) = match kind {
@@ -23,7 +24,7 @@ pub fn computed(kinds: &[Computed], hp: &Hparams, arch: &str) -> Result<Extras, 
 }
 
 /// Llama 3.x `rope_type: llama3`: per-frequency factors (`LlamaModel.generate_extra_tensors`).
-fn llama3_rope_freqs(hp: &Hparams) -> Result<Extras, ArchError> {
+fn llama3_rope_freqs(hp: &HfConfig) -> Result<Extras, ArchError> {
     let rp = hp.rope_full();
     let is_llama3 = rp.get("rope_type").and_then(|v| v.as_str()).map(|s| s.eq_ignore_ascii_case("llama3")).unwrap_or(false);
     if rp.is_empty() || !is_llama3 {
@@ -61,7 +62,7 @@ fn llama3_rope_freqs(hp: &Hparams) -> Result<Extras, ArchError> {
 }
 
 /// LongRoPE factor tensors and `rope.scaling.attn_factor` (`Phi3MiniModel.generate_extra_tensors`).
-fn long_rope_factors(hp: &Hparams, a: &str) -> Result<Extras, ArchError> {
+fn long_rope_factors(hp: &HfConfig, a: &str) -> Result<Extras, ArchError> {
     let floats = |k: &str| -> Option<Vec<f32>> {
         hp.rope.get(k).and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect())
     };
@@ -88,24 +89,26 @@ fn long_rope_factors(hp: &Hparams, a: &str) -> Result<Extras, ArchError> {
                 1.0
             }
         }
-        "" => return Err(ArchError::MissingField("rope_scaling.type".into())),
+        "" => return Err(ConfigError::MissingField("rope_scaling.type".into()).into()),
         other => {
-            return Err(ArchError::BadField {
+            return Err(ConfigError::BadField {
                 field: "rope_scaling.type".into(),
                 expected: "su, longrope or yarn",
                 found: other.to_string(),
-            })
+            }
+            .into())
         }
     };
     let long = long.unwrap_or_default();
-    let short = floats("short_factor").ok_or_else(|| ArchError::MissingField("rope_scaling.short_factor".into()))?;
+    let short = floats("short_factor").ok_or_else(|| ConfigError::MissingField("rope_scaling.short_factor".into()))?;
     let rope_dims = partial_rope_dims(hp, Some(1.0))?;
     if long.len() != short.len() || long.len() as u64 * 2 != rope_dims {
-        return Err(ArchError::BadField {
+        return Err(ConfigError::BadField {
             field: "rope_scaling.long_factor/short_factor".into(),
             expected: "two lists of rope_dims/2 numbers",
             found: format!("{} and {} numbers for rope_dims {rope_dims}", long.len(), short.len()),
-        });
+        }
+        .into());
     }
     Ok((
         vec![

@@ -5,7 +5,8 @@
 use gguf::arch::{Key, Need};
 use gguf::Value;
 
-use super::{ArchError, Hparams};
+use super::ArchError;
+use gguf::arch::{ConfigError, HfConfig};
 
 /// `general.architecture`.
 pub const ARCHITECTURE: &str = gguf::arch::converter::ARCHITECTURE_KEY;
@@ -20,11 +21,10 @@ fn k(arch: &str, suffix: &str) -> String {
 }
 
 fn u32v(field: &str, v: u64) -> Result<Value, ArchError> {
-    u32::try_from(v).map(Value::U32).map_err(|_| ArchError::BadField {
-        field: field.to_string(),
-        expected: "a 32-bit unsigned integer",
-        found: v.to_string(),
-    })
+    u32::try_from(v)
+        .map(Value::U32)
+        .map_err(|_| ConfigError::BadField { field: field.to_string(), expected: "a 32-bit unsigned integer", found: v.to_string() })
+        .map_err(ArchError::from)
 }
 
 /// A key's value under `need`, given the value found in the config (from `fields`): `None` when
@@ -34,13 +34,13 @@ fn needed<T>(found: Option<T>, need: Need, fields: &[&str], or: fn(u32) -> T) ->
         (Some(v), _) => Ok(Some(v)),
         (None, Need::Optional) => Ok(None),
         (None, Need::Or(v)) => Ok(Some(or(v))),
-        (None, Need::Required) => Err(ArchError::MissingField(fields.join(" or "))),
+        (None, Need::Required) => Err(ConfigError::MissingField(fields.join(" or ")).into()),
     }
 }
 
 /// The keys and values one `add_*` call of the converter writes for this config, for
 /// architecture `arch` and an output of `file_type` (`general.file_type`).
-pub fn key_values(key: &Key, hp: &Hparams, arch: &str, file_type: u32) -> Kv {
+pub fn key_values(key: &Key, hp: &HfConfig, arch: &str, file_type: u32) -> Kv {
     let one = |name: String, v: Value| Ok(vec![(name, v)]);
     match *key {
         Key::U32 { key, fields, need } => match needed(hp.u64_opt(fields)?, need, fields, u64::from)? {
@@ -94,7 +94,7 @@ pub fn key_values(key: &Key, hp: &Hparams, arch: &str, file_type: u32) -> Kv {
 }
 
 /// `TextModel`'s rope scaling keys (linear, yarn, longrope) from `rope_parameters`/`rope_scaling`.
-fn rope_scaling(hp: &Hparams, a: &str) -> Kv {
+fn rope_scaling(hp: &HfConfig, a: &str) -> Kv {
     let rp = hp.rope_full();
     let Some(rope_type) = rp.get("rope_type").and_then(|v| v.as_str()) else { return Ok(vec![]) };
     let factor = rp.get("factor").and_then(|v| v.as_f64());
@@ -110,8 +110,8 @@ fn rope_scaling(hp: &Hparams, a: &str) -> Kv {
             out.push((k(a, "rope.scaling.factor"), Value::F32(fac as f32)));
             let orig = rp
                 .get("original_max_position_embeddings")
-                .and_then(super::hparams::json_u64)
-                .ok_or_else(|| ArchError::MissingField("rope_scaling.original_max_position_embeddings".into()))?;
+                .and_then(gguf::arch::hf_config::json_u64)
+                .ok_or_else(|| ConfigError::MissingField("rope_scaling.original_max_position_embeddings".into()))?;
             out.push((k(a, "rope.scaling.original_context_length"), u32v("original_max_position_embeddings", orig)?));
             if let Some(v) = f("extrapolation_factor") {
                 out.push((k(a, "rope.scaling.yarn_ext_factor"), Value::F32(v as f32)));
@@ -134,15 +134,15 @@ fn rope_scaling(hp: &Hparams, a: &str) -> Kv {
 
 /// `int(partial_rotary_factor × hidden_size) // heads`; `default` when the factor is absent
 /// (`None` = required).
-pub fn partial_rope_dims(hp: &Hparams, default: Option<f64>) -> Result<u64, ArchError> {
+pub fn partial_rope_dims(hp: &HfConfig, default: Option<f64>) -> Result<u64, ArchError> {
     let pct = match hp.rope.get("partial_rotary_factor").and_then(|v| v.as_f64()) {
         Some(p) => p,
-        None => default.ok_or_else(|| ArchError::MissingField("partial_rotary_factor".into()))?,
+        None => default.ok_or_else(|| ConfigError::MissingField("partial_rotary_factor".into()))?,
     };
     let n_embd = hp.n_embd()? as f64;
     let n_head = hp.n_head()?;
     if n_head == 0 {
-        return Err(ArchError::BadField { field: "num_attention_heads".into(), expected: "a positive integer", found: "0".into() });
+        return Err(ConfigError::BadField { field: "num_attention_heads".into(), expected: "a positive integer", found: "0".into() }.into());
     }
     Ok(((pct * n_embd).trunc() as u64) / n_head)
 }
@@ -153,14 +153,14 @@ mod tests {
     use gguf::arch::{by_gguf_name, ConverterClass};
     use serde_json::json;
 
-    fn phi3(extra: serde_json::Value) -> Hparams {
+    fn phi3(extra: serde_json::Value) -> HfConfig {
         let mut c = json!({"architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "vocab_size": 64, "hidden_size": 64,
             "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 512});
         c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        Hparams::new(&c).unwrap()
+        HfConfig::new(c).unwrap()
     }
 
-    fn values(class: &ConverterClass, hp: &Hparams) -> Result<Vec<(String, Value)>, ArchError> {
+    fn values(class: &ConverterClass, hp: &HfConfig) -> Result<Vec<(String, Value)>, ArchError> {
         let mut out = Vec::new();
         for key in class.all_keys() {
             out.extend(key_values(key, hp, "phi3", 7)?);
@@ -184,7 +184,7 @@ mod tests {
         // with "'I' format requires 0 <= number <= 4294967295" (checked in the reference venv),
         // so the pinned converter fails; before the keys were data ggufkit wrote 2^33 as 0.
         let e = values(&ConverterClass::PHI3_MINI, &phi3(json!({"sliding_window": 1u64 << 33}))).unwrap_err();
-        assert!(matches!(e, ArchError::BadField { ref field, .. } if field == "sliding_window"), "{e}");
+        assert!(matches!(e, ArchError::Config(ConfigError::BadField { ref field, .. }) if field == "sliding_window"), "{e}");
     }
 
     #[test]
@@ -192,8 +192,8 @@ mod tests {
         let hp = phi3(json!({}));
         let mut fields = hp.fields.clone();
         fields.remove("rms_norm_eps");
-        let hp = Hparams { fields, ..hp };
+        let hp = HfConfig { fields, ..hp };
         let e = values(by_gguf_name("phi3").unwrap().converter, &hp).unwrap_err();
-        assert!(matches!(e, ArchError::MissingField(ref f) if f == "rms_norm_eps"), "{e}");
+        assert!(matches!(e, ArchError::Config(ConfigError::MissingField(ref f)) if f == "rms_norm_eps"), "{e}");
     }
 }

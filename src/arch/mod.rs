@@ -6,16 +6,13 @@
 //! architecture or per converter class.
 
 pub mod computed;
-pub mod config_defaults;
 pub mod general;
-pub mod hparams;
 pub mod keys;
 
 use gguf::Value;
-use serde_json::Value as Json;
 
 pub use gguf::arch::{ArchSpec, Dim, Transform, When};
-pub use hparams::Hparams;
+pub use gguf::arch::{ConfigError, HfConfig};
 
 /// Errors mapping a model to GGUF.
 #[derive(Debug, thiserror::Error)]
@@ -28,22 +25,9 @@ pub enum ArchError {
         /// Every supported name.
         supported: String,
     },
-    /// `config.json` is malformed.
+    /// A `config.json` field is missing, of the wrong type or out of range.
     #[error("config.json: {0}")]
-    BadConfig(String),
-    /// A required config field is missing.
-    #[error("config.json: missing field {0}")]
-    MissingField(String),
-    /// A config field has the wrong type or value.
-    #[error("config.json: field `{field}` should be {expected}, found {found}")]
-    BadField {
-        /// The field.
-        field: String,
-        /// What was expected.
-        expected: &'static str,
-        /// What was found.
-        found: String,
-    },
+    Config(#[from] ConfigError),
     /// A stacked tensor lacks one of its experts in the checkpoint.
     #[error("tensor `{tensor}` stacks {n_expert} experts (num_experts), but the checkpoint has no `{missing}`")]
     MissingExpert {
@@ -101,7 +85,7 @@ impl Dims {
     /// [`MAX_LAYERS`] layers, or a dimension (derived ones included) over [`MAX_DIM`]; so every
     /// dimension, and every product of two, fits in 64 bits (config values of 2^63 once
     /// overflowed here: fuzz/regressions/config_arch/).
-    pub fn new(hp: &Hparams) -> Result<Dims, ArchError> {
+    pub fn new(hp: &HfConfig) -> Result<Dims, ArchError> {
         let embd = hp.n_embd()?;
         let dims = Dims {
             vocab: hp.u64_req(&["vocab_size"])?,
@@ -114,7 +98,8 @@ impl Dims {
             n_expert: hp.u64_opt(EXPERT_COUNT)?.unwrap_or(0),
             expert_ff: hp.u64_opt(&["moe_intermediate_size"])?.unwrap_or(0),
         };
-        let too_big = |field: &str, found: String, expected| ArchError::BadField { field: field.into(), expected, found };
+        let too_big =
+            |field: &str, found: String, expected| ArchError::Config(ConfigError::BadField { field: field.into(), expected, found });
         if dims.n_layer > MAX_LAYERS {
             return Err(too_big("num_hidden_layers", dims.n_layer.to_string(), "at most 512 layers (llama.cpp's LLAMA_MAX_LAYERS)"));
         }
@@ -170,9 +155,8 @@ pub type Extras = (Vec<ExtraTensor>, Vec<(String, Value)>);
 
 /// The architecture of a config (`architectures[0]`, as the converter picks it, looked up in
 /// [`gguf::arch::ARCHITECTURES`]).
-pub fn detect(config: &Json) -> Result<&'static ArchSpec, ArchError> {
-    let names: Vec<&str> =
-        config.get("architectures").and_then(Json::as_array).map(|a| a.iter().filter_map(Json::as_str).collect()).unwrap_or_default();
+pub fn detect(config: &HfConfig) -> Result<&'static ArchSpec, ArchError> {
+    let names = config.typed.architectures.as_deref().unwrap_or_default();
     let supported = || gguf::arch::ARCHITECTURES.iter().flat_map(|a| a.hf_architectures.iter().copied()).collect::<Vec<_>>().join(", ");
     let Some(first) = names.first() else {
         return Err(ArchError::Unsupported { found: "(config.json has no `architectures`)".into(), supported: supported() });
@@ -185,7 +169,7 @@ pub trait ConvertSpec {
     /// Maps a Hugging Face tensor name: `Ok(None)` when the converter drops it.
     fn map_tensor(&self, hf_name: &str, dims: &Dims) -> Result<Option<Mapped>, ArchError>;
     /// The computed tensors (rope factors) and the keys written with them.
-    fn extra(&self, hp: &Hparams) -> Result<Extras, ArchError>;
+    fn extra(&self, hp: &HfConfig) -> Result<Extras, ArchError>;
 }
 
 impl ConvertSpec for ArchSpec {
@@ -204,7 +188,7 @@ impl ConvertSpec for ArchSpec {
         Ok(Some(Mapped { name, dims: out_dims, transform: rule.transform, expert: xid, bid }))
     }
 
-    fn extra(&self, hp: &Hparams) -> Result<Extras, ArchError> {
+    fn extra(&self, hp: &HfConfig) -> Result<Extras, ArchError> {
         computed::computed(self.converter.computed, hp, self.gguf_name)
     }
 }
@@ -268,11 +252,12 @@ pub fn place(mapped: Vec<(usize, Mapped)>, n_expert: u64, hf_name: &dyn Fn(&Mapp
         match slot.1.get_mut(xid as usize) {
             Some(s) => *s = Some(index),
             None => {
-                return Err(ArchError::BadField {
+                return Err(ConfigError::BadField {
                     field: "num_experts".into(),
                     expected: "more experts than the checkpoint's expert ids",
                     found: format!("{n_expert}, but the checkpoint has {}", hf_name(&m, xid)),
-                })
+                }
+                .into())
             }
         }
         if xid == 0 {
@@ -292,7 +277,7 @@ pub fn place(mapped: Vec<(usize, Mapped)>, n_expert: u64, hf_name: &dyn Fn(&Mapp
     Ok(out.into_iter().map(|(_, p)| p).collect())
 }
 
-fn when_holds(w: When, hp: &Hparams, tied_default: bool) -> bool {
+fn when_holds(w: When, hp: &HfConfig, tied_default: bool) -> bool {
     match w {
         When::Always => true,
         When::Untied => !hp.bool_opt("tie_word_embeddings").unwrap_or(tied_default),
@@ -305,18 +290,17 @@ fn when_holds(w: When, hp: &Hparams, tied_default: bool) -> bool {
 /// Every GGUF tensor (name, ggml dims) that converting this config writes, from the config alone
 /// (no weights), in the reference converter's order for a single-file checkpoint (computed tensors
 /// first, then by Hugging Face name). For the plan engineer.
-pub fn planned_tensors(config: &Json) -> Result<Vec<(String, Vec<u64>)>, ArchError> {
-    let spec = detect(config)?;
-    let hp = Hparams::new(config)?;
-    let dims = Dims::new(&hp)?;
-    let (extra, _) = spec.extra(&hp)?;
+pub fn planned_tensors(hp: &HfConfig) -> Result<Vec<(String, Vec<u64>)>, ArchError> {
+    let spec = detect(hp)?;
+    let dims = Dims::new(hp)?;
+    let (extra, _) = spec.extra(hp)?;
     let mut hf: Vec<(String, Mapped)> = Vec::new();
     for rule in spec.tensors {
         let layers: Vec<Option<u64>> = if rule.hf.contains("{bid}") { (0..dims.n_layer).map(Some).collect() } else { vec![None] };
         let experts: Vec<Option<u64>> = if rule.stacked() { (0..dims.n_expert).map(Some).collect() } else { vec![None] };
         for suffix in rule.suffixes {
             let w = if *suffix == ".bias" { rule.bias_when } else { rule.when };
-            if !when_holds(w, &hp, spec.tied_default) {
+            if !when_holds(w, hp, spec.tied_default) {
                 continue;
             }
             for bid in &layers {
@@ -346,19 +330,18 @@ pub fn planned_tensors(config: &Json) -> Result<Vec<(String, Vec<u64>)>, ArchErr
 /// attention, … — everything but `general.*` naming keys and `tokenizer.*`), from the config alone,
 /// with `general.file_type` set to `file_type`. For the plan engineer.
 #[allow(dead_code)] // API for `plan` and other callers that have a config but no weights
-pub fn config_metadata(config: &Json, file_type: u32) -> Result<Vec<(String, Value)>, ArchError> {
-    let spec = detect(config)?;
-    let hp = Hparams::new(config)?;
-    let (_, extra_keys) = spec.extra(&hp)?;
+pub fn config_metadata(hp: &HfConfig, file_type: u32) -> Result<Vec<(String, Value)>, ArchError> {
+    let spec = detect(hp)?;
+    let (_, extra_keys) = spec.extra(hp)?;
     let mut out = vec![(keys::ARCHITECTURE.to_string(), Value::String(spec.gguf_name.to_string()))];
     out.extend(extra_keys);
-    out.extend(model_params(spec, &hp, file_type)?);
+    out.extend(model_params(spec, hp, file_type)?);
     Ok(out)
 }
 
 /// `set_gguf_parameters`: the keys of the architecture's converter class, in its order, with
 /// `general.file_type` filled in.
-pub fn model_params(spec: &ArchSpec, hp: &Hparams, file_type: u32) -> Result<Vec<(String, Value)>, ArchError> {
+pub fn model_params(spec: &ArchSpec, hp: &HfConfig, file_type: u32) -> Result<Vec<(String, Value)>, ArchError> {
     let mut out = Vec::new();
     for key in spec.converter.all_keys() {
         out.extend(keys::key_values(key, hp, spec.gguf_name, file_type)?);

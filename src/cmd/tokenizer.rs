@@ -30,19 +30,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     crate::cmd::inputs::check(&args.model_dir, "tokenizer", crate::cmd::inputs::Expect::ModelFolder)?;
     let config_path = args.model_dir.join("config.json");
     let text = std::fs::read(&config_path).with_context(|| format!("cannot read {}", config_path.display()))?;
-    let config: serde_json::Value = serde_json::from_slice(&text).with_context(|| format!("{}: invalid JSON", config_path.display()))?;
+    let json: serde_json::Value = serde_json::from_slice(&text).with_context(|| format!("{}: invalid JSON", config_path.display()))?;
+    let config = gguf::arch::HfConfig::new(json).with_context(|| format!("{}", config_path.display()))?;
     let arch = match args.arch {
         Some(a) => a,
         None => config
-            .get("architectures")
-            .and_then(|a| a.get(0))
-            .and_then(|a| a.as_str())
-            .map(str::to_owned)
+            .typed
+            .architectures
+            .as_ref()
+            .and_then(|a| a.first())
+            .cloned()
             .with_context(|| format!("{}: no architectures[0]; pass --arch", config_path.display()))?,
     };
-    let kv = tokenizer::metadata(&args.model_dir, &config, &arch)?;
+    let kv = tokenizer::metadata(&args.model_dir, &config.file, &arch)?;
     if let Some(out) = &args.gguf {
-        let metadata = tokenizer::gguf_metadata(&args.model_dir, &config, &arch)?;
+        let metadata = tokenizer::gguf_metadata(&args.model_dir, &config.file, &arch)?;
         let writer = gguf::GgufWriter::create(out, &metadata, &[]).with_context(|| format!("cannot write {}", out.display()))?;
         writer.finish().with_context(|| format!("cannot write {}", out.display()))?;
     }

@@ -32,7 +32,7 @@ use serde_json::Value as Json;
 
 pub use error::ConvertError;
 
-use crate::arch::{self, ArchSpec, Dims, Hparams, Transform};
+use crate::arch::{self, ArchSpec, Dims, HfConfig, Transform};
 use crate::input::{Checkpoint, Dtype3};
 use transform::{float_size, RowMap, Stage};
 
@@ -215,17 +215,17 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
     if !dir.is_dir() {
         return Err(ConvertError::MissingFile { path: dir.clone(), what: "model folder" });
     }
-    let config = read_json(&dir.join("config.json"), "config.json (the Hugging Face model config)")?;
+    let config = HfConfig::new(read_json(&dir.join("config.json"), "config.json (the Hugging Face model config)")?)
+        .map_err(|e| ConvertError::Arch(e.into()))?;
     if !dir.join("tokenizer.json").is_file() && !dir.join("tokenizer.model").is_file() {
         return Err(ConvertError::MissingFile { path: dir.join("tokenizer.json"), what: "tokenizer (tokenizer.json or tokenizer.model)" });
     }
     let spec = arch::detect(&config)?;
-    let hp = Hparams::new(&config)?;
-    let dims = Dims::new(&hp)?;
+    let dims = Dims::new(&config)?;
     let ckpt = Checkpoint::open(dir)?;
     let outtype = intermediate_type(file_type);
 
-    let (extra, extra_keys) = arch::ConvertSpec::extra(spec, &hp)?;
+    let (extra, extra_keys) = arch::ConvertSpec::extra(spec, &config)?;
     let mut tensors: Vec<Planned> = extra
         .into_iter()
         .map(|e| Planned {
@@ -307,7 +307,7 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
     let generation = read_json(&dir.join("generation_config.json"), "generation_config.json").ok();
     let mut metadata: Vec<(String, Value)> = vec![(arch::keys::ARCHITECTURE.to_string(), Value::String(spec.gguf_name.to_string()))];
     metadata.extend(extra_keys);
-    for (k, v) in arch::general::general_keys(dir, &config, generation.as_ref(), &n_params) {
+    for (k, v) in arch::general::general_keys(dir, &config.file, generation.as_ref(), &n_params) {
         let v = match (&opts.name, k.as_str()) {
             (Some(n), "general.name") => Value::String(n.clone()),
             _ => v,
@@ -318,11 +318,11 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
         FileType::AllF32 | FileType::MostlyBF16 => file_type,
         _ => FileType::MostlyF16,
     };
-    for (k, v) in arch::model_params(spec, &hp, converter_ftype.id())? {
+    for (k, v) in arch::model_params(spec, &config, converter_ftype.id())? {
         set_key(&mut metadata, k, v);
     }
     set_key(&mut metadata, "general.quantization_version".into(), Value::U32(quantize::metadata::GGML_QNT_VERSION));
-    let tok = crate::tokenizer::gguf_metadata(dir, &config, spec.gguf_name).map_err(ConvertError::Tokenizer)?;
+    let tok = crate::tokenizer::gguf_metadata(dir, &config.file, spec.gguf_name).map_err(ConvertError::Tokenizer)?;
     for (k, v) in tok {
         set_key(&mut metadata, k, v);
     }
@@ -334,7 +334,7 @@ fn plan(opts: &Options, file_type: FileType) -> Result<Plan, ConvertError> {
         let model = ModelInfo {
             arch: spec.gguf_name.to_string(),
             n_layer: dims.n_layer as u32,
-            n_expert: hp.u64_opt(arch::EXPERT_COUNT)?.unwrap_or(0) as u32,
+            n_expert: dims.n_expert as u32,
             n_head: dims.n_head as u32,
             n_head_kv: dims.n_head_kv as u32,
         };

@@ -96,7 +96,36 @@ pub enum PlanError {
     /// An option value is wrong.
     #[error("{0}")]
     BadOption(String),
+    /// The type policy refuses a file type for this model (e.g. an i-quant without the tensor
+    /// sizes it needs).
+    #[error("{file_type}: {source}")]
+    Policy {
+        /// The file type asked for.
+        file_type: String,
+        /// Why llama-quantize's rules refuse it.
+        #[source]
+        source: quantize::policy::PolicyError,
+    },
+    /// A `config.json` field has the wrong type.
+    #[error("{file}: {source}")]
+    Config {
+        /// The file.
+        file: String,
+        /// The field and what is wrong with it.
+        #[source]
+        source: gguf::arch::ConfigError,
+    },
+    /// The converter's tables cannot map this config (a field of the wrong type, an unmapped
+    /// tensor, …): what `convert` would say for the same folder.
+    #[error("{file}: {source}")]
+    Arch {
+        /// The file.
+        file: String,
+        /// What the converter's tables found.
+        #[source]
+        source: crate::arch::ArchError,
+    },
     /// The model folder's safetensors checkpoint cannot be read.
     #[error("{0}")]
-    Checkpoint(crate::input::InputError),
+    Checkpoint(#[source] crate::input::InputError),
 }

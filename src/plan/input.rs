@@ -71,20 +71,23 @@ pub fn load(path: &Path) -> Result<ModelInput, PlanError> {
     Err(PlanError::UnknownInput { path: path.to_path_buf() })
 }
 
-fn load_config(path: &Path, config: &Path) -> Result<ModelInput, PlanError> {
-    let text = std::fs::read_to_string(config).map_err(|e| PlanError::Io { path: config.to_path_buf(), source: e })?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| PlanError::Json { path: config.to_path_buf(), source: e })?;
-    let source = config.display().to_string();
-    let shape = ModelShape::from_hf_config(&json, &source)?;
+fn load_config(path: &Path, config_path: &Path) -> Result<ModelInput, PlanError> {
+    let text = std::fs::read_to_string(config_path).map_err(|e| PlanError::Io { path: config_path.to_path_buf(), source: e })?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| PlanError::Json { path: config_path.to_path_buf(), source: e })?;
+    let source = config_path.display().to_string();
+    // the one reading of the config: typed, with its config class's defaults (as for `convert`)
+    let config = crate::arch::HfConfig::new(json).map_err(|e| PlanError::Config { file: source.clone(), source: e })?;
+    let shape = ModelShape::from_hf_config(&config, &source)?;
     shape.check(&source)?;
-    let dir = config.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let converter = |e: crate::arch::ArchError| PlanError::Inconsistent { file: source.clone(), what: e.to_string() };
+    let dir = config_path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let converter = |e: crate::arch::ArchError| PlanError::Arch { file: source.clone(), source: e };
     // The converter's own tables: its tensors (names, ggml dims) and its metadata keys. With the
     // weights beside the config, the tensors are those of their safetensors headers (only the
     // headers are read), mapped the way `convert` maps them.
-    let named = match checkpoint_tensors(dir, &json)? {
+    let named = match checkpoint_tensors(dir, &config)? {
         Some(named) => named,
-        None => crate::arch::planned_tensors(&json).map_err(converter)?,
+        None => crate::arch::planned_tensors(&config).map_err(converter)?,
     };
     let tensors: Vec<PlannedTensor> = named
         .into_iter()
@@ -94,14 +97,14 @@ fn load_config(path: &Path, config: &Path) -> Result<ModelInput, PlanError> {
         })
         .collect();
     let n_params = crate::arch::general::ParamCount::of(tensors.iter().map(|t| (t.name.as_str(), t.dims.as_slice())));
-    let mut metadata = crate::arch::config_metadata(&json, F16_FILE_TYPE).map_err(converter)?;
+    let mut metadata = crate::arch::config_metadata(&config, F16_FILE_TYPE).map_err(converter)?;
     let generation =
         std::fs::read_to_string(dir.join("generation_config.json")).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
-    metadata.extend(crate::arch::general::general_keys(dir, &json, generation.as_ref(), &n_params));
+    metadata.extend(crate::arch::general::general_keys(dir, &config.file, generation.as_ref(), &n_params));
     metadata.push(("general.quantization_version".into(), Value::U32(0)));
     // With the tokenizer files beside the config the metadata is exact; from a lone config the
     // tokenizer keys (most of the metadata) are estimated.
-    let (metadata, metadata_bytes) = match crate::tokenizer::gguf_metadata(dir, &json, shape.arch.gguf_name) {
+    let (metadata, metadata_bytes) = match crate::tokenizer::gguf_metadata(dir, &config.file, shape.arch.gguf_name) {
         Ok(tok) => {
             metadata.extend(tok);
             let metadata = dedup_keys(metadata);
@@ -127,7 +130,7 @@ type NamedDims = (String, Vec<u64>);
 /// The GGUF tensors (name, ggml dims) `convert` writes from the safetensors checkpoint in `dir`,
 /// in its order (computed tensors, then the checkpoint's), from the headers alone; `None` when the
 /// folder holds no weights or not all of its shards yet (then the config alone decides).
-fn checkpoint_tensors(dir: &Path, config: &serde_json::Value) -> Result<Option<Vec<NamedDims>>, PlanError> {
+fn checkpoint_tensors(dir: &Path, config: &crate::arch::HfConfig) -> Result<Option<Vec<NamedDims>>, PlanError> {
     use crate::input::{Checkpoint, InputError};
     let ckpt = match Checkpoint::open(dir) {
         Ok(c) => c,
@@ -135,11 +138,10 @@ fn checkpoint_tensors(dir: &Path, config: &serde_json::Value) -> Result<Option<V
         Err(e) => return Err(PlanError::Checkpoint(e)),
     };
     let file = dir.join("config.json").display().to_string();
-    let arch_err = |e: crate::arch::ArchError| PlanError::Inconsistent { file: file.clone(), what: e.to_string() };
+    let arch_err = |e: crate::arch::ArchError| PlanError::Arch { file: file.clone(), source: e };
     let spec = crate::arch::detect(config).map_err(arch_err)?;
-    let hp = crate::arch::Hparams::new(config).map_err(arch_err)?;
-    let dims = crate::arch::Dims::new(&hp).map_err(arch_err)?;
-    let (extra, _) = crate::arch::ConvertSpec::extra(spec, &hp).map_err(arch_err)?;
+    let dims = crate::arch::Dims::new(config).map_err(arch_err)?;
+    let (extra, _) = crate::arch::ConvertSpec::extra(spec, config).map_err(arch_err)?;
     let mut out: Vec<NamedDims> = extra.into_iter().map(|e| (e.name, vec![e.data.len() as u64])).collect();
     let mut mapped = Vec::new();
     for (index, t) in ckpt.tensors().iter().enumerate() {

@@ -3,7 +3,7 @@
 //! derives from the HF `config.json` fields.
 
 use super::error::PlanError;
-use gguf::arch::{self, ArchSpec};
+use gguf::arch::{self, ArchSpec, HfConfig};
 
 /// Most repeating layers `plan` accepts (the largest published models have under 200).
 pub const MAX_LAYERS: u64 = 4096;
@@ -60,34 +60,24 @@ impl ModelShape {
         self.arch.layout.swa.is_swa(il, self.n_swa)
     }
 
-    /// Reads the shape from an HF `config.json`. `source` names the file for error messages.
-    ///
-    /// Fields the file lacks take their config class's defaults, as for `convert`
-    /// ([`crate::arch::config_defaults`]).
-    pub fn from_hf_config(config: &serde_json::Value, source: &str) -> Result<ModelShape, PlanError> {
-        let filled = crate::arch::Hparams::new(config).map(|hp| serde_json::Value::Object(hp.fields));
-        let config = filled.as_ref().unwrap_or(config);
-        let model_type = config
-            .get("model_type")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| PlanError::MissingField { file: source.to_string(), field: "model_type".into() })?;
+    /// Reads the shape from an HF `config.json`, read once with its config class's defaults
+    /// ([`gguf::arch::HfConfig`], as for `convert`). `source` names the file for error messages.
+    pub fn from_hf_config(config: &HfConfig, source: &str) -> Result<ModelShape, PlanError> {
+        let f = &config.typed;
+        let model_type =
+            f.model_type.as_deref().ok_or_else(|| PlanError::MissingField { file: source.to_string(), field: "model_type".into() })?;
         let arch = arch::by_hf_model_type(model_type).ok_or_else(|| PlanError::UnsupportedArch {
             file: source.to_string(),
             arch: model_type.to_string(),
             supported: arch::ARCHITECTURES.iter().flat_map(|a| a.hf_model_types.iter().copied()).collect::<Vec<_>>().join(", "),
         })?;
-        let field = |name: &str| -> Option<u64> { config.get(name).and_then(|v| v.as_u64()) };
-        let need = |name: &str| -> Result<u64, PlanError> {
-            match field(name) {
-                Some(v) if v > 0 => Ok(v),
-                _ => Err(PlanError::MissingField { file: source.to_string(), field: name.into() }),
-            }
-        };
-        let n_layer = need("num_hidden_layers")?;
-        let n_embd = need("hidden_size")?;
-        let n_head = need("num_attention_heads")?;
-        let n_head_kv = field("num_key_value_heads").filter(|&v| v > 0).unwrap_or(n_head);
-        let head_dim = match field("head_dim").filter(|&v| v > 0) {
+        let missing = |field: &str| PlanError::MissingField { file: source.to_string(), field: field.into() };
+        let need = |v: Option<u64>, name: &str| v.filter(|&v| v > 0).ok_or_else(|| missing(name));
+        let n_layer = need(f.num_hidden_layers, "num_hidden_layers")?;
+        let n_embd = need(f.hidden_size, "hidden_size")?;
+        let n_head = need(f.num_attention_heads, "num_attention_heads")?;
+        let n_head_kv = f.num_key_value_heads.filter(|&v| v > 0).unwrap_or(n_head);
+        let head_dim = match f.head_dim.filter(|&v| v > 0) {
             Some(d) => d,
             None => {
                 if n_embd % n_head != 0 {
@@ -99,20 +89,24 @@ impl ModelShape {
                 n_embd / n_head
             }
         };
-        let n_ff = need("intermediate_size")?;
-        let n_vocab = need("vocab_size")?;
-        let n_ctx_train = need("max_position_embeddings")?;
+        let n_ff = need(f.intermediate_size, "intermediate_size")?;
+        let n_vocab = need(f.vocab_size, "vocab_size")?;
+        let n_ctx_train = need(f.max_position_embeddings, "max_position_embeddings")?;
         // the config class fills `sliding_window` in (Gemma2Config's and Gemma3TextConfig's 4096),
         // and the converter writes it
-        let n_swa = arch.layout.swa.window(field("sliding_window"));
+        let n_swa = arch.layout.swa.window(f.sliding_window);
         // the converter's `find_hparam` lists of the expert keys
-        let first = |names: &[&str]| names.iter().find_map(|n| field(n));
-        let need_any = |names: &[&str]| {
-            first(names).filter(|&v| v > 0).ok_or_else(|| PlanError::MissingField { file: source.to_string(), field: names.join(" or ") })
+        let first = |names: &[&str]| {
+            config.u64_opt(names).map_err(|e| PlanError::Config { file: source.to_string(), source: e }).map(|v| v.filter(|&v| v > 0))
         };
+        let need_any = |names: &[&str]| first(names)?.ok_or_else(|| missing(&names.join(" or ")));
         let (n_expert, n_expert_used, n_ff_exp) = match arch.layout.moe {
-            Some(_) => (need_any(crate::arch::EXPERT_COUNT)?, need_any(gguf::arch::EXPERT_USED_FIELDS)?, need("moe_intermediate_size")?),
-            None => (first(crate::arch::EXPERT_COUNT).unwrap_or(0), 0, 0),
+            Some(_) => (
+                need_any(gguf::arch::EXPERT_COUNT_FIELDS)?,
+                need_any(gguf::arch::EXPERT_USED_FIELDS)?,
+                need(f.moe_intermediate_size, "moe_intermediate_size")?,
+            ),
+            None => (first(gguf::arch::EXPERT_COUNT_FIELDS)?.unwrap_or(0), 0, 0),
         };
         Ok(ModelShape {
             arch,
@@ -178,12 +172,13 @@ impl ModelShape {
 mod tests {
     use super::*;
 
-    fn config(layers: u64, hidden: u64) -> serde_json::Value {
-        serde_json::json!({
+    fn config(layers: u64, hidden: u64) -> HfConfig {
+        HfConfig::new(serde_json::json!({
             "model_type": "llama", "num_hidden_layers": layers, "hidden_size": hidden,
             "num_attention_heads": 8, "intermediate_size": 1024, "vocab_size": 1000,
             "max_position_embeddings": 2048
-        })
+        }))
+        .expect("config")
     }
 
     #[test]

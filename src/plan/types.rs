@@ -43,6 +43,6 @@ pub fn tensor_types(input: &ModelInput, name: &str) -> Result<Vec<GgmlType>, Pla
         Err(quantize::policy::PolicyError::RequiresImatrix { .. }) => choose(true),
         other => other,
     }
-    .map_err(|e| PlanError::BadOption(format!("{name}: {e}")))?;
+    .map_err(|source| PlanError::Policy { file_type: name.to_string(), source })?;
     Ok(choices.into_iter().map(|c| c.ty).collect())
 }

@@ -2,8 +2,7 @@
 
 use crate::arch::{self, ArchInfo};
 use crate::error::{Result, ValidateError};
-use gguf::arch::{GgufHparams, PerLayer, SwaPattern};
-use serde_json::Value as Json;
+use gguf::arch::{GgufHparams, HfConfig, PerLayer, RopeParams, SwaPattern};
 
 /// YaRN's blend of interpolated and extrapolated frequencies (ggml's `rope_yarn`): pair i keeps
 /// its unscaled frequency by `ramp(i) · ext_factor`, where the ramp falls from 1 to 0 between the
@@ -89,28 +88,33 @@ impl RopeScaling {
         }
     }
 
-    /// From an HF `rope_scaling` (or `rope_parameters`) block; `cfg` for the top-level fields.
-    fn from_hf(block: &Json, cfg: &Json, theta: f64, rotary_dim: usize, source_name: &str) -> Result<RopeScaling> {
-        let kind = block.get("rope_type").or_else(|| block.get("type")).and_then(Json::as_str).unwrap_or("default");
-        let f = |k: &str| json_f64(block, k);
+    /// From the rope parameters of an HF config (`rope_parameters` or `rope_scaling`, with the
+    /// global fields mirrored in: [`HfConfig::rope_full`]); `max_pos` is `max_position_embeddings`.
+    fn from_hf(block: &RopeParams, max_pos: Option<u64>, theta: f64, rotary_dim: usize, source_name: &str) -> Result<RopeScaling> {
+        let kind = block.rope_type.as_deref().unwrap_or("default");
         let err = |m: String| cfg_err(source_name, "rope_scaling", m);
-        let factors = |k: &str| -> Result<Vec<f64>> {
-            let v: Vec<f64> =
-                block.get(k).and_then(Json::as_array).map(|a| a.iter().filter_map(Json::as_f64).collect()).unwrap_or_default();
+        let factors = |k: &str, v: &Option<Vec<f64>>| -> Result<Vec<f64>> {
+            let v = v.clone().unwrap_or_default();
             if v.len() * 2 != rotary_dim {
                 return Err(err(format!("{k} has {} numbers, expected rotary_dim/2 = {}", v.len(), rotary_dim / 2)));
             }
             Ok(v)
         };
+        let usize_of = |v: Option<u64>| v.and_then(|v| usize::try_from(v).ok());
         Ok(match kind {
             "default" => RopeScaling::default(),
-            "linear" => {
-                RopeScaling { linear_factor: f("factor").ok_or_else(|| err("linear scaling without factor".into()))?, ..Default::default() }
-            }
+            "linear" => RopeScaling {
+                linear_factor: block.factor.ok_or_else(|| err("linear scaling without factor".into()))?,
+                ..Default::default()
+            },
             "llama3" => {
-                let need = |k: &str| f(k).ok_or_else(|| err(format!("llama3 scaling without {k}")));
-                let (factor, low, high) = (need("factor")?, need("low_freq_factor")?, need("high_freq_factor")?);
-                let old_ctx = need("original_max_position_embeddings")?;
+                let need = |v: Option<f64>, k: &str| v.ok_or_else(|| err(format!("llama3 scaling without {k}")));
+                let (factor, low, high) = (
+                    need(block.factor, "factor")?,
+                    need(block.low_freq_factor, "low_freq_factor")?,
+                    need(block.high_freq_factor, "high_freq_factor")?,
+                );
+                let old_ctx = need(block.original_max_position_embeddings.map(|v| v as f64), "original_max_position_embeddings")?;
                 let (low_wavelen, high_wavelen) = (old_ctx / low, old_ctx / high);
                 // transformers' _compute_llama3_parameters, as divisors of the base frequencies.
                 let freq_factors = (0..rotary_dim / 2)
@@ -130,38 +134,37 @@ impl RopeScaling {
                 RopeScaling { freq_factors, ..Default::default() }
             }
             "longrope" | "su" => {
-                let orig = json_usize(block, "original_max_position_embeddings")
-                    .or_else(|| json_usize(cfg, "original_max_position_embeddings"))
+                let orig = usize_of(block.original_max_position_embeddings)
                     .ok_or_else(|| err("longrope without original_max_position_embeddings".into()))?;
-                let max_pos = json_usize(cfg, "max_position_embeddings").unwrap_or(orig);
+                let max_pos = usize_of(max_pos).unwrap_or(orig);
                 // transformers' _compute_longrope_parameters: an explicit attention_factor, else
                 // sqrt(1 + ln(scale) / ln(original)) for scale = max / original positions > 1.
                 let scale = max_pos as f64 / orig as f64;
-                let attn_factor = match f("attention_factor") {
+                let attn_factor = match block.attention_factor {
                     Some(a) => a,
                     None if scale > 1.0 => (1.0 + scale.ln() / (orig as f64).ln()).sqrt(),
                     None => 1.0,
                 };
-                RopeScaling { longrope: Some((factors("short_factor")?, factors("long_factor")?, orig)), attn_factor, ..Default::default() }
+                let longrope = (factors("short_factor", &block.short_factor)?, factors("long_factor", &block.long_factor)?, orig);
+                RopeScaling { longrope: Some(longrope), attn_factor, ..Default::default() }
             }
             "yarn" => {
                 // transformers' _compute_yarn_parameters.
-                let factor = f("factor").ok_or_else(|| err("yarn scaling without factor".into()))?;
-                let orig = json_usize(block, "original_max_position_embeddings")
-                    .or_else(|| json_usize(cfg, "max_position_embeddings"))
+                let factor = block.factor.ok_or_else(|| err("yarn scaling without factor".into()))?;
+                let orig = usize_of(block.original_max_position_embeddings.or(max_pos))
                     .ok_or_else(|| err("yarn without original_max_position_embeddings or max_position_embeddings".into()))?;
-                let nonzero = |k: &str| f(k).filter(|v| *v != 0.0);
-                let attn_factor = match (f("attention_factor"), nonzero("mscale"), nonzero("mscale_all_dim")) {
+                let nonzero = |v: Option<f64>| v.filter(|v| *v != 0.0);
+                let attn_factor = match (block.attention_factor, nonzero(block.mscale), nonzero(block.mscale_all_dim)) {
                     (Some(a), _, _) => a,
                     (None, Some(m), Some(all)) => yarn_mscale(factor, m) / yarn_mscale(factor, all),
                     _ => yarn_mscale(factor, 1.0),
                 };
                 let yarn = Yarn {
                     ext_factor: 1.0,
-                    beta_fast: nonzero("beta_fast").unwrap_or(32.0),
-                    beta_slow: nonzero("beta_slow").unwrap_or(1.0),
+                    beta_fast: nonzero(block.beta_fast).unwrap_or(32.0),
+                    beta_slow: nonzero(block.beta_slow).unwrap_or(1.0),
                     orig_ctx: orig,
-                    truncate: block.get("truncate").and_then(Json::as_bool).unwrap_or(true),
+                    truncate: block.truncate.unwrap_or(true),
                 };
                 RopeScaling { linear_factor: factor, attn_factor, yarn: Some(yarn), ..Default::default() }
             }
@@ -320,105 +323,92 @@ fn cfg_err(source_name: &str, key: &str, message: impl Into<String>) -> Validate
     ValidateError::Config { source_name: source_name.into(), key: key.into(), message: message.into() }
 }
 
-fn json_usize(cfg: &Json, key: &str) -> Option<usize> {
-    cfg.get(key).and_then(Json::as_u64).and_then(|v| usize::try_from(v).ok())
-}
-
-fn json_f64(cfg: &Json, key: &str) -> Option<f64> {
-    cfg.get(key).and_then(Json::as_f64)
-}
-
 impl ModelConfig {
-    /// From an HF `config.json` (already parsed); `source_name` names the folder in errors.
-    pub fn from_hf(cfg: &Json, source_name: &str) -> Result<ModelConfig> {
-        let model_type = cfg.get("model_type").and_then(Json::as_str).unwrap_or("");
+    /// From an HF `config.json`, read once with its config class's defaults
+    /// ([`HfConfig`], as the converter reads it); `source_name` names the folder in errors.
+    pub fn from_hf(cfg: &HfConfig, source_name: &str) -> Result<ModelConfig> {
+        let f = &cfg.typed;
+        let model_type = f.model_type.as_deref().unwrap_or("");
         let arch = arch::by_hf_model_type(model_type).ok_or_else(|| ValidateError::UnsupportedArchitecture {
             source_name: source_name.into(),
             arch: model_type.into(),
             supported: arch::supported_names(),
         })?;
-        let need = |key: &str| json_usize(cfg, key).ok_or_else(|| cfg_err(source_name, key, "missing or not an integer"));
-        let hidden = need("hidden_size")?;
-        let n_layer = need("num_hidden_layers")?;
-        let n_head = need("num_attention_heads")?;
-        let n_head_kv = json_usize(cfg, "num_key_value_heads").unwrap_or(n_head);
+        let need = |v: Option<u64>, key: &str| {
+            v.and_then(|v| usize::try_from(v).ok()).ok_or_else(|| cfg_err(source_name, key, "missing or not an integer"))
+        };
+        let hidden = need(f.hidden_size, "hidden_size")?;
+        let n_layer = need(f.num_hidden_layers, "num_hidden_layers")?;
+        let n_head = need(f.num_attention_heads, "num_attention_heads")?;
+        let n_head_kv = f.num_key_value_heads.map(|v| v as usize).unwrap_or(n_head);
         if n_head == 0 || n_head_kv == 0 || n_head % n_head_kv != 0 {
             return Err(cfg_err(source_name, "num_key_value_heads", format!("{n_head} heads not divisible by {n_head_kv}")));
         }
-        let head_dim = json_usize(cfg, "head_dim").unwrap_or(hidden / n_head);
-        let rope = cfg.get("rope_parameters");
-        let rope_theta = json_f64(cfg, "rope_theta").or_else(|| rope.and_then(|r| json_f64(r, "rope_theta"))).unwrap_or(10000.0);
-        let partial =
-            json_f64(cfg, "partial_rotary_factor").or_else(|| rope.and_then(|r| json_f64(r, "partial_rotary_factor"))).unwrap_or(1.0);
-        let rotary_dim = ((head_dim as f64) * partial) as usize;
-        let mut rope_scaling = RopeScaling::default();
-        for block in [cfg.get("rope_scaling"), rope].into_iter().flatten().filter(|b| b.is_object()) {
-            let r = RopeScaling::from_hf(block, cfg, rope_theta, rotary_dim, source_name)?;
-            if r != RopeScaling::default() {
-                rope_scaling = r;
-            }
-        }
-        let norm_eps = json_f64(cfg, "rms_norm_eps").or_else(|| json_f64(cfg, "layer_norm_eps")).unwrap_or(1e-5);
+        let head_dim = f.head_dim.map(|v| v as usize).unwrap_or(hidden / n_head);
+        // the rope fields as the converter reads them: `rope_parameters` or `rope_scaling`, with
+        // the global `rope_theta` and `partial_rotary_factor` mirrored in
+        let rope = &cfg.rope_full;
+        let rope_theta = rope.rope_theta.unwrap_or(10000.0);
+        let rotary_dim = ((head_dim as f64) * rope.partial_rotary_factor.unwrap_or(1.0)) as usize;
+        let rope_scaling = RopeScaling::from_hf(rope, f.max_position_embeddings, rope_theta, rotary_dim, source_name)?;
+        let norm_eps = f.rms_norm_eps.or(f.layer_norm_eps).unwrap_or(1e-5);
         // transformers' Gemma 2 and 3: query_pre_attn_scalar^-0.5
-        let attn_scale = match json_f64(cfg, "query_pre_attn_scalar") {
+        let attn_scale = match f.query_pre_attn_scalar {
             Some(s) => 1.0 / s.sqrt(),
             None => 1.0 / (head_dim as f64).sqrt(),
         };
-        let window = json_usize(cfg, "sliding_window");
+        let window = f.sliding_window.map(|w| w as usize);
         let swa = arch.layout().swa;
-        let swa_window = swa.window(window.map(|w| w as u64)).map(|w| w as usize);
+        let swa_window = swa.window(f.sliding_window).map(|w| w as usize);
         let class_window = |il: usize| {
-            let f = cfg.as_object()?;
-            gguf::arch::config_class::config_class(f)?.sliding_window.window(f, il as u64).map(|w| w as usize)
+            gguf::arch::config_class::config_class(&cfg.fields)?.sliding_window.window(&cfg.fields, il as u64).map(|w| w as usize)
         };
+        let layer_type = |il: usize| f.layer_types.as_ref().map(|types| types.get(il).map(String::as_str) == Some("sliding_attention"));
         let sliding_window = (0..n_layer)
             .map(|il| {
                 if swa == SwaPattern::None {
                     // transformers' `layer_types` when the config has them (Qwen2 writes them,
                     // from use_sliding_window and max_window_layers), else the config class's use
                     // of `sliding_window` (Mistral, Phi-3, Qwen2's flag)
-                    return match cfg.get("layer_types").and_then(Json::as_array) {
-                        Some(types) => window.filter(|_| types.get(il).and_then(Json::as_str) == Some("sliding_attention")),
+                    return match layer_type(il) {
+                        Some(sliding) => window.filter(|_| sliding),
                         None => class_window(il),
                     };
                 }
                 // a sliding-window pattern in the layout: `layer_types` when the config has them
                 // (transformers), else the layout's pattern
-                let sliding = match cfg.get("layer_types").and_then(Json::as_array) {
-                    Some(types) => types.get(il).and_then(Json::as_str) == Some("sliding_attention"),
-                    None => swa.is_swa(il as u64, swa_window.map(|w| w as u64)),
-                };
+                let sliding = layer_type(il).unwrap_or_else(|| swa.is_swa(il as u64, swa_window.map(|w| w as u64)));
                 swa_window.filter(|_| sliding)
             })
             .collect();
+        let hf_config = |e: gguf::arch::ConfigError| ValidateError::HfConfig { source_name: source_name.into(), source: e };
         Ok(ModelConfig {
             arch,
-            n_vocab: need("vocab_size")?,
+            n_vocab: need(f.vocab_size, "vocab_size")?,
             hidden,
             n_layer,
             n_head,
             n_head_kv,
             head_dim,
-            ffn: need("intermediate_size")?,
+            ffn: need(f.intermediate_size, "intermediate_size")?,
             norm_eps,
             rope_theta,
             rotary_dim,
             rope_interleaved: false,
             rope_scaling,
             attn_scale,
-            attn_softcap: json_f64(cfg, "attn_logit_softcapping"),
-            final_softcap: json_f64(cfg, "final_logit_softcapping"),
+            attn_softcap: f.attn_logit_softcapping,
+            final_softcap: f.final_logit_softcapping,
             sliding_window,
-            rope_theta_swa: arch.layout().swa_rope_base.then(|| json_f64(cfg, "rope_local_base_freq").unwrap_or(10000.0)),
+            rope_theta_swa: arch.layout().swa_rope_base.then(|| f.rope_local_base_freq.unwrap_or(10000.0)),
             moe: match arch.layout().moe {
                 Some(m) => {
-                    let first = |keys: &[&str]| keys.iter().find_map(|k| json_usize(cfg, k)).unwrap_or(0);
-                    let no_fields = serde_json::Map::new();
+                    let first = |keys: &[&str]| cfg.u64_opt(keys).map(|v| v.and_then(|v| usize::try_from(v).ok()).unwrap_or(0));
                     let c = MoeConfig {
-                        n_expert: first(gguf::arch::EXPERT_COUNT_FIELDS),
-                        n_used: first(gguf::arch::EXPERT_USED_FIELDS),
-                        ffn: first(&["moe_intermediate_size"]),
-                        renormalise: m.renormalise_hf(cfg.as_object().unwrap_or(&no_fields)),
+                        n_expert: first(gguf::arch::EXPERT_COUNT_FIELDS).map_err(hf_config)?,
+                        n_used: first(gguf::arch::EXPERT_USED_FIELDS).map_err(hf_config)?,
+                        ffn: f.moe_intermediate_size.and_then(|v| usize::try_from(v).ok()).unwrap_or(0),
+                        renormalise: m.renormalise_hf(&cfg.fields),
                     };
                     Some(c.checked(source_name, "num_experts")?)
                 }
@@ -534,15 +524,13 @@ mod tests {
 
     /// Per-layer windows of a 2-block config of `model_type` with `extra` fields, its class's
     /// defaults filled in as `ModelFile::open` does.
-    fn windows(architecture: &str, model_type: &str, extra: Json) -> Vec<Option<usize>> {
+    fn windows(architecture: &str, model_type: &str, extra: serde_json::Value) -> Vec<Option<usize>> {
         let mut cfg = serde_json::json!({
             "architectures": [architecture], "model_type": model_type, "hidden_size": 64, "num_attention_heads": 4,
             "num_key_value_heads": 4, "num_hidden_layers": 2, "intermediate_size": 128, "vocab_size": 32,
         });
-        let fields = cfg.as_object_mut().expect("object");
-        fields.extend(extra.as_object().expect("object").clone());
-        gguf::arch::config_class::apply(fields);
-        ModelConfig::from_hf(&cfg, "test").expect("config").sliding_window
+        cfg.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+        ModelConfig::from_hf(&HfConfig::new(cfg).expect("typed config"), "test").expect("config").sliding_window
     }
 
     #[test]

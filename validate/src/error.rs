@@ -57,6 +57,15 @@ pub enum ValidateError {
         #[source]
         source: gguf::arch::HparamsError,
     },
+    /// An HF `config.json` field has the wrong type.
+    #[error("{source_name}: config.json: {source}")]
+    HfConfig {
+        /// The model folder.
+        source_name: String,
+        /// The field and what is wrong with it.
+        #[source]
+        source: gguf::arch::ConfigError,
+    },
     /// A hyperparameter is missing or has an unusable value.
     #[error("{source_name}: hyperparameter {key}: {message}")]
     Config {

@@ -37,11 +37,9 @@ impl ModelFile {
     pub fn open(path: &Path) -> Result<ModelFile> {
         let name = path.display().to_string();
         if path.is_dir() {
-            let mut cfg = read_json(&path.join("config.json"))?;
             // the fields the file lacks take their config class's defaults, as transformers fills them
-            if let Some(fields) = cfg.as_object_mut() {
-                gguf::arch::config_class::apply(fields);
-            }
+            let cfg = gguf::arch::HfConfig::new(read_json(&path.join("config.json"))?)
+                .map_err(|e| ValidateError::HfConfig { source_name: name.clone(), source: e })?;
             let config = ModelConfig::from_hf(&cfg, &name)?;
             let weights = HfWeights::open(path, config.arch)?;
             Ok(ModelFile::Hf { dir: path.to_path_buf(), config, weights })

@@ -9,6 +9,8 @@
 //!   (the GGUF tensor names) and, per architecture, Hugging Face name → kind with its shape and
 //!   transform. The converter maps checkpoints with it, `validate` finds Hugging Face names with it.
 //! - [`config_class`]: the defaults of the transformers config classes, which each spec lists.
+//! - [`hf_config`]: a model's `config.json` read once with those defaults ([`HfConfig`]): typed
+//!   fields for the commands, the merged field map for the converter's keys.
 //! - [`converter`]: the pinned converter's model classes ([`ConverterClass`]): the hyper-parameter
 //!   keys each writes ([`Key`]: GGUF key, value type, config fields, required or not) and the
 //!   tensors it computes ([`Computed`]: rope factors).
@@ -24,6 +26,7 @@
 pub mod config_class;
 pub mod converter;
 pub mod gguf_hparams;
+pub mod hf_config;
 pub mod layout;
 pub mod table;
 pub mod tensors;
@@ -32,6 +35,7 @@ pub mod vocab;
 pub use config_class::{ConfigClass, Fill, HfSlidingWindow, EXPERT_COUNT_FIELDS, EXPERT_USED_FIELDS};
 pub use converter::{Computed, ConverterClass, Key, Need};
 pub use gguf_hparams::{GgufHparams, HparamsError, PerLayer};
+pub use hf_config::{ConfigError, HfConfig, HfFields, RopeParams};
 pub use layout::{Activation, BlockLayout, FfnLayout, MoeLayout, NormKind, QkvLayout, SwaPattern};
 pub use table::{by_gguf_name, by_hf_architecture, by_hf_model_type, ArchSpec, ARCHITECTURES};
 pub use tensors::{Dim, TensorKind, TensorRule, Transform, When, MOE_BLOCK};
