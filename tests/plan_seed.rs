@@ -57,6 +57,7 @@ fn every_shipped_config_plans() {
         ("phi-2", "phi2", 32),
         ("gemma-2b", "gemma", 18),
         ("gemma-2-2b", "gemma2", 26),
+        ("qwen3-30b-a3b", "qwen3moe", 48),
     ] {
         let dir = config(name);
         let p = plan(&[dir.join("config.json").to_str().expect("utf-8 path"), "--ctx", "2048"]);
@@ -103,4 +104,38 @@ fn clear_errors_for_configs_it_cannot_plan() {
     // the cause is named once: the typed error's message holds it, and main prints the chain
     // without repeating it
     assert_eq!(err.matches("key must be a string").count(), 1, "{err}");
+}
+
+#[test]
+fn a_mixture_of_experts_recommendation_fits_the_ram_too() {
+    // Qwen3-30B-A3B: 30,532,122,624 parameters in its published safetensors index; on an 8 GiB
+    // card no type fits whole, so plan recommends keeping the experts on the CPU (llama.cpp's
+    // --cpu-moe) — with the best type whose host weights fit the RAM given
+    let dir = config("qwen3-30b-a3b");
+    let dir = dir.to_str().expect("utf-8 path");
+    let gib = 1u64 << 30;
+    for ram_gib in [1024u64, 24, 12] {
+        let p = plan(&[dir, "--vram", "8GiB", "--ctx", "4096", "--ram", &format!("{ram_gib}GiB")]);
+        assert_eq!((p["arch"].as_str(), p["n_params"].as_u64()), (Some("qwen3moe"), Some(30_532_122_624)));
+        assert_eq!(p["ram_bytes"].as_u64(), Some(ram_gib * gib));
+        let rows = p["rows"].as_array().expect("rows");
+        assert!(rows.iter().all(|r| r["fits"] == false), "no type fits 8 GiB whole");
+        let name = p["recommendation"]["name"].as_str().expect("a recommendation");
+        let ty = name.strip_suffix(" --cpu-moe").unwrap_or_else(|| panic!("a --cpu-moe recommendation: {name}"));
+        let host = |r: &serde_json::Value| r["experts_on_cpu"]["host_weights_bytes"].as_u64().expect("host weights");
+        let pos = rows.iter().position(|r| r["name"] == ty).expect("recommended row");
+        assert!(host(&rows[pos]) <= ram_gib * gib && rows[pos]["experts_on_cpu"]["fits"] == true, "{}", rows[pos]);
+        // every better type (rows are in quality order) would need more RAM than given
+        for better in &rows[..pos] {
+            assert!(host(better) > ram_gib * gib, "{} fits {ram_gib} GiB of RAM but {ty} was recommended", better["name"]);
+        }
+        if ram_gib == 1024 {
+            assert_eq!(ty, "F16", "with RAM enough for every type, the best one");
+        } else {
+            // the reason names the next better type, which only the RAM rules out
+            let why = p["recommendation"]["why"].as_str().expect("why");
+            let next = rows[pos - 1]["name"].as_str().expect("name");
+            assert!(why.contains(&format!("{next} --cpu-moe would need")) && why.contains("--ram"), "{why}");
+        }
+    }
 }

@@ -209,7 +209,7 @@ fn plan_verdicts(m: &Manifest, output: &Path) -> Result<Vec<PlanVerdict>, String
         let bytes = vram.bytes;
         for &ctx in &p.ctx {
             let run = RunParams { ctx, ubatch: 512, kv_type: gguf::GgmlType::F16, backend: Backend::Cuda, flash_attn: None };
-            let opts = crate::plan::PlanOptions { vram: Some(bytes), margin, run, types: Vec::new(), cpu_moe_layers: 0 };
+            let opts = crate::plan::PlanOptions { vram: Some(bytes), margin, run, types: Vec::new(), cpu_moe_layers: 0, ram: None };
             let plan = crate::plan::plan(&input, &opts).map_err(|e| format!("plan: {e}"))?;
             let row = plan.rows.first().ok_or("plan: no row for the file")?;
             out.push(PlanVerdict {

@@ -90,6 +90,7 @@ fn num_ctx(args: &Args, types: &[FileType]) -> Result<Option<u32>> {
         },
         types: vec![ty.name().to_string()],
         cpu_moe_layers: 0,
+        ram: None,
     };
     let input = crate::plan::input::load(&args.model_dir)?;
     let plan = crate::plan::plan(&input, &opts)?;

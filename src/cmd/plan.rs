@@ -50,6 +50,11 @@ pub struct Args {
     /// Keep the expert tensors of the first N layers in host memory (llama.cpp's --n-cpu-moe N).
     #[arg(long, value_name = "N")]
     pub n_cpu_moe: Option<u64>,
+    /// RAM for the weights llama.cpp keeps in host memory with --cpu-moe (the expert tensors and
+    /// the token embedding): a --cpu-moe recommendation must fit it. Weights only: leave room for
+    /// the system and llama.cpp's host buffers. Default: this machine's total memory.
+    #[arg(long)]
+    pub ram: Option<Size>,
     /// Print JSON (sizes in bytes).
     #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
@@ -116,6 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         types,
         cpu_moe_layers: if args.cpu_moe { u64::MAX } else { args.n_cpu_moe.unwrap_or(0) },
+        ram: args.ram.map(|r| r.bytes).or_else(validate::memory::total_ram),
     };
     let p = plan::plan(&input, &opts)?;
     let text = if args.json {

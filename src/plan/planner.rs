@@ -25,6 +25,9 @@ pub struct PlanOptions {
     /// Layers whose expert tensors stay in host memory (llama.cpp's `--n-cpu-moe N`; `u64::MAX`
     /// for `--cpu-moe`); 0: every weight goes where its layer goes.
     pub cpu_moe_layers: u64,
+    /// Host memory for the weights llama.cpp keeps on the CPU with `--cpu-moe` (the expert
+    /// tensors, the token embedding): a `--cpu-moe` recommendation must fit it; `None`: no limit.
+    pub ram: Option<u64>,
 }
 
 /// One candidate type.
@@ -114,6 +117,8 @@ pub struct Plan {
     pub vram_bytes: Option<u64>,
     /// Margin kept free.
     pub margin_bytes: u64,
+    /// Host memory a `--cpu-moe` recommendation must fit its host weights into (`--ram`).
+    pub ram_bytes: Option<u64>,
     /// One row per type.
     pub rows: Vec<TypeRow>,
     /// Best type that fits.
@@ -175,6 +180,7 @@ pub fn plan(input: &ModelInput, opts: &PlanOptions) -> Result<Plan, PlanError> {
         backend: opts.run.backend,
         vram_bytes: opts.vram,
         margin_bytes: opts.margin,
+        ram_bytes: opts.ram,
         rows,
         recommendation,
     })
@@ -272,17 +278,36 @@ fn recommend(rows: &[TypeRow], vram: u64, opts: &PlanOptions, n_offloadable: u64
         };
         return Recommendation { name: Some(best.name.clone()), why };
     }
-    // a mixture of experts: the best type whose other weights fit with the experts on the CPU
-    let moe = ranked.iter().find_map(|r| r.experts_on_cpu.filter(|m| m.fits).map(|m| (r, m)));
+    // a mixture of experts: the best type whose other weights fit the GPU with the experts on the
+    // CPU, and whose experts fit the RAM
+    let in_ram = |m: &CpuMoeFit| opts.ram.is_none_or(|ram| m.host_weights_bytes <= ram);
+    let moe = ranked.iter().find_map(|r| r.experts_on_cpu.filter(|m| m.fits && in_ram(m)).map(|m| (r, m)));
+    // the next better type that the RAM alone rules out
+    let chosen_rank = moe.map_or(usize::MAX, |(r, _)| quality::rank(&r.name));
+    let too_big_for_ram = ranked
+        .iter()
+        .take_while(|r| quality::rank(&r.name) < chosen_rank)
+        .filter_map(|r| r.experts_on_cpu.filter(|m| m.fits && !in_ram(m)).map(|m| (r, m)))
+        .last();
+    let ram_note = |better: Option<(&&TypeRow, CpuMoeFit)>| match (better, opts.ram) {
+        (Some((b, bm)), Some(ram)) => format!(
+            "; {} --cpu-moe would need {:.2} GiB of RAM, more than the {:.2} GiB given (--ram)",
+            b.name,
+            gib(bm.host_weights_bytes),
+            gib(ram)
+        ),
+        _ => String::new(),
+    };
     if let Some((r, m)) = moe {
         let why = format!(
-            "no type fits fully at ctx {}; with its experts on the CPU (llama.cpp --cpu-moe) {} fits: {:.2} GiB on the GPU (of {:.2} GiB usable; up to ctx {}), and needs {:.2} GiB of RAM for the expert weights and the token embedding",
+            "no type fits fully at ctx {}; with its experts on the CPU (llama.cpp --cpu-moe) {} fits: {:.2} GiB on the GPU (of {:.2} GiB usable; up to ctx {}), and needs {:.2} GiB of RAM for the expert weights and the token embedding{}",
             opts.run.ctx,
             r.name,
             gib(m.gpu_total_bytes),
             gib(vram.saturating_sub(opts.margin)),
             m.max_ctx.map_or_else(|| "-".to_string(), |c| c.to_string()),
-            gib(m.host_weights_bytes)
+            gib(m.host_weights_bytes),
+            ram_note(too_big_for_ram)
         );
         return Recommendation { name: Some(format!("{} --cpu-moe", r.name)), why };
     }
@@ -296,6 +321,6 @@ fn recommend(rows: &[TypeRow], vram: u64, opts: &PlanOptions, n_offloadable: u64
             n_offloadable
         ),
         None => "no type was planned".to_string(),
-    };
+    } + &ram_note(too_big_for_ram);
     Recommendation { name: None, why }
 }

@@ -83,13 +83,17 @@ fn footer(p: &Plan) -> Vec<String> {
     for r in &p.rows {
         if let Some(m) = &r.experts_on_cpu {
             lines.push(format!(
-                "{} with experts on the CPU (--cpu-moe): GPU {}, {} at ctx {}, max ctx {}; RAM for weights {}",
+                "{} with experts on the CPU (--cpu-moe): GPU {}, {} at ctx {}, max ctx {}; RAM for weights {}{}",
                 r.name,
                 human(m.gpu_total_bytes),
                 if m.fits { "fits" } else { "does not fit" },
                 p.ctx,
                 m.max_ctx.map_or_else(|| "none".to_string(), |c| c.to_string()),
-                human(m.host_weights_bytes)
+                human(m.host_weights_bytes),
+                match p.ram_bytes {
+                    Some(ram) if m.host_weights_bytes > ram => format!(" (more than the {} of RAM)", human(ram)),
+                    _ => String::new(),
+                }
             ));
         }
     }

@@ -118,6 +118,11 @@ pub fn default_budget(device: &Device) -> Result<u64> {
     Ok(free.saturating_sub(DEFAULT_MARGIN_BYTES))
 }
 
+/// This machine's total memory (`MemTotal` of `/proc/meminfo`); `None` where it cannot be read.
+pub fn total_ram() -> Option<u64> {
+    kib_field(&std::fs::read_to_string("/proc/meminfo").ok()?, "MemTotal:")
+}
+
 fn available_ram() -> Result<u64> {
     let path = std::path::Path::new("/proc/meminfo");
     let text = std::fs::read_to_string(path).map_err(|e| ValidateError::io(path, e))?;
