@@ -342,8 +342,15 @@ pub fn reserve_graph(shape: &ModelShape, p: &RunParams) -> Graph {
     let mask_swa = iswa.then(|| g.input([kv_cells_swa(shape, p), nt, 1, 1], mask_elem));
     let out_ids = g.input([nt, 1, 1, 1], Elem::I32);
 
+    // build_norm: the norm, times the weight (plus the bias of a LayerNorm). ggml-alloc runs
+    // RMS_NORM in its input's memory when it can (`ggml_op_can_inplace`), NORM never: a LayerNorm
+    // always takes new memory, which moves everything after it (Phi-2's last norm decides where
+    // the logits go)
     let norm = |g: &mut Graph, x: TensorId| -> TensorId {
-        let n = g.elementwise(vec![x]);
+        let n = match arch.norm {
+            NormKind::Rms => g.elementwise(vec![x]),
+            NormKind::Layer => g.new_tensor(g.ne(x), Elem::F32, vec![x], false),
+        };
         let n = g.elementwise(vec![n, w]);
         match arch.norm {
             NormKind::Rms => n,
