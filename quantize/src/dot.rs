@@ -3,9 +3,10 @@
 //! llama.cpp's `ggml_vec_dot_q4_K_q8_K` / `ggml_vec_dot_q6_K_q8_K`: activations rounded to Q8_K
 //! per row, integer products per super-block, one float scale per super-block).
 //!
-//! Each super-block's integer sum is exact, so the AVX2 paths (behind runtime detection) give the
-//! scalar reference's result bit for bit: the float arithmetic, one multiply-add per super-block
-//! in block order, is the same code for both. Against ggml's own kernels the result differs only
+//! Each super-block's integer sum is exact, so the AVX2 and AVX-512 VNNI paths (behind runtime
+//! detection; `GGUFKIT_NO_AVX512` keeps the AVX2 one) give the scalar reference's result bit for
+//! bit: the float arithmetic, one multiply-add per super-block in block order, is the same code
+//! for all. Against ggml's own kernels the result differs only
 //! by that float rounding (ggml sums the 8 lanes of a block's scaled products in f32).
 
 use crate::blocks::common::{get_scale_min_k4, read_f16, QK_K};
@@ -152,9 +153,15 @@ pub fn dotn_scalar<const N: usize>(ty: GgmlType, w: &[u8], a: [&[u8]; N], k: usi
 }
 
 /// One weight row · `N` Q8_K activation rows (`N` a multiple of 4), each result equal to
-/// [`dot`]'s bit for bit: the AVX2 path decodes each weight block once for the `N` rows.
+/// [`dot`]'s bit for bit: the AVX-512 VNNI or AVX2 path decodes each weight block once for the
+/// `N` rows.
 pub fn dotn<const N: usize>(ty: GgmlType, w: &[u8], a: [&[u8]; N], k: usize) -> [f32; N] {
     assert!(N.is_multiple_of(4), "dotn takes rows in fours, not {N}");
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx512_vnni() {
+        // SAFETY: AVX-512 (F, BW, VL, VNNI), AVX2 and F16C are present (checked at run time).
+        return unsafe { avx512::dotn(ty, w, a, k / QK_K) };
+    }
     #[cfg(target_arch = "x86_64")]
     if crate::simd::has_avx2() {
         // SAFETY: AVX2 and F16C are present (checked at run time).
@@ -287,7 +294,7 @@ mod avx2 {
     /// Q4_K's 8 six-bit scales and 8 mins of a block (the 12 bytes at `sc`), as two `u64` of 8
     /// bytes each: [`get_scale_min_k4`] for all eight sub-blocks at once, on 32-bit words.
     #[inline(always)]
-    fn q4_k_scales_mins(sc: &[u8]) -> (u64, u64) {
+    pub(super) fn q4_k_scales_mins(sc: &[u8]) -> (u64, u64) {
         let word = |i: usize| u32::from_le_bytes([sc[4 * i], sc[4 * i + 1], sc[4 * i + 2], sc[4 * i + 3]]);
         let (w0, w1, w2) = (word(0), word(1), word(2));
         // Sub-blocks 0..4: the low 6 bits of bytes 0..4 (scales) and 4..8 (mins); 4..8: the
@@ -316,7 +323,7 @@ mod avx2 {
     /// four lanes of one vector (integer additions in any order give the same sums).
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn hsum4(v: &[__m256i]) -> __m128i {
+    pub(super) unsafe fn hsum4(v: &[__m256i]) -> __m128i {
         let s = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
         _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1))
     }
@@ -324,7 +331,7 @@ mod avx2 {
     /// Two consecutive f16 at `at` of `b` as f32 (exact, as `read_f16`), by F16C.
     #[inline]
     #[target_feature(enable = "avx2,f16c")]
-    unsafe fn read_f16x2(b: &[u8], at: usize) -> (f32, f32) {
+    pub(super) unsafe fn read_f16x2(b: &[u8], at: usize) -> (f32, f32) {
         let bits = u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
         let v = _mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32));
         (_mm_cvtss_f32(v), _mm_cvtss_f32(_mm_shuffle_ps(v, v, 1)))
@@ -523,6 +530,162 @@ mod avx2 {
     }
 }
 
+/// [`dotn`] on AVX-512 with VNNI: a Q4_K or Q6_K block's quants decoded 64 at a time (two
+/// sub-blocks per register, matching 64 consecutive Q8_K bytes), each row's 64 products summed
+/// in pairs (`vpmaddubsw`) and multiplied by their sub-block's scale and accumulated in one
+/// instruction (`vpdpwssd`). The integer sums are exact and the float arithmetic is the AVX2
+/// path's, so the results equal [`dot_scalar`]'s bit for bit.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::avx2::{hsum4, q4_k_scales_mins, read_f16x2};
+    use super::{q8_k, GgmlType, Q4_K_BYTES, Q6_K_BYTES};
+    use std::arch::x86_64::*;
+
+    /// i16 lane indices for `vpermw` that give lane `i` the scale `base + i / per`.
+    const fn spread(base: i16, per: usize) -> [i16; 32] {
+        let mut t = [0i16; 32];
+        let mut i = 0;
+        while i < 32 {
+            t[i] = base + (i / per) as i16;
+            i += 1;
+        }
+        t
+    }
+
+    /// Q4_K, quants 64p..64p+64 (sub-blocks 2p and 2p + 1): the scale of each i16 product lane.
+    const Q4_K_SCALE_LANES: [[i16; 32]; 4] = [spread(0, 16), spread(2, 16), spread(4, 16), spread(6, 16)];
+    /// Q6_K, quants 64q..64q+64 (four groups of 16): the scale of each i16 product lane.
+    const Q6_K_SCALE_LANES: [[i16; 32]; 4] = [spread(0, 8), spread(4, 8), spread(8, 8), spread(12, 8)];
+
+    /// Shift counts per i16 lane: `0` in the low 256 bits, `s` in the high 256 bits.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn halves_shift(s: i16) -> __m512i {
+        _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(s), 1)
+    }
+
+    /// The sum of a row's 16 lanes folded to 8 (exact).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn fold(v: __m512i) -> __m256i {
+        _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1))
+    }
+
+    /// See the module; arguments as [`super::avx2::dotn`].
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F, BW, VL and VNNI, AVX2 and F16C; `w` holds `nb` blocks of `ty`,
+    /// each of `a` `nb` Q8_K blocks.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,f16c")]
+    pub unsafe fn dotn<const N: usize>(ty: GgmlType, w: &[u8], a: [&[u8]; N], nb: usize) -> [f32; N] {
+        assert!(N.is_multiple_of(4), "rows in fours");
+        for a in a {
+            assert!(a.len() >= nb * q8_k::BYTES, "activation row of {nb} blocks");
+        }
+        let mut out = [0f32; N];
+        let mut acc = [_mm_setzero_ps(); N];
+        let low = _mm512_set1_epi8(0xF);
+        let q8 = |r: usize, b: usize, at: usize| _mm512_loadu_si512(a[r].as_ptr().add(b * q8_k::BYTES + 4 + at) as *const __m512i);
+        let bsums = |r: usize, b: usize| _mm256_loadu_si256(a[r].as_ptr().add(b * q8_k::BYTES + 260) as *const __m256i);
+        // Rows 4g..4g+4's Q8_K scales of block b.
+        let da = |g: usize, b: usize| {
+            let d = |r: usize| (a[4 * g + r].as_ptr().add(b * q8_k::BYTES) as *const f32).read_unaligned();
+            _mm_setr_ps(d(0), d(1), d(2), d(3))
+        };
+        let lanes = |t: &[i16; 32]| _mm512_loadu_si512(t.as_ptr() as *const __m512i);
+        match ty {
+            GgmlType::Q4_K => {
+                assert!(w.len() >= nb * Q4_K_BYTES, "weight row of {nb} blocks");
+                let shift = halves_shift(4);
+                let scale_lanes = Q4_K_SCALE_LANES.map(|t| lanes(&t));
+                for b in 0..nb {
+                    let wb = &w[b * Q4_K_BYTES..][..Q4_K_BYTES];
+                    let (d, dmin) = read_f16x2(wb, 0);
+                    let (sc, mn) = q4_k_scales_mins(&wb[4..16]);
+                    // The 8 scales as i16 in lanes 0..8 (vpermw reads no other lane).
+                    let scales = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(sc as i64)));
+                    let qs = wb[16..144].as_ptr();
+                    let mut isum = [_mm512_setzero_si512(); N];
+                    for (p, lanes) in scale_lanes.iter().enumerate() {
+                        // Sub-block 2p (low nibbles) in the low 256 bits, 2p + 1 (high) in the high.
+                        let q4 = _mm512_broadcast_i64x4(_mm256_loadu_si256(qs.add(32 * p) as *const __m256i));
+                        let q = _mm512_and_si512(_mm512_srlv_epi16(q4, shift), low);
+                        let s = _mm512_permutexvar_epi16(*lanes, scales);
+                        for (r, isum) in isum.iter_mut().enumerate() {
+                            // u8 · i8 pairs summed to i16 (at most 2·15·128, no saturation), then
+                            // · scale, summed in pairs and added to i32.
+                            *isum = _mm512_dpwssd_epi32(*isum, _mm512_maddubs_epi16(q, q8(r, b, 64 * p)), s);
+                        }
+                    }
+                    // The min of each 16-element group of Q8_K's bsums: m0 m0 m1 m1 … m7 m7.
+                    let mins8 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mn as i64));
+                    let mins = _mm256_set_m128i(_mm_unpackhi_epi16(mins8, mins8), _mm_unpacklo_epi16(mins8, mins8));
+                    let (vd, vdmin) = (_mm_set1_ps(d), _mm_set1_ps(dmin));
+                    for g in 0..N / 4 {
+                        let msum: [__m256i; 4] = std::array::from_fn(|r| _mm256_madd_epi16(bsums(4 * g + r, b), mins));
+                        let folded: [__m256i; 4] = std::array::from_fn(|r| fold(isum[4 * g + r]));
+                        let (is, ms) = (_mm_cvtepi32_ps(hsum4(&folded)), _mm_cvtepi32_ps(hsum4(&msum)));
+                        let da = da(g, b);
+                        // q4_k_acc_scaled's (acc + d·da·isum) − dmin·da·msum, per row.
+                        let plus = _mm_mul_ps(_mm_mul_ps(vd, da), is);
+                        acc[g] = _mm_sub_ps(_mm_add_ps(acc[g], plus), _mm_mul_ps(_mm_mul_ps(vdmin, da), ms));
+                    }
+                }
+            }
+            GgmlType::Q6_K => {
+                assert!(w.len() >= nb * Q6_K_BYTES, "weight row of {nb} blocks");
+                let three = _mm512_set1_epi8(3);
+                let shift = halves_shift(2);
+                let scale_lanes = Q6_K_SCALE_LANES.map(|t| lanes(&t));
+                for b in 0..nb {
+                    let wb = &w[b * Q6_K_BYTES..][..Q6_K_BYTES];
+                    let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(u16::from_le_bytes([wb[208], wb[209]]) as i32)));
+                    let (ql, qh) = (wb.as_ptr(), wb[128..].as_ptr());
+                    // The 16 scales as i16 (lanes 0..16; vpermw reads no other lane).
+                    let scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(wb[192..208].as_ptr() as *const __m128i));
+                    let scales = _mm512_castsi256_si512(scales16);
+                    // 32 · Σ scale · bsum, subtracted from each row's sum.
+                    let mut isum: [__m512i; N] = std::array::from_fn(|r| {
+                        let m = _mm256_slli_epi32(_mm256_madd_epi16(bsums(r, b), scales16), 5);
+                        _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), m))
+                    });
+                    for half in 0..2 {
+                        // ql bytes 64·half.. (parts 0 and 1 in the low nibbles, 2 and 3 in the
+                        // high) and qh bytes 32·half.. (part 0's two bits at 0, 1's at 2, 2's at
+                        // 4, 3's at 6), the high 256 bits shifted by 2 for parts 1 and 3.
+                        let l = _mm512_loadu_si512(ql.add(64 * half) as *const __m512i);
+                        let h = _mm512_srlv_epi16(_mm512_broadcast_i64x4(_mm256_loadu_si256(qh.add(32 * half) as *const __m256i)), shift);
+                        let q01 = _mm512_or_si512(_mm512_and_si512(l, low), _mm512_slli_epi16(_mm512_and_si512(h, three), 4));
+                        let q23 = _mm512_or_si512(
+                            _mm512_and_si512(_mm512_srli_epi16(l, 4), low),
+                            _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h, 4), three), 4),
+                        );
+                        for (pair, q) in [q01, q23].into_iter().enumerate() {
+                            let e = 128 * half + 64 * pair;
+                            let s = _mm512_permutexvar_epi16(scale_lanes[e / 64], scales);
+                            for (r, isum) in isum.iter_mut().enumerate() {
+                                // 0..63 · i8 pairs: at most 2·63·128, no saturation.
+                                *isum = _mm512_dpwssd_epi32(*isum, _mm512_maddubs_epi16(q, q8(r, b, e)), s);
+                            }
+                        }
+                    }
+                    let vd = _mm_set1_ps(d);
+                    for (g, acc) in acc.iter_mut().enumerate().take(N / 4) {
+                        let folded: [__m256i; 4] = std::array::from_fn(|r| fold(isum[4 * g + r]));
+                        // q6_k_acc_scaled's acc + d·da·isum, per row.
+                        *acc = _mm_add_ps(*acc, _mm_mul_ps(_mm_mul_ps(vd, da(g, b)), _mm_cvtepi32_ps(hsum4(&folded))));
+                    }
+                }
+            }
+            _ => unreachable!("dot of {ty:?}: checked by supports()"),
+        }
+        for (g, acc) in acc.iter().enumerate().take(N / 4) {
+            _mm_storeu_ps(out[4 * g..].as_mut_ptr(), *acc);
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -600,9 +763,24 @@ mod tests {
         let w = weights(ty, 1, k, seed);
         let a = quantize_q8_k(&activations(N, k, seed + 2000), k);
         let rows: Vec<&[u8]> = a.chunks_exact(a.len() / N).collect();
-        let got = dotn::<N>(ty, &w, std::array::from_fn(|r| rows[r]), k);
-        for (r, g) in got.iter().enumerate() {
-            assert_eq!(g.to_bits(), dot_scalar(ty, &w, rows[r], k).to_bits(), "{ty:?} seed {seed} row {r} of {N}");
+        let a: [&[u8]; N] = std::array::from_fn(|r| rows[r]);
+        let mut paths = vec![("dispatched", dotn::<N>(ty, &w, a, k))];
+        // Every SIMD path this CPU has, not only the one dotn picks.
+        #[cfg(target_arch = "x86_64")]
+        {
+            if crate::simd::has_avx2() {
+                // SAFETY: AVX2 and F16C are present.
+                paths.push(("avx2", unsafe { avx2::dotn::<N>(ty, &w, a, k / QK_K) }));
+            }
+            if crate::simd::has_avx512_vnni() {
+                // SAFETY: AVX-512 F, BW, VL, VNNI, AVX2 and F16C are present.
+                paths.push(("avx512", unsafe { avx512::dotn::<N>(ty, &w, a, k / QK_K) }));
+            }
+        }
+        for (path, got) in paths {
+            for (r, g) in got.iter().enumerate() {
+                assert_eq!(g.to_bits(), dot_scalar(ty, &w, rows[r], k).to_bits(), "{path} {ty:?} seed {seed} row {r} of {N}");
+            }
         }
     }
 

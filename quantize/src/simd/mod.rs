@@ -50,3 +50,19 @@ pub fn has_avx512() -> bool {
         false
     }
 }
+
+/// Whether the AVX-512 VNNI dot products may run on this CPU: [`has_avx512`] plus VNNI (Ice Lake,
+/// Zen 4 and later; checked once). `GGUFKIT_NO_AVX512` turns them off with the other AVX-512 paths.
+#[inline]
+pub fn has_avx512_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static VNNI: OnceLock<bool> = OnceLock::new();
+        *VNNI.get_or_init(|| has_avx512() && std::is_x86_feature_detected!("avx512vnni"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
