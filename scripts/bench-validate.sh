@@ -10,7 +10,8 @@
 # Rows (each process under /usr/bin/time -v: wall time, peak RSS):
 #   ggufkit validate BF16-folder Q4_K_M --max-memory $BUDGET: the reference streamed (BF16 read
 #       block by block), the Q4_K_M resident on its own blocks; tokens/s of each from --json
-#   llama-perplexity -m Q4_K_M (same ctx, chunks, threads): the quantized-file speed reference
+#   llama-perplexity -m Q4_K_M (same ctx, chunks, threads): the quantized-file speed reference, with
+#       -nr (no weight repacking) and with llama.cpp's default (Q4_K repacked for its interleaved GEMM)
 #   llama-perplexity -m F16 (the pinned converter's F16 GGUF of the BF16 folder): the reference
 #       speed reference (BF16 streamed ≥ 0.5x of it is the target)
 # llama-perplexity prints no total speed: scripts/llama_log_tps.py takes tokens over the time between
@@ -49,8 +50,8 @@ BIN=$TARGET/release/ggufkit
 peak_mib() { awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$1"; }
 wall_s() { awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$1"; }
 
-llama_tps() { # llama_tps MODEL NAME -> prints tokens/s; peak RSS in $OUT/NAME.time
-    /usr/bin/time -v -o "$OUT/$2.time" "$LP" -m "$1" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t "$NT" -nr \
+llama_tps() { # llama_tps MODEL NAME [ARGS...] -> prints tokens/s; peak RSS in $OUT/NAME.time
+    /usr/bin/time -v -o "$OUT/$2.time" "$LP" -m "$1" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" -t "$NT" "${@:3}" \
         --log-timestamps --log-file "$OUT/$2.log" >/dev/null 2>&1
     "$PY" "$ROOT/scripts/llama_log_tps.py" "$OUT/$2.log" "$((CHUNKS * CTX))"
 }
@@ -80,8 +81,11 @@ if [ -n "${BEFORE_BIN:-}" ]; then
     read -r B_REF_TPS B_Q_TPS B_REF_MODE B_Q_MODE B_REF_PEAK B_Q_PEAK B_PPL B_DPPL B_KLD < <(summary before)
 fi
 echo "llama-perplexity Q4_K_M, F16 ..." >&2
-LQ_TPS=$(llama_tps "$GGUF" llama-q4km)
-LF_TPS=$(llama_tps "$F16" llama-f16)
+LQ_TPS=$(llama_tps "$GGUF" llama-q4km -nr)
+LF_TPS=$(llama_tps "$F16" llama-f16 -nr)
+# llama.cpp's default: its CPU backend repacks Q4_K weights for its interleaved GEMM (the -nr runs
+# above do not); both are printed, the ratio to each
+LR_TPS=$(llama_tps "$GGUF" llama-q4km-repack)
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 ratio() { "$PY" -c "print(f'{$1 / $2:.2f}')"; }
 
@@ -92,9 +96,11 @@ echo "| evaluation | mode | tokens/s | llama-perplexity tokens/s | ratio | peak 
 echo "|---|---|---:|---:|---:|---:|---:|"
 echo "| BF16 reference (llama.cpp: F16 GGUF) | $REF_MODE | $REF_TPS | $LF_TPS | $(ratio "$REF_TPS" "$LF_TPS")x | $REF_PEAK | $(peak_mib "$OUT/llama-f16.time") |"
 echo "| Q4_K_M | $Q_MODE | $Q_TPS | $LQ_TPS | $(ratio "$Q_TPS" "$LQ_TPS")x | $Q_PEAK | $(peak_mib "$OUT/llama-q4km.time") |"
+echo "| Q4_K_M vs llama.cpp's default (weights repacked) | $Q_MODE | $Q_TPS | $LR_TPS | $(ratio "$Q_TPS" "$LR_TPS")x | $Q_PEAK | $(peak_mib "$OUT/llama-q4km-repack.time") |"
 if [ -n "${BEFORE_BIN:-}" ]; then
     echo "| before: BF16 reference | $B_REF_MODE | $B_REF_TPS | $LF_TPS | $(ratio "$B_REF_TPS" "$LF_TPS")x | $B_REF_PEAK | |"
     echo "| before: Q4_K_M | $B_Q_MODE | $B_Q_TPS | $LQ_TPS | $(ratio "$B_Q_TPS" "$LQ_TPS")x | $B_Q_PEAK | |"
+    echo "| before: Q4_K_M vs llama.cpp's default (weights repacked) | $B_Q_MODE | $B_Q_TPS | $LR_TPS | $(ratio "$B_Q_TPS" "$LR_TPS")x | $B_Q_PEAK | |"
     echo
     echo "before ($BEFORE_BIN): whole process peak RSS $(peak_mib "$OUT/before.time") MiB, wall $(wall_s "$OUT/before.time") s; PPL $B_PPL (ΔPPL $B_DPPL %), mean KLD $B_KLD"
 fi

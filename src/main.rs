@@ -11,6 +11,7 @@ mod input;
 mod numbers;
 mod plan;
 mod report;
+mod signals;
 mod size;
 mod tokenizer;
 
@@ -87,20 +88,6 @@ enum Command {
     },
 }
 
-/// On SIGINT/SIGTERM, removes the temporary files of unfinished outputs, then dies of the signal
-/// as it would have (a killed process runs no destructors, so they would stay behind).
-fn clean_up_on_signals() {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else { return };
-    std::thread::spawn(move || {
-        if let Some(sig) = signals.forever().next() {
-            gguf::remove_temporary_files();
-            let _ = signal_hook::low_level::emulate_default_handler(sig);
-            std::process::exit(128 + sig);
-        }
-    });
-}
-
 /// A reader that stops reading (`ggufkit inspect --json F | head`) ends the process quietly, as it
 /// does other Unix tools: Rust starts with SIGPIPE ignored, so a write to the closed pipe is an error
 /// and `println!` panics on it ("failed printing to stdout: Broken pipe").
@@ -130,7 +117,7 @@ fn error_chain(e: &anyhow::Error) -> String {
 fn main() -> std::process::ExitCode {
     die_quietly_on_closed_pipe();
     let cli = Cli::parse();
-    clean_up_on_signals();
+    signals::install();
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Convert(args) => cmd::convert::run(args),
@@ -148,6 +135,9 @@ fn main() -> std::process::ExitCode {
             Ok(())
         }
     };
+    // A signal that arrived meanwhile ends the process by that signal, whatever the command's
+    // outcome (it may have failed because the clean-up removed its temporary file).
+    signals::die_if_signalled();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -11,6 +11,7 @@
 //! key/value pairs in the given order, tensor infos, zero padding to the alignment, then each
 //! tensor's data followed by zero padding to the alignment.
 
+use crate::temp_files;
 use std::collections::HashSet;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -77,9 +78,11 @@ impl GgufWriter {
         // which the rename would keep.
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-        let tmp =
-            builder.tempfile_in(&dir).map_err(|source| GgufError::Io { path: dir.clone(), op: "create a temporary file in", source })?;
-        temp_files::register(tmp.path());
+        let tmp = temp_files::create_listed(|| builder.tempfile_in(&dir), |t| t.path().to_path_buf()).map_err(|source| GgufError::Io {
+            path: dir.clone(),
+            op: "create a temporary file in",
+            source,
+        })?;
 
         let mut w = GgufWriter {
             path,
@@ -262,7 +265,7 @@ impl GgufWriter {
             })
         };
         // renamed into place, or removed when the persist failed: no longer ours to clean up
-        temp_files::unregister(&tmp_path);
+        temp_files::unregister_temporary_file(&tmp_path);
         persisted?;
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             // Make the rename itself durable; not every platform can sync a folder.
@@ -278,7 +281,7 @@ impl Drop for GgufWriter {
     fn drop(&mut self) {
         // An unfinished writer's temporary file is removed by tempfile as `out` drops.
         if let Some(out) = &self.out {
-            temp_files::unregister(out.get_ref().path());
+            temp_files::unregister_temporary_file(out.get_ref().path());
         }
     }
 }
@@ -306,48 +309,6 @@ fn check_free_space(dir: &Path, needed: u64) -> Result<(), GgufError> {
     #[cfg(not(unix))]
     let _ = (dir, needed);
     Ok(())
-}
-
-/// The temporary files of the writers in progress, so that a signal handler can remove them
-/// ([`remove_temporary_files`]) before the process dies: a process killed by SIGINT or SIGTERM
-/// runs no destructors.
-mod temp_files {
-    use std::path::{Path, PathBuf};
-    use std::sync::Mutex;
-
-    static PATHS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-
-    pub(super) fn register(p: &Path) {
-        PATHS.lock().unwrap_or_else(|e| e.into_inner()).push(p.to_path_buf());
-    }
-
-    pub(super) fn unregister(p: &Path) {
-        PATHS.lock().unwrap_or_else(|e| e.into_inner()).retain(|q| q != p);
-    }
-
-    pub(super) fn remove_all() {
-        for p in PATHS.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-/// Registers a temporary file made outside a [`GgufWriter`] (e.g. `validate`'s reference
-/// log-probabilities), so that [`remove_temporary_files`] removes it too; [`unregister_temporary_file`]
-/// when it is finished or removed.
-pub fn register_temporary_file(path: &Path) {
-    temp_files::register(path);
-}
-
-/// Takes a file off the list [`register_temporary_file`] keeps.
-pub fn unregister_temporary_file(path: &Path) {
-    temp_files::unregister(path);
-}
-
-/// Removes the temporary files of all unfinished writers. For a signal handler that ends the
-/// process next (the writers' own clean-up does not run then); writing on after this fails.
-pub fn remove_temporary_files() {
-    temp_files::remove_all();
 }
 
 /// Where everything goes in the file a [`GgufWriter`] makes from given metadata and tensors.

@@ -108,13 +108,16 @@ pub struct Report {
 }
 
 /// A file removed when dropped, and by the binary's SIGINT/SIGTERM handler (the gguf crate's
-/// temporary-file list, which `gguf::remove_temporary_files` empties) while it is held.
+/// temporary-file list, which `gguf::remove_temporary_files_then` empties) while it is held.
 struct TempFile(Option<PathBuf>);
 
 impl TempFile {
-    fn hold(&mut self, path: &Path) {
-        gguf::register_temporary_file(path);
+    /// Creates the file at `path` with `create`, listed for the signal handler from the moment it
+    /// exists, and holds it.
+    fn create<T>(&mut self, path: &Path, create: impl FnOnce() -> Result<T>) -> Result<T> {
+        let made = gguf::create_temporary_file(path, create)?;
         self.0 = Some(path.to_path_buf());
+        Ok(made)
     }
 
     /// Keeps the file (it is complete and wanted).
@@ -308,10 +311,9 @@ pub fn run_with(opts: &Options, budget: &Budget, device: &Device, mut progress: 
                 Some(p) => p.clone(),
                 None => std::env::temp_dir().join(format!("ggufkit-reference-{}.logits", std::process::id())),
             };
-            temp.hold(&base_path);
             memory::reset_peak();
             let model = r.model.model(device, plan.mode)?;
-            let mut writer = LogitsWriter::create(&base_path, ctx, ref_vocab, &r.tokens[..chunks * ctx])?;
+            let mut writer = temp.create(&base_path, || LogitsWriter::create(&base_path, ctx, ref_vocab, &r.tokens[..chunks * ctx]))?;
             let (acc, timing) = eval::evaluate_reference(&model, &r.tokens, ctx, chunks, r.bos, grouping, Some(&mut writer), |p| {
                 progress("reference", &p)
             })?;
