@@ -23,9 +23,10 @@
 #   no AVX-512/VNNI/AMX: the instruction sets of the CI and dev machines, and the only SIMD ggufkit's
 #   kernels use), then ROUNDS rounds of it (-nr) and ours.
 # PHASE=compare: one self-contained call for a before/after pair: makes the model and builds only the
-#   AVX2-only llama-perplexity (as PHASE=avx2) where missing, then ROUNDS rounds of: llama-perplexity
-#   AVX2 -nr, ours before (CARRY/ggufkit-before.xz), ours after (CARRY/ggufkit.xz), llama-perplexity
-#   AVX2 with its default repacking; every second round in the reverse order (no before-binary
+#   AVX2-only llama-perplexity (as PHASE=avx2; NATIVE=1: the native one, as PHASE=prepare) where
+#   missing, then ROUNDS rounds of: llama-perplexity -nr, ours before (CARRY/ggufkit-before.xz, or
+#   with AVX2_BEFORE=1 the after binary with GGUFKIT_NO_AVX512=1), ours after (CARRY/ggufkit.xz),
+#   llama-perplexity with its default repacking; every second round in the reverse order (no before
 #   carried: the after binary alone).
 set -uo pipefail
 CARRY=${CARRY:-.devcarry/cpu}
@@ -84,7 +85,7 @@ build_avx2() { # llama-perplexity for AVX2 only, where missing
   at "llama.cpp AVX2-only build: $(grep -c . $W/build-avx2.log) log lines"
 }
 
-if [ "$PHASE" = prepare ]; then
+build_native_start() { # llama-perplexity for this machine's instruction sets (as setup-reference-tools.sh), in the background
   if [ ! -x "$LP" ]; then
     [ -d "$W/llama.cpp" ] || tar xf "$(ls "$CARRY"/llama-src.t*z | head -1)" -C "$W"
     printf 'find_package(Threads REQUIRED)\nllama_add_compile_flags()\nadd_subdirectory(perplexity)\n' > "$W/llama.cpp/tools/CMakeLists.txt"
@@ -92,10 +93,19 @@ if [ "$PHASE" = prepare ]; then
       -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
       -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_TOOLS=ON > $W/cmake.log 2>&1 && \
       cmake --build $W/build -j 12 --target llama-perplexity > $W/build.log 2>&1; echo \$? > $W/build.rc" < /dev/null &
+  else
+    echo 0 > "$W/build.rc"
   fi
-  make_model
+}
+build_native_wait() {
   while [ ! -f "$W/build.rc" ]; do sleep 5; done
-  at "llama.cpp build rc $(cat "$W/build.rc")"; tail -3 "$W/build.log"
+  at "llama.cpp native build rc $(cat "$W/build.rc")"; tail -1 "$W/build.log" 2>/dev/null
+}
+
+if [ "$PHASE" = prepare ]; then
+  build_native_start
+  make_model
+  build_native_wait
   exit 0
 fi
 
@@ -122,17 +132,27 @@ PY
 }
 
 if [ "$PHASE" = compare ]; then
-  before() { if [ -x "$BEFORE" ]; then ours "before-$1" "$BEFORE"; fi; }
+  # before: CARRY/ggufkit-before.xz; or, with AVX2_BEFORE=1, the after binary on its AVX2 kernels
+  # (GGUFKIT_NO_AVX512=1), to measure an AVX-512 kernel with one binary
+  before() {
+    if [ -x "$BEFORE" ]; then ours "before-$1" "$BEFORE"
+    elif [ "${AVX2_BEFORE:-0}" = 1 ]; then (export GGUFKIT_NO_AVX512=1; ours "avx2-kernels-$1"); fi
+  }
   at "before: $([ -x "$BEFORE" ] && "$BEFORE" --version | sed -n 2p || echo "none (no $CARRY/ggufkit-before.xz)"); after: $("$BIN" --version | sed -n 2p)"
-  make_model
-  build_avx2
-  LP=$W/build-avx2/bin/llama-perplexity
+  # NATIVE=1: against llama-perplexity built for this machine (AVX-512, VNNI, AMX where present),
+  # else against the AVX2-only build
+  if [ "${NATIVE:-0}" = 1 ]; then
+    build_native_start; make_model; build_native_wait
+  else
+    make_model; build_avx2; LP=$W/build-avx2/bin/llama-perplexity
+  fi
+  LT=$([ "${NATIVE:-0}" = 1 ] && echo native || echo avx2)
   at "compare: $ROUNDS rounds on cores $CORES ($NT threads), ctx 512, $CHUNKS windows; load $(cut -d' ' -f1-3 /proc/loadavg)"
   for i in $(seq 1 "$ROUNDS"); do
     if [ $((i % 2)) = 1 ]; then
-      llama "avx2-nr-$i" -nr; before "$i"; ours "after-$i"; llama "avx2-repack-$i"
+      llama "$LT-nr-$i" -nr; before "$i"; ours "after-$i"; llama "$LT-repack-$i"
     else
-      llama "avx2-repack-$i"; ours "after-$i"; before "$i"; llama "avx2-nr-$i" -nr
+      llama "$LT-repack-$i"; ours "after-$i"; before "$i"; llama "$LT-nr-$i" -nr
     fi
   done
   at "done; load $(cut -d' ' -f1-3 /proc/loadavg)"
