@@ -3,9 +3,9 @@
 //! llama.cpp's `ggml_vec_dot_q4_K_q8_K` / `ggml_vec_dot_q6_K_q8_K`: activations rounded to Q8_K
 //! per row, integer products per super-block, one float scale per super-block).
 //!
-//! Each super-block's integer sum is exact, so the AVX2 and AVX-512 VNNI paths (behind runtime
-//! detection; `GGUFKIT_NO_AVX512` keeps the AVX2 one) give the scalar reference's result bit for
-//! bit: the float arithmetic, one multiply-add per super-block in block order, is the same code
+//! Each super-block's integer sum is exact, so the AVX2 and AVX-512 VNNI paths and the tiled GEMM
+//! of [`crate::dot_tiled`] (behind runtime detection; `GGUFKIT_NO_AVX512` keeps the AVX2 ones,
+//! `GGUFKIT_NO_TILED` the row-by-row ones) give the scalar reference's result bit for bit: the float arithmetic, one multiply-add per super-block in block order, is the same code
 //! for all. Against ggml's own kernels the result differs only
 //! by that float rounding (ggml sums the 8 lanes of a block's scaled products in f32).
 
@@ -13,6 +13,8 @@ use crate::blocks::common::{get_scale_min_k4, read_f16, QK_K};
 use crate::blocks::{q4_k, q6_k, q8_k};
 use gguf::GgmlType;
 use rayon::prelude::*;
+
+use crate::dot_tiled as tiled;
 
 /// Bytes of one Q4_K block: `d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128]`.
 const Q4_K_BYTES: usize = q4_k::BYTES;
@@ -186,13 +188,25 @@ const ACTIVATION_TILE_BYTES: usize = 128 << 10;
 /// activations are read from memory once per chunk instead of once per 16 weight rows.
 pub fn matmul(ty: GgmlType, w: &[u8], n: usize, k: usize, x_q8: &[u8], m: usize) -> Vec<f32> {
     assert!(supports(ty) && k.is_multiple_of(QK_K), "matmul of {ty:?} with k = {k}");
-    let row_bytes = k / QK_K * if ty == GgmlType::Q4_K { Q4_K_BYTES } else { Q6_K_BYTES };
-    let a_bytes = k / QK_K * q8_k::BYTES;
+    let nb = k / QK_K;
+    let row_bytes = nb * if ty == GgmlType::Q4_K { Q4_K_BYTES } else { Q6_K_BYTES };
+    let a_bytes = nb * q8_k::BYTES;
     assert_eq!(w.len(), n * row_bytes, "weights of {n} rows");
     assert_eq!(x_q8.len(), m * a_bytes, "activations of {m} rows");
-    // At least 4 tasks per thread where the matrix allows it, at most the cache-sized chunk.
+    // AVX-512 VNNI: whole groups of tiled::R activation rows go through the tiled GEMM, the rest
+    // (and a chunk's last weight rows short of tiled::J) through dotn.
+    let tiled = tiled_available() && m >= tiled::R;
+    let groups = if tiled { m / tiled::R } else { 0 };
+    let acts = tiled.then(|| tiled::Activations::new(x_q8, nb, groups));
+    let tiled_rows = groups * tiled::R;
+    // At least 4 tasks per thread where the matrix allows it, at most the cache-sized chunk (for
+    // the tiled GEMM: of unpacked weights, one byte per quant).
     let per_thread = n.div_ceil(4 * rayon::current_num_threads()).max(1);
-    let rows_per_chunk = (WEIGHT_CHUNK_BYTES / row_bytes.max(1)).clamp(16, 256).min(per_thread).max(1);
+    let rows_per_chunk = if tiled {
+        (TILED_WEIGHT_CHUNK_BYTES / k).clamp(tiled::J, 256).min(per_thread.next_multiple_of(tiled::J)) / tiled::J * tiled::J
+    } else {
+        (WEIGHT_CHUNK_BYTES / row_bytes.max(1)).clamp(16, 256).min(per_thread).max(1)
+    };
     // Whole groups of ROWS activation rows per tile: a tile's remainder goes row by row.
     let tile = (ACTIVATION_TILE_BYTES / a_bytes.max(1)).max(1).next_multiple_of(ROWS);
     // Each task writes its own columns of y (weight rows j0.. of its chunk) in every row r.
@@ -204,33 +218,86 @@ pub fn matmul(ty: GgmlType, w: &[u8], n: usize, k: usize, x_q8: &[u8], m: usize)
         // SAFETY: r < m and j0 + j < n, so the index is inside y's capacity; the chunks' column
         // ranges are disjoint, so no two tasks write the same element.
         let put = |r: usize, j: usize, v: f32| unsafe { out.write(r * n + j0 + j, v) };
-        for r0 in (0..m).step_by(tile) {
-            let r1 = (r0 + tile).min(m);
-            for j in 0..rows {
-                let wj = &w[j * row_bytes..][..row_bytes];
-                let mut r = r0;
-                while r + ROWS <= r1 {
-                    for (i, v) in dotn::<ROWS>(ty, wj, std::array::from_fn(|i| act(r + i)), k).into_iter().enumerate() {
-                        put(r + i, j, v);
+        // Activation rows `rr` times the chunk's weight rows `jr`, by dotn and dot.
+        let by_dot = |rr: std::ops::Range<usize>, jr: std::ops::Range<usize>| {
+            for r0 in rr.clone().step_by(tile) {
+                let r1 = (r0 + tile).min(rr.end);
+                for j in jr.clone() {
+                    let wj = &w[j * row_bytes..][..row_bytes];
+                    let mut r = r0;
+                    while r + ROWS <= r1 {
+                        for (i, v) in dotn::<ROWS>(ty, wj, std::array::from_fn(|i| act(r + i)), k).into_iter().enumerate() {
+                            put(r + i, j, v);
+                        }
+                        r += ROWS;
                     }
-                    r += ROWS;
-                }
-                while r + 4 <= r1 {
-                    for (i, v) in dotn::<4>(ty, wj, std::array::from_fn(|i| act(r + i)), k).into_iter().enumerate() {
-                        put(r + i, j, v);
+                    while r + 4 <= r1 {
+                        for (i, v) in dotn::<4>(ty, wj, std::array::from_fn(|i| act(r + i)), k).into_iter().enumerate() {
+                            put(r + i, j, v);
+                        }
+                        r += 4;
                     }
-                    r += 4;
-                }
-                for r in r..r1 {
-                    put(r, j, dot(ty, wj, act(r), k));
+                    for r in r..r1 {
+                        put(r, j, dot(ty, wj, act(r), k));
+                    }
                 }
             }
+        };
+        if let Some(acts) = &acts {
+            let full = rows / tiled::J * tiled::J;
+            let wt = tiled::Weights::new(ty, w, full, nb);
+            for g in 0..groups {
+                for jg in (0..full).step_by(tiled::J) {
+                    let block = tiled_block(ty, &wt, jg, acts, g);
+                    for (j, row) in block.iter().enumerate() {
+                        for (r, v) in row.iter().enumerate() {
+                            put(g * tiled::R + r, jg + j, *v);
+                        }
+                    }
+                }
+            }
+            by_dot(0..tiled_rows, full..rows);
         }
+        by_dot(tiled_rows..m, 0..rows);
     });
-    // SAFETY: every (r, j) of 0..m × 0..n was written once above (all rows r of every tile, all
-    // weight rows j of every chunk).
+    // SAFETY: every (r, j) of 0..m × 0..n was written once above: rows below tiled_rows by the
+    // tiled GEMM (whole J-row groups of each chunk) or by_dot (the chunk's other rows), the rest
+    // by by_dot for every weight row of every chunk.
     unsafe { y.set_len(m * n) };
     y
+}
+
+/// [`tiled::micro`] where [`tiled_available`] said yes: weight rows `jg..jg + J` of `wt` times
+/// activation group `g` of `acts`.
+#[cfg(target_arch = "x86_64")]
+fn tiled_block(ty: GgmlType, wt: &tiled::Weights, jg: usize, acts: &tiled::Activations, g: usize) -> [[f32; tiled::R]; tiled::J] {
+    // SAFETY: only called when tiled_available() found AVX-512 F, BW and VNNI; micro checks the
+    // ranges itself.
+    unsafe { tiled::micro(ty, wt, jg, acts, g) }
+}
+
+/// Never called off x86-64 ([`tiled_available`] is false there).
+#[cfg(not(target_arch = "x86_64"))]
+fn tiled_block(_: GgmlType, _: &tiled::Weights, _: usize, _: &tiled::Activations, _: usize) -> [[f32; tiled::R]; tiled::J] {
+    unreachable!("the tiled GEMM runs only on x86-64")
+}
+
+/// Bytes of unpacked weight rows (one byte per quant) one task of the tiled GEMM takes.
+const TILED_WEIGHT_CHUNK_BYTES: usize = 384 << 10;
+
+/// Whether [`matmul`] uses the tiled GEMM (AVX-512 VNNI, not turned off by `GGUFKIT_NO_AVX512`
+/// or `GGUFKIT_NO_TILED`).
+fn tiled_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static TILED: OnceLock<bool> = OnceLock::new();
+        *TILED.get_or_init(|| crate::simd::has_avx512_vnni() && std::env::var_os("GGUFKIT_NO_TILED").is_none())
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// The output of [`matmul`] shared by its tasks, each writing its own columns.
@@ -798,9 +865,12 @@ mod tests {
     #[test]
     fn matmul_is_every_row_dot() {
         // Small, and large enough for several weight chunks and activation tiles with remainders
-        // (k = 4096: 28 Q8_K rows per tile, up to 85 Q4_K rows per chunk).
-        for (ty, (m, n, k)) in
-            [GgmlType::Q4_K, GgmlType::Q6_K].into_iter().flat_map(|t| [(t, (5, 37, 512)), (t, (250, 301, 4096)), (t, (14, 9, 256))])
+        // (k = 4096: 28 Q8_K rows per tile, up to 85 Q4_K rows per chunk); on AVX-512 VNNI the
+        // tiled GEMM takes whole groups of 16 activation rows and 8 weight rows (250 = 15 · 16 +
+        // 10, one exact 16 × 8, and 48 × 70 with a chunk of 6 left over), dotn the rest.
+        for (ty, (m, n, k)) in [GgmlType::Q4_K, GgmlType::Q6_K]
+            .into_iter()
+            .flat_map(|t| [(t, (5, 37, 512)), (t, (250, 301, 4096)), (t, (14, 9, 256)), (t, (16, 8, 256)), (t, (48, 70, 768))])
         {
             let w = weights(ty, n, k, 7);
             let a = quantize_q8_k(&activations(m, k, 8), k);

@@ -12,6 +12,7 @@
 
 pub mod blocks;
 pub mod dot;
+pub mod dot_tiled;
 pub mod error;
 pub mod fp;
 pub mod ftype;
