@@ -371,6 +371,53 @@ mod avx2 {
         (scales, mins)
     }
 
+    /// `dotn`'s argument checks: rows in fours, each of at least `nb` Q8_K blocks.
+    pub(super) fn check_rows<const N: usize>(a: &[&[u8]; N], nb: usize) {
+        assert!(N.is_multiple_of(4), "rows in fours");
+        for a in a {
+            assert!(a.len() >= nb * q8_k::BYTES, "activation row of {nb} blocks");
+        }
+    }
+
+    /// Rows 4g..4g+4's Q8_K scales of block b (rows checked by [`check_rows`]).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn q8_scales4<const N: usize>(a: &[&[u8]; N], g: usize, b: usize) -> __m128 {
+        let d = |r: usize| {
+            let at = b * q8_k::BYTES;
+            f32::from_le_bytes([a[4 * g + r][at], a[4 * g + r][at + 1], a[4 * g + r][at + 2], a[4 * g + r][at + 3]])
+        };
+        _mm_setr_ps(d(0), d(1), d(2), d(3))
+    }
+
+    /// Q4_K's 8 mins as the i16 coefficients of Q8_K's 16 bsums: m0 m0 m1 m1 … m7 m7.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn q4_k_mins(mn: u64) -> __m256i {
+        let mins8 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mn as i64));
+        _mm256_set_m128i(_mm_unpackhi_epi16(mins8, mins8), _mm_unpacklo_epi16(mins8, mins8))
+    }
+
+    /// One Q4_K block's update of four rows' accumulators: `isum` the four rows' 8-lane integer
+    /// sums, `bsums` their Q8_K bsums, `da` their Q8_K scales; q4_k_acc_scaled's
+    /// (acc + d·da·isum) − dmin·da·msum per row.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn q4_k_update4(
+        acc: __m128,
+        isum: &[__m256i],
+        bsums: [__m256i; 4],
+        mins: __m256i,
+        (d, dmin): (f32, f32),
+        da: __m128,
+    ) -> __m128 {
+        let msum = bsums.map(|b| _mm256_madd_epi16(b, mins));
+        // SAFETY: AVX2 is enabled here (hsum4 indexes isum, so fewer than four vectors panic).
+        let (is, ms) = unsafe { (_mm_cvtepi32_ps(hsum4(isum)), _mm_cvtepi32_ps(hsum4(&msum))) };
+        let plus = _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(d), da), is);
+        _mm_sub_ps(_mm_add_ps(acc, plus), _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(dmin), da), ms))
+    }
+
     /// Byte shuffles that broadcast i16 lane `j` of a 128-bit half to all eight lanes, per `j`.
     const BROADCAST_I16: [[u8; 32]; 8] = {
         let mut t = [[0u8; 32]; 8];
@@ -416,20 +463,13 @@ mod avx2 {
     /// blocks.
     #[target_feature(enable = "avx2,f16c")]
     pub unsafe fn dotn<const N: usize>(ty: GgmlType, w: &[u8], a: [&[u8]; N], nb: usize) -> [f32; N] {
-        assert!(N.is_multiple_of(4), "rows in fours");
-        for a in a {
-            assert!(a.len() >= nb * q8_k::BYTES, "activation row of {nb} blocks");
-        }
+        check_rows(&a, nb);
         let mut out = [0f32; N];
         let mut acc = [_mm_setzero_ps(); N];
         let low = _mm256_set1_epi8(0xF);
         let q8 = |r: usize, b: usize, at: usize| a[r].as_ptr().add(b * q8_k::BYTES + 4 + at) as *const __m256i;
         let bsums = |r: usize, b: usize| _mm256_loadu_si256(a[r].as_ptr().add(b * q8_k::BYTES + 260) as *const __m256i);
-        // Rows 4g..4g+4's Q8_K scales of block b.
-        let da = |g: usize, b: usize| {
-            let d = |r: usize| (a[4 * g + r].as_ptr().add(b * q8_k::BYTES) as *const f32).read_unaligned();
-            _mm_setr_ps(d(0), d(1), d(2), d(3))
-        };
+        let da = |g: usize, b: usize| q8_scales4(&a, g, b);
         match ty {
             GgmlType::Q4_K => {
                 assert!(w.len() >= nb * Q4_K_BYTES, "weight row of {nb} blocks");
@@ -453,17 +493,10 @@ mod avx2 {
                             *isum = _mm256_add_epi32(*isum, _mm256_add_epi32(p_lo, p_hi));
                         }
                     }
-                    // The min of each 16-element group of Q8_K's bsums: m0 m0 m1 m1 … m7 m7.
-                    let mins8 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mn as i64));
-                    let mins = _mm256_set_m128i(_mm_unpackhi_epi16(mins8, mins8), _mm_unpacklo_epi16(mins8, mins8));
-                    let (vd, vdmin) = (_mm_set1_ps(d), _mm_set1_ps(dmin));
+                    let mins = q4_k_mins(mn);
                     for g in 0..N / 4 {
-                        let msum: [__m256i; 4] = std::array::from_fn(|r| _mm256_madd_epi16(bsums(4 * g + r, b), mins));
-                        let (is, ms) = (_mm_cvtepi32_ps(hsum4(&isum[4 * g..])), _mm_cvtepi32_ps(hsum4(&msum)));
-                        let da = da(g, b);
-                        // q4_k_acc_scaled's (acc + d·da·isum) − dmin·da·msum, per row.
-                        let plus = _mm_mul_ps(_mm_mul_ps(vd, da), is);
-                        acc[g] = _mm_sub_ps(_mm_add_ps(acc[g], plus), _mm_mul_ps(_mm_mul_ps(vdmin, da), ms));
+                        let bs = std::array::from_fn(|r| bsums(4 * g + r, b));
+                        acc[g] = q4_k_update4(acc[g], &isum[4 * g..], bs, mins, (d, dmin), da(g, b));
                     }
                 }
             }
@@ -604,7 +637,7 @@ mod avx2 {
 /// path's, so the results equal [`dot_scalar`]'s bit for bit.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::avx2::{hsum4, q4_k_scales_mins, read_f16x2};
+    use super::avx2::{check_rows, hsum4, q4_k_mins, q4_k_scales_mins, q4_k_update4, q8_scales4, read_f16x2};
     use super::{q8_k, GgmlType, Q4_K_BYTES, Q6_K_BYTES};
     use std::arch::x86_64::*;
 
@@ -645,20 +678,13 @@ mod avx512 {
     /// each of `a` `nb` Q8_K blocks.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,f16c")]
     pub unsafe fn dotn<const N: usize>(ty: GgmlType, w: &[u8], a: [&[u8]; N], nb: usize) -> [f32; N] {
-        assert!(N.is_multiple_of(4), "rows in fours");
-        for a in a {
-            assert!(a.len() >= nb * q8_k::BYTES, "activation row of {nb} blocks");
-        }
+        check_rows(&a, nb);
         let mut out = [0f32; N];
         let mut acc = [_mm_setzero_ps(); N];
         let low = _mm512_set1_epi8(0xF);
         let q8 = |r: usize, b: usize, at: usize| _mm512_loadu_si512(a[r].as_ptr().add(b * q8_k::BYTES + 4 + at) as *const __m512i);
         let bsums = |r: usize, b: usize| _mm256_loadu_si256(a[r].as_ptr().add(b * q8_k::BYTES + 260) as *const __m256i);
-        // Rows 4g..4g+4's Q8_K scales of block b.
-        let da = |g: usize, b: usize| {
-            let d = |r: usize| (a[4 * g + r].as_ptr().add(b * q8_k::BYTES) as *const f32).read_unaligned();
-            _mm_setr_ps(d(0), d(1), d(2), d(3))
-        };
+        let da = |g: usize, b: usize| q8_scales4(&a, g, b);
         let lanes = |t: &[i16; 32]| _mm512_loadu_si512(t.as_ptr() as *const __m512i);
         match ty {
             GgmlType::Q4_K => {
@@ -684,18 +710,11 @@ mod avx512 {
                             *isum = _mm512_dpwssd_epi32(*isum, _mm512_maddubs_epi16(q, q8(r, b, 64 * p)), s);
                         }
                     }
-                    // The min of each 16-element group of Q8_K's bsums: m0 m0 m1 m1 … m7 m7.
-                    let mins8 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mn as i64));
-                    let mins = _mm256_set_m128i(_mm_unpackhi_epi16(mins8, mins8), _mm_unpacklo_epi16(mins8, mins8));
-                    let (vd, vdmin) = (_mm_set1_ps(d), _mm_set1_ps(dmin));
+                    let mins = q4_k_mins(mn);
                     for g in 0..N / 4 {
-                        let msum: [__m256i; 4] = std::array::from_fn(|r| _mm256_madd_epi16(bsums(4 * g + r, b), mins));
                         let folded: [__m256i; 4] = std::array::from_fn(|r| fold(isum[4 * g + r]));
-                        let (is, ms) = (_mm_cvtepi32_ps(hsum4(&folded)), _mm_cvtepi32_ps(hsum4(&msum)));
-                        let da = da(g, b);
-                        // q4_k_acc_scaled's (acc + d·da·isum) − dmin·da·msum, per row.
-                        let plus = _mm_mul_ps(_mm_mul_ps(vd, da), is);
-                        acc[g] = _mm_sub_ps(_mm_add_ps(acc[g], plus), _mm_mul_ps(_mm_mul_ps(vdmin, da), ms));
+                        let bs = std::array::from_fn(|r| bsums(4 * g + r, b));
+                        acc[g] = q4_k_update4(acc[g], &folded, bs, mins, (d, dmin), da(g, b));
                     }
                 }
             }
