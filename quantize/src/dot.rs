@@ -245,10 +245,21 @@ pub fn matmul(ty: GgmlType, w: &[u8], n: usize, k: usize, x_q8: &[u8], m: usize)
         };
         if let Some(acts) = &acts {
             let full = rows / tiled::J * tiled::J;
-            let wt = tiled::Weights::new(ty, w, full, nb);
+            thread_local! {
+                /// The unpacked weights of this thread's last task, reused by its next.
+                static WEIGHTS: std::cell::RefCell<Option<tiled::Weights>> = const { std::cell::RefCell::new(None) };
+            }
+            let mut slot = WEIGHTS.with(|s| s.take());
+            let wt = match &mut slot {
+                Some(wt) => {
+                    wt.unpack(ty, w, full, nb);
+                    wt
+                }
+                None => slot.insert(tiled::Weights::new(ty, w, full, nb)),
+            };
             for g in 0..groups {
                 for jg in (0..full).step_by(tiled::J) {
-                    let block = tiled_block(ty, &wt, jg, acts, g);
+                    let block = tiled_block(ty, wt, jg, acts, g);
                     for (j, row) in block.iter().enumerate() {
                         for (r, v) in row.iter().enumerate() {
                             put(g * tiled::R + r, jg + j, *v);
@@ -256,6 +267,7 @@ pub fn matmul(ty: GgmlType, w: &[u8], n: usize, k: usize, x_q8: &[u8], m: usize)
                     }
                 }
             }
+            WEIGHTS.with(|s| s.replace(slot));
             by_dot(0..tiled_rows, full..rows);
         }
         by_dot(tiled_rows..m, 0..rows);

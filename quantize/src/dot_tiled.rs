@@ -82,9 +82,26 @@ pub struct Weights {
 impl Weights {
     /// Unpacks `rows` rows of `nb` blocks of `ty` (Q4_K or Q6_K).
     pub fn new(ty: GgmlType, w: &[u8], rows: usize, nb: usize) -> Weights {
+        let mut made = Weights { nb, q: Vec::new(), scales: Vec::new(), mins: Vec::new(), d: Vec::new(), dmin: Vec::new() };
+        made.unpack(ty, w, rows, nb);
+        made
+    }
+
+    /// [`Weights::new`] into this one's buffers (a task's scratch, reused by the next task on the
+    /// same thread instead of fresh pages the kernel must zero).
+    pub fn unpack(&mut self, ty: GgmlType, w: &[u8], rows: usize, nb: usize) {
         let ng = groups(ty);
-        let (mut q, mut scales) = (vec![0u8; rows * nb * QK_K], vec![0i32; rows * nb * ng]);
-        let (mut mins, mut d, mut dmin) = (vec![0i32; rows * nb * 16], vec![0f32; rows * nb], vec![0f32; rows * nb]);
+        // every element below is written before it is read (Q6_K reads no dmin)
+        fn fit<T: Default + Clone>(v: &mut Vec<T>, n: usize) {
+            v.resize(n, T::default());
+        }
+        self.nb = nb;
+        let Weights { q, scales, mins, d, dmin, .. } = self;
+        fit(q, rows * nb * QK_K);
+        fit(scales, rows * nb * ng);
+        fit(mins, rows * nb * 16);
+        fit(d, rows * nb);
+        fit(dmin, rows * nb);
         let size = if ty == GgmlType::Q4_K { q4_k::BYTES } else { q6_k::BYTES };
         for j in 0..rows {
             for b in 0..nb {
@@ -121,7 +138,6 @@ impl Weights {
                 }
             }
         }
-        Weights { nb, q, scales, mins, d, dmin }
     }
 }
 
