@@ -5,9 +5,10 @@
 //!
 //! Each super-block's integer sum is exact, so the AVX2 and AVX-512 VNNI paths and the tiled GEMM
 //! of [`crate::dot_tiled`] (behind runtime detection; `GGUFKIT_NO_AVX512` keeps the AVX2 ones,
-//! `GGUFKIT_NO_TILED` the row-by-row ones) give the scalar reference's result bit for bit: the float arithmetic, one multiply-add per super-block in block order, is the same code
-//! for all. Against ggml's own kernels the result differs only
-//! by that float rounding (ggml sums the 8 lanes of a block's scaled products in f32).
+//! `GGUFKIT_NO_TILED` the row-by-row ones) give the scalar reference's result bit for bit: the
+//! float arithmetic, one multiply-add per super-block in block order, is the same code for all.
+//! Against ggml's own kernels the result differs only by that float rounding (ggml sums the 8
+//! lanes of a block's scaled products in f32).
 
 use crate::blocks::common::{get_scale_min_k4, read_f16, QK_K};
 use crate::blocks::{q4_k, q6_k, q8_k};
@@ -38,30 +39,52 @@ pub fn quantize_q8_k(x: &[f32], k: usize) -> Vec<u8> {
     out
 }
 
-fn f32_at(b: &[u8], at: usize) -> f32 {
+/// The f32 at byte `at` of `b` (a Q8_K block's scale at 0).
+pub(crate) fn f32_at(b: &[u8], at: usize) -> f32 {
     f32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 /// Q8_K's 16 group sums of a block.
-fn bsums(a: &[u8]) -> [i32; 16] {
+pub(crate) fn bsums(a: &[u8]) -> [i32; 16] {
     std::array::from_fn(|g| i16::from_le_bytes([a[260 + 2 * g], a[261 + 2 * g]]) as i32)
+}
+
+/// A Q4_K block's 256 quants (0..15) into `q`, in element order: sub-block `j` is the low (even `j`) or
+/// high (odd `j`) nibbles of bytes `32·(j/2)..` of `qs`.
+pub(crate) fn q4_k_quants(w: &[u8], q: &mut [u8]) {
+    for (p, chunk) in w[16..144].chunks_exact(32).enumerate() {
+        for (l, &byte) in chunk.iter().enumerate() {
+            (q[64 * p + l], q[64 * p + 32 + l]) = (byte & 0xF, byte >> 4);
+        }
+    }
+}
+
+/// A Q6_K block's 256 quants (0..63, before their −32) into `q`, in element order: per half of 128, four
+/// parts of 32 from the low/high nibbles of `ql` and two bits each of `qh`.
+pub(crate) fn q6_k_quants(w: &[u8], q: &mut [u8]) {
+    for half in 0..2 {
+        let (ql, qh) = (&w[64 * half..], &w[128 + 32 * half..]);
+        for l in 0..32 {
+            let e = 128 * half + l;
+            q[e] = (ql[l] & 0xF) | ((qh[l] & 3) << 4);
+            q[e + 32] = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4);
+            q[e + 64] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
+            q[e + 96] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
+        }
+    }
 }
 
 /// The exact integer parts of one Q4_K · Q8_K block: (Σ scale·Σ q4·q8, Σ min·Σ q8).
 fn q4_k_block_scalar(w: &[u8], a: &[u8]) -> (i32, i32) {
-    let (sc, qs) = (&w[4..16], &w[16..144]);
+    let mut q = [0u8; QK_K];
+    q4_k_quants(w, &mut q);
     let q8 = &a[4..260];
     let bs = bsums(a);
     let (mut isum, mut msum) = (0i32, 0i32);
     for j in 0..8 {
-        let (s, m) = get_scale_min_k4(j, sc);
+        let (s, m) = get_scale_min_k4(j, &w[4..16]);
         let (s, m) = (s as i32, m as i32);
-        let chunk = &qs[32 * (j / 2)..32 * (j / 2) + 32];
-        let mut dot = 0i32;
-        for l in 0..32 {
-            let q = if j % 2 == 0 { chunk[l] & 0xF } else { chunk[l] >> 4 };
-            dot += q as i32 * (q8[32 * j + l] as i8) as i32;
-        }
+        let dot: i32 = (32 * j..32 * j + 32).map(|e| q[e] as i32 * (q8[e] as i8) as i32).sum();
         isum += s * dot;
         msum += m * (bs[2 * j] + bs[2 * j + 1]);
     }
@@ -70,25 +93,10 @@ fn q4_k_block_scalar(w: &[u8], a: &[u8]) -> (i32, i32) {
 
 /// The exact integer part of one Q6_K · Q8_K block: Σ scale·Σ (q6 − 32)·q8.
 fn q6_k_block_scalar(w: &[u8], a: &[u8]) -> i32 {
-    let (ql, qh, sc) = (&w[0..128], &w[128..192], &w[192..208]);
+    let (mut q, sc) = ([0u8; QK_K], &w[192..208]);
+    q6_k_quants(w, &mut q);
     let q8 = &a[4..260];
-    let mut isum = 0i32;
-    for half in 0..2 {
-        let (ql, qh) = (&ql[64 * half..], &qh[32 * half..]);
-        for l in 0..32 {
-            let q = [
-                (ql[l] & 0xF) | ((qh[l] & 3) << 4),
-                (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4),
-                (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4),
-                (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4),
-            ];
-            for (part, q) in q.into_iter().enumerate() {
-                let e = 128 * half + 32 * part + l;
-                isum += (sc[e / 16] as i8) as i32 * (q as i32 - 32) * (q8[e] as i8) as i32;
-            }
-        }
-    }
-    isum
+    (0..QK_K).map(|e| (sc[e / 16] as i8) as i32 * (q[e] as i32 - 32) * (q8[e] as i8) as i32).sum()
 }
 
 /// A Q4_K block's contribution added to `acc`: the float arithmetic of every path (so that

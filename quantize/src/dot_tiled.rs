@@ -11,6 +11,7 @@
 
 use crate::blocks::common::{get_scale_min_k4, read_f16, QK_K};
 use crate::blocks::{q4_k, q6_k, q8_k};
+use crate::dot::{bsums as q8_bsums, f32_at, q4_k_quants, q6_k_quants};
 use gguf::GgmlType;
 
 /// Activation rows per micro-tile (the 16 i32 lanes of a register).
@@ -50,14 +51,14 @@ impl Activations {
                 let qt = &mut q[tile * R * QK_K..][..R * QK_K];
                 for r in 0..R {
                     let ab = &x_q8[(g * R + r) * a_bytes + b * q8_k::BYTES..][..q8_k::BYTES];
-                    d[tile * R + r] = f32::from_le_bytes([ab[0], ab[1], ab[2], ab[3]]);
+                    d[tile * R + r] = f32_at(ab, 0);
                     for k4 in 0..QK_K / 4 {
                         for i in 0..4 {
                             qt[(k4 * R + r) * 4 + i] = ab[4 + 4 * k4 + i] as i8;
                         }
                     }
-                    for s in 0..16 {
-                        bsums[(tile * 16 + s) * R + r] = i16::from_le_bytes([ab[260 + 2 * s], ab[261 + 2 * s]]) as i32;
+                    for (s, v) in q8_bsums(ab).into_iter().enumerate() {
+                        bsums[(tile * 16 + s) * R + r] = v;
                     }
                 }
             }
@@ -113,28 +114,15 @@ impl Weights {
                         let (sc, m) = get_scale_min_k4(s, &wb[4..16]);
                         scales[t * ng + s] = sc as i32;
                         (mins[t * 16 + 2 * s], mins[t * 16 + 2 * s + 1]) = (m as i32, m as i32);
-                        let chunk = &wb[16 + 32 * (s / 2)..][..32];
-                        for l in 0..32 {
-                            qt[32 * s + l] = if s % 2 == 0 { chunk[l] & 0xF } else { chunk[l] >> 4 };
-                        }
                     }
+                    q4_k_quants(wb, qt);
                 } else {
                     d[t] = read_f16(wb, 208);
-                    let (ql, qh, sc) = (&wb[0..128], &wb[128..192], &wb[192..208]);
-                    for g in 0..16 {
-                        scales[t * ng + g] = (sc[g] as i8) as i32;
-                        mins[t * 16 + g] = 32 * (sc[g] as i8) as i32;
+                    for (g, &sc) in wb[192..208].iter().enumerate() {
+                        scales[t * ng + g] = (sc as i8) as i32;
+                        mins[t * 16 + g] = 32 * (sc as i8) as i32;
                     }
-                    for half in 0..2 {
-                        let (ql, qh) = (&ql[64 * half..], &qh[32 * half..]);
-                        for l in 0..32 {
-                            let e = 128 * half + l;
-                            qt[e] = (ql[l] & 0xF) | ((qh[l] & 3) << 4);
-                            qt[e + 32] = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4);
-                            qt[e + 64] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
-                            qt[e + 96] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
-                        }
-                    }
+                    q6_k_quants(wb, qt);
                 }
             }
         }
