@@ -27,7 +27,8 @@ pub(crate) fn create_listed<T, E>(create: impl FnOnce() -> Result<T, E>, path_of
 
 /// Creates the temporary file at `path` with `create` (e.g. `validate`'s reference
 /// log-probabilities), listed for [`remove_temporary_files_then`] from the moment it exists;
-/// [`unregister_temporary_file`] when it is finished or removed.
+/// [`unregister_temporary_file`] when it is finished or removed. Where `create` fails, nothing is
+/// listed: removing what it may have left is the caller's.
 pub fn create_temporary_file<T, E>(path: &Path, create: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
     create_listed(create, |_| path.to_path_buf())
 }

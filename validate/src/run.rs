@@ -113,11 +113,11 @@ struct TempFile(Option<PathBuf>);
 
 impl TempFile {
     /// Creates the file at `path` with `create`, listed for the signal handler from the moment it
-    /// exists, and holds it.
+    /// exists, and holds it: held before `create` runs, so that a creation that fails half-way (the
+    /// file made, its header not written) leaves nothing either.
     fn create<T>(&mut self, path: &Path, create: impl FnOnce() -> Result<T>) -> Result<T> {
-        let made = gguf::create_temporary_file(path, create)?;
         self.0 = Some(path.to_path_buf());
-        Ok(made)
+        gguf::create_temporary_file(path, create)
     }
 
     /// Keeps the file (it is complete and wanted).
