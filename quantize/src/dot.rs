@@ -205,7 +205,7 @@ pub fn matmul(ty: GgmlType, w: &[u8], n: usize, k: usize, x_q8: &[u8], m: usize)
     // (and a chunk's last weight rows short of tiled::J) through dotn.
     let tiled = tiled_available() && m >= tiled::R;
     let groups = if tiled { m / tiled::R } else { 0 };
-    let acts = tiled.then(|| tiled::Activations::new(x_q8, nb, groups));
+    let acts = tiled.then(|| tiled::Activations::new(ty, x_q8, nb, groups));
     let tiled_rows = groups * tiled::R;
     // At least 4 tasks per thread where the matrix allows it, at most the cache-sized chunk (for
     // the tiled GEMM: of unpacked weights, one byte per quant).
@@ -897,6 +897,28 @@ mod tests {
                 check_dotn::<4>(ty, seed);
                 check_dotn::<8>(ty, seed);
                 check_dotn::<12>(ty, seed);
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_bsums_at_their_extremes() {
+        // Rows of one sign quantize to Q8_K quants of −128 throughout (bsums −2,048, Q4_K's
+        // sub-block sums −4,096: the ends of the tiled GEMM's i16 pairs); random Q6_K scales reach
+        // −128 (coefficient −4,096).
+        let (m, k) = (32, 512);
+        let x: Vec<f32> = (0..m * k).map(|i| if (i / k) % 2 == 0 { -1.5 } else { 0.75 }).collect();
+        let a = quantize_q8_k(&x, k);
+        for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
+            let n = 24;
+            let w = weights(ty, n, k, 11);
+            let y = matmul(ty, &w, n, k, &a, m);
+            let (row, arow) = (w.len() / n, a.len() / m);
+            for r in 0..m {
+                for j in 0..n {
+                    let want = dot_scalar(ty, &w[j * row..][..row], &a[r * arow..][..arow], k);
+                    assert_eq!(y[r * n + j].to_bits(), want.to_bits(), "{ty:?} ({r}, {j})");
+                }
             }
         }
     }

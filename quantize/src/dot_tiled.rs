@@ -28,23 +28,39 @@ fn groups(ty: GgmlType) -> usize {
     }
 }
 
+/// Pairs of Q8_K bsums the micro-kernel weighs with `vpdpwssd`, per super-block: Q4_K's 4 pairs of
+/// sub-block sums (each the sum of two bsums, 32 quants: one per sub-block min), Q6_K's 8 pairs of
+/// bsums (one per group scale).
+fn pairs(ty: GgmlType) -> usize {
+    groups(ty) / 2
+}
+
+/// Packs two i16 into the i32 lane `vpdpwssd` reads: `lo` in the low half.
+fn pack_i16(lo: i32, hi: i32) -> i32 {
+    debug_assert!(i16::try_from(lo).is_ok() && i16::try_from(hi).is_ok(), "{lo}, {hi} out of i16");
+    ((lo as u16 as u32) | ((hi as u16 as u32) << 16)) as i32
+}
+
 /// Activation rows `0..groups·R` of a product in the micro-kernel's layout, per group of [`R`]
 /// rows and super-block: the 256 Q8_K quants as `[k/4][row][4]` bytes, each row's scale, and its
-/// 16 bsums as `[g][row]` i32 (Q8_K's sums of 16 quants).
+/// bsums as `[pair][row]` i16 pairs (see [`pairs`]; Q8_K's sums of 16 quants are at most 2,048 in
+/// magnitude, a sub-block's 4,096).
 pub struct Activations {
     nb: usize,
     q: Vec<i8>,
     d: Vec<f32>,
-    bsums: Vec<i32>,
+    bsum_pairs: Vec<i32>,
 }
 
 impl Activations {
-    /// Re-lays the first `groups · R` rows of `x_q8` (rows of `nb` Q8_K blocks).
-    pub fn new(x_q8: &[u8], nb: usize, groups: usize) -> Activations {
+    /// Re-lays the first `groups · R` rows of `x_q8` (rows of `nb` Q8_K blocks) for weights of
+    /// type `ty`.
+    pub fn new(ty: GgmlType, x_q8: &[u8], nb: usize, groups: usize) -> Activations {
         let a_bytes = nb * q8_k::BYTES;
+        let np = pairs(ty);
         let mut q = vec![0i8; groups * nb * R * QK_K];
         let mut d = vec![0f32; groups * nb * R];
-        let mut bsums = vec![0i32; groups * nb * 16 * R];
+        let mut bsum_pairs = vec![0i32; groups * nb * np * R];
         for g in 0..groups {
             for b in 0..nb {
                 let tile = g * nb + b;
@@ -57,25 +73,31 @@ impl Activations {
                             qt[(k4 * R + r) * 4 + i] = ab[4 + 4 * k4 + i] as i8;
                         }
                     }
-                    for (s, v) in q8_bsums(ab).into_iter().enumerate() {
-                        bsums[(tile * 16 + s) * R + r] = v;
+                    let bs = q8_bsums(ab);
+                    for p in 0..np {
+                        let (lo, hi) = if ty == GgmlType::Q4_K {
+                            (bs[4 * p] + bs[4 * p + 1], bs[4 * p + 2] + bs[4 * p + 3])
+                        } else {
+                            (bs[2 * p], bs[2 * p + 1])
+                        };
+                        bsum_pairs[(tile * np + p) * R + r] = pack_i16(lo, hi);
                     }
                 }
             }
         }
-        Activations { nb, q, d, bsums }
+        Activations { nb, q, d, bsum_pairs }
     }
 }
 
 /// Weight rows unpacked for the micro-kernel, per row and super-block: the 256 quants as bytes in
 /// element order (Q4_K 0..15, Q6_K 0..63 before its −32), the scale of each group as i32, the
-/// coefficient of each of Q8_K's 16 bsums as i32 (Q4_K: the sub-block's min, Q6_K: 32 × the
-/// scale, subtracted), `d` and `dmin` as f32.
+/// coefficients of [`Activations`]' bsum pairs as i16 pairs (Q4_K: the two sub-blocks' mins, Q6_K:
+/// 32 × the two groups' scales, subtracted), `d` and `dmin` as f32.
 pub struct Weights {
     nb: usize,
     q: Vec<u8>,
     scales: Vec<i32>,
-    mins: Vec<i32>,
+    min_pairs: Vec<i32>,
     d: Vec<f32>,
     dmin: Vec<f32>,
 }
@@ -83,7 +105,7 @@ pub struct Weights {
 impl Weights {
     /// Unpacks `rows` rows of `nb` blocks of `ty` (Q4_K or Q6_K).
     pub fn new(ty: GgmlType, w: &[u8], rows: usize, nb: usize) -> Weights {
-        let mut made = Weights { nb, q: Vec::new(), scales: Vec::new(), mins: Vec::new(), d: Vec::new(), dmin: Vec::new() };
+        let mut made = Weights { nb, q: Vec::new(), scales: Vec::new(), min_pairs: Vec::new(), d: Vec::new(), dmin: Vec::new() };
         made.unpack(ty, w, rows, nb);
         made
     }
@@ -91,16 +113,16 @@ impl Weights {
     /// [`Weights::new`] into this one's buffers (a task's scratch, reused by the next task on the
     /// same thread instead of fresh pages the kernel must zero).
     pub fn unpack(&mut self, ty: GgmlType, w: &[u8], rows: usize, nb: usize) {
-        let ng = groups(ty);
+        let (ng, np) = (groups(ty), pairs(ty));
         // every element below is written before it is read (Q6_K reads no dmin)
         fn fit<T: Default + Clone>(v: &mut Vec<T>, n: usize) {
             v.resize(n, T::default());
         }
         self.nb = nb;
-        let Weights { q, scales, mins, d, dmin, .. } = self;
+        let Weights { q, scales, min_pairs, d, dmin, .. } = self;
         fit(q, rows * nb * QK_K);
         fit(scales, rows * nb * ng);
-        fit(mins, rows * nb * 16);
+        fit(min_pairs, rows * nb * np);
         fit(d, rows * nb);
         fit(dmin, rows * nb);
         let size = if ty == GgmlType::Q4_K { q4_k::BYTES } else { q6_k::BYTES };
@@ -110,17 +132,23 @@ impl Weights {
                 let qt = &mut q[t * QK_K..][..QK_K];
                 if ty == GgmlType::Q4_K {
                     (d[t], dmin[t]) = (read_f16(wb, 0), read_f16(wb, 2));
+                    let mut m = [0i32; 8];
                     for s in 0..8 {
-                        let (sc, m) = get_scale_min_k4(s, &wb[4..16]);
-                        scales[t * ng + s] = sc as i32;
-                        (mins[t * 16 + 2 * s], mins[t * 16 + 2 * s + 1]) = (m as i32, m as i32);
+                        let sm = get_scale_min_k4(s, &wb[4..16]);
+                        (scales[t * ng + s], m[s]) = (sm.0 as i32, sm.1 as i32);
+                    }
+                    for p in 0..np {
+                        min_pairs[t * np + p] = pack_i16(m[2 * p], m[2 * p + 1]);
                     }
                     q4_k_quants(wb, qt);
                 } else {
                     d[t] = read_f16(wb, 208);
-                    for (g, &sc) in wb[192..208].iter().enumerate() {
-                        scales[t * ng + g] = (sc as i8) as i32;
-                        mins[t * 16 + g] = 32 * (sc as i8) as i32;
+                    let sc = |g: usize| (wb[192 + g] as i8) as i32;
+                    for g in 0..ng {
+                        scales[t * ng + g] = sc(g);
+                    }
+                    for p in 0..np {
+                        min_pairs[t * np + p] = pack_i16(32 * sc(2 * p), 32 * sc(2 * p + 1));
                     }
                     q6_k_quants(wb, qt);
                 }
@@ -145,6 +173,7 @@ pub unsafe fn micro(ty: GgmlType, w: &Weights, j0: usize, a: &Activations, g: us
     let steps = QK_K / 4 / ng; // k4 steps per group
     let q4 = ty == GgmlType::Q4_K;
     let mut acc = [_mm512_setzero_ps(); J];
+    let np = pairs(ty);
     for b in 0..nb {
         let tile = g * nb + b;
         let at = a.q.as_ptr().add(tile * R * QK_K);
@@ -164,14 +193,15 @@ pub unsafe fn micro(ty: GgmlType, w: &Weights, j0: usize, a: &Activations, g: us
                 isum[j] = _mm512_add_epi32(isum[j], _mm512_mullo_epi32(sub[j], s));
             }
         }
-        let bs: [__m512i; 16] = std::array::from_fn(|s| _mm512_loadu_si512(a.bsums.as_ptr().add((tile * 16 + s) * R) as *const __m512i));
+        let bp = a.bsum_pairs.as_ptr().add(tile * np * R);
         let da = _mm512_loadu_ps(a.d.as_ptr().add(tile * R));
         for j in 0..J {
             let t = (j0 + j) * nb + b;
-            let m = w.mins.as_ptr().add(t * 16);
+            let m = w.min_pairs.as_ptr().add(t * np);
             let mut msum = _mm512_setzero_si512();
-            for (s, bs) in bs.iter().enumerate() {
-                msum = _mm512_add_epi32(msum, _mm512_mullo_epi32(*bs, _mm512_set1_epi32(*m.add(s))));
+            for p in 0..np {
+                let bs = _mm512_loadu_si512(bp.add(p * R) as *const __m512i);
+                msum = _mm512_dpwssd_epi32(msum, bs, _mm512_set1_epi32(*m.add(p)));
             }
             let dd = _mm512_mul_ps(_mm512_set1_ps(*w.d.get_unchecked(t)), da);
             if q4 {
