@@ -20,6 +20,7 @@ pub mod logits_file;
 pub mod metrics;
 pub mod source;
 pub mod tokenize;
+pub mod vec_math;
 pub mod vocab;
 pub use candle_core::{Device, Tensor};
 pub mod plot;
