@@ -268,10 +268,11 @@ pub fn matmul(ty: GgmlType, w: &[u8], n: usize, k: usize, x_q8: &[u8], m: usize)
             for g in 0..groups {
                 for jg in (0..full).step_by(tiled::J) {
                     let block = tiled_block(ty, wt, jg, acts, g);
-                    for (j, row) in block.iter().enumerate() {
-                        for (r, v) in row.iter().enumerate() {
-                            put(g * tiled::R + r, jg + j, *v);
-                        }
+                    // Transposed, so that each activation row's J outputs go in one contiguous write.
+                    let rows: [[f32; tiled::J]; tiled::R] = std::array::from_fn(|r| std::array::from_fn(|j| block[j][r]));
+                    for (r, row) in rows.iter().enumerate() {
+                        // SAFETY: as for put: row g·R + r < m, columns j0 + jg .. + J < n of this chunk.
+                        unsafe { out.write_all((g * tiled::R + r) * n + j0 + jg, row) };
                     }
                 }
             }
@@ -330,6 +331,14 @@ impl Columns {
     /// `at` is inside the buffer, and no other task writes or reads it meanwhile.
     unsafe fn write(self, at: usize, v: f32) {
         self.0.add(at).write(v)
+    }
+
+    /// Writes elements `at..at + vs.len()`.
+    ///
+    /// # Safety
+    /// As for [`Columns::write`], for every element of the range.
+    unsafe fn write_all(self, at: usize, vs: &[f32]) {
+        std::ptr::copy_nonoverlapping(vs.as_ptr(), self.0.add(at), vs.len())
     }
 }
 // SAFETY: the tasks write disjoint elements (see matmul), and nothing reads y before they end.
