@@ -50,18 +50,10 @@ pub fn n_chunks(n_tokens: usize, n_ctx: usize, max_chunks: Option<usize>) -> usi
     max_chunks.map_or(all, |m| m.min(all))
 }
 
-/// Bytes of scored logits (f32) one forward pass may produce: several windows go through the
-/// model together (fewer, larger device operations) while their logits stay within this.
-pub const LOGITS_BUDGET_BYTES: usize = 256 << 20;
-
-/// Most windows evaluated together in one forward pass.
+/// Most windows evaluated together in one forward pass (fewer, larger device operations; on the
+/// CPU each quantized matrix is unpacked once per pass). Fewer when the memory budget needs it
+/// ([`crate::run`]); the logits go window by window whatever the count.
 pub const MAX_WINDOWS_PER_PASS: usize = 8;
-
-/// Windows per forward pass for a vocabulary of `n_vocab` and `rows` scored positions per window.
-pub fn windows_per_pass(n_vocab: usize, rows: usize) -> usize {
-    let per_window = rows.max(1) * n_vocab.max(1) * 4;
-    (LOGITS_BUDGET_BYTES / per_window).clamp(1, MAX_WINDOWS_PER_PASS)
-}
 
 /// Where an evaluation stands, after each block of each pass and after each scored group.
 #[derive(Debug, Clone, Copy)]
@@ -111,8 +103,6 @@ fn for_each_window(
     struct Scorer<'s> {
         chunk0: usize,
         per_pass: usize,
-        rows: usize,
-        n_vocab: usize,
         n_ctx: usize,
         tokens: &'s [u32],
         base: Progress,
@@ -122,16 +112,13 @@ fn for_each_window(
         score: &'s mut ScoreFn<'s>,
     }
     impl Scorer<'_> {
-        /// Scores the windows of pass `group` from their logits `v` (`[windows · rows, n_vocab]`).
-        fn score_group(&mut self, group: usize, v: &[f32]) -> Result<()> {
+        /// Scores window `window` of pass `group` from its logits `v` (`[rows, n_vocab]`).
+        fn score_window(&mut self, group: usize, window: usize, v: &[f32]) -> Result<()> {
             self.forward_seconds += self.pass_start.elapsed().as_secs_f64();
-            let first = self.n_ctx / 2;
-            for (i, window_logits) in v.chunks_exact(self.rows * self.n_vocab).enumerate() {
-                let c = self.chunk0 + group * self.per_pass + i;
-                let n_ctx = self.n_ctx;
-                (self.score)(c, window_logits, &self.tokens[c * n_ctx + first + 1..c * n_ctx + n_ctx])?;
-                self.base.windows_done += 1;
-            }
+            let (first, n_ctx) = (self.n_ctx / 2, self.n_ctx);
+            let c = self.chunk0 + group * self.per_pass + window;
+            (self.score)(c, v, &self.tokens[c * n_ctx + first + 1..c * n_ctx + n_ctx])?;
+            self.base.windows_done += 1;
             Ok(())
         }
     }
@@ -142,11 +129,11 @@ fn for_each_window(
             p.layer = il + 1;
             (self.progress)(p);
         }
-        fn logits(&mut self, group: usize, logits: Tensor) -> Result<()> {
+        fn logits(&mut self, group: usize, window: usize, logits: Tensor) -> Result<()> {
             // Scored in place where the logits are on the CPU; copied to the host otherwise.
-            match crate::cpu_ops::with_cpu_f32(&logits, |v| self.score_group(group, v)) {
+            match crate::cpu_ops::with_cpu_f32(&logits, |v| self.score_window(group, window, v)) {
                 Some(r) => r?,
-                None => self.score_group(group, &logits.flatten_all()?.to_vec1::<f32>()?)?,
+                None => self.score_window(group, window, &logits.flatten_all()?.to_vec1::<f32>()?)?,
             }
             let mut p = self.base;
             p.layer = 0;
@@ -163,8 +150,6 @@ fn for_each_window(
     let mut scorer = Scorer {
         chunk0: 0,
         per_pass,
-        rows,
-        n_vocab: c.n_vocab,
         n_ctx,
         tokens,
         base: Progress {

@@ -116,7 +116,7 @@ impl Observer for Collector<'_> {
         }
     }
 
-    fn logits(&mut self, _group: usize, _logits: Tensor) -> Result<()> {
+    fn logits(&mut self, _group: usize, _window: usize, _logits: Tensor) -> Result<()> {
         Ok(())
     }
 

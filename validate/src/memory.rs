@@ -30,10 +30,13 @@ pub struct Need {
     pub weights: u64,
     /// The largest single block, or the head if larger.
     pub largest_part: u64,
-    /// Temporaries of one forward group (attention scores, FFN, logits).
+    /// Temporaries of one forward group (attention scores, FFN; one window's logits).
     pub per_group: u64,
     /// Hidden states kept per window between blocks.
     pub per_window_kept: u64,
+    /// On the CPU, the stored bytes of the largest tensor: its file pages are resident while it is
+    /// converted (BF16 to f32: both copies at once) until the source releases them.
+    pub transient: u64,
 }
 
 /// The plan of one model's evaluation.
@@ -58,7 +61,8 @@ impl Need {
         let (t, c) = (ctx as u64, config);
         let f = 4u64;
         // One window's temporaries: attention scores (and softmax) per head, q/k/v/out, the FFN's
-        // three intermediates, a few copies of the hidden states, the scored logits (and their host copy).
+        // three intermediates, a few copies of the hidden states; once per group, the scored
+        // logits of one window (and their host copy: the head runs window by window).
         let scores = 2 * c.n_head as u64 * t * t * f;
         let qkv = 4 * t * c.q_dim() as u64 * f;
         let ffn = 3 * t * c.ffn as u64 * f;
@@ -71,19 +75,20 @@ impl Need {
         Need {
             weights: layers.iter().sum::<u64>() + head,
             largest_part: layers.iter().copied().max().unwrap_or(0).max(head),
-            per_group: per_group as u64 * (scores + qkv + ffn + hidden + logits) + gemm,
+            per_group: per_group as u64 * (scores + qkv + ffn + hidden) + logits + gemm,
             per_window_kept: t * c.hidden as u64 * f,
+            transient: if device.is_cpu() { largest_stored(src) } else { 0 },
         }
     }
 
     /// Resident if everything fits `budget`, else streamed keeping as many windows (up to
     /// `windows`, in whole groups of `per_group`) as fit; an error when even one group does not.
     pub fn plan(&self, budget: u64, windows: usize, per_group: usize, what: &str) -> Result<Plan> {
-        let resident = self.weights + self.per_group + per_group as u64 * self.per_window_kept;
+        let resident = self.weights + self.per_group + self.transient + per_group as u64 * self.per_window_kept;
         if resident <= budget {
             return Ok(Plan { mode: Mode::Resident, budget, expected: resident, windows_kept: per_group.min(windows).max(1) });
         }
-        let fixed = self.largest_part + self.per_group;
+        let fixed = self.largest_part + self.per_group + self.transient;
         let min_streamed = fixed + per_group as u64 * self.per_window_kept;
         if min_streamed > budget {
             return Err(ValidateError::NotEnoughMemory { what: what.into(), needed: min_streamed, resident, budget });
@@ -92,6 +97,11 @@ impl Need {
         let kept = (fit / per_group.max(1) * per_group.max(1)).clamp(per_group.max(1), windows.max(1));
         Ok(Plan { mode: Mode::Streamed, budget, expected: fixed + kept as u64 * self.per_window_kept, windows_kept: kept })
     }
+}
+
+/// The stored bytes of `src`'s largest tensor.
+fn largest_stored(src: &dyn WeightSource) -> u64 {
+    src.tensor_names().iter().flat_map(|n| src.parts(n)).map(|t| t.bytes.len() as u64).max().unwrap_or(0)
 }
 
 /// The largest temporary any of `src`'s matrices needs while it is multiplied on `device`.
@@ -187,7 +197,7 @@ mod tests {
 
     #[test]
     fn plan_prefers_resident_then_streams_then_refuses() {
-        let need = Need { weights: 1000, largest_part: 100, per_group: 50, per_window_kept: 10 };
+        let need = Need { weights: 1000, largest_part: 100, per_group: 50, per_window_kept: 10, transient: 0 };
         assert_eq!(need.plan(2000, 8, 2, "m").unwrap().mode, Mode::Resident);
         let p = need.plan(500, 8, 2, "m").unwrap();
         assert_eq!((p.mode, p.windows_kept), (Mode::Streamed, 8));

@@ -111,8 +111,9 @@ pub struct Model<'a> {
 pub trait Observer {
     /// Block `il` has been applied to `windows` windows.
     fn layer_done(&mut self, il: usize, windows: usize);
-    /// Scored logits `[windows · rows, n_vocab]` (f32, on the device) of group `group`.
-    fn logits(&mut self, group: usize, logits: Tensor) -> Result<()>;
+    /// Scored logits `[rows, n_vocab]` (f32, on the device) of window `window` of group `group`,
+    /// window after window (so that only one window's logits exist at a time).
+    fn logits(&mut self, group: usize, window: usize, logits: Tensor) -> Result<()>;
     /// The input `x` `[rows, in]` (f32, on the device) that block `il`'s matrices at `site` are
     /// about to multiply (importance statistics, [`crate::imatrix`]). Ignored by default.
     fn matmul_input(&mut self, _il: usize, _site: MatmulSite, _x: &Tensor) -> Result<()> {
@@ -391,24 +392,27 @@ impl<'a> Model<'a> {
     /// Logits `[b·rows, n_vocab]` (f32) of positions `first..first + rows` of each of `b`
     /// sequences of equal length (each from position 0), sequence by sequence.
     pub fn forward_batch(&self, sequences: &[&[u32]], first: usize, rows: usize) -> Result<Tensor> {
-        struct Keep(Option<Tensor>);
+        struct Keep(Vec<Tensor>);
         impl Observer for Keep {
             fn layer_done(&mut self, _: usize, _: usize) {}
-            fn logits(&mut self, _: usize, logits: Tensor) -> Result<()> {
-                self.0 = Some(logits);
+            fn logits(&mut self, _: usize, _: usize, logits: Tensor) -> Result<()> {
+                self.0.push(logits);
                 Ok(())
             }
         }
-        let mut keep = Keep(None);
+        let mut keep = Keep(Vec::new());
         self.forward_groups(&[sequences.to_vec()], first, rows, &mut keep)?;
-        keep.0.ok_or_else(|| ValidateError::Batch { message: "forward_batch: no logits".into() })
+        if keep.0.is_empty() {
+            return Err(ValidateError::Batch { message: "forward_batch: no logits".into() });
+        }
+        Ok(Tensor::cat(&keep.0, 0)?)
     }
 
     /// Evaluates groups of sequences layer-major: every group passes block i before block i+1 is
     /// loaded (streamed) or used (resident). Each group is one set of device operations (several
     /// windows together); the hidden states of all groups are kept between blocks. After the last
-    /// block, each group's logits of positions `first..first + rows` (`[b·rows, n_vocab]`, f32)
-    /// go to `observer`, group by group. All sequences have the same length.
+    /// block, each window's logits of positions `first..first + rows` (`[rows, n_vocab]`, f32) go
+    /// to `observer`, window by window. All sequences have the same length.
     pub fn forward_groups(&self, groups: &[Vec<&[u32]>], first: usize, rows: usize, observer: &mut dyn Observer) -> Result<()> {
         let c = &self.config;
         let t = groups.first().and_then(|g| g.first()).map_or(0, |s| s.len());
@@ -454,20 +458,18 @@ impl<'a> Model<'a> {
             }
         };
         for (gi, (x, g)) in xs.into_iter().zip(groups).enumerate() {
-            let b = g.len();
-            // Only the positions asked for go through the final norm and the output projection.
-            let x = if first == 0 && rows == t {
-                x
-            } else {
-                x.reshape((b, t, c.hidden))?.narrow(1, first, rows)?.reshape((b * rows, c.hidden))?
-            };
-            let x = self.norm(&head.final_norm, &x)?;
-            let mut logits = head.lm_head.forward(&x)?;
-            if let Some(cap) = c.final_softcap {
-                logits = softcap(&logits, cap)?;
+            // Only the positions asked for go through the final norm and the output projection,
+            // one window at a time (its logits are the largest temporary of a pass).
+            for wi in 0..g.len() {
+                let x = x.narrow(0, wi * t + first, rows)?;
+                let x = self.norm(&head.final_norm, &x)?;
+                let mut logits = head.lm_head.forward(&x)?;
+                if let Some(cap) = c.final_softcap {
+                    logits = softcap(&logits, cap)?;
+                }
+                memory::sample(&self.device);
+                observer.logits(gi, wi, logits.to_dtype(DType::F32)?)?;
             }
-            memory::sample(&self.device);
-            observer.logits(gi, logits.to_dtype(DType::F32)?)?;
         }
         Ok(())
     }

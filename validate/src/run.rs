@@ -198,13 +198,21 @@ pub(crate) fn plan_model(
     rows: usize,
 ) -> Result<(Plan, Grouping)> {
     let c = m.config();
-    let per_pass = eval::windows_per_pass(c.n_vocab, rows).min(windows.max(1));
-    let need = Need::of(c, m.weights(), device, ctx, per_pass, rows);
     let max = match budget.max_memory {
         Some(b) => b,
         None => memory::default_budget(device)?,
     };
-    let mut plan = need.plan(max, windows, per_pass, &path.display().to_string())?;
+    // The most windows per pass whose plan is resident; else the most that can be streamed; else
+    // one window, whose plan says how much is missing.
+    let what = path.display().to_string();
+    let plans: Vec<(usize, Result<Plan>)> = (1..=eval::MAX_WINDOWS_PER_PASS.min(windows.max(1)))
+        .rev()
+        .map(|p| (p, Need::of(c, m.weights(), device, ctx, p, rows).plan(max, windows, p, &what)))
+        .collect();
+    let resident = plans.iter().position(|(_, r)| matches!(r, Ok(p) if p.mode == Mode::Resident));
+    let pick = resident.or_else(|| plans.iter().position(|(_, r)| r.is_ok())).unwrap_or(plans.len() - 1);
+    let (per_pass, plan) = plans.into_iter().nth(pick).expect("at least one window per pass");
+    let mut plan = plan?;
     if let Some(mode) = budget.force {
         if mode == Mode::Streamed && plan.mode == Mode::Resident {
             plan.windows_kept = windows.max(1);
