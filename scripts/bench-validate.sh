@@ -90,7 +90,10 @@ echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 ratio() { "$PY" -c "print(f'{$1 / $2:.2f}')"; }
 
 echo "Qwen2.5-Coder-1.5B (bench model): BF16 HF folder as reference, its Q4_K_M GGUF; eval-pydocs.txt, ctx $CTX, $CHUNKS windows, $NT threads; CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
-echo "ggufkit validate --max-memory $BUDGET: whole process peak RSS $(peak_mib "$OUT/ours.time") MiB, wall $(wall_s "$OUT/ours.time") s; Q4_K_M vs BF16: PPL $PPL (ΔPPL $DPPL %), mean KLD $KLD"
+# The process's peak is the larger evaluation's (VmHWM, measured per evaluation by validate):
+# /usr/bin/time's maximum RSS only covers the time since validate's last peak reset (clear_refs).
+peak_gb() { "$PY" -c "print(f'{max($1, $2)} MiB = {max($1, $2) * 2**20 / 1e9:.2f} GB')"; }
+echo "ggufkit validate --max-memory $BUDGET: process peak RSS $(peak_gb "$REF_PEAK" "$Q_PEAK"), wall $(wall_s "$OUT/ours.time") s; Q4_K_M vs BF16: PPL $PPL (ΔPPL $DPPL %), mean KLD $KLD"
 echo
 echo "| evaluation | mode | tokens/s | llama-perplexity tokens/s | ratio | peak RSS MiB (ours, per evaluation) | llama-perplexity peak RSS MiB |"
 echo "|---|---|---:|---:|---:|---:|---:|"
@@ -102,5 +105,5 @@ if [ -n "${BEFORE_BIN:-}" ]; then
     echo "| before: Q4_K_M | $B_Q_MODE | $B_Q_TPS | $LQ_TPS | $(ratio "$B_Q_TPS" "$LQ_TPS")x | $B_Q_PEAK | |"
     echo "| before: Q4_K_M vs llama.cpp's default (weights repacked) | $B_Q_MODE | $B_Q_TPS | $LR_TPS | $(ratio "$B_Q_TPS" "$LR_TPS")x | $B_Q_PEAK | |"
     echo
-    echo "before ($BEFORE_BIN): whole process peak RSS $(peak_mib "$OUT/before.time") MiB, wall $(wall_s "$OUT/before.time") s; PPL $B_PPL (ΔPPL $B_DPPL %), mean KLD $B_KLD"
+    echo "before ($BEFORE_BIN): process peak RSS $(peak_gb "$B_REF_PEAK" "$B_Q_PEAK"), wall $(wall_s "$OUT/before.time") s; PPL $B_PPL (ΔPPL $B_DPPL %), mean KLD $B_KLD"
 fi
