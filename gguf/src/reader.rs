@@ -153,16 +153,14 @@ impl GgufFile {
     /// elsewhere, they no longer count twice. The mapping stays valid; a later read faults the
     /// pages in again from the file. Does nothing for an in-memory image.
     pub fn release_tensor(&self, info: &TensorInfo) {
-        let Storage::Mmap(map) = &self.storage else { return };
-        let (Some(start), Ok(len)) = (self.data_offset.checked_add(info.offset), usize::try_from(info.size)) else { return };
-        let Ok(start) = usize::try_from(start) else { return };
-        let page = 4096;
-        let first = start.div_ceil(page) * page;
-        let end = start.saturating_add(len).min(map.len()) / page * page;
-        if end > first {
-            // SAFETY: a read-only private file mapping: dropping its pages only makes later reads
-            // fault them in again from the file; no reference into the range is invalidated.
-            let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, first, end - first) };
+        self.release_bytes(self.tensor_data(info));
+    }
+
+    /// [`release_pages`] for bytes of this file (a tensor's, or part of one); a no-op for a file
+    /// read into memory.
+    pub fn release_bytes(&self, bytes: &[u8]) {
+        if let Storage::Mmap(map) = &self.storage {
+            release_pages(map, bytes);
         }
     }
 
@@ -447,5 +445,23 @@ impl<'a> Parser<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// Drops the pages of the read-only mapping `map` that lie wholly inside `bytes` from this
+/// process's resident set (pages shared with neighbouring data stay); `bytes` outside `map` is
+/// ignored. Best effort: a failure only costs memory. Later reads fault the pages in again.
+pub fn release_pages(map: &memmap2::Mmap, bytes: &[u8]) {
+    let (base, at) = (map.as_ptr() as usize, bytes.as_ptr() as usize);
+    if at < base || at.saturating_add(bytes.len()) > base + map.len() {
+        return;
+    }
+    let page = 4096;
+    let first = (at - base).div_ceil(page) * page;
+    let end = (at - base + bytes.len()) / page * page;
+    if end > first {
+        // SAFETY: a read-only private file mapping: dropping its pages only makes later reads
+        // fault them in again from the file; no reference into the range is invalidated.
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, first, end - first) };
     }
 }

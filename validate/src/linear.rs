@@ -63,6 +63,19 @@ pub fn device_bytes(ty: GgmlType, n_elements: u64, stored_bytes: u64, device: &D
     }
 }
 
+/// Host bytes of a matrix's stored form (`stored_bytes` in the file) in memory on top of
+/// [`device_bytes`] while it is made into a [`Weight`] on the CPU: the file pages of the whole
+/// tensor while its blocks are copied, of one slice while it is converted to f32
+/// ([`StoredTensor::to_f32_releasing`]); the source drops them after. 0 on a GPU, whose budget
+/// is the device's memory.
+pub fn transient_bytes(ty: GgmlType, stored_bytes: u64, device: &Device) -> u64 {
+    match representation(ty, device) {
+        _ if !device.is_cpu() => 0,
+        Representation::Dense(_) => stored_bytes.min(crate::weights::CONVERT_SLICE_BYTES as u64),
+        Representation::Blocks(_) | Representation::OwnBlocks(_) => stored_bytes,
+    }
+}
+
 /// A weight matrix `[out, in]` on a device.
 #[derive(Debug, Clone)]
 pub enum Weight {
@@ -86,6 +99,13 @@ pub enum Weight {
 impl Weight {
     /// Puts a stored matrix on `device` in its [`representation`].
     pub fn from_stored(t: &StoredTensor<'_>, device: &Device) -> Result<Weight> {
+        Weight::from_stored_releasing(t, device, &|_| {})
+    }
+
+    /// [`Weight::from_stored`], handing each slice of `t`'s bytes to `release` once it is
+    /// converted to f32 (where the representation is a converted copy; see
+    /// [`StoredTensor::to_f32_releasing`]).
+    pub fn from_stored_releasing(t: &StoredTensor<'_>, device: &Device, release: &dyn Fn(&[u8])) -> Result<Weight> {
         let [out, inp] = t.shape[..] else {
             return Err(ValidateError::BadTensor {
                 source_name: String::new(),
@@ -116,7 +136,7 @@ impl Weight {
                 let storage = QStorage::from_data(data, device, d)?;
                 Weight::Blocks(QMatMul::QTensor(std::sync::Arc::new(QTensor::new(storage, (out, inp))?)))
             }
-            Representation::Dense(DType::F32) => Weight::Dense(Tensor::from_vec(t.to_f32()?, (out, inp), device)?),
+            Representation::Dense(DType::F32) => Weight::Dense(Tensor::from_vec(t.to_f32_releasing(release)?, (out, inp), device)?),
             Representation::Dense(d) => Weight::Dense(Tensor::from_raw_buffer(t.bytes, d, &[out, inp], device)?),
         })
     }

@@ -52,7 +52,7 @@ impl Loader<'_> {
     }
 
     fn weight(&self, t: &StoredTensor<'_>) -> Result<Weight> {
-        Weight::from_stored(t, self.device).map_err(|e| match e {
+        Weight::from_stored_releasing(t, self.device, &|b| self.src.release_bytes(b)).map_err(|e| match e {
             ValidateError::Dequantize { tensor, ty, message, .. } => {
                 ValidateError::Dequantize { source_name: self.src.source_name().into(), tensor, ty, message }
             }

@@ -34,8 +34,9 @@ pub struct Need {
     pub per_group: u64,
     /// Hidden states kept per window between blocks.
     pub per_window_kept: u64,
-    /// On the CPU, the stored bytes of the largest tensor: its file pages are resident while it is
-    /// converted (BF16 to f32: both copies at once) until the source releases them.
+    /// On the CPU, the largest of the tensors' stored bytes in memory while one is loaded
+    /// (`linear::transient_bytes`: a quantized tensor's file pages while its blocks are copied,
+    /// a slice's while a BF16/F16 one is converted to f32).
     pub transient: u64,
 }
 
@@ -77,7 +78,7 @@ impl Need {
             largest_part: layers.iter().copied().max().unwrap_or(0).max(head),
             per_group: per_group as u64 * (scores + qkv + ffn + hidden) + logits + gemm,
             per_window_kept: t * c.hidden as u64 * f,
-            transient: if device.is_cpu() { largest_stored(src) } else { 0 },
+            transient: largest_transient(src, device),
         }
     }
 
@@ -99,9 +100,14 @@ impl Need {
     }
 }
 
-/// The stored bytes of `src`'s largest tensor.
-fn largest_stored(src: &dyn WeightSource) -> u64 {
-    src.tensor_names().iter().flat_map(|n| src.parts(n)).map(|t| t.bytes.len() as u64).max().unwrap_or(0)
+/// The largest [`crate::linear::transient_bytes`] of `src`'s tensors on `device`.
+fn largest_transient(src: &dyn WeightSource, device: &Device) -> u64 {
+    src.tensor_names()
+        .iter()
+        .flat_map(|n| src.parts(n))
+        .map(|t| crate::linear::transient_bytes(t.ty, t.bytes.len() as u64, device))
+        .max()
+        .unwrap_or(0)
 }
 
 /// The largest temporary any of `src`'s matrices needs while it is multiplied on `device`.

@@ -122,10 +122,8 @@ impl WeightSource for GgufWeights {
         Ok(StoredTensor { shape, ty: info.ty, bytes: self.file.tensor_data(info), name: gguf_name.into() })
     }
 
-    fn release(&self, gguf_name: &str) {
-        if let Some(info) = self.file.tensor(gguf_name) {
-            self.file.release_tensor(info);
-        }
+    fn release_bytes(&self, bytes: &[u8]) {
+        self.file.release_bytes(bytes);
     }
 }
 

@@ -78,14 +78,34 @@ impl<'a> StoredTensor<'a> {
 
     /// All values converted to f32.
     pub fn to_f32(&self) -> Result<Vec<f32>> {
+        self.to_f32_releasing(&|_| {})
+    }
+
+    /// [`StoredTensor::to_f32`] in slices of rows of about [`CONVERT_SLICE_BYTES`], each handed
+    /// to `release` once converted, so that a source can drop its pages as it goes (the stored
+    /// tensor and its f32 copy are then never in memory whole at once).
+    pub fn to_f32_releasing(&self, release: &dyn Fn(&[u8])) -> Result<Vec<f32>> {
         let n: usize = self.shape.iter().product();
         let mut data = Vec::new();
         data.try_reserve_exact(n).map_err(|e| self.bad(format!("cannot allocate {n} floats: {e}")))?;
         data.resize(n, 0f32);
-        quantize::dequantize_rows(self.ty, self.bytes, &mut data).map_err(|e| self.bad(e.to_string()))?;
+        let (rb, len) = (self.row_bytes()?, self.row_len());
+        if rb == 0 || self.bytes.len() != self.n_rows() * rb {
+            // dequantize_rows says what is wrong with the length
+            quantize::dequantize_rows(self.ty, self.bytes, &mut data).map_err(|e| self.bad(e.to_string()))?;
+            return Ok(data);
+        }
+        let rows = (CONVERT_SLICE_BYTES / rb).max(1);
+        for (src, dst) in self.bytes.chunks(rows * rb).zip(data.chunks_mut(rows * len)) {
+            quantize::dequantize_rows(self.ty, src, dst).map_err(|e| self.bad(e.to_string()))?;
+            release(src);
+        }
         Ok(data)
     }
 }
+
+/// Stored bytes converted per slice by [`StoredTensor::to_f32_releasing`].
+pub const CONVERT_SLICE_BYTES: usize = 8 << 20;
 
 /// A store of named weights.
 pub trait WeightSource {
@@ -134,7 +154,14 @@ pub trait WeightSource {
             Err(_) => (0..).map_while(|x| self.expert(gguf_name, x).ok()).collect(),
         }
     }
-    /// Drops a tensor's mapped pages from the resident set once it was copied (see
-    /// `GgufFile::release_tensor`); a no-op where not supported.
-    fn release(&self, gguf_name: &str);
+    /// Drops the mapped pages wholly inside `bytes` (part of one of this source's stored tensors)
+    /// from the resident set once they were copied (`gguf::reader::release_pages`); a no-op where
+    /// not supported.
+    fn release_bytes(&self, bytes: &[u8]);
+    /// [`WeightSource::release_bytes`] of a whole tensor.
+    fn release(&self, gguf_name: &str) {
+        if let Ok(t) = self.stored(gguf_name) {
+            self.release_bytes(t.bytes);
+        }
+    }
 }

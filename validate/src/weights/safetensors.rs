@@ -170,20 +170,9 @@ impl WeightSource for HfWeights {
         Ok(self.stored_hf(&self.hf(gguf_name)?)?.0)
     }
 
-    fn release(&self, gguf_name: &str) {
-        let Ok(hf) = self.hf(gguf_name) else { return };
-        let Ok((t, shard)) = self.stored_hf(&hf) else {
-            return;
-        };
-        let base = shard.map.as_ptr() as usize;
-        let start = t.bytes.as_ptr() as usize - base;
-        let page = 4096;
-        let first = start.div_ceil(page) * page;
-        let end = (start + t.bytes.len()) / page * page;
-        if end > first {
-            // SAFETY: a read-only private file mapping: dropping its pages only makes later reads
-            // fault them in again from the file; no reference into the range is invalidated.
-            let _ = unsafe { shard.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, first, end - first) };
+    fn release_bytes(&self, bytes: &[u8]) {
+        for shard in &self.shards {
+            gguf::reader::release_pages(&shard.map, bytes);
         }
     }
 }
