@@ -120,6 +120,10 @@ impl Observer for Collector<'_> {
         Ok(())
     }
 
+    fn wants_logits(&self) -> bool {
+        false
+    }
+
     fn matmul_input(&mut self, il: usize, site: MatmulSite, x: &Tensor) -> Result<()> {
         let rows = x.dim(0)? as u64;
         let col_sums: Vec<f32> = x.to_dtype(DType::F32)?.sqr()?.sum(0)?.to_vec1()?;
@@ -159,7 +163,7 @@ pub fn compute(opts: &Options, device: &Device, mut progress: impl FnMut(usize, 
     let c = model_file.config();
     let chunks = eval::n_chunks(tokens.len(), opts.ctx, opts.chunks).max(1);
     let budget = Budget { max_memory: opts.max_memory, force: None };
-    // Only the last position of each window goes through the head (its logits are not used).
+    // The head's logits are not used (Collector::wants_logits): planned for one position per window.
     let (plan, grouping) = plan_model(&model_file, &opts.model, device, &budget, opts.ctx, chunks, 1)?;
 
     let model = model_file.model(device, plan.mode)?;

@@ -114,6 +114,11 @@ pub trait Observer {
     /// Scored logits `[rows, n_vocab]` (f32, on the device) of window `window` of group `group`,
     /// window after window (so that only one window's logits exist at a time).
     fn logits(&mut self, group: usize, window: usize, logits: Tensor) -> Result<()>;
+    /// Whether [`Observer::logits`] is wanted: when not, the head is neither loaded (streamed)
+    /// nor run. Wanted by default.
+    fn wants_logits(&self) -> bool {
+        true
+    }
     /// The input `x` `[rows, in]` (f32, on the device) that block `il`'s matrices at `site` are
     /// about to multiply (importance statistics, [`crate::imatrix`]). Ignored by default.
     fn matmul_input(&mut self, _il: usize, _site: MatmulSite, _x: &Tensor) -> Result<()> {
@@ -448,6 +453,9 @@ impl<'a> Model<'a> {
             memory::sample(&self.device);
             drop(layer);
             observer.layer_done(il, windows);
+        }
+        if !observer.wants_logits() {
+            return Ok(());
         }
         let loaded;
         let head = match &self.head {
