@@ -11,7 +11,8 @@
 #           $BENCH_CTX (512), $BENCH_CHUNKS (4) windows. Its weights were dequantized from a Q4_K_M
 #           GGUF (make-bench-model.py), so they sit on a Q4_K grid: read its rows with that in mind.
 # Sizes (TYPES, default "Q3_K_M Q4_K_M Q5_K_M"): llama-quantize writes the standard mix; its file
-#   size S is the --size given to ggufkit (ours is <= S; the script checks it is within 1%).
+#   size S is the --size given to ggufkit (ours is <= S; more than 1% below is marked "(unspent)":
+#   no type lowered the predicted error further).
 # Importance matrix: llama-imatrix over tests/fixtures/corpus/calib.txt (calibration text); the
 #   evaluation text is tests/fixtures/corpus/eval-pydocs.txt (held out). "imatrix" rows give the
 #   same matrix to both quantizers.
@@ -96,15 +97,19 @@ for m in $MODELS; do
             log "$tag: ggufkit quantize --size ${size}B"
             "$BIN" quantize "${imarg[@]}" "$f16" "$ours" --size "${size}B" --force >"$ours.log" 2>&1
             osize=$(stat -c %s "$ours")
-            if [ "$osize" -gt "$size" ] || [ $((osize * 100)) -lt $((size * 99)) ]; then
-                echo "$ours: $osize bytes, not within 1% below $size" >&2; exit 1
+            if [ "$osize" -gt "$size" ]; then
+                echo "$ours: $osize bytes, above the budget $size" >&2; exit 1
             fi
+            # More than 1% below: no type lowered the predicted error further (e.g. tensors already on
+            # a grid); measured anyway, and the table says so ("(unspent)" after the size).
+            unspent=""
+            [ $((osize * 100)) -lt $((size * 99)) ] && unspent=" (unspent)"
             mix=$(sed -n 's/^mix: \(.*\) (quantized tensors).*/\1/p' "$ours.log")
             log "$tag: llama-perplexity x2"
             read -r rk rq rb < <(kld "$ref" "$base" "$ctx" "$chunks")
             read -r ok oq _ < <(kld "$ours" "$base" "$ctx" "$chunks")
-            awk -v m="$m" -v ty="$ty" -v w="$with" -v rs="$size" -v os="$osize" -v rk="$rk" -v ok="$ok" -v rq="$rq" -v oq="$oq" -v b="$rb" -v mix="$mix" \
-                'BEGIN { printf "| %s | %s | %s | %d | %d | %.6f | %.6f | %+.1f%% | %+.4f | %+.4f | %s |\n", m, ty, w, rs, os, rk, ok, 100*(ok-rk)/rk, rq-b, oq-b, mix }'
+            awk -v m="$m" -v ty="$ty" -v w="$with" -v rs="$size" -v os="$osize" -v un="$unspent" -v rk="$rk" -v ok="$ok" -v rq="$rq" -v oq="$oq" -v b="$rb" -v mix="$mix" \
+                'BEGIN { printf "| %s | %s | %s | %d | %d%s | %.6f | %.6f | %+.1f%% | %+.4f | %+.4f | %s |\n", m, ty, w, rs, os, un, rk, ok, 100*(ok-rk)/rk, rq-b, oq-b, mix }'
         done
     done
 done
