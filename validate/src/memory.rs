@@ -4,7 +4,7 @@
 use crate::config::ModelConfig;
 use crate::error::{Result, ValidateError};
 use crate::loader;
-use crate::weights::WeightSource;
+use crate::weights::{StoredTensor, WeightSource};
 use candle_core::Device;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,8 +30,12 @@ pub struct Need {
     pub weights: u64,
     /// The largest single block, or the head if larger.
     pub largest_part: u64,
-    /// Temporaries of one forward group (attention scores, FFN; one window's logits).
-    pub per_group: u64,
+    /// Temporaries of each window of a forward group (attention scores, q/k/v, the FFN, copies
+    /// of the hidden states; on a GPU the f16 copies of the activations).
+    pub per_window_temp: u64,
+    /// Temporaries once per forward group, whatever its size: one window's logits (the head runs
+    /// window by window); on a GPU the f16 copy of the largest matrix.
+    pub per_group_fixed: u64,
     /// Hidden states kept per window between blocks.
     pub per_window_kept: u64,
     /// On the CPU, the largest of the tensors' stored bytes in memory while one is loaded
@@ -54,9 +58,9 @@ pub struct Plan {
 }
 
 impl Need {
-    /// Sizes of `config`'s model from `src` on `device`, `windows` windows of `ctx` tokens evaluated
-    /// `per_group` at a time, `rows` scored positions each.
-    pub fn of(config: &ModelConfig, src: &dyn WeightSource, device: &Device, ctx: usize, per_group: usize, rows: usize) -> Need {
+    /// Sizes of `config`'s model from `src` on `device`, windows of `ctx` tokens, `rows` scored
+    /// positions each.
+    pub fn of(config: &ModelConfig, src: &dyn WeightSource, device: &Device, ctx: usize, rows: usize) -> Need {
         let layers: Vec<u64> = (0..config.n_layer).map(|il| loader::layer_device_bytes(src, device, il)).collect();
         let head = loader::head_device_bytes(src, device);
         let (t, c) = (ctx as u64, config);
@@ -71,25 +75,38 @@ impl Need {
         let logits = 2 * rows as u64 * c.n_vocab as u64 * f;
         // A GPU multiplies block matrices through an f16 copy of the matrix (one at a time) and
         // f16 copies of the activations and the product (linear::matmul_scratch_bytes).
-        let matrix_f16 = largest_matmul_scratch(src, device);
-        let gemm = if matrix_f16 > 0 { matrix_f16 + per_group as u64 * t * (c.hidden + c.ffn.max(c.q_dim())) as u64 * 2 } else { 0 };
+        let matrix_f16 = largest_over_tensors(src, |t| {
+            if t.shape.len() == 2 {
+                crate::linear::matmul_scratch_bytes(t.ty, t.shape.iter().map(|&d| d as u64).product(), device)
+            } else {
+                0
+            }
+        });
+        let activations_f16 = if matrix_f16 > 0 { t * (c.hidden + c.ffn.max(c.q_dim())) as u64 * 2 } else { 0 };
         Need {
             weights: layers.iter().sum::<u64>() + head,
             largest_part: layers.iter().copied().max().unwrap_or(0).max(head),
-            per_group: per_group as u64 * (scores + qkv + ffn + hidden) + logits + gemm,
+            per_window_temp: scores + qkv + ffn + hidden + activations_f16,
+            per_group_fixed: logits + matrix_f16,
             per_window_kept: t * c.hidden as u64 * f,
-            transient: largest_transient(src, device),
+            transient: largest_over_tensors(src, |t| crate::linear::transient_bytes(t.ty, t.bytes.len() as u64, device)),
         }
+    }
+
+    /// Temporaries of one forward group of `windows` windows.
+    pub fn per_group(&self, windows: usize) -> u64 {
+        windows as u64 * self.per_window_temp + self.per_group_fixed
     }
 
     /// Resident if everything fits `budget`, else streamed keeping as many windows (up to
     /// `windows`, in whole groups of `per_group`) as fit; an error when even one group does not.
     pub fn plan(&self, budget: u64, windows: usize, per_group: usize, what: &str) -> Result<Plan> {
-        let resident = self.weights + self.per_group + self.transient + per_group as u64 * self.per_window_kept;
+        let temporaries = self.per_group(per_group);
+        let resident = self.weights + temporaries + self.transient + per_group as u64 * self.per_window_kept;
         if resident <= budget {
             return Ok(Plan { mode: Mode::Resident, budget, expected: resident, windows_kept: per_group.min(windows).max(1) });
         }
-        let fixed = self.largest_part + self.per_group + self.transient;
+        let fixed = self.largest_part + temporaries + self.transient;
         let min_streamed = fixed + per_group as u64 * self.per_window_kept;
         if min_streamed > budget {
             return Err(ValidateError::NotEnoughMemory { what: what.into(), needed: min_streamed, resident, budget });
@@ -100,25 +117,9 @@ impl Need {
     }
 }
 
-/// The largest [`crate::linear::transient_bytes`] of `src`'s tensors on `device`.
-fn largest_transient(src: &dyn WeightSource, device: &Device) -> u64 {
-    src.tensor_names()
-        .iter()
-        .flat_map(|n| src.parts(n))
-        .map(|t| crate::linear::transient_bytes(t.ty, t.bytes.len() as u64, device))
-        .max()
-        .unwrap_or(0)
-}
-
-/// The largest temporary any of `src`'s matrices needs while it is multiplied on `device`.
-fn largest_matmul_scratch(src: &dyn WeightSource, device: &Device) -> u64 {
-    src.tensor_names()
-        .iter()
-        .flat_map(|n| src.parts(n))
-        .filter(|t| t.shape.len() == 2)
-        .map(|t| crate::linear::matmul_scratch_bytes(t.ty, t.shape.iter().map(|&d| d as u64).product(), device))
-        .max()
-        .unwrap_or(0)
+/// The largest `size` of any of `src`'s tensors (each expert of a stacked one on its own).
+fn largest_over_tensors(src: &dyn WeightSource, size: impl Fn(&StoredTensor<'_>) -> u64) -> u64 {
+    src.tensor_names().iter().flat_map(|n| src.parts(n)).map(|t| size(&t)).max().unwrap_or(0)
 }
 
 /// The default budget: on CUDA the device's free memory, on the CPU the available RAM
@@ -203,7 +204,8 @@ mod tests {
 
     #[test]
     fn plan_prefers_resident_then_streams_then_refuses() {
-        let need = Need { weights: 1000, largest_part: 100, per_group: 50, per_window_kept: 10, transient: 0 };
+        // per_group(2) = 50
+        let need = Need { weights: 1000, largest_part: 100, per_window_temp: 25, per_group_fixed: 0, per_window_kept: 10, transient: 0 };
         assert_eq!(need.plan(2000, 8, 2, "m").unwrap().mode, Mode::Resident);
         let p = need.plan(500, 8, 2, "m").unwrap();
         assert_eq!((p.mode, p.windows_kept), (Mode::Streamed, 8));

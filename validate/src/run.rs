@@ -205,10 +205,9 @@ pub(crate) fn plan_model(
     // The most windows per pass whose plan is resident; else the most that can be streamed; else
     // one window, whose plan says how much is missing.
     let what = path.display().to_string();
-    let plans: Vec<(usize, Result<Plan>)> = (1..=eval::MAX_WINDOWS_PER_PASS.min(windows.max(1)))
-        .rev()
-        .map(|p| (p, Need::of(c, m.weights(), device, ctx, p, rows).plan(max, windows, p, &what)))
-        .collect();
+    let need = Need::of(c, m.weights(), device, ctx, rows);
+    let plans: Vec<(usize, Result<Plan>)> =
+        (1..=eval::MAX_WINDOWS_PER_PASS.min(windows.max(1))).rev().map(|p| (p, need.plan(max, windows, p, &what))).collect();
     let resident = plans.iter().position(|(_, r)| matches!(r, Ok(p) if p.mode == Mode::Resident));
     let pick = resident.or_else(|| plans.iter().position(|(_, r)| r.is_ok())).unwrap_or(plans.len() - 1);
     let (per_pass, plan) = plans.into_iter().nth(pick).expect("at least one window per pass");
