@@ -321,11 +321,9 @@ impl Checkpoint {
         // up to `from` earlier and is consumed past it now
         let start = (lo / page) * page;
         let end = (t.start.saturating_add(to).min(t.end) / page) * page;
-        if end > start {
-            // SAFETY: the mapping is a read-only private file mapping that we never wrote to, so
-            // MADV_DONTNEED only discards clean pages, which the kernel re-reads from the file on
-            // the next access: no data can be lost and no reference becomes invalid.
-            let _ = unsafe { shard.mmap.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
+        // start and end are page boundaries: release_pages drops exactly start..end
+        if let Some(pages) = shard.mmap.get(start..end) {
+            gguf::reader::release_pages(&shard.mmap, pages);
         }
     }
 }
